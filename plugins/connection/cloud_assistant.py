@@ -1,0 +1,267 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: cloud_assistant
+short_description: Run tasks on Alibaba Cloud ECS instances through Cloud Assistant
+description:
+  - Runs every task on an ECS instance through the Cloud Assistant API (RunCommand and SendFile)
+    instead of SSH. No inbound port, no keys: each call is authorised by RAM and recorded by the cloud.
+  - Standard output, standard error and the exit code come back separately and byte-exact, however
+    large the output; module payloads and files larger than one API call are sent as verified chunks.
+  - Pipelining is on by default, so a module task usually costs one RunCommand and one result poll.
+author:
+  - alicloud.ecs contributors
+version_added: 0.1.0
+extends_documentation_fragment:
+  - alicloud.ecs.api.connection
+options:
+  instance_id:
+    description:
+      - ID of the ECS instance to run on, for example C(i-bp1hsglsw6t0lrzjhgxa).
+      - The M(alicloud.ecs.instances) inventory sets it for every host.
+      - When unset, the host address is used if it looks like an instance ID.
+    type: str
+    vars:
+      - name: ansible_alicloud_instance_id
+  region:
+    description:
+      - Region of the instance, for example C(cn-hangzhou).
+    type: str
+    env:
+      - name: ALIBABA_CLOUD_REGION_ID
+      - name: ALICLOUD_REGION
+    vars:
+      - name: ansible_alicloud_region
+  remote_user:
+    description:
+      - User the commands run as on the instance (the RunCommand C(Username)).
+      - When unset, Cloud Assistant runs as C(root).
+    type: str
+    vars:
+      - name: ansible_user
+      - name: ansible_alicloud_user
+    env:
+      - name: ANSIBLE_REMOTE_USER
+    ini:
+      - section: defaults
+        key: remote_user
+    keyword:
+      - name: remote_user
+  pipelining:
+    description:
+      - Send module payloads on the command's standard input instead of as a file first.
+      - On by default, since each file transfer would cost extra API calls.
+    type: boolean
+    default: true
+    env:
+      - name: ANSIBLE_PIPELINING
+    ini:
+      - section: defaults
+        key: pipelining
+    vars:
+      - name: ansible_pipelining
+      - name: ansible_alicloud_pipelining
+  command_timeout:
+    description:
+      - Seconds a command may run on the instance (the RunCommand C(Timeout), at least 10).
+      - The controller waits this long plus O(wait_margin); then it stops the invocation and fails,
+        naming the invocation ID.
+    type: int
+    default: 600
+    env:
+      - name: ANSIBLE_ALICLOUD_COMMAND_TIMEOUT
+    vars:
+      - name: ansible_alicloud_command_timeout
+  wait_margin:
+    description:
+      - Extra seconds the controller waits beyond O(command_timeout) for delivery and reporting.
+    type: float
+    default: 30
+    vars:
+      - name: ansible_alicloud_wait_margin
+  poll_first_delay:
+    description:
+      - Seconds before the first look at a command's result; later looks back off geometrically.
+    type: float
+    default: 0.1
+    env:
+      - name: ANSIBLE_ALICLOUD_POLL_FIRST_DELAY
+    vars:
+      - name: ansible_alicloud_poll_first_delay
+  poll_max_interval:
+    description:
+      - Longest pause between two looks at a command's result.
+    type: float
+    default: 2
+    vars:
+      - name: ansible_alicloud_poll_max_interval
+  transfer_cache:
+    description:
+      - Directory on the controller that remembers which transfer chunks each instance already
+        holds, so unchanged data is not sent again.
+    type: path
+    default: ~/.ansible/alicloud_ecs/chunks
+    env:
+      - name: ANSIBLE_ALICLOUD_TRANSFER_CACHE
+    vars:
+      - name: ansible_alicloud_transfer_cache
+  audit_tags:
+    description:
+      - Tag every invocation with the controller user so the cloud's records show who ran it.
+    type: boolean
+    default: true
+    vars:
+      - name: ansible_alicloud_audit_tags
+notes:
+  - The instance needs a running Cloud Assistant agent, POSIX C(sh), C(base64), C(gzip) and C(sha256sum)
+    (standard on every Linux image). Python is needed only for modules, as over SSH.
+  - Least-privilege RAM actions for this plugin are C(ecs:RunCommand), C(ecs:DescribeInvocationResults),
+    C(ecs:SendFile) and C(ecs:StopInvocation).
+"""
+
+EXAMPLES = r"""
+# Inventory host vars (the alicloud.ecs.instances inventory sets these for you)
+# web-1:
+#   ansible_connection: alicloud.ecs.cloud_assistant
+#   ansible_alicloud_instance_id: i-bp1hsglsw6t0lrzjhgxa
+#   ansible_alicloud_region: cn-hangzhou
+
+- name: Configure web servers without SSH
+  hosts: web
+  vars:
+    ansible_connection: alicloud.ecs.cloud_assistant
+  tasks:
+    - name: Ensure a config file
+      ansible.builtin.copy:
+        content: "listen 80\n"
+        dest: /etc/app.conf
+        mode: "0644"
+"""
+
+import getpass
+import shlex
+
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.plugins.connection import ConnectionBase
+from ansible.utils.display import Display
+
+from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
+from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import ChunkLedger
+from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import InvocationTimeout, PollSchedule
+from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import (
+    ExecOptions, InstanceExecutor, RemoteExecError,
+)
+from ansible_collections.alicloud.ecs.plugins.module_utils.transport import TransportError
+
+display = Display()
+
+FAILURES = (CloudError, ConfigError, InvocationTimeout, RemoteExecError, TransportError)
+
+
+class Connection(ConnectionBase):
+    """Runs ansible's commands and file transfers on an ECS instance through Cloud Assistant."""
+
+    transport = "alicloud.ecs.cloud_assistant"
+    has_pipelining = True
+    has_tty = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._executor: InstanceExecutor | None = None
+
+    def _instance_id(self) -> str:
+        instance_id = self.get_option("instance_id")
+        if not instance_id:
+            address = self._play_context.remote_addr or ""
+            if address.startswith("i-"):
+                instance_id = address
+        if not instance_id:
+            raise AnsibleConnectionFailure(
+                "alicloud.ecs.cloud_assistant needs the instance ID: set ansible_alicloud_instance_id "
+                "(the alicloud.ecs.instances inventory does) or use the instance ID as the host address")
+        return instance_id
+
+    def _connect(self) -> Connection:
+        if self._connected:
+            return self
+        instance_id = self._instance_id()
+        try:
+            settings = resolve_settings(
+                access_key_id=self.get_option("access_key"),
+                access_key_secret=self.get_option("secret_key"),
+                security_token=self.get_option("security_token"),
+                region=self.get_option("region"),
+                endpoint=self.get_option("endpoint"),
+            )
+            client = CloudClient(settings)
+        except ConfigError as error:
+            raise AnsibleConnectionFailure(to_native(error)) from None
+        tags = {"alicloud-ecs:controller-user": getpass.getuser()} if self.get_option("audit_tags") else {}
+        options = ExecOptions(
+            username=self.get_option("remote_user") or None,
+            timeout=self.get_option("command_timeout"),
+            wait_margin=self.get_option("wait_margin"),
+            name="ansible alicloud.ecs.cloud_assistant",
+            tags=tags,
+            schedule=PollSchedule(first=self.get_option("poll_first_delay"),
+                                  cap=self.get_option("poll_max_interval")),
+        )
+        ledger = ChunkLedger(self.get_option("transfer_cache"),
+                             f"{settings.endpoint or settings.region}|{settings.access_key_id}", instance_id)
+        self._executor = InstanceExecutor(client, instance_id, options, ledger)
+        display.vvv(f"ESTABLISH CLOUD ASSISTANT CONNECTION FOR USER: {options.username or 'root'}",
+                    host=instance_id)
+        self._connected = True
+        return self
+
+    def _run(self, command: str, in_data: bytes | None) -> tuple[int, bytes, bytes]:
+        self._connect()
+        try:
+            frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), in_data)
+        except FAILURES as error:
+            raise AnsibleConnectionFailure(to_native(error)) from None
+        return frame.rc, frame.stdout, frame.stderr
+
+    def exec_command(self, cmd: str, in_data: bytes | None = None, sudoable: bool = True) -> tuple[int, bytes, bytes]:
+        super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        display.vvv(f"EXEC {cmd}", host=self._instance_id())
+        return self._run(cmd, in_data)
+
+    def put_file(self, in_path: str, out_path: str) -> None:
+        """Upload through the command's stdin: staged in verified chunks, then written in one go."""
+        super().put_file(in_path, out_path)
+        display.vvv(f"PUT {in_path} TO {out_path}", host=self._instance_id())
+        try:
+            with open(to_bytes(in_path, errors="surrogate_or_strict"), "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            raise AnsibleError(f"cannot read {in_path}: {to_native(error)}") from None
+        rc, _out, err = self._run(f"cat > {shlex.quote(out_path)}", data)
+        if rc != 0:
+            raise AnsibleError(f"failed to write {out_path} on the instance (rc {rc}): {to_native(err)}")
+
+    def fetch_file(self, in_path: str, out_path: str) -> None:
+        """Download as the standard output of ``cat``, paged back and checksummed by the envelope."""
+        super().fetch_file(in_path, out_path)
+        display.vvv(f"FETCH {in_path} TO {out_path}", host=self._instance_id())
+        rc, out, err = self._run(f"cat -- {shlex.quote(in_path)}", None)
+        if rc != 0:
+            raise AnsibleError(f"failed to read {in_path} on the instance (rc {rc}): {to_native(err)}")
+        try:
+            with open(to_bytes(out_path, errors="surrogate_or_strict"), "wb") as handle:
+                handle.write(out)
+        except OSError as error:
+            raise AnsibleError(f"cannot write {out_path}: {to_native(error)}") from None
+
+    def reset(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._executor = None
+        self._connected = False

@@ -1,0 +1,265 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one API client of the collection: settings resolution, the SDK, and ``call()``.
+
+Modules, the connection, the inventory and the action plugins all go through here, so credentials,
+endpoints, retries and error translation behave identically everywhere. The endpoint override is the
+only switch between the real cloud and the emulator.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import typing as t
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import CloudError, ConfigError
+from .retries import NO_RETRY, Backoff
+
+try:
+    from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+    from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
+    from aliyunsdkcore.client import AcsClient
+    from aliyunsdkcore.request import CommonRequest
+    HAS_SDK = True
+    SDK_IMPORT_ERROR: Exception | None = None
+except ImportError as import_error:  # pragma: no cover - exercised only without the SDK
+    HAS_SDK = False
+    SDK_IMPORT_ERROR = import_error
+
+COLLECTION_VERSION = "0.1.0"
+API_VERSIONS = {"ecs": "2014-05-26", "oos": "2019-06-01"}
+READ_ONLY_PREFIXES = ("Describe", "List", "Get")
+
+# Where each setting may come from, in order of preference after the explicit option.
+ENV_ACCESS_KEY_ID = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALICLOUD_ACCESS_KEY")
+ENV_ACCESS_KEY_SECRET = ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALICLOUD_SECRET_KEY")
+ENV_SECURITY_TOKEN = ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALICLOUD_SECURITY_TOKEN")
+ENV_REGION = ("ALIBABA_CLOUD_REGION_ID", "ALICLOUD_REGION")
+ENV_ENDPOINT = ("ALIBABA_CLOUD_ECS_ENDPOINT", "ALICLOUD_ECS_ENDPOINT")
+
+
+class Json:
+    """Marks a parameter the API wants as a JSON string (the SDK would send a Python repr)."""
+
+    def __init__(self, value: t.Any) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return json.dumps(self.value, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything needed to reach the API; the secret never appears in a repr or a message."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    region: str = ""
+    endpoint: str | None = None
+    connect_timeout: int = 5
+    read_timeout: int = 10
+
+
+def _first_env(names: t.Iterable[str], env: t.Mapping[str, str]) -> str | None:
+    for name in names:
+        value = env.get(name)
+        if value:
+            return value
+    return None
+
+
+def resolve_settings(
+    access_key_id: str | None = None,
+    access_key_secret: str | None = None,
+    security_token: str | None = None,
+    region: str | None = None,
+    endpoint: str | None = None,
+    connect_timeout: int | None = None,
+    read_timeout: int | None = None,
+    env: t.Mapping[str, str] | None = None,
+    require_region: bool = True,
+) -> Settings:
+    """Explicit values first, then the ALIBABA_CLOUD_* variables, then the older ALICLOUD_* ones."""
+    env = os.environ if env is None else env
+    key_id = access_key_id or _first_env(ENV_ACCESS_KEY_ID, env)
+    secret = access_key_secret or _first_env(ENV_ACCESS_KEY_SECRET, env)
+    if not key_id or not secret:
+        raise ConfigError(
+            "No Alibaba Cloud credentials: set the access_key/secret_key options or "
+            "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET."
+        )
+    region = region or _first_env(ENV_REGION, env) or ""
+    if require_region and not region:
+        raise ConfigError("No region: set the region option or ALIBABA_CLOUD_REGION_ID.")
+    endpoint = endpoint or _first_env(ENV_ENDPOINT, env)
+    if endpoint:
+        split_endpoint(endpoint)  # validates early
+    return Settings(
+        access_key_id=key_id,
+        access_key_secret=secret,
+        security_token=security_token or _first_env(ENV_SECURITY_TOKEN, env),
+        region=region,
+        endpoint=endpoint,
+        connect_timeout=connect_timeout or 5,
+        read_timeout=read_timeout or 10,
+    )
+
+
+def split_endpoint(endpoint: str) -> tuple[str, str]:
+    """('http'|'https', 'host[:port]') from 'http://host:port', 'host:port' or 'host'.
+
+    The port stays in the host string so the SDK (whose own port defaults to 80) never appends it twice.
+    """
+    text = endpoint.strip()
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"endpoint must look like http(s)://host[:port], got {endpoint!r}")
+    if parts.path not in ("", "/") or parts.query:
+        raise ConfigError(f"endpoint must not carry a path or query, got {endpoint!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as error:
+        raise ConfigError(f"endpoint has an invalid port: {endpoint!r}") from error
+    return parts.scheme, parts.netloc
+
+
+def default_domain(product: str, region: str) -> str:
+    """The public regional endpoint, computed here so the SDK never asks the Location service."""
+    return f"{product}.{region}.aliyuncs.com"
+
+
+def bypasses_proxy(host: str, env: t.Mapping[str, str]) -> bool:
+    """True for loopback hosts and hosts NO_PROXY covers (the SDK itself ignores NO_PROXY)."""
+    hostname = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 or host.startswith("[") else host
+    try:
+        if ipaddress.ip_address(hostname).is_loopback:
+            return True
+    except ValueError:
+        if hostname == "localhost":
+            return True
+    no_proxy = env.get("NO_PROXY") or env.get("no_proxy") or ""
+    for entry in (item.strip().lstrip(".") for item in no_proxy.split(",")):
+        if entry == "*" or (entry and (hostname == entry or hostname.endswith("." + entry))):
+            return True
+    return False
+
+
+def flatten_params(params: t.Mapping[str, t.Any]) -> dict[str, str]:
+    """Turn Python values into the RPC wire form: lists → Name.N, dicts → Name.Key, bools → true/false.
+
+    None is dropped (the SDK would send the string "None"); Json values become compact JSON strings.
+    """
+    flat: dict[str, str] = {}
+
+    def add(key: str, value: t.Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool):
+            flat[key] = "true" if value else "false"
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value, 1):
+                add(f"{key}.{index}", item)
+        elif isinstance(value, dict):
+            for sub_key, item in value.items():
+                add(f"{key}.{sub_key}", item)
+        else:
+            flat[key] = str(value)
+
+    for name, value in params.items():
+        add(name, value)
+    return flat
+
+
+class CloudClient:
+    """One region's view of the API. Cheap to create: the SDK client is built on first use."""
+
+    def __init__(self, settings: Settings, region: str | None = None, backoff: Backoff | None = None,
+                 env: t.Mapping[str, str] | None = None) -> None:
+        if not HAS_SDK:
+            raise ConfigError(f"aliyun-python-sdk-core is required: {SDK_IMPORT_ERROR}")
+        self.settings = settings
+        self.region = region or settings.region
+        self.backoff = backoff or Backoff()
+        self._env = os.environ if env is None else env
+        self._sdk: t.Any = None
+
+    def for_region(self, region: str) -> CloudClient:
+        """A client for another region with the same credentials, endpoint and retry policy."""
+        return CloudClient(self.settings, region, self.backoff, self._env)
+
+    def _sdk_client(self) -> t.Any:
+        if self._sdk is None:
+            settings = self.settings
+            if settings.security_token:
+                credential = StsTokenCredential(
+                    settings.access_key_id, settings.access_key_secret, settings.security_token)
+            else:
+                credential = AccessKeyCredential(settings.access_key_id, settings.access_key_secret)
+            proxy = None
+            if settings.endpoint and bypasses_proxy(split_endpoint(settings.endpoint)[1], self._env):
+                proxy = {"http": "", "https": ""}
+            self._sdk = AcsClient(
+                region_id=self.region or "cn-hangzhou",
+                credential=credential,
+                auto_retry=False,
+                connect_timeout=settings.connect_timeout,
+                timeout=settings.read_timeout,
+                proxy=proxy,
+            )
+            self._sdk.append_user_agent("alicloud.ecs", COLLECTION_VERSION)
+        return self._sdk
+
+    def _request(self, action: str, product: str, params: dict[str, str]) -> t.Any:
+        if self.settings.endpoint:
+            protocol, domain = split_endpoint(self.settings.endpoint)
+        else:
+            protocol, domain = "https", default_domain(product, self.region)
+        request = CommonRequest(domain=domain, version=API_VERSIONS[product], action_name=action)
+        request.set_method("POST")
+        request.set_protocol_type(protocol)
+        request.set_accept_format("JSON")
+        if self.region and "RegionId" not in params:
+            request.add_query_param("RegionId", self.region)
+        for key, value in params.items():
+            request.add_query_param(key, value)
+        return request
+
+    def call(self, action: str, *, product: str = "ecs", retry: bool | None = None,
+             **params: t.Any) -> dict[str, t.Any]:
+        """Call ``action`` and return the decoded JSON body, or raise CloudError.
+
+        Retries happen only for calls that are safe to repeat: reads, and writes that carry a
+        ClientToken (the service then answers a repeat with the first result). ``retry`` overrides.
+        """
+        flat = flatten_params(params)
+        safe = retry if retry is not None else (
+            action.startswith(READ_ONLY_PREFIXES) or "ClientToken" in flat)
+        policy = self.backoff if safe else NO_RETRY
+        return policy.run(lambda: self._call_once(action, product, flat))
+
+    def _call_once(self, action: str, product: str, params: dict[str, str]) -> dict[str, t.Any]:
+        request = self._request(action, product, params)
+        try:
+            body = self._sdk_client().do_action_with_exception(request)
+        except ServerException as error:
+            raise CloudError(
+                error.get_error_code(), error.get_error_msg(), action=action,
+                request_id=error.get_request_id(), http_status=error.get_http_status(),
+                access_key_id=self.settings.access_key_id) from None
+        except ClientException as error:
+            raise CloudError(
+                error.get_error_code(), error.get_error_msg(), action=action,
+                access_key_id=self.settings.access_key_id) from None
+        try:
+            return json.loads(body)
+        except ValueError as error:
+            raise CloudError("InvalidResponse", f"response is not JSON: {error}", action=action,
+                             access_key_id=self.settings.access_key_id) from None

@@ -1,0 +1,182 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The invocation engine: run content on instances, wait for it, and collect per-instance results.
+
+Every feature that runs a command (the connection, the modules, the fleet action) goes through
+these functions, so polling, decoding and stopping on timeout are written once.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import typing as t
+import uuid
+from dataclasses import dataclass
+
+from .client import CloudClient
+from .errors import CloudError
+
+# Per-instance InvocationStatus values after which nothing changes any more (contract §3.1).
+TERMINAL_STATUSES = frozenset({
+    "Success", "Failed", "Timeout", "Error", "Invalid", "Aborted", "Cancelled", "Terminated",
+})
+MIN_TIMEOUT = 10
+RESULTS_PAGE_SIZE = 50
+
+
+@dataclass
+class InstanceResult:
+    """One instance's outcome as the API reports it, with the output already decoded to bytes."""
+
+    instance_id: str
+    status: str
+    exit_code: int | None
+    output: bytes
+    dropped: int
+    error_code: str
+    error_info: str
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @classmethod
+    def from_api(cls, item: dict[str, t.Any]) -> InstanceResult:
+        raw = item.get("Output") or ""
+        return cls(
+            instance_id=item.get("InstanceId", ""),
+            status=item.get("InvocationStatus", ""),
+            exit_code=item.get("ExitCode"),
+            output=base64.b64decode(raw) if raw else b"",
+            dropped=int(item.get("Dropped") or 0),
+            error_code=item.get("ErrorCode") or "",
+            error_info=item.get("ErrorInfo") or "",
+        )
+
+
+class InvocationTimeout(Exception):
+    """The wall-clock wait ran out; the invocation was asked to stop."""
+
+    def __init__(self, invoke_id: str, waited: float) -> None:
+        self.invoke_id = invoke_id
+        super().__init__(
+            f"Cloud Assistant invocation {invoke_id} did not finish within {waited:.0f}s; "
+            "it was stopped (StopInvocation)")
+
+
+class PollSchedule:
+    """Delays between result polls: a quick first look, then geometric backoff up to a cap.
+
+    ``first`` can be tuned to the expected run time so a typical task needs a single poll.
+    """
+
+    def __init__(self, first: float = 0.1, factor: float = 1.5, cap: float = 2.0) -> None:
+        self.first = first
+        self.factor = factor
+        self.cap = cap
+
+    def delays(self) -> t.Iterator[float]:
+        delay = self.first
+        while True:
+            yield delay
+            delay = min(self.cap, max(delay * self.factor, 0.05))
+
+
+def new_client_token() -> str:
+    """A fresh idempotency token: resending the same call with it never runs the command twice."""
+    return uuid.uuid4().hex
+
+
+def encode_content(content: str | bytes) -> str:
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    return base64.b64encode(data).decode("ascii")
+
+
+def run_command(
+    client: CloudClient,
+    instance_ids: t.Sequence[str],
+    content: str | bytes,
+    *,
+    command_type: str = "RunShellScript",
+    name: str | None = None,
+    timeout: int = 600,
+    username: str | None = None,
+    working_dir: str | None = None,
+    tags: t.Mapping[str, str] | None = None,
+    client_token: str | None = None,
+) -> str:
+    """Start ``content`` on the instances with one RunCommand and return its InvokeId.
+
+    The content travels Base64-encoded so any bytes survive; the ClientToken makes a retried
+    submission (say, after a dropped response) return the first InvokeId instead of running again.
+    """
+    response = client.call(
+        "RunCommand",
+        Type=command_type,
+        CommandContent=encode_content(content),
+        ContentEncoding="Base64",
+        InstanceId=list(instance_ids),
+        Timeout=max(MIN_TIMEOUT, int(timeout)),
+        Name=name,
+        Username=username,
+        WorkingDir=working_dir,
+        Tag=[{"Key": key, "Value": value} for key, value in (tags or {}).items()] or None,
+        ClientToken=client_token or new_client_token(),
+    )
+    return response["InvokeId"]
+
+
+def describe_results(client: CloudClient, invoke_id: str,
+                     instance_id: str | None = None) -> dict[str, InstanceResult]:
+    """All per-instance results of an invocation, across as many pages as there are."""
+    results: dict[str, InstanceResult] = {}
+    next_token: str | None = None
+    while True:
+        response = client.call(
+            "DescribeInvocationResults", InvokeId=invoke_id, InstanceId=instance_id,
+            MaxResults=RESULTS_PAGE_SIZE, NextToken=next_token)
+        invocation = response.get("Invocation") or {}
+        for item in (invocation.get("InvocationResults") or {}).get("InvocationResult") or []:
+            result = InstanceResult.from_api(item)
+            results[result.instance_id] = result
+        next_token = invocation.get("NextToken") or None
+        if not next_token:
+            return results
+
+
+def wait_for_results(
+    client: CloudClient,
+    invoke_id: str,
+    instance_ids: t.Sequence[str],
+    *,
+    deadline: float,
+    schedule: PollSchedule | None = None,
+    clock: t.Callable[[], float] = time.monotonic,
+    sleep: t.Callable[[float], None] = time.sleep,
+) -> dict[str, InstanceResult]:
+    """Poll until every instance reached a terminal status; on deadline stop it and raise.
+
+    A single instance is polled with an InstanceId filter so the answer stays one small page.
+    """
+    started = clock()
+    only = instance_ids[0] if len(instance_ids) == 1 else None
+    for delay in (schedule or PollSchedule()).delays():
+        remaining = deadline - clock()
+        if remaining <= 0:
+            stop_invocation(client, invoke_id)
+            raise InvocationTimeout(invoke_id, clock() - started)
+        sleep(min(delay, remaining))
+        results = describe_results(client, invoke_id, only)
+        if all(iid in results and results[iid].finished for iid in instance_ids):
+            return results
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def stop_invocation(client: CloudClient, invoke_id: str) -> None:
+    """Ask the service to stop an invocation; a stop that fails is not worth masking the timeout."""
+    try:
+        client.call("StopInvocation", InvokeId=invoke_id)
+    except CloudError:
+        pass

@@ -1,0 +1,142 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run one shell command on one instance with exact stdin, stdout, stderr and rc.
+
+This ties the pieces together: stdin is inlined or staged as chunks (file_transfer), the command
+travels in the envelope (transport), runs through the invocation engine, and output larger than
+one API page is read back page by page. Nothing is truncated silently and nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import typing as t
+from dataclasses import dataclass, field
+
+from .client import CloudClient
+from .file_transfer import ChunkLedger, chunk_dir_for, send_chunks, split_chunks
+from .invocation import InstanceResult, PollSchedule, run_command, wait_for_results
+from .transport import (
+    Frame, TransportError, build_page_script, build_run_script,
+    compress_for_inline, decode_frame, missing_ranges, parse_trailer,
+)
+
+MAX_STAGING_ATTEMPTS = 3
+
+class RemoteExecError(Exception):
+    """The instance could not run the command (agent down, bad user, timeout...), with the InvokeId."""
+
+    def __init__(self, message: str, invoke_id: str | None = None, error_code: str = "") -> None:
+        self.invoke_id = invoke_id
+        self.error_code = error_code
+        super().__init__(message)
+
+@dataclass
+class ExecOptions:
+    """How commands are run on the instance."""
+
+    username: str | None = None
+    timeout: int = 600
+    wait_margin: float = 30.0
+    name: str = "alicloud.ecs"
+    tags: dict[str, str] = field(default_factory=dict)
+    schedule: PollSchedule = field(default_factory=PollSchedule)
+
+class InstanceExecutor:
+    """Runs commands on one instance; one object per connection, reused across its commands."""
+
+    def __init__(self, client: CloudClient, instance_id: str, options: ExecOptions,
+                 ledger: ChunkLedger | None = None) -> None:
+        self.client = client
+        self.instance_id = instance_id
+        self.options = options
+        self.ledger = ledger
+        self.calls_made = 0
+
+    def run(self, command: bytes, stdin: bytes | None = None) -> Frame:
+        """Run ``command`` with ``stdin`` and return its exact rc, stdout and stderr."""
+        script_kwargs = self._prepare_stdin(stdin or b"")
+        for _attempt in range(MAX_STAGING_ATTEMPTS):
+            result, invoke_id = self._invoke(build_run_script(command, **script_kwargs))
+            trailer = parse_trailer(result.output)
+            if trailer.missing:
+                self._restage(stdin or b"", trailer.missing)
+                continue
+            frame_text = self._read_pages(trailer) + trailer.frame_tail
+            try:
+                return decode_frame(frame_text, trailer.sha256)
+            except TransportError as error:
+                raise RemoteExecError(f"{error} (invocation {invoke_id})", invoke_id) from None
+        raise RemoteExecError(
+            f"staged input never arrived on {self.instance_id} after {MAX_STAGING_ATTEMPTS} attempts")
+
+    # -- stdin staging -----------------------------------------------------------------------
+
+    def _prepare_stdin(self, stdin: bytes) -> dict[str, t.Any]:
+        if not stdin:
+            return {}
+        packed = compress_for_inline(stdin)
+        if packed is not None:
+            return {"inline_stdin": packed}
+        chunks = split_chunks(stdin)
+        known = self.ledger.known() if self.ledger else set()
+        self._send([chunk for chunk in chunks if chunk[0] not in known])
+        return {"chunk_dir": self._chunk_dir(), "chunks": [name for name, _ in chunks],
+                "stdin_sha256": hashlib.sha256(stdin).hexdigest()}
+
+    def _restage(self, stdin: bytes, missing: t.Sequence[str]) -> None:
+        if self.ledger:
+            self.ledger.update(remove=missing)
+        wanted = set(missing)
+        self._send([chunk for chunk in split_chunks(stdin) if chunk[0] in wanted or "unverified" in wanted])
+
+    def _send(self, chunks: t.Sequence[tuple[str, bytes]]) -> None:
+        if not chunks:
+            return
+        send_chunks(self.client, self.instance_id, chunks, self._chunk_dir(),
+                    self.options.username or "root")
+        self.calls_made += len(chunks)
+        if self.ledger:
+            self.ledger.update(add=[name for name, _ in chunks])
+
+    def _chunk_dir(self) -> str:
+        return chunk_dir_for(self.options.username or "root")
+
+    # -- invocation and paging ---------------------------------------------------------------
+
+    def _invoke(self, script: str) -> tuple[InstanceResult, str]:
+        options = self.options
+        invoke_id = run_command(
+            self.client, [self.instance_id], script, name=options.name, timeout=options.timeout,
+            username=options.username, tags=options.tags)
+        deadline = time.monotonic() + options.timeout + options.wait_margin
+        results = wait_for_results(self.client, invoke_id, [self.instance_id], deadline=deadline,
+                                   schedule=options.schedule)
+        self.calls_made += 2
+        result = results[self.instance_id]
+        if result.status not in ("Success", "Failed"):
+            detail = f"{result.error_code}: {result.error_info}" if result.error_code else result.status
+            raise RemoteExecError(
+                f"Cloud Assistant could not run the command on {self.instance_id} "
+                f"(invocation {invoke_id}, status {result.status}): {detail}",
+                invoke_id, result.error_code)
+        return result, invoke_id
+
+    def _read_pages(self, trailer: t.Any) -> bytes:
+        ranges = missing_ranges(trailer)
+        if not ranges:
+            return b""
+        if not trailer.spool:
+            raise RemoteExecError("output was cut by the API but the instance kept no spooled copy")
+        pages = []
+        for index, (offset, length) in enumerate(ranges):
+            script = build_page_script(trailer.spool, offset, length, remove=index == len(ranges) - 1)
+            result, invoke_id = self._invoke(script)
+            if result.dropped or len(result.output) != length:
+                raise RemoteExecError(
+                    f"page read of {trailer.spool} returned {len(result.output)} of {length} bytes "
+                    f"(invocation {invoke_id})", invoke_id)
+            pages.append(result.output)
+        return b"".join(pages)
