@@ -1,0 +1,131 @@
+"""Settings resolution, endpoint handling and parameter encoding of the one client."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.alicloud.ecs.plugins.module_utils import client as client_mod
+from ansible_collections.alicloud.ecs.plugins.module_utils.client import (
+    Json, bypasses_proxy, flatten_params, resolve_settings, split_endpoint,
+)
+from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError, is_error_code
+
+
+def test_explicit_options_win_over_environment() -> None:
+    env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "env-id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "env-secret",
+           "ALIBABA_CLOUD_REGION_ID": "cn-beijing"}
+    settings = resolve_settings("opt-id", "opt-secret", region="cn-shanghai", env=env)
+    assert (settings.access_key_id, settings.access_key_secret, settings.region) == \
+        ("opt-id", "opt-secret", "cn-shanghai")
+
+
+def test_new_environment_names_win_over_old_ones() -> None:
+    env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "new", "ALICLOUD_ACCESS_KEY": "old",
+           "ALICLOUD_SECRET_KEY": "old-secret", "ALICLOUD_REGION": "cn-hangzhou",
+           "ALICLOUD_SECURITY_TOKEN": "tok", "ALICLOUD_ECS_ENDPOINT": "http://127.0.0.1:9"}
+    settings = resolve_settings(env=env)
+    assert settings.access_key_id == "new"
+    assert settings.access_key_secret == "old-secret"
+    assert settings.security_token == "tok"
+    assert settings.endpoint == "http://127.0.0.1:9"
+
+
+def test_missing_credentials_and_region_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="credentials"):
+        resolve_settings(env={})
+    with pytest.raises(ConfigError, match="region"):
+        resolve_settings("id", "secret", env={})
+
+
+def test_secret_never_appears_in_repr() -> None:
+    settings = resolve_settings("id", "very-secret", region="r", env={})
+    assert "very-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize("endpoint, expected", [
+    ("http://127.0.0.1:8080", ("http", "127.0.0.1:8080")),
+    ("ecs.cn-hangzhou.aliyuncs.com", ("https", "ecs.cn-hangzhou.aliyuncs.com")),
+    ("https://[::1]:9000/", ("https", "[::1]:9000")),
+])
+def test_split_endpoint(endpoint, expected) -> None:
+    assert split_endpoint(endpoint) == expected
+
+
+@pytest.mark.parametrize("endpoint", ["ftp://x", "http://host:99999", "http://host/path", "http://"])
+def test_bad_endpoints_fail_early(endpoint) -> None:
+    with pytest.raises(ConfigError):
+        split_endpoint(endpoint)
+
+
+def test_proxy_bypass_for_loopback_and_no_proxy() -> None:
+    assert bypasses_proxy("127.0.0.1:8080", {})
+    assert bypasses_proxy("localhost:1", {})
+    assert bypasses_proxy("ecs.internal.example:443", {"NO_PROXY": "example,.other"})
+    assert not bypasses_proxy("ecs.cn-hangzhou.aliyuncs.com", {"NO_PROXY": "example"})
+
+
+def test_flatten_params_follows_the_rpc_wire_form() -> None:
+    flat = flatten_params({
+        "InstanceId": ["i-a", "i-b"], "Tag": [{"Key": "k", "Value": "v"}], "KeepCommand": False,
+        "Timeout": 60, "Name": None, "Parameters": Json({"name": "x", "n": 1}),
+    })
+    assert flat == {"InstanceId.1": "i-a", "InstanceId.2": "i-b", "Tag.1.Key": "k", "Tag.1.Value": "v",
+                    "KeepCommand": "false", "Timeout": "60", "Parameters": '{"name":"x","n":1}'}
+
+
+def test_cloud_error_names_key_and_code() -> None:
+    error = CloudError("InvalidAccessKeySecret", "bad", action="DescribeInstances",
+                       request_id="R1", http_status=400, access_key_id="LTAIabc")
+    text = str(error)
+    assert "LTAIabc" in text and "InvalidAccessKeySecret" in text and "DescribeInstances" in text
+    assert is_error_code(error, "InvalidAccessKeySecret")
+    assert is_error_code(CloudError("Throttling.User", "x"), "Throttling")
+    assert not is_error_code(ValueError(), "Throttling")
+
+
+class FlakySdk:
+    """Stands in for AcsClient: fails with the given codes, then answers."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def do_action_with_exception(self, request):
+        self.calls += 1
+        if self.failures:
+            from aliyunsdkcore.acs_exception.exceptions import ServerException
+            raise ServerException(self.failures.pop(0), "try later", http_status=400, request_id="R")
+        return b'{"RequestId": "R", "ok": true}'
+
+
+def make_client(failures: list[str]):
+    settings = resolve_settings("id", "secret", region="cn-hangzhou", endpoint="http://127.0.0.1:1", env={})
+    client = client_mod.CloudClient(settings, backoff=client_mod.Backoff(attempts=4, sleep=lambda _: None))
+    client._sdk = FlakySdk(failures)
+    return client
+
+
+def test_reads_are_retried_on_throttling() -> None:
+    client = make_client(["Throttling", "ServiceUnavailable"])
+    assert client.call("DescribeInstances")["ok"] is True
+    assert client._sdk.calls == 3
+
+
+def test_writes_without_client_token_are_never_retried() -> None:
+    client = make_client(["Throttling"])
+    with pytest.raises(CloudError, match="Throttling"):
+        client.call("RunCommand", Type="RunShellScript")
+    assert client._sdk.calls == 1
+
+
+def test_writes_with_client_token_are_retried() -> None:
+    client = make_client(["InternalError"])
+    assert client.call("RunCommand", ClientToken="t")["ok"] is True
+    assert client._sdk.calls == 2
+
+
+def test_non_retryable_codes_fail_at_once() -> None:
+    client = make_client(["InvalidParameter"])
+    with pytest.raises(CloudError):
+        client.call("DescribeInstances")
+    assert client._sdk.calls == 1

@@ -1,0 +1,109 @@
+"""InstanceExecutor against a fake cloud that really runs each script with the local shell."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.alicloud.ecs.plugins.module_utils import remote_exec
+from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import ChunkLedger
+from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import PollSchedule
+from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import ExecOptions, InstanceExecutor
+
+CAP = 24576
+
+
+class FakeCloud:
+    """Just enough of RunCommand, DescribeInvocationResults and SendFile, with the real output cap."""
+
+    def __init__(self, chunk_root: Path) -> None:
+        self.chunk_root = chunk_root
+        self.results: dict[str, dict] = {}
+        self.calls: Counter = Counter()
+        self.lose_next_chunks = False
+
+    def call(self, action: str, **params):
+        self.calls[action] += 1
+        return getattr(self, action)(**params)
+
+    def RunCommand(self, CommandContent, InstanceId, **_):
+        script = base64.b64decode(CommandContent).decode()
+        merged = subprocess.run(["/bin/sh", "-c", script], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT).stdout
+        invoke_id = f"t-{len(self.results)}"
+        self.results[invoke_id] = {
+            "InstanceId": InstanceId[0], "InvocationStatus": "Success", "ExitCode": 0,
+            "Output": base64.b64encode(merged[-CAP:]).decode(), "Dropped": max(0, len(merged) - CAP)}
+        return {"InvokeId": invoke_id}
+
+    def DescribeInvocationResults(self, InvokeId, **_):
+        return {"Invocation": {"InvocationResults": {"InvocationResult": [self.results[InvokeId]]}}}
+
+    def SendFile(self, Name, TargetDir, Content, **_):
+        if not self.lose_next_chunks:
+            target = Path(TargetDir)
+            target.mkdir(parents=True, exist_ok=True)
+            (target / Name).write_bytes(base64.b64decode(Content))
+        return {"InvokeId": f"f-{Name[:8]}"}
+
+
+@pytest.fixture
+def cloud(tmp_path, monkeypatch):
+    fake = FakeCloud(tmp_path / "instance")
+    monkeypatch.setattr(remote_exec, "chunk_dir_for", lambda user: str(fake.chunk_root / "chunks" / user))
+    monkeypatch.setattr("ansible_collections.alicloud.ecs.plugins.module_utils.transport.CHUNK_WAIT_SECONDS", 0)
+    return fake
+
+
+def executor(cloud: FakeCloud, tmp_path: Path) -> InstanceExecutor:
+    ledger = ChunkLedger(str(tmp_path / "ledger"), "endpoint|key", "i-1")
+    return InstanceExecutor(cloud, "i-1", ExecOptions(schedule=PollSchedule(first=0)), ledger)
+
+
+def test_small_command_costs_one_run_and_one_poll(cloud, tmp_path) -> None:
+    frame = executor(cloud, tmp_path).run(b"echo hi; echo oops >&2; exit 4")
+    assert (frame.rc, frame.stdout, frame.stderr) == (4, b"hi\n", b"oops\n")
+    assert cloud.calls == Counter(RunCommand=1, DescribeInvocationResults=1)
+
+
+def test_large_stdin_is_staged_once_then_reused(cloud, tmp_path) -> None:
+    payload = os.urandom(100_000)
+    first = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", payload)
+    sent_first = cloud.calls["SendFile"]
+    assert sent_first == 5  # ceil(100000 / 24576)
+    second = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", payload)
+    assert first.stdout == second.stdout
+    assert cloud.calls["SendFile"] == sent_first, "known chunks must not be sent again"
+
+
+def test_chunks_lost_on_the_instance_are_sent_again(cloud, tmp_path) -> None:
+    payload = os.urandom(60_000)
+    runner = executor(cloud, tmp_path)
+    runner.ledger.update(add=[])  # an empty ledger file
+    cloud.lose_next_chunks = True
+    runner._prepare_stdin(payload)  # believed sent, but lost
+    cloud.lose_next_chunks = False
+    frame = runner.run(b"wc -c", payload)
+    assert frame.stdout.strip() == b"60000"
+
+
+def test_output_beyond_the_cap_is_paged_back_exactly(cloud, tmp_path) -> None:
+    frame = executor(cloud, tmp_path).run(b"head -c 200000 /dev/urandom | tee /dev/stderr | sha256sum")
+    assert len(frame.stderr) == 200000
+    assert frame.stdout.split()[0].decode() == __import__("hashlib").sha256(frame.stderr).hexdigest()
+    assert cloud.calls["RunCommand"] > 1
+
+
+def test_agent_failure_names_the_invocation(cloud, tmp_path) -> None:
+    def aborted(**_):
+        return {"Invocation": {"InvocationResults": {"InvocationResult": [{
+            "InstanceId": "i-1", "InvocationStatus": "Aborted", "ErrorCode": "ClientNotResponse",
+            "ErrorInfo": "the aliyun service in the instance does not response", "Output": ""}]}}}
+    cloud.DescribeInvocationResults = aborted
+    with pytest.raises(remote_exec.RemoteExecError, match=r"t-0.*ClientNotResponse"):
+        executor(cloud, tmp_path).run(b"true")
