@@ -1,0 +1,1 @@
+"""Benchmarks for alicloud.ecs: `make bench` prints the tables the README quotes."""

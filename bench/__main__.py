@@ -1,0 +1,107 @@
+"""`python -m bench`: per-task wall time and API calls, cloud_assistant vs local, in one run.
+
+Each connection runs a 1-task and a (1+N)-task playbook; the difference divided by N is the cost
+of one task with ansible's start-up cancelled out. API calls come from the emulator's counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from emulator.testing import EmulatorProcess  # noqa: E402
+
+FLEET = {
+    "access_keys": [{"id": "LTAI5tBenchKey", "secret": "bench-secret"}],
+    "regions": [{"id": "cn-hangzhou", "name": "China (Hangzhou)", "zones": ["cn-hangzhou-h"]}],
+    "instances": [{"name": "bench-1", "region": "cn-hangzhou", "zone": "cn-hangzhou-h", "tags": {"role": "bench"}}],
+}
+
+
+def write_playbook(path: Path, tasks: int) -> None:
+    lines = ["- name: Bench", "  hosts: bench", "  gather_facts: false", "  tasks:"]
+    for index in range(tasks):
+        lines += [f"    - name: Command {index}", "      ansible.builtin.command: echo bench",
+                  "      changed_when: false"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_inventory(path: Path, connection: str, instance_id: str) -> None:
+    host = {"ansible_connection": connection, "ansible_python_interpreter": "/usr/bin/python3"}
+    if connection == "alicloud.ecs.cloud_assistant":
+        host.update({"ansible_alicloud_instance_id": instance_id, "ansible_alicloud_region": "cn-hangzhou"})
+    path.write_text(json.dumps({"all": {"children": {"bench": {"hosts": {"bench-1": host}}}}}))
+
+
+def run_playbook(env: dict[str, str], inventory: Path, playbook: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook)],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def measure(emulator: EmulatorProcess, env: dict[str, str], work: Path, connection: str,
+            instance_id: str, tasks: int) -> dict[str, float]:
+    inventory = work / f"{connection}.json"
+    write_inventory(inventory, connection, instance_id)
+    short, long_ = work / "one.yml", work / "many.yml"
+    write_playbook(short, 1)
+    write_playbook(long_, tasks + 1)
+    emulator.reset_counters()
+    first_use = run_playbook(env, inventory, short)
+    first_calls = sum(emulator.counters().values())
+    emulator.reset_counters()
+    one = run_playbook(env, inventory, short)
+    one_calls = sum(emulator.counters().values())
+    emulator.reset_counters()
+    many = run_playbook(env, inventory, long_)
+    many_calls = sum(emulator.counters().values())
+    return {
+        "first_use_calls": first_calls,
+        "first_use_seconds": round(first_use, 3),
+        "seconds_per_task": round((many - one) / tasks, 3),
+        "calls_per_task": round((many_calls - one_calls) / tasks, 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tasks", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temp, EmulatorProcess(fleet=FLEET, state_dir=Path(temp) / "state") as emulator:
+        work = Path(temp)
+        env = dict(os.environ, **emulator.env(), ANSIBLE_CONFIG=os.devnull, ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_ALICLOUD_TRANSFER_CACHE=str(work / "cache"),
+                   ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".build" / "collections"))
+        instance_id = emulator.instances()[0]["InstanceId"]
+        rows = {connection: measure(emulator, env, work, connection, instance_id, args.tasks)
+                for connection in ("alicloud.ecs.cloud_assistant", "local")}
+        profile = emulator.health()
+    result = {"benchmark": "command_tasks", "tasks": args.tasks, "rows": rows, "emulator": profile,
+              "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    print(f"\n{args.tasks} x ansible.builtin.command on one host (wall time per task, start-up cancelled)")
+    print(f"{'connection':32} {'s/task':>8} {'API calls/task':>15} {'first-use calls':>16}")
+    for connection, row in rows.items():
+        calls = row["calls_per_task"] if connection != "local" else "-"
+        first = row["first_use_calls"] if connection != "local" else "-"
+        print(f"{connection:32} {row['seconds_per_task']:>8} {calls!s:>15} {first!s:>16}")
+    local = rows["local"]["seconds_per_task"] or 1e-9
+    print(f"ratio cloud_assistant / local: {rows['alicloud.ecs.cloud_assistant']['seconds_per_task'] / local:.2f}")
+    print(f"emulator profile: {json.dumps(profile)}")
+    out = REPO_ROOT / "bench" / "results" / f"command_tasks-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""`make demo`'s playbook, end to end: discovery, facts, template, isolation, idempotence."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from conftest import REPO_ROOT
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    rows = re.findall(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", output, re.M)
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in rows}
+
+
+def test_demo_configures_every_instance_in_isolation(ansible, emulator) -> None:
+    first = ansible.playbook(REPO_ROOT / "playbooks" / "demo.yml")
+    assert first.rc == 0, first.output
+    hosts = {host: counts for host, counts in recap(first.stdout).items() if host != "localhost"}
+    instances = emulator.instances()
+    assert len(hosts) == len(instances) >= 4
+    assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in hosts.values())
+
+    for instance in instances:
+        own = emulator.exec(instance["InstanceId"], "cat /etc/alicloud-demo.conf")
+        assert own["exit_code"] == 0
+        assert f"instance_id = {instance['InstanceId']}" in own["stdout"]
+        others = [other for other in instances if other["InstanceId"] != instance["InstanceId"]]
+        for other in others:
+            assert f"instance_id = {other['InstanceId']}" not in own["stdout"]
+    assert not os.path.exists("/etc/alicloud-demo.conf"), "the demo wrote onto the host"
+
+    second = ansible.playbook(REPO_ROOT / "playbooks" / "demo.yml")
+    assert second.rc == 0, second.output
+    assert all(counts["changed"] == 0 for host, counts in recap(second.stdout).items()), second.stdout
+
+
+def test_each_instance_has_its_own_hostname_and_processes(ansible, emulator) -> None:
+    names = set()
+    for instance in emulator.instances():
+        answer = emulator.exec(instance["InstanceId"], "hostname; ls -d /proc/[0-9]* | wc -l")
+        hostname, processes = answer["stdout"].split()
+        names.add(hostname)
+        assert int(processes) < 20, "the instance sees the host's processes"
+    assert len(names) == len(emulator.instances())

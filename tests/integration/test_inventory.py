@@ -1,0 +1,53 @@
+"""ansible-inventory over the emulator: hosts, groups, hostvars, wiring, and clear failures."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import REPO_ROOT
+
+
+def test_lists_every_instance_with_groups_and_connection_vars(ansible, emulator) -> None:
+    run = ansible.inventory("--list")
+    assert run.rc == 0, run.output
+    data = json.loads(run.stdout)
+    hostvars = data["_meta"]["hostvars"]
+    instances = {item["InstanceId"]: item for item in emulator.instances()}
+    assert {vars_["instance_id"] for vars_ in hostvars.values()} == set(instances)
+    assert data["role_web"]["hosts"] and data["role_db"]["hosts"]
+    for name, vars_ in hostvars.items():
+        assert vars_["ansible_connection"] == "alicloud.ecs.cloud_assistant"
+        assert vars_["ansible_alicloud_instance_id"] == vars_["instance_id"]
+        assert vars_["ansible_alicloud_region"] == vars_["region_id"]
+        assert vars_["zone_id"].startswith(vars_["region_id"])
+        assert isinstance(vars_["tags"], dict) and "role" in vars_["tags"]
+        assert name == vars_["instance_name"]
+
+
+def test_wrong_secret_names_key_and_code_but_never_the_secret(ansible, emulator) -> None:
+    secret = "this-is-the-wrong-secret"
+    run = ansible.inventory("--list", env={"ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
+    assert run.rc != 0
+    assert emulator.env()["ALIBABA_CLOUD_ACCESS_KEY_ID"] in run.output
+    assert "InvalidAccessKeySecret" in run.output or "SignatureDoesNotMatch" in run.output
+    assert secret not in run.output
+
+
+def test_unknown_access_key_is_reported(ansible) -> None:
+    run = ansible.inventory("--list", env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAInobody"})
+    assert run.rc != 0
+    assert "InvalidAccessKeyId.NotFound" in run.output and "LTAInobody" in run.output
+
+
+def test_bad_hostnames_option_fails_before_any_api_call(ansible, emulator, tmp_path) -> None:
+    config = tmp_path / "bad.alicloud_ecs.yml"
+    config.write_text("plugin: alicloud.ecs.instances\nhostnames: [nonsense]\n")
+    emulator.reset_counters()
+    run = ansible.inventory("--list", inventory=config)
+    assert "unknown preference 'nonsense'" in run.output
+    assert sum(emulator.counters().values()) == 0
+
+
+def test_playbook_runs_on_discovered_hosts_without_extra_vars(ansible) -> None:
+    run = ansible.playbook(REPO_ROOT / "tests" / "integration" / "playbooks" / "ping.yml")
+    assert run.rc == 0, run.output
