@@ -19,8 +19,8 @@ from .client import CloudClient
 from .file_transfer import ChunkLedger, chunk_dir_for, send_chunks, split_chunks
 from .invocation import InstanceResult, PollSchedule, run_command, wait_for_results
 from .transport import (
-    Frame, TransportError, build_page_script, build_run_script,
-    compress_for_inline, decode_frame, missing_ranges, parse_trailer,
+    INLINE_BUDGET, Frame, StdinPart, TransportError, build_page_script, build_run_script,
+    decode_frame, missing_ranges, pack_inline, parse_trailer,
 )
 
 MAX_STAGING_ATTEMPTS = 3
@@ -75,15 +75,30 @@ class InstanceExecutor:
     # -- stdin staging -----------------------------------------------------------------------
 
     def _prepare_stdin(self, stdin: bytes) -> dict[str, t.Any]:
+        """Split stdin into parts: chunks the instance holds are referenced, the rest rides inline
+        while the script's budget lasts, and whatever is left is staged with SendFile."""
         if not stdin:
             return {}
-        packed = compress_for_inline(stdin)
-        if packed is not None:
-            return {"inline_stdin": packed}
-        chunks = split_chunks(stdin)
+        whole = pack_inline(stdin)
+        if len(whole) <= INLINE_BUDGET:
+            return {"parts": [StdinPart(inline=whole)]}
         known = self.ledger.known() if self.ledger else set()
-        self._send([chunk for chunk in chunks if chunk[0] not in known])
-        return {"chunk_dir": self._chunk_dir(), "chunks": [name for name, _ in chunks],
+        budget = INLINE_BUDGET
+        parts: list[StdinPart] = []
+        to_send = []
+        for name, data in split_chunks(stdin):
+            if name in known:
+                parts.append(StdinPart(chunk=name))
+                continue
+            packed = pack_inline(data)
+            if len(packed) <= budget:
+                budget -= len(packed)
+                parts.append(StdinPart(inline=packed))
+            else:
+                parts.append(StdinPart(chunk=name))
+                to_send.append((name, data))
+        self._send(to_send)
+        return {"parts": parts, "chunk_dir": self._chunk_dir(),
                 "stdin_sha256": hashlib.sha256(stdin).hexdigest()}
 
     def _restage(self, stdin: bytes, missing: t.Sequence[str]) -> None:

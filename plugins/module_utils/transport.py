@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 FRAME_MAGIC = b"ACE1"
 OUTPUT_PAGE_BYTES = 24576          # the API's output cap; a page read never exceeds it
-INLINE_STDIN_LIMIT = 12 * 1024     # compressed stdin bigger than this is staged as chunks
+INLINE_BUDGET = 12 * 1024          # packed stdin bytes a script may carry inline
 CHUNK_WAIT_SECONDS = 60            # how long a script waits for staged chunks to land
 TRAILER_RE = re.compile(
     rb"<<ACE1 (?:missing=(?P<missing>[0-9a-z,]+)|size=(?P<size>\d+) sha256=(?P<sha>[0-9a-f]{64})"
@@ -56,31 +56,45 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def compress_for_inline(data: bytes) -> str | None:
-    """Base64 of gzip(data) when it is small enough to ride inside the script, else None."""
-    packed = _b64(gzip.compress(data, compresslevel=6, mtime=0))
-    return packed if len(packed) <= INLINE_STDIN_LIMIT else None
+def pack_inline(data: bytes) -> str:
+    """Base64 of gzip(data): how bytes ride inside the script."""
+    return _b64(gzip.compress(data, compresslevel=6, mtime=0))
 
 
-def _stdin_inline(packed: str) -> str:
-    return f"printf '%s' '{packed}' | base64 -d | gzip -dc > \"$_d/in\" || exit 96\n"
+@dataclass
+class StdinPart:
+    """One piece of the command's stdin: carried inline (gzip+Base64) or staged as a named chunk."""
+
+    chunk: str | None = None       # sha256 name of a staged chunk
+    inline: str | None = None      # Base64 of the gzip-compressed bytes
 
 
-def _stdin_from_chunks(chunk_dir: str, chunks: t.Sequence[str], total_sha256: str) -> str:
-    """Wait for staged chunks (SendFile is asynchronous), assemble and verify them.
+def _stdin_script(parts: t.Sequence[StdinPart], chunk_dir: str | None, total_sha256: str) -> str:
+    """Rebuild stdin from its parts, in order, and verify the whole by sha256.
 
-    If they have not all arrived and matched after CHUNK_WAIT_SECONDS, report which are missing and
-    stop before running anything: the controller sends them again and reruns.
+    Staged chunks arrive asynchronously (SendFile), so the script waits for them; if they have not
+    all arrived and matched after CHUNK_WAIT_SECONDS it reports which are missing and stops before
+    running anything: the controller sends them again and reruns.
     """
-    names = " ".join(chunks)
-    quoted_dir = shlex.quote(chunk_dir)
+    lines = []
+    files = []
+    for index, part in enumerate(parts):
+        if part.inline is not None:
+            lines.append(f"printf '%s' '{part.inline}' | base64 -d | gzip -dc > \"$_d/p{index}\" || exit 96\n")
+            files.append(f"\"$_d/p{index}\"")
+        else:
+            files.append(f"\"$_c/{part.chunk}\"")
+    chunks = " ".join(part.chunk for part in parts if part.chunk)
+    if not chunks:
+        return "".join(lines) + f"cat {' '.join(files)} > \"$_d/in\"\n"
     return (
-        f"_c={quoted_dir}; _n=0\n"
+        "".join(lines)
+        + f"_c={shlex.quote(chunk_dir or '/nonexistent')}; _n=0\n"
         "while :; do\n"
         "  _m=''\n"
-        f"  for _h in {names}; do [ -f \"$_c/$_h\" ] || _m=\"$_m,$_h\"; done\n"
+        f"  for _h in {chunks}; do [ -f \"$_c/$_h\" ] || _m=\"$_m,$_h\"; done\n"
         "  if [ -z \"$_m\" ]; then\n"
-        f"    (cd \"$_c\" && cat {names}) > \"$_d/in\" 2>/dev/null\n"
+        f"    cat {' '.join(files)} > \"$_d/in\" 2>/dev/null\n"
         f"    [ \"$(sha256sum < \"$_d/in\" | cut -c1-64)\" = {total_sha256} ] && break\n"
         "    _m=',unverified'\n"
         "  fi\n"
@@ -90,16 +104,10 @@ def _stdin_from_chunks(chunk_dir: str, chunks: t.Sequence[str], total_sha256: st
     )
 
 
-def build_run_script(command: bytes, *, inline_stdin: str | None = None,
-                     chunk_dir: str | None = None, chunks: t.Sequence[str] = (),
-                     stdin_sha256: str | None = None) -> str:
+def build_run_script(command: bytes, *, parts: t.Sequence[StdinPart] = (),
+                     chunk_dir: str | None = None, stdin_sha256: str = "") -> str:
     """The shell script that restores stdin, runs ``command`` and prints the framed result."""
-    if inline_stdin is not None:
-        stdin = _stdin_inline(inline_stdin)
-    elif chunks and chunk_dir and stdin_sha256:
-        stdin = _stdin_from_chunks(chunk_dir, chunks, stdin_sha256)
-    else:
-        stdin = ": > \"$_d/in\"\n"
+    stdin = _stdin_script(parts, chunk_dir, stdin_sha256) if parts else ": > \"$_d/in\"\n"
     return (
         "#!/bin/sh\n"
         "# alicloud.ecs cloud_assistant envelope v1\n"

@@ -75,10 +75,19 @@ def test_large_stdin_is_staged_once_then_reused(cloud, tmp_path) -> None:
     payload = os.urandom(100_000)
     first = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", payload)
     sent_first = cloud.calls["SendFile"]
-    assert sent_first == 5  # ceil(100000 / 24576)
+    assert sent_first == 4  # 100000 = 1696 (inline head) + 4 x 24576 (staged)
     second = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", payload)
     assert first.stdout == second.stdout
     assert cloud.calls["SendFile"] == sent_first, "known chunks must not be sent again"
+
+
+def test_changed_head_of_a_payload_travels_inline(cloud, tmp_path) -> None:
+    tail = os.urandom(80_000)
+    executor(cloud, tmp_path).run(b"wc -c", b"args=1;" + tail)
+    before = cloud.calls.copy()
+    frame = executor(cloud, tmp_path).run(b"wc -c", b"args=22;" + tail)
+    assert frame.stdout.strip() == str(8 + len(tail)).encode()
+    assert cloud.calls - before == Counter(RunCommand=1, DescribeInvocationResults=1)
 
 
 def test_chunks_lost_on_the_instance_are_sent_again(cloud, tmp_path) -> None:

@@ -20,8 +20,8 @@ def run_locally(script: str, cap: int | None = None) -> bytes:
 
 
 def round_trip(command: bytes, stdin: bytes | None = None) -> transport.Frame:
-    packed = transport.compress_for_inline(stdin) if stdin else None
-    output = run_locally(transport.build_run_script(command, inline_stdin=packed))
+    parts = [transport.StdinPart(inline=transport.pack_inline(stdin))] if stdin else []
+    output = run_locally(transport.build_run_script(command, parts=parts))
     trailer = transport.parse_trailer(output)
     assert not trailer.missing and not trailer.spool
     return transport.decode_frame(trailer.frame_tail, trailer.sha256)
@@ -57,8 +57,10 @@ def test_staged_chunks_are_assembled_and_verified(tmp_path) -> None:
         name = hashlib.sha256(piece).hexdigest()
         (tmp_path / name).write_bytes(piece)
         names.append(name)
-    script = transport.build_run_script(b"cat", chunk_dir=str(tmp_path), chunks=names,
-                                        stdin_sha256=hashlib.sha256(data).hexdigest())
+    parts = [transport.StdinPart(inline=transport.pack_inline(b"head:"))]
+    parts += [transport.StdinPart(chunk=name) for name in names]
+    script = transport.build_run_script(b"cat", chunk_dir=str(tmp_path), parts=parts,
+                                        stdin_sha256=hashlib.sha256(b"head:" + data).hexdigest())
     trailer = transport.parse_trailer(run_locally(script, cap=transport.OUTPUT_PAGE_BYTES))
     # 50 KB of random data does not fit one page: read the spooled frame back like the executor does.
     head = b""
@@ -66,7 +68,7 @@ def test_staged_chunks_are_assembled_and_verified(tmp_path) -> None:
         last = offset + length >= trailer.size - len(trailer.frame_tail)
         head += run_locally(transport.build_page_script(trailer.spool, offset, length, remove=last))
     frame = transport.decode_frame(head + trailer.frame_tail, trailer.sha256)
-    assert frame.stdout == data
+    assert frame.stdout == b"head:" + data
     assert not os.path.exists(trailer.spool)
 
 
@@ -87,7 +89,7 @@ def test_missing_chunks_are_reported_without_running(tmp_path, monkeypatch) -> N
     monkeypatch.setattr(transport, "CHUNK_WAIT_SECONDS", 0)
     marker = tmp_path / "ran"
     script = transport.build_run_script(f"touch {marker}".encode(), chunk_dir=str(tmp_path),
-                                        chunks=["ab" * 32], stdin_sha256="cd" * 32)
+                                        parts=[transport.StdinPart(chunk="ab" * 32)], stdin_sha256="cd" * 32)
     trailer = transport.parse_trailer(run_locally(script))
     assert trailer.missing == ["ab" * 32]
     assert not marker.exists()
