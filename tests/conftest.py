@@ -25,6 +25,8 @@ def _ensure_collection_link() -> None:
     if str(COLLECTIONS_ROOT) not in sys.path:
         sys.path.insert(0, str(COLLECTIONS_ROOT))
     os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_ROOT))
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))  # the emulator package, for tests that start one
 
 
 _ensure_collection_link()

@@ -33,7 +33,9 @@ def split_chunks(data: bytes, size: int = CHUNK_BYTES) -> list[tuple[str, bytes]
     from the end keeps every chunk of the shared tail identical — and already on the instance —
     while only the short first piece changes.
     """
-    first = len(data) % size or min(size, len(data))
+    if not data:
+        return []
+    first = len(data) % size or size
     bounds = [0] + list(range(first, len(data) + 1, size))
     return [(hashlib.sha256(data[start:end]).hexdigest(), data[start:end])
             for start, end in zip(bounds, bounds[1:])]
