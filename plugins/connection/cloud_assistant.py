@@ -101,8 +101,9 @@ options:
       - name: ansible_alicloud_poll_max_interval
   transfer_cache:
     description:
-      - Directory on the controller that remembers which transfer chunks each instance already
-        holds, so unchanged data is not sent again.
+      - Directory on the controller that remembers, per instance, which transfer chunks it already
+        holds (so unchanged data is not sent again) and how long commands take there (so the first
+        result poll is aimed just after the command ends).
     type: path
     default: ~/.ansible/alicloud_ecs/chunks
     env:
@@ -152,7 +153,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
-from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import ChunkLedger
+from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import InvocationTimeout, PollSchedule
 from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import (
     ExecOptions, InstanceExecutor, RemoteExecError,
@@ -212,9 +213,9 @@ class Connection(ConnectionBase):
             schedule=PollSchedule(first=self.get_option("poll_first_delay"),
                                   cap=self.get_option("poll_max_interval")),
         )
-        ledger = ChunkLedger(self.get_option("transfer_cache"),
-                             f"{settings.endpoint or settings.region}|{settings.access_key_id}", instance_id)
-        self._executor = InstanceExecutor(client, instance_id, options, ledger)
+        cache = InstanceCache(self.get_option("transfer_cache"),
+                              f"{settings.endpoint or settings.region}|{settings.access_key_id}", instance_id)
+        self._executor = InstanceExecutor(client, instance_id, options, cache)
         display.vvv(f"ESTABLISH CLOUD ASSISTANT CONNECTION FOR USER: {options.username or 'root'}",
                     host=instance_id)
         self._connected = True

@@ -5,17 +5,15 @@
 
 RunCommand content is capped at 24 KB, so anything larger (a module payload, a file) goes up as
 chunks of at most 24 KB raw (32 KB once Base64-encoded, SendFile's cap), named by their sha256.
-A chunk already on the instance is not sent again: a ledger on the controller remembers what each
-instance holds, and a script that finds a chunk missing says so instead of running (see transport).
+A chunk already on the instance is not sent again: the controller remembers what each instance
+holds (instance_cache), and a script that finds a chunk missing says so instead of running (see
+transport).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import os
-import tempfile
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
@@ -66,30 +64,3 @@ def send_chunks(client: CloudClient, instance_id: str, chunks: t.Sequence[tuple[
         return [send(chunk) for chunk in chunks]
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         return list(pool.map(send, chunks))
-
-
-class ChunkLedger:
-    """The controller's memory of which chunks each instance already holds.
-
-    Kept in a small JSON file per instance because ansible runs every task in a fresh process.
-    It is only a hint: a wrong entry costs one extra round trip, never a wrong result.
-    """
-
-    def __init__(self, directory: str, endpoint_key: str, instance_id: str) -> None:
-        scope = hashlib.sha256(endpoint_key.encode()).hexdigest()[:16]
-        self.path = os.path.join(os.path.expanduser(directory), scope, f"{instance_id}.json")
-
-    def known(self) -> set[str]:
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                return set(json.load(handle))
-        except (OSError, ValueError):
-            return set()
-
-    def update(self, add: t.Iterable[str] = (), remove: t.Iterable[str] = ()) -> None:
-        names = (self.known() | set(add)) - set(remove)
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=os.path.dirname(self.path))
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(sorted(names), stream)
-        os.replace(temp, self.path)

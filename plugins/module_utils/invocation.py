@@ -67,21 +67,38 @@ class InvocationTimeout(Exception):
 
 
 class PollSchedule:
-    """Delays between result polls: a quick first look, then geometric backoff up to a cap.
+    """Delays between result polls: one aimed look, then short geometric steps up to a cap.
 
-    ``first`` can be tuned to the expected run time so a typical task needs a single poll.
+    ``first`` is aimed at the expected run time (learned per instance), so a typical task needs a
+    single poll; if that look is early, the following ones come quickly, starting at ``then``.
     """
 
-    def __init__(self, first: float = 0.1, factor: float = 1.5, cap: float = 2.0) -> None:
+    def __init__(self, first: float = 0.1, then: float = 0.05, factor: float = 1.5, cap: float = 2.0) -> None:
         self.first = first
+        self.then = then
         self.factor = factor
         self.cap = cap
 
+    def aimed_at(self, seconds: float) -> PollSchedule:
+        return PollSchedule(min(self.cap, max(0.0, seconds)), self.then, self.factor, self.cap)
+
     def delays(self) -> t.Iterator[float]:
-        delay = self.first
+        yield self.first
+        delay = self.then
         while True:
             yield delay
-            delay = min(self.cap, max(delay * self.factor, 0.05))
+            delay = min(self.cap, delay * self.factor)
+
+
+@dataclass
+class Completion:
+    """Results of a finished invocation and when they were seen: between ``earliest`` and ``latest``
+    seconds after the wait began (the last unfinished look and the first finished one)."""
+
+    results: dict[str, InstanceResult]
+    polls: int
+    earliest: float
+    latest: float
 
 
 def new_client_token() -> str:
@@ -155,22 +172,25 @@ def wait_for_results(
     schedule: PollSchedule | None = None,
     clock: t.Callable[[], float] = time.monotonic,
     sleep: t.Callable[[float], None] = time.sleep,
-) -> dict[str, InstanceResult]:
+) -> Completion:
     """Poll until every instance reached a terminal status; on deadline stop it and raise.
 
     A single instance is polled with an InstanceId filter so the answer stays one small page.
     """
     started = clock()
     only = instance_ids[0] if len(instance_ids) == 1 else None
-    for delay in (schedule or PollSchedule()).delays():
+    last_unfinished = 0.0
+    for polls, delay in enumerate((schedule or PollSchedule()).delays(), 1):
         remaining = deadline - clock()
         if remaining <= 0:
             stop_invocation(client, invoke_id)
             raise InvocationTimeout(invoke_id, clock() - started)
         sleep(min(delay, remaining))
+        looked_at = clock() - started
         results = describe_results(client, invoke_id, only)
         if all(iid in results and results[iid].finished for iid in instance_ids):
-            return results
+            return Completion(results, polls, last_unfinished, looked_at)
+        last_unfinished = looked_at
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -16,7 +16,8 @@ import typing as t
 from dataclasses import dataclass, field
 
 from .client import CloudClient
-from .file_transfer import ChunkLedger, chunk_dir_for, send_chunks, split_chunks
+from .file_transfer import chunk_dir_for, send_chunks, split_chunks
+from .instance_cache import InstanceCache
 from .invocation import InstanceResult, PollSchedule, run_command, wait_for_results
 from .transport import (
     INLINE_BUDGET, Frame, StdinPart, TransportError, build_page_script, build_run_script,
@@ -24,6 +25,7 @@ from .transport import (
 )
 
 MAX_STAGING_ATTEMPTS = 3
+AIM_MARGIN = 1.15  # aim the first poll a little after the expected finish
 
 class RemoteExecError(Exception):
     """The instance could not run the command (agent down, bad user, timeout...), with the InvokeId."""
@@ -48,18 +50,18 @@ class InstanceExecutor:
     """Runs commands on one instance; one object per connection, reused across its commands."""
 
     def __init__(self, client: CloudClient, instance_id: str, options: ExecOptions,
-                 ledger: ChunkLedger | None = None) -> None:
+                 cache: InstanceCache | None = None) -> None:
         self.client = client
         self.instance_id = instance_id
         self.options = options
-        self.ledger = ledger
-        self.calls_made = 0
+        self.cache = cache
 
     def run(self, command: bytes, stdin: bytes | None = None) -> Frame:
         """Run ``command`` with ``stdin`` and return its exact rc, stdout and stderr."""
         script_kwargs = self._prepare_stdin(stdin or b"")
+        kind = "with-stdin" if stdin else "plain"
         for _attempt in range(MAX_STAGING_ATTEMPTS):
-            result, invoke_id = self._invoke(build_run_script(command, **script_kwargs))
+            result, invoke_id = self._invoke(build_run_script(command, **script_kwargs), kind)
             trailer = parse_trailer(result.output)
             if trailer.missing:
                 self._restage(stdin or b"", trailer.missing)
@@ -82,7 +84,7 @@ class InstanceExecutor:
         whole = pack_inline(stdin)
         if len(whole) <= INLINE_BUDGET:
             return {"parts": [StdinPart(inline=whole)]}
-        known = self.ledger.known() if self.ledger else set()
+        known = self.cache.known_chunks() if self.cache else set()
         budget = INLINE_BUDGET
         parts: list[StdinPart] = []
         to_send = []
@@ -102,8 +104,8 @@ class InstanceExecutor:
                 "stdin_sha256": hashlib.sha256(stdin).hexdigest()}
 
     def _restage(self, stdin: bytes, missing: t.Sequence[str]) -> None:
-        if self.ledger:
-            self.ledger.update(remove=missing)
+        if self.cache:
+            self.cache.update_chunks(remove=missing)
         wanted = set(missing)
         self._send([chunk for chunk in split_chunks(stdin) if chunk[0] in wanted or "unverified" in wanted])
 
@@ -112,24 +114,30 @@ class InstanceExecutor:
             return
         send_chunks(self.client, self.instance_id, chunks, self._chunk_dir(),
                     self.options.username or "root")
-        self.calls_made += len(chunks)
-        if self.ledger:
-            self.ledger.update(add=[name for name, _ in chunks])
+        if self.cache:
+            self.cache.update_chunks(add=[name for name, _ in chunks])
 
     def _chunk_dir(self) -> str:
         return chunk_dir_for(self.options.username or "root")
 
     # -- invocation and paging ---------------------------------------------------------------
 
-    def _invoke(self, script: str) -> tuple[InstanceResult, str]:
+    def _invoke(self, script: str, kind: str = "page") -> tuple[InstanceResult, str]:
         options = self.options
         invoke_id = run_command(
             self.client, [self.instance_id], script, name=options.name, timeout=options.timeout,
             username=options.username, tags=options.tags)
         deadline = time.monotonic() + options.timeout + options.wait_margin
-        results = wait_for_results(self.client, invoke_id, [self.instance_id], deadline=deadline,
-                                   schedule=options.schedule)
-        self.calls_made += 2
+        expected = self.cache.expected_seconds(kind) if self.cache else None
+        schedule = options.schedule if expected is None else options.schedule.aimed_at(expected * AIM_MARGIN)
+        completion = wait_for_results(self.client, invoke_id, [self.instance_id], deadline=deadline,
+                                      schedule=schedule)
+        if self.cache:
+            # Learn the finish time from above: a later miss costs one extra poll, while aiming too
+            # early every time would cost one on every task. A hit nudges the aim slowly earlier.
+            seen = completion.latest if completion.polls > 1 else completion.latest * 0.9
+            self.cache.record_seconds(kind, seen)
+        results = completion.results
         result = results[self.instance_id]
         if result.status not in ("Success", "Failed"):
             detail = f"{result.error_code}: {result.error_info}" if result.error_code else result.status

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils import remote_exec
-from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import ChunkLedger
+from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import PollSchedule
 from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import ExecOptions, InstanceExecutor
 
@@ -61,8 +61,8 @@ def cloud(tmp_path, monkeypatch):
 
 
 def executor(cloud: FakeCloud, tmp_path: Path) -> InstanceExecutor:
-    ledger = ChunkLedger(str(tmp_path / "ledger"), "endpoint|key", "i-1")
-    return InstanceExecutor(cloud, "i-1", ExecOptions(schedule=PollSchedule(first=0)), ledger)
+    cache = InstanceCache(str(tmp_path / "cache"), "endpoint|key", "i-1")
+    return InstanceExecutor(cloud, "i-1", ExecOptions(schedule=PollSchedule(first=0)), cache)
 
 
 def test_small_command_costs_one_run_and_one_poll(cloud, tmp_path) -> None:
@@ -93,7 +93,7 @@ def test_changed_head_of_a_payload_travels_inline(cloud, tmp_path) -> None:
 def test_chunks_lost_on_the_instance_are_sent_again(cloud, tmp_path) -> None:
     payload = os.urandom(60_000)
     runner = executor(cloud, tmp_path)
-    runner.ledger.update(add=[])  # an empty ledger file
+    runner.cache.update_chunks(add=[])  # an empty cache file
     cloud.lose_next_chunks = True
     runner._prepare_stdin(payload)  # believed sent, but lost
     cloud.lose_next_chunks = False
@@ -116,3 +116,19 @@ def test_agent_failure_names_the_invocation(cloud, tmp_path) -> None:
     cloud.DescribeInvocationResults = aborted
     with pytest.raises(remote_exec.RemoteExecError, match=r"t-0.*ClientNotResponse"):
         executor(cloud, tmp_path).run(b"true")
+
+
+def test_first_poll_is_aimed_at_the_learned_run_time(cloud, tmp_path, monkeypatch) -> None:
+    runner = executor(cloud, tmp_path)
+    runner.cache.record_seconds("plain", 0.4)
+    aims = []
+    real_wait = remote_exec.wait_for_results
+
+    def spy(*args, schedule, **kwargs):
+        aims.append(schedule.first)
+        return real_wait(*args, schedule=schedule, **kwargs)
+
+    monkeypatch.setattr(remote_exec, "wait_for_results", spy)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    runner.run(b"true")
+    assert aims == [pytest.approx(0.4 * remote_exec.AIM_MARGIN)]

@@ -1,0 +1,25 @@
+"""The controller's per-instance memory: chunks held and typical run times."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
+
+
+def test_cache_remembers_chunks_per_instance_and_scope(tmp_path) -> None:
+    cache = InstanceCache(str(tmp_path), "http://127.0.0.1:1|AK", "i-1")
+    cache.update_chunks(add=["a", "b"])
+    assert cache.known_chunks() == {"a", "b"}
+    cache.update_chunks(remove=["a"])
+    assert InstanceCache(str(tmp_path), "http://127.0.0.1:1|AK", "i-1").known_chunks() == {"b"}
+    assert InstanceCache(str(tmp_path), "http://127.0.0.1:1|AK", "i-2").known_chunks() == set()
+    assert InstanceCache(str(tmp_path), "other|AK", "i-1").known_chunks() == set()
+
+
+def test_cache_learns_run_times_as_a_moving_average(tmp_path) -> None:
+    cache = InstanceCache(str(tmp_path), "scope", "i-1")
+    assert cache.expected_seconds("plain") is None
+    cache.record_seconds("plain", 1.0)
+    cache.record_seconds("plain", 2.0)
+    assert cache.expected_seconds("plain") == pytest.approx(1.3)
