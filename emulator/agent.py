@@ -1,0 +1,177 @@
+"""The simulated Cloud Assistant agent: picks tasks up after a delivery delay, runs them, reports results."""
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from .cloud_assistant.results import Results
+from .cloud_assistant.status import FILE_OUTCOMES
+from .config import Options
+from .isolation import Sandbox
+from .procs import kill_tree
+
+LOG = logging.getLogger("emulator.agent")
+BUILTIN = re.compile(r"\{\{\s*(ACS::[A-Za-z]+)\s*\}\}")
+
+
+class TailBuffer:
+    """Keeps the last ``limit`` bytes of one output stream and counts what fell off the front (Dropped)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.data = bytearray()
+        self.total = 0
+        self.lock = threading.Lock()
+
+    def feed(self, stream: IO[bytes]) -> None:
+        """Drain the stream until EOF (runs in its own thread)."""
+        while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
+            with self.lock:
+                self.total += len(chunk)
+                self.data += chunk
+                if len(self.data) > self.limit:
+                    del self.data[:len(self.data) - self.limit]
+
+    def snapshot(self) -> tuple[bytes, int]:
+        """(tail, dropped) right now."""
+        with self.lock:
+            return bytes(self.data), self.total - len(self.data)
+
+
+class Agent:
+    """One agent per emulator; each delivered task runs in its own thread, like the real agent's task pool."""
+
+    def __init__(self, results: Results, lookup: Callable[[str], dict[str, Any] | None], sandbox: Sandbox,
+                 options: Options) -> None:
+        self.results = results
+        self.lookup = lookup
+        self.sandbox = sandbox
+        self.options = options
+        self._running: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, invoke_id: str, instance_id: str, task: dict[str, Any]) -> None:
+        """Deliver a task after the configured delay (a timer thread, so RunCommand returns at once)."""
+        timer = threading.Timer(self.options.delivery_delay, self._deliver, (invoke_id, instance_id, task))
+        timer.daemon = True
+        timer.start()
+
+    def stop(self, invoke_id: str, instance_id: str) -> None:
+        """Kill the running process of a task (StopInvocation after Running → Stopping)."""
+        with self._lock:
+            proc = self._running.get((invoke_id, instance_id))
+        if proc is not None:
+            kill_tree(proc.pid)
+
+    def _deliver(self, invoke_id: str, instance_id: str, task: dict[str, Any]) -> None:
+        deadline = time.monotonic() + self.options.delivery_timeout
+        while True:
+            inst = self.lookup(instance_id)
+            if inst is None or inst["status"] != "Running":
+                self.results.reject(invoke_id, instance_id, "Aborted", "InstanceNotRunning")
+                return
+            if inst["agent"] == "online":
+                break
+            if time.monotonic() >= deadline:
+                self.results.reject(invoke_id, instance_id, "Aborted", "ClientNotResponse")
+                return
+            time.sleep(0.05)
+        if not self.results.claim(invoke_id, instance_id):
+            return  # cancelled before delivery
+        try:
+            if task["kind"] == "file":
+                self._send_file(invoke_id, inst, task)
+            else:
+                self._run(invoke_id, inst, task)
+        except Exception as exc:  # the agent must always report; never leave a task Running
+            LOG.exception("task %s on %s failed", invoke_id, instance_id)
+            self.results.finish(invoke_id, instance_id, "Error", error_code="ExecutionException",
+                                output=str(exc).encode())
+
+    def _run(self, invoke_id: str, inst: dict[str, Any], task: dict[str, Any]) -> None:
+        iid = inst["id"]
+        if inst["os_type"] != "linux" or task["type"] != "RunShellScript":
+            self.results.finish(invoke_id, iid, "Invalid", error_code="CommandNotApplicable")
+            return
+        workdir = task["working_dir"] or self.sandbox.default_workdir(inst)
+        script = self.sandbox.script_path(inst, invoke_id)
+        content = substitute(task["content"], inst, invoke_id, task)
+        verdict = self.sandbox.prepare(inst, task["username"], workdir, script, content)
+        if verdict != "OK":
+            status = "Invalid" if verdict in ("AccountNotExists", "DirectoryNotExists") else "Error"
+            self.results.finish(invoke_id, iid, status, error_code=verdict)
+            return
+        started = time.time()
+        proc = self.sandbox.spawn(inst, task["username"], workdir, script)
+        with self._lock:
+            self._running[(invoke_id, iid)] = proc
+        buffer = TailBuffer(self.options.output_limit)
+        reader = threading.Thread(target=buffer.feed, args=(proc.stdout,), daemon=True)
+        reader.start()
+        timed_out = self._wait(proc, invoke_id, iid, buffer, started + task["timeout"])
+        reader.join(timeout=5)
+        with self._lock:
+            self._running.pop((invoke_id, iid), None)
+        output, dropped = buffer.snapshot()
+        self._report(invoke_id, iid, proc.returncode, output, dropped, timed_out, started + task["timeout"])
+
+    def _wait(self, proc: Any, invoke_id: str, iid: str, buffer: TailBuffer, deadline: float) -> bool:
+        """Wait for exit, publishing partial output; kill the process tree at the deadline."""
+        published = (b"", 0)
+        while True:
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                kill_tree(proc.pid)
+                proc.wait()
+                return True
+            try:
+                proc.wait(timeout=min(remaining, self.options.progress_interval))
+                return False
+            except subprocess.TimeoutExpired:  # still running: publish partial output
+                current = buffer.snapshot()
+                if current != published:
+                    self.results.progress(invoke_id, iid, *current)
+                    published = current
+
+    def _report(self, invoke_id: str, iid: str, code: int, output: bytes, dropped: int, timed_out: bool,
+                deadline: float) -> None:
+        killed = self.options.killed_exit_code
+        inst = self.lookup(iid)
+        if timed_out:
+            self.results.finish(invoke_id, iid, "Timeout", exit_code=killed, output=output, dropped=dropped,
+                                error_code="ExecutionTimeout", finished=deadline)
+        elif inst is None or inst["status"] != "Running":
+            self.results.finish(invoke_id, iid, "Error", exit_code=killed, output=output, dropped=dropped,
+                                error_code="ExecutionInterrupted")
+        elif code == 0:
+            self.results.finish(invoke_id, iid, "Success", output=output, dropped=dropped)
+        else:
+            self.results.finish(invoke_id, iid, "Failed", exit_code=killed if code < 0 else code, output=output,
+                                dropped=dropped, error_code="ExitCodeNonzero")
+
+    def _send_file(self, invoke_id: str, inst: dict[str, Any], task: dict[str, Any]) -> None:
+        name = task["name"]
+        if "/" in name or name in (".", ".."):
+            verdict = "FileNameInvalid"
+        else:
+            verdict = self.sandbox.write_file(inst, task["target_dir"], name, task["data"], task["file_mode"],
+                                              task["owner"], task["group"], task["overwrite"])
+        status, code, info = FILE_OUTCOMES.get(verdict, FILE_OUTCOMES["FileCreateFail"])
+        self.results.finish(invoke_id, inst["id"], status, error_code=code, error_info=info)
+
+
+def substitute(content: bytes, inst: dict[str, Any], invoke_id: str, task: dict[str, Any]) -> bytes:
+    """Replace the built-in ``{{ACS::…}}`` parameters the agent resolves itself (contract §2.15)."""
+    if not task.get("enable_parameter"):
+        return content
+    values = {"ACS::RegionId": inst["region"], "ACS::InstanceId": inst["id"], "ACS::InstanceName": inst["name"],
+              "ACS::InvokeId": invoke_id, "ACS::CommandId": task.get("command_id", ""),
+              "ACS::AccountId": "1234567890123456"}
+    text = content.decode("utf-8", errors="surrogateescape")
+    text = BUILTIN.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+    return text.encode("utf-8", errors="surrogateescape")

@@ -1,0 +1,97 @@
+"""The emulator's object graph: state, instances, isolation, agent, counters and faults, wired once."""
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .agent import Agent
+from .cloud_assistant.models import CloudAssistant
+from .cloud_assistant.results import Results
+from .config import Options
+from .ecs.models import Instances
+from .errors import missing, region_not_found
+from .faults import Faults
+from .fleet import Fleet
+from .isolation import choose
+from .protocol import NonceCache, Params
+from .store import Store
+
+LOG = logging.getLogger("emulator")
+
+
+class Emulator:
+    """Everything a request handler may touch; built by the server, torn down at shutdown."""
+
+    def __init__(self, fleet: Fleet, state_dir: Path, options: Options) -> None:
+        self.fleet = fleet
+        self.options = options
+        self.state_dir = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(state_dir / "state.db")
+        self.instances = Instances(self.store, fleet.regions)
+        self.sandbox = choose(options.isolation, state_dir, self.instances.set_init)
+        self.results = Results(self.store)
+        self.agent = Agent(self.results, self.instances.get, self.sandbox, options)
+        self.ca = CloudAssistant(self.store, self.instances, self.results, self.agent, options)
+        self.faults = Faults()
+        self.nonces = NonceCache()
+        self.idempotency_lock = threading.Lock()
+        self._counters: Counter[str] = Counter()
+        self._counter_lock = threading.Lock()
+        self.instances.listeners.append(self._on_instance_change)
+
+    def start(self) -> None:
+        """Clean up inits of a previous process, seed the fleet (existing records win), re-deliver pending tasks."""
+        for inst in self.instances.all():
+            self.sandbox.adopt(inst["id"], inst["init_pid"], inst["init_start"])
+            self.instances.set_init(inst["id"], None, None)
+        self.instances.seed(self.fleet.instances, replace=False)
+        self.ca.redeliver()
+
+    def shutdown(self) -> None:
+        """Kill every instance init; the database stays for the next start."""
+        self.sandbox.shutdown()
+        self.store.close()
+
+    def reset(self) -> None:
+        """Back to the fleet file: fresh instance filesystems, no invocations, counters and faults cleared."""
+        self.sandbox.shutdown()
+        for table in ("results", "invocations", "tokens", "instances"):
+            self.store.execute(f"DELETE FROM {table}")
+        shutil.rmtree(self.state_dir / "instances", ignore_errors=True)
+        (self.state_dir / "instances").mkdir(parents=True, exist_ok=True)
+        self.instances.seed(self.fleet.instances)
+        self.faults.configure({})
+        self.reset_counters()
+
+    def region(self, p: Params) -> str:
+        """RegionId of a regional action: mandatory and known."""
+        region = p.get("RegionId")
+        if region is None:
+            raise missing("RegionId")
+        if region not in {r["id"] for r in self.fleet.regions}:
+            raise region_not_found()
+        return region
+
+    def count(self, action: str) -> None:
+        """Per-action call counter (benchmarks count API calls per task)."""
+        with self._counter_lock:
+            self._counters[action] += 1
+
+    def counters(self) -> dict[str, int]:
+        """Snapshot of the counters."""
+        with self._counter_lock:
+            return dict(self._counters)
+
+    def reset_counters(self) -> None:
+        """Zero the counters."""
+        with self._counter_lock:
+            self._counters.clear()
+
+    def _on_instance_change(self, instance_id: str, record: dict[str, Any]) -> None:
+        if record["status"] != "Running":
+            self.sandbox.stop_instance(instance_id)

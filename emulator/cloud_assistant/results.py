@@ -1,0 +1,94 @@
+"""Per-instance result rows and their allowed transitions (compare-and-set, so agent and API never race)."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ..store import Store
+from .status import ERROR_INFO
+
+
+class Results:
+    """The only writer of the ``results`` table; every transition names the states it may start from."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, invoke_id: str, instance_ids: Iterable[str], now: float) -> None:
+        """One Pending row per target instance."""
+        self.store.executemany("INSERT INTO results(invoke_id, instance_id, status, created, updated) "
+                               "VALUES (?, ?, 'Pending', ?, ?)", [(invoke_id, i, now, now) for i in instance_ids])
+
+    def claim(self, invoke_id: str, instance_id: str) -> bool:
+        """Agent picks the task up: Pending → Running. False if it was cancelled meanwhile."""
+        now = time.time()
+        return self.store.execute("UPDATE results SET status='Running', started=?, updated=?, repeats=1 "
+                                  "WHERE invoke_id=? AND instance_id=? AND status='Pending'",
+                                  (now, now, invoke_id, instance_id)) == 1
+
+    def progress(self, invoke_id: str, instance_id: str, output: bytes, dropped: int) -> None:
+        """Publish partial output of a running command (the real agent streams it every ~3 s)."""
+        self.store.execute("UPDATE results SET output=?, dropped=?, updated=? WHERE invoke_id=? AND instance_id=? "
+                           "AND status IN ('Running', 'Stopping')",
+                           (output, dropped, time.time(), invoke_id, instance_id))
+
+    def finish(self, invoke_id: str, instance_id: str, status: str, *, exit_code: int = 0, output: bytes = b"",
+               dropped: int = 0, error_code: str = "", finished: float | None = None,
+               error_info: str | None = None) -> None:
+        """Final report of a started task; a task being stopped ends Terminated whatever the process did."""
+        now = time.time()
+        info = ERROR_INFO.get(error_code, "") if error_info is None else error_info
+        with self.store.transaction():
+            row = self.get(invoke_id, instance_id)
+            if row is None or row["status"] not in ("Running", "Stopping"):
+                return
+            if row["status"] == "Stopping":
+                status, error_code, info = "Terminated", "ExecutionInterrupted", ERROR_INFO["ExecutionInterrupted"]
+            self.store.execute(
+                "UPDATE results SET status=?, exit_code=?, output=?, dropped=?, error_code=?, error_info=?, "
+                "finished=?, updated=? WHERE invoke_id=? AND instance_id=?",
+                (status, exit_code, output, dropped, error_code, info, finished or now, now, invoke_id, instance_id))
+
+    def reject(self, invoke_id: str, instance_id: str, status: str, error_code: str,
+               error_info: str | None = None) -> bool:
+        """A task that never started (Aborted/Invalid/Cancelled): only from Pending."""
+        info = ERROR_INFO.get(error_code, "") if error_info is None else error_info
+        return self.store.execute(
+            "UPDATE results SET status=?, error_code=?, error_info=?, updated=? "
+            "WHERE invoke_id=? AND instance_id=? AND status='Pending'",
+            (status, error_code, info, time.time(), invoke_id, instance_id)) == 1
+
+    def request_stop(self, invoke_id: str, instance_id: str) -> bool:
+        """StopInvocation on a running task: Running → Stopping (the agent then kills it)."""
+        now = time.time()
+        return self.store.execute("UPDATE results SET status='Stopping', stopped=?, updated=? "
+                                  "WHERE invoke_id=? AND instance_id=? AND status='Running'",
+                                  (now, now, invoke_id, instance_id)) == 1
+
+    def mark_stop_time(self, invoke_id: str, instance_id: str) -> None:
+        """StopTime = when StopInvocation was called (contract §2.8)."""
+        self.store.execute("UPDATE results SET stopped=? WHERE invoke_id=? AND instance_id=?",
+                           (time.time(), invoke_id, instance_id))
+
+    def get(self, invoke_id: str, instance_id: str) -> dict[str, Any] | None:
+        """One row."""
+        return self.store.one("SELECT * FROM results WHERE invoke_id=? AND instance_id=?", (invoke_id, instance_id))
+
+    def for_invokes(self, invoke_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Rows grouped by invocation, in target order."""
+        out: dict[str, list[dict[str, Any]]] = {i: [] for i in invoke_ids}
+        for chunk in range(0, len(invoke_ids), 500):
+            ids = invoke_ids[chunk:chunk + 500]
+            marks = ",".join("?" * len(ids))
+            for row in self.store.query(f"SELECT * FROM results WHERE invoke_id IN ({marks}) ORDER BY seq", ids):
+                out[row["invoke_id"]].append(row)
+        return out
+
+    def interrupted_at_restart(self) -> list[dict[str, Any]]:
+        """After a restart: running tasks lost their process (→ Error), pending ones are re-delivered."""
+        now = time.time()
+        self.store.execute("UPDATE results SET status='Error', error_code='ExecutionInterrupted', error_info=?, "
+                           "finished=?, updated=? WHERE status IN ('Running', 'Stopping')",
+                           (ERROR_INFO["ExecutionInterrupted"], now, now))
+        return self.store.query("SELECT invoke_id, instance_id FROM results WHERE status='Pending' ORDER BY seq")

@@ -1,0 +1,59 @@
+"""Control API under /_emulator/ (JSON, unsigned): seed and steer instances, counters, faults, reset."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .fleet import FleetError
+
+if TYPE_CHECKING:
+    from .app import Emulator
+
+
+def handle(emu: Emulator, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    """Route one control request; bad input → 400 {"error": …}, unknown route → 404."""
+    try:
+        payload = json.loads(body) if body else {}
+    except ValueError:
+        return 400, {"error": "body must be JSON"}
+    parts = path.split("/")
+    try:
+        if (method, path) == ("GET", "health"):
+            return 200, {"status": "ok", "isolation": emu.sandbox.mode, "regions": [r["id"] for r in emu.fleet.regions],
+                         "options": vars(emu.options)}
+        if path == "counters" and method in ("GET", "DELETE"):
+            if method == "DELETE":
+                emu.reset_counters()
+            return 200, emu.counters()
+        if path == "faults" and method in ("GET", "POST"):
+            return 200, emu.faults.configure(payload) if method == "POST" else emu.faults.describe()
+        if (method, path) == ("POST", "reset"):
+            emu.reset()
+            return 200, {"status": "reset"}
+        if path == "instances" and method == "GET":
+            return 200, {"instances": [describe(emu, i) for i in emu.instances.all()]}
+        if path == "instances" and method == "POST":
+            entries = payload.get("instances", payload) if isinstance(payload, dict) else payload
+            return 200, {"ids": emu.instances.seed_entries(list(entries))}
+        if len(parts) == 2 and parts[0] == "instances" and method == "PATCH":
+            record = emu.instances.update(parts[1], payload.get("status"), payload.get("agent"))
+            return 200, describe(emu, record)
+        if len(parts) == 3 and parts[0] == "instances" and parts[2] == "exec" and method == "POST":
+            inst = emu.instances.get(parts[1])
+            if inst is None:
+                return 404, {"error": f"no instance {parts[1]}"}
+            if inst["status"] != "Running":
+                return 409, {"error": f"instance {parts[1]} is {inst['status']}"}
+            return 200, emu.sandbox.exec(inst, str(payload["command"]), float(payload.get("timeout", 60)))
+    except KeyError as exc:
+        return 404, {"error": f"not found: {exc}"}
+    except (ValueError, TypeError, FleetError) as exc:
+        return 400, {"error": str(exc)}
+    return 404, {"error": f"no control route {method} /_emulator/{path}"}
+
+
+def describe(emu: Emulator, inst: dict[str, Any]) -> dict[str, Any]:
+    """Instance as the control API shows it: identity, state, and isolation facts."""
+    return {"id": inst["id"], "name": inst["name"], "hostname": inst["hostname"], "region": inst["region"],
+            "zone": inst["zone"], "status": inst["status"], "agent": inst["agent"], "tags": inst["tags"],
+            "os_type": inst["os_type"], "isolation": emu.sandbox.describe(inst["id"])}

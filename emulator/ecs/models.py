@@ -1,0 +1,129 @@
+"""Instances: persisted fleet records, state changes, and the DescribeInstances rendering."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ..clock import iso_minutes
+from ..fleet import INSTANCE_STATUSES, expand, normalize_instance
+from ..store import Store
+
+
+class Instances:
+    """Instance records in SQLite; columns for what is filtered on, JSON for the rest."""
+
+    def __init__(self, store: Store, regions: list[dict[str, Any]]) -> None:
+        self.store = store
+        self.regions = regions
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def seed(self, records: list[dict[str, Any]], replace: bool = True) -> list[str]:
+        """Insert (or replace) normalised records; cheap: no process is started here. At start-up the
+        persisted record wins (``replace=False``) so state set through the control API survives a restart."""
+        rows = [(r["id"], r["region"], r["name"], r["status"], r["agent"], json.dumps(r)) for r in records]
+        conflict = ("DO UPDATE SET region=excluded.region, name=excluded.name, status=excluded.status, "
+                    "agent=excluded.agent, data=excluded.data") if replace else "DO NOTHING"
+        self.store.executemany("INSERT INTO instances(id, region, name, status, agent, data) VALUES (?,?,?,?,?,?) "
+                               f"ON CONFLICT(id) {conflict}", rows)
+        return [r["id"] for r in records]
+
+    def seed_entries(self, entries: list[dict[str, Any]]) -> list[str]:
+        """Seed from fleet-file-shaped entries (POST /_emulator/instances)."""
+        return self.seed(expand(entries, self.regions) if entries else [])
+
+    def get(self, instance_id: str) -> dict[str, Any] | None:
+        """Full record with live status/agent, or None."""
+        row = self.store.one("SELECT * FROM instances WHERE id=?", (instance_id,))
+        return _record(row) if row else None
+
+    def in_region(self, region: str) -> list[dict[str, Any]]:
+        """All records of a region in seed order."""
+        return [_record(r) for r in self.store.query("SELECT * FROM instances WHERE region=? ORDER BY seq", (region,))]
+
+    def all(self) -> list[dict[str, Any]]:
+        """Every record, with its persisted init pid (control API, restart cleanup)."""
+        return [_record(r) | {"init_pid": r["init_pid"], "init_start": r["init_start"]}
+                for r in self.store.query("SELECT * FROM instances ORDER BY seq")]
+
+    def update(self, instance_id: str, status: str | None = None, agent: str | None = None) -> dict[str, Any]:
+        """Change power state or agent state; listeners (isolation) react to Stopped."""
+        if status is not None and status not in INSTANCE_STATUSES:
+            raise ValueError(f"status must be one of {INSTANCE_STATUSES}")
+        if agent is not None and agent not in ("online", "offline"):
+            raise ValueError("agent must be online|offline")
+        if status:
+            self.store.execute("UPDATE instances SET status=? WHERE id=?", (status, instance_id))
+        if agent:
+            self.store.execute("UPDATE instances SET agent=? WHERE id=?", (agent, instance_id))
+        record = self.get(instance_id)
+        if record is None:
+            raise KeyError(instance_id)
+        for listener in self.listeners:
+            listener(instance_id, record)
+        return record
+
+    def set_init(self, instance_id: str, pid: int | None, started: str | None) -> None:
+        """Persist the init pid so a later emulator process can clean it up."""
+        self.store.execute("UPDATE instances SET init_pid=?, init_start=? WHERE id=?", (pid, started, instance_id))
+
+    def clear(self) -> None:
+        """Forget every instance (POST /_emulator/reset)."""
+        self.store.execute("DELETE FROM instances")
+
+    def normalise(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Validate a single fleet-shaped entry against the configured regions."""
+        return normalize_instance(entry, self.regions)
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(row["data"]) | {"status": row["status"], "agent": row["agent"]}
+
+
+def render(inst: dict[str, Any]) -> dict[str, Any]:
+    """One ``Instance`` of DescribeInstances (contract §2.14): plausible, deterministic values."""
+    running = inst["status"] == "Running"
+    return {
+        "InstanceId": inst["id"], "InstanceName": inst["name"], "Description": inst["description"],
+        "HostName": inst["hostname"], "Status": inst["status"], "RegionId": inst["region"], "ZoneId": inst["zone"],
+        "InstanceType": inst["instance_type"], "InstanceTypeFamily": inst["instance_type"].rsplit(".", 1)[0],
+        "Cpu": inst["cpu"], "Memory": inst["memory"], "OSType": inst["os_type"], "OSName": inst["os_name"],
+        "OSNameEn": inst["os_name_en"], "ImageId": inst["image_id"],
+        "CreationTime": iso_minutes(inst["creation_time"]), "StartTime": iso_minutes(inst["creation_time"] + 60),
+        "ExpiredTime": "2099-12-31T15:59Z", "AutoReleaseTime": "", "InstanceChargeType": "PostPaid",
+        "InternetChargeType": "PayByTraffic", "InternetMaxBandwidthIn": 100,
+        "InternetMaxBandwidthOut": 5 if inst["public_ip"] else 0, "InstanceNetworkType": "vpc",
+        "SerialNumber": f"{inst['id'][2:10]}-0000-4000-8000-{inst['id'][-12:]}", "ResourceGroupId": "",
+        "KeyPairName": "", "DeletionProtection": False, "IoOptimized": True, "DeviceAvailable": True,
+        "Recyclable": False, "GPUAmount": 0, "GPUSpec": "", "LocalStorageAmount": 0, "LocalStorageCapacity": 0,
+        "SpotStrategy": "NoSpot", "SpotPriceLimit": 0.0, "SpotDuration": 0, "StoppedMode": "Not-applicable",
+        "CreditSpecification": "", "DeploymentSetId": "", "ClusterId": "", "HpcClusterId": "", "VlanId": "",
+        "SaleCycle": "", "EnableNVS": False,
+        "Tags": {"Tag": [{"TagKey": k, "TagValue": v} for k, v in inst["tags"].items()]},
+        "SecurityGroupIds": {"SecurityGroupId": list(inst["security_groups"])},
+        "PublicIpAddress": {"IpAddress": [inst["public_ip"]] if inst["public_ip"] else []},
+        "InnerIpAddress": {"IpAddress": []}, "RdmaIpAddress": {"IpAddress": []},
+        "EipAddress": {"AllocationId": "", "IpAddress": "", "Bandwidth": 0, "InternetChargeType": "",
+                       "IsSupportUnassociate": False},
+        "VpcAttributes": {"VpcId": inst["vpc_id"], "VSwitchId": inst["vswitch_id"], "NatIpAddress": "",
+                          "PrivateIpAddress": {"IpAddress": [inst["private_ip"]]}},
+        "NetworkInterfaces": {"NetworkInterface": [{
+            "NetworkInterfaceId": f"eni-{inst['id'][2:22]}", "Type": "Primary",
+            "MacAddress": "00:16:3e:" + ":".join(inst["id"][i:i + 2] for i in (2, 4, 6)).replace("-", "0"),
+            "PrimaryIpAddress": inst["private_ip"],
+            "PrivateIpSets": {"PrivateIpSet": [{"PrivateIpAddress": inst["private_ip"], "Primary": True,
+                                                "PrivateDnsName": ""}]},
+            "Ipv6Sets": {"Ipv6Set": []}, "Ipv4PrefixSets": {"Ipv4PrefixSet": []},
+            "Ipv6PrefixSets": {"Ipv6PrefixSet": []}}]},
+        "OperationLocks": {"LockReason": []},
+        "MetadataOptions": {"HttpEndpoint": "enabled", "HttpTokens": "optional", "HttpPutResponseHopLimit": 1},
+        "CpuOptions": {"CoreCount": max(1, inst["cpu"] // 2), "ThreadsPerCore": 2 if inst["cpu"] > 1 else 1,
+                       "Numa": "", "TopologyType": ""},
+        "ImageOptions": {"LoginAsNonRoot": False, "CurrentOSNVMeSupported": True},
+        "DedicatedHostAttribute": {"DedicatedHostId": "", "DedicatedHostName": "", "DedicatedHostClusterId": ""},
+        "DedicatedInstanceAttribute": {"Affinity": "", "Tenancy": ""},
+        "EcsCapacityReservationAttr": {"CapacityReservationId": "", "CapacityReservationPreference": ""},
+        "HibernationOptions": {"Configured": False},
+        "ClockOptions": {"PtpStatus": "disabled"},
+        **({} if running else {"StoppedMode": "KeepCharging"}),
+    }

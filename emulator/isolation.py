@@ -1,0 +1,251 @@
+"""Instances as machines in miniature: a namespace + overlay root per instance, or (fallback) the bare host.
+
+Namespace mode: on first use an instance gets a long-lived init created by ``unshare`` (mount, UTS and PID
+namespaces) that mounts an overlay of the host root (upper dir in the state dir), its own /proc, /dev and
+hostname, chroots and runs a reaper as PID 1. Every command and file write then enters it with ``nsenter``, so
+``/etc/x`` written on one instance exists on no other instance and not on the host. Host mode runs everything
+directly on the host (NOT isolated) — used only when namespaces are unavailable.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+from .procs import kill_tree, start_time
+
+LOG = logging.getLogger("emulator.isolation")
+BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+            "HOME": "/root"}
+SCRIPT_DIR = "/usr/local/share/aliyun-assist/work/script"
+
+# Runs as root inside the instance: checks user and directory, saves the script (like the real agent).
+PREPARE = r"""
+id -u "$1" >/dev/null 2>&1 || { echo AccountNotExists; exit 0; }
+[ -d "$2" ] || { echo DirectoryNotExists; exit 0; }
+mkdir -p "${3%/*}" && cat > "$3" && chmod 0755 "$3" || { echo ExecutionException; exit 0; }
+echo OK
+"""
+# Writes one SendFile file atomically with owner/group/mode; prints OK or the §3.6 error code.
+WRITE_FILE = r"""
+d=$1 p="$1/$2" mode=$3 owner=$4 group=$5 overwrite=$6 chown_ok=$7
+if [ "$chown_ok" = 1 ]; then
+  id -u "$owner" >/dev/null 2>&1 || { echo UserNotExists; exit 0; }
+  getent group "$group" >/dev/null 2>&1 || { echo UserGroupNotExists; exit 0; }
+fi
+mkdir -p "$d" 2>/dev/null && [ -d "$d" ] || { echo FilePathInvalid; exit 0; }
+if [ -e "$p" ] && [ "$overwrite" != true ]; then echo FileAlreadyExists; exit 0; fi
+t="$d/.emulator-sendfile.$$"
+cat > "$t" || { rm -f "$t"; echo FileCreateFail; exit 0; }
+if [ "$chown_ok" = 1 ]; then chown "$owner:$group" "$t" || { rm -f "$t"; echo FileCreateFail; exit 0; }; fi
+chmod "$mode" "$t" || { rm -f "$t"; echo FileAuthorityInvalid; exit 0; }
+mv -f "$t" "$p" || { rm -f "$t"; echo FileCreateFail; exit 0; }
+echo OK
+"""
+# Init: mount the instance's root, print the host pid, become a reaper as PID 1 of the instance.
+INIT = r"""
+set -e
+read -r hostpid _ < /proc/self/stat
+m=$1
+mount -t overlay overlay -o "lowerdir=/,upperdir=$2,workdir=$3" "$m"
+mount -t proc proc "$m/proc"
+mount --rbind /dev "$m/dev"
+mount -t sysfs sysfs "$m/sys" 2>/dev/null || true
+[ -d "$m$5" ] && mount -t tmpfs -o size=1m,mode=0700 tmpfs "$m$5"
+hostname "$4"
+echo "$hostpid"
+exec chroot "$m" /usr/bin/python3 -c "$6"
+"""
+REAPER = """
+import os, signal, time
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        time.sleep(1)
+"""
+
+
+class Sandbox:
+    """Host mode (no isolation): commands run on the host, default working dir is a per-instance directory."""
+
+    mode = "none"
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / "instances"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.as_root = os.geteuid() == 0
+
+    def home(self, instance: dict[str, Any]) -> str:
+        """The instance's private directory on the host (host mode's stand-in for /root)."""
+        path = self.root / instance["id"] / "home"
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    def default_workdir(self, instance: dict[str, Any]) -> str:
+        """WorkingDir when the request gives none (real agent: /root on Linux)."""
+        return self.home(instance)
+
+    def script_path(self, instance: dict[str, Any], invoke_id: str) -> str:
+        """Where the agent saves the script (a per-instance dir on the host in host mode)."""
+        return str(self.root / instance["id"] / "script" / f"{invoke_id}.sh")
+
+    def prefix(self, instance: dict[str, Any], workdir: str = "/") -> list[str]:
+        """Argv prefix that places a process 'inside' the instance (nothing on the host)."""
+        return []
+
+    def _cwd(self, workdir: str) -> str | None:
+        """Host mode chdirs via Popen; namespace mode via nsenter."""
+        return workdir
+
+    def prepare(self, instance: dict[str, Any], user: str, workdir: str, script: str, content: bytes) -> str:
+        """Check user/dir and save the script; returns 'OK' or a §3.5 error code."""
+        argv = [*self.prefix(instance), "/bin/sh", "-c", PREPARE, "prepare", user, workdir, script]
+        done = subprocess.run(argv, input=content, capture_output=True, env=BASE_ENV, timeout=60, check=False)
+        return (done.stdout.decode(errors="replace").strip().splitlines() or ["ExecutionException"])[-1]
+
+    def spawn(self, instance: dict[str, Any], user: str, workdir: str, script: str) -> subprocess.Popen[bytes]:
+        """Start the saved script as ``user``; one combined stdout+stderr stream, in its own process group."""
+        argv = [*self.prefix(instance, workdir), "/bin/sh", script]
+        if self.as_root and user != "root":
+            argv = [*self.prefix(instance, workdir), "runuser", "-u", user, "--", "/bin/sh", script]
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                cwd=self._cwd(workdir), env=BASE_ENV, start_new_session=True)
+
+    def write_file(self, instance: dict[str, Any], target_dir: str, name: str, content: bytes, mode: str,
+                   owner: str, group: str, overwrite: bool) -> str:
+        """SendFile inside the instance; returns 'OK' or a §3.6 error code."""
+        argv = [*self.prefix(instance), "/bin/sh", "-c", WRITE_FILE, "sendfile", target_dir, name, mode, owner,
+                group, "true" if overwrite else "false", "1" if self.as_root else "0"]
+        done = subprocess.run(argv, input=content, capture_output=True, env=BASE_ENV, timeout=60, check=False)
+        return (done.stdout.decode(errors="replace").strip().splitlines() or ["FileCreateFail"])[-1]
+
+    def exec(self, instance: dict[str, Any], command: str, timeout: float = 60) -> dict[str, Any]:
+        """Run a shell command inside the instance for tests (control API), stdout/stderr kept apart."""
+        argv = [*self.prefix(instance, "/"), "/bin/sh", "-c", command]
+        done = subprocess.run(argv, capture_output=True, env=BASE_ENV, timeout=timeout, check=False,
+                              cwd=self._cwd(self.home(instance) if self.mode == "none" else "/"))
+        return {"stdout": done.stdout.decode(errors="replace"), "stderr": done.stderr.decode(errors="replace"),
+                "exit_code": done.returncode}
+
+    def describe(self, instance_id: str) -> dict[str, Any]:
+        """Isolation facts for GET /_emulator/instances."""
+        return {"mode": self.mode, "root": str(self.root / instance_id / "home"), "initialised": True}
+
+    def stop_instance(self, instance_id: str) -> None:
+        """Nothing to stop in host mode."""
+
+    def adopt(self, instance_id: str, pid: int | None, started: str | None) -> None:
+        """Nothing survives a restart in host mode."""
+
+    def shutdown(self) -> None:
+        """Nothing to tear down in host mode."""
+
+
+class NamespaceSandbox(Sandbox):
+    """Namespace mode: per-instance overlay root, hostname and PID namespace behind a lazily created init."""
+
+    mode = "namespace"
+
+    def __init__(self, state_dir: Path, on_init: Any = None) -> None:
+        super().__init__(state_dir)
+        self.state_dir = state_dir.resolve()
+        self._inits: dict[str, subprocess.Popen[bytes]] = {}
+        self._pids: dict[str, int] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._on_init = on_init  # callback(instance_id, pid|None, start) to persist init pids
+
+    def default_workdir(self, instance: dict[str, Any]) -> str:
+        """Linux agent default (contract §2.1)."""
+        return "/root"
+
+    def script_path(self, instance: dict[str, Any], invoke_id: str) -> str:
+        """Same place the real Linux agent uses."""
+        return f"{SCRIPT_DIR}/{invoke_id}.sh"
+
+    def _cwd(self, workdir: str) -> str | None:
+        return None
+
+    def prefix(self, instance: dict[str, Any], workdir: str = "/") -> list[str]:
+        pid = self.ensure(instance)
+        return ["nsenter", f"--target={pid}", "--mount", "--uts", "--pid", "--root", f"--wdns={workdir}"]
+
+    def ensure(self, instance: dict[str, Any]) -> int:
+        """Return the init pid of the instance, creating the init on first use (never at seed time)."""
+        iid = instance["id"]
+        with self._guard:
+            lock = self._locks.setdefault(iid, threading.Lock())
+        with lock:
+            pid = self._pids.get(iid)
+            if pid and os.path.exists(f"/proc/{pid}"):
+                return pid
+            return self._start(instance)
+
+    def _start(self, instance: dict[str, Any]) -> int:
+        base = self.root / instance["id"]
+        for sub in ("upper", "work", "merged"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        argv = ["unshare", "--mount", "--uts", "--pid", "--fork", "--propagation", "private", "--",
+                "/bin/sh", "-c", INIT, "init", str(base / "merged"), str(base / "upper"), str(base / "work"),
+                instance["hostname"], str(self.state_dir), REAPER]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode().strip()
+        if not line.isdigit():
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            proc.kill()
+            raise RuntimeError(f"cannot start instance {instance['id']}: {err.strip() or 'init failed'}")
+        pid = int(line)
+        self._inits[instance["id"]], self._pids[instance["id"]] = proc, pid
+        if self._on_init:
+            self._on_init(instance["id"], pid, start_time(pid))
+        LOG.info("instance %s: init pid %d", instance["id"], pid)
+        return pid
+
+    def describe(self, instance_id: str) -> dict[str, Any]:
+        pid = self._pids.get(instance_id)
+        return {"mode": self.mode, "root": str(self.root / instance_id / "upper"),
+                "initialised": bool(pid and os.path.exists(f"/proc/{pid}")), "init_pid": pid}
+
+    def stop_instance(self, instance_id: str) -> None:
+        """Instance stopped: kill its init (everything in its PID namespace dies); the upper dir persists."""
+        proc = self._inits.pop(instance_id, None)
+        pid = self._pids.pop(instance_id, None)
+        if pid:
+            kill_tree(pid)
+        if proc:
+            proc.kill()
+            proc.wait()
+        if self._on_init:
+            self._on_init(instance_id, None, None)
+
+    def adopt(self, instance_id: str, pid: int | None, started: str | None) -> None:
+        """Kill an init left behind by a previous emulator process (verified by its start time, not just the pid)."""
+        if pid and started and start_time(pid) == started:
+            LOG.warning("killing stale init %d of %s", pid, instance_id)
+            kill_tree(pid)  # its unshare parent exits on its own once the init is gone
+
+    def shutdown(self) -> None:
+        for iid in list(self._inits):
+            self.stop_instance(iid)
+
+
+def choose(mode: str, state_dir: Path, on_init: Any = None) -> Sandbox:
+    """Pick the isolation mode: auto = namespace when root and unshare/nsenter exist, else host with a warning."""
+    if mode not in ("auto", "namespace", "none"):
+        raise ValueError(f"isolation must be auto|namespace|none, not {mode}")
+    capable = os.geteuid() == 0 and all(shutil.which(t) for t in ("unshare", "nsenter", "chroot"))
+    if mode == "namespace" or (mode == "auto" and capable):
+        if not capable:
+            raise RuntimeError("isolation=namespace needs root and unshare/nsenter/chroot")
+        return NamespaceSandbox(state_dir, on_init)
+    LOG.warning("ISOLATION DISABLED: commands and files of every instance run directly on this host "
+                "(isolation=none). Run as root for per-instance namespaces.")
+    return Sandbox(state_dir)

@@ -1,0 +1,47 @@
+"""Process-tree helpers: timeouts and StopInvocation must kill everything a script started."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+
+def start_time(pid: int) -> str | None:
+    """Kernel start time of a pid (field 22 of /proc/pid/stat): tells a live init from a recycled pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def children_map() -> dict[int, list[int]]:
+    """ppid → [pid] for the whole host (no /proc/*/children on every kernel)."""
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants (and its process group), ignoring ones already gone."""
+    tree = children_map()
+    todo, victims = [pid], []
+    while todo:
+        current = todo.pop()
+        victims.append(current)
+        todo.extend(tree.get(current, []))
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    for victim in victims:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except OSError:
+            pass

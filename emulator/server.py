@@ -1,0 +1,123 @@
+"""HTTP front: RPC API on ``/`` (GET and POST), control API under ``/_emulator/``; JSON only, no gzip."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import control, idempotency
+from .app import Emulator
+from .errors import ApiError, envelope, invalid_action, missing
+from .protocol import Params, authenticate, collect_params
+from .routes import IDEMPOTENT, VERSIONS
+
+LOG = logging.getLogger("emulator.server")
+
+
+def call_api(emu: Emulator, method: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """One RPC call: counters → faults → signature → route → handler; every failure becomes an envelope."""
+    request_id = str(uuid.uuid4()).upper()
+    region = params.get("RegionId")
+    host_id = f"ecs.{region}.aliyuncs.com" if region else "ecs.aliyuncs.com"
+    try:
+        action = params.get("Action") or headers.get("x-acs-action")
+        version = params.get("Version") or headers.get("x-acs-version")
+        if not action:
+            raise missing("Action")
+        if not version:
+            raise missing("Version")
+        emu.count(action)
+        emu.faults.apply(action)
+        authenticate(method, params, emu.fleet.access_keys, emu.nonces, emu.options.check_timestamp)
+        table = VERSIONS.get(version)
+        if table is None:
+            raise ApiError("InvalidVersion", "Specified parameter Version is not valid.")  # ⚠ code inferred
+        handler = table.get(action)
+        if handler is None:
+            raise invalid_action()
+        p = Params(params)
+        if action in IDEMPOTENT:
+            result = idempotency.once(emu, action, p, lambda: handler(emu, p))
+        else:
+            result = handler(emu, p)
+        return 200, {"RequestId": request_id, **result}
+    except ApiError as err:
+        return err.http_status, envelope(err, request_id, host_id)
+    except Exception:
+        LOG.exception("internal error")
+        err = ApiError("InternalError", "The request processing has failed due to some unknown error, exception or "
+                       "failure.", 500)
+        return 500, envelope(err, request_id, host_id)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Keep-alive HTTP/1.1 handler (the SDK pools connections)."""
+
+    protocol_version = "HTTP/1.1"
+    server: EmulatorServer
+
+    def do_GET(self) -> None:
+        """RPC (CommonRequest defaults to GET) or control reads."""
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        """RPC (generated request classes use POST) or control writes."""
+        self._dispatch("POST")
+
+    def do_PATCH(self) -> None:
+        """Control API only."""
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        """Control API only."""
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        emu = self.server.emulator
+        if url.path.startswith("/_emulator/"):
+            status, payload = control.handle(emu, method, url.path[len("/_emulator/"):].strip("/"), body)
+        elif url.path == "/" and method in ("GET", "POST"):
+            try:
+                params = collect_params(url.query, body, self.headers.get("Content-Type") or "")
+            except UnicodeDecodeError:
+                params = {}
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, payload = call_api(emu, method, params, headers)
+        else:
+            status, payload = 404, envelope(invalid_action(), str(uuid.uuid4()).upper(), "ecs.aliyuncs.com")
+        self._send(status, payload)
+
+    def _send(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Access log at debug level (tests and benchmarks make thousands of calls)."""
+        LOG.debug("%s " + format, self.address_string(), *args)
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer carrying the emulator; daemon threads so shutdown never hangs on keep-alive."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((host, port), Handler)
+        self.emulator = emulator
+
+    @property
+    def endpoint(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
