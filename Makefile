@@ -1,0 +1,141 @@
+# Build and test harness for the alicloud.ecs collection (the repository root is the collection).
+#
+# Developer notes
+# ---------------
+#   make test        lint, ansible-test sanity, then ONE pytest run over tests/unit, tests/emulator
+#                    and tests/integration; pytest's summary line is the last thing printed. A failing
+#                    step does not stop the later ones, but any failure makes the target fail.
+#   make demo        the walking skeleton: emulator with the demo fleet + playbooks/demo.yml
+#   make lint | sanity | unit | emulator-tests | integration | bench | clean | distclean
+#
+# Python: scripts/pick-python chooses the newest CPython >= 3.12 (python3.14/3.13/3.12 on PATH, then
+# pyenv builds); with only 3.10/3.11 it prints one notice and requirements-dev.txt selects the newest
+# ansible-core for that Python. Override with `make PYTHON=/path/to/python` (the venv is rebuilt if
+# it was made with another interpreter).
+#
+# .venv is created once; scripts/venv reinstalls only when requirements*.txt or the interpreter
+# change (stamp: .venv/.requirements.sha256). `make distclean` throws it away.
+#
+# The collection is seen by ansible through .build/collections/ansible_collections/alicloud/ecs, a
+# symlink to this checkout, so edits are live. ANSIBLE_COLLECTIONS_PATH points there for every
+# target, and ANSIBLE_CONFIG pins a config file so a stray ~/.ansible.cfg cannot change results.
+#
+# ansible-test sanity needs a real ansible_collections/alicloud/ecs directory, so scripts/sanity
+# copies the files git knows about to .build/sanity/... and runs `ansible-test sanity --venv` there
+# for the venv's Python version only. It also installs an offline stand-in for the get-pip script
+# ansible-test would download (scripts/get_pip_stub.py, into ~/.ansible/test/cache).
+# Extra options: `make sanity SANITY_ARGS="--test pylint"`. Ignore files under tests/sanity stay
+# empty; nothing under plugins/ may ever be ignored.
+#
+# Extra pytest options: `make unit PYTEST_ARGS="-k client -x"`, or `PYTEST_ARGS="-n auto"` for
+# pytest-xdist.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+ROOT := $(CURDIR)
+VENV ?= $(ROOT)/.venv
+PY := $(VENV)/bin/python
+BUILD := $(ROOT)/.build
+COLLECTIONS := $(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/alicloud/ecs
+REQUIREMENTS := requirements-dev.txt requirements.txt
+PYTEST_ARGS ?=
+SANITY_ARGS ?=
+TEST_DIRS := tests/unit tests/emulator tests/integration
+
+# Everything run from a recipe uses the venv's tools and this checkout as alicloud.ecs.
+export PATH := $(VENV)/bin:$(PATH)
+export VIRTUAL_ENV := $(VENV)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+unexport ANSIBLE_COLLECTIONS_PATHS
+export ANSIBLE_CONFIG ?= $(if $(wildcard $(ROOT)/ansible.cfg),$(ROOT)/ansible.cfg,$(BUILD)/ansible.cfg)
+# Runs in CI have no terminal; keep ansible's output plain there.
+ifdef CI
+export ANSIBLE_NOCOLOR := 1
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+export NO_COLOR := 1
+endif
+# Pass an explicit interpreter choice through to scripts/venv.
+export PYTHON
+
+.PHONY: help venv collection lint sanity unit emulator-tests integration test demo bench clean distclean
+
+help:
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+
+venv:
+	@scripts/venv "$(VENV)" $(REQUIREMENTS)
+
+collection: $(COLLECTION_LINK) $(BUILD)/ansible.cfg
+
+$(COLLECTION_LINK):
+	@mkdir -p "$(@D)"
+	@ln -sfn "$(ROOT)" "$@"
+
+# An empty config: ansible's defaults, plus the environment exported above.
+$(BUILD)/ansible.cfg:
+	@mkdir -p "$(@D)"
+	@printf '# Written by the Makefile: ansible defaults, no user or system config.\n[defaults]\n' > "$@"
+
+# All three linters run; the target fails if any of them did.
+lint: venv collection
+	@failed=""; \
+	echo "ansible-lint (profile: production)"; ansible-lint || failed="$$failed ansible-lint"; \
+	echo "yamllint --strict ."; yamllint --strict . || failed="$$failed yamllint"; \
+	echo "antsibull-changelog lint"; antsibull-changelog lint || failed="$$failed antsibull-changelog"; \
+	if [[ -n "$$failed" ]]; then echo "make lint: FAILED:$$failed"; exit 1; fi
+
+sanity: venv collection
+	scripts/sanity "$(VENV)" $(SANITY_ARGS)
+
+# One pytest invocation; exit status 5 (nothing collected) is a failure, not a pass.
+define run_pytest
+	@dirs="$(strip $(1))"; \
+	for d in $$dirs; do [[ -d $$d ]] || { echo "make: $$d does not exist"; exit 1; }; done; \
+	rc=0; python -m pytest $(PYTEST_ARGS) $$dirs || rc=$$?; \
+	mkdir -p "$(BUILD)"; echo $$rc > "$(BUILD)/pytest.rc"; \
+	if [[ $$rc -eq 5 ]]; then echo "make: pytest collected no tests in $$dirs: that is a failure"; fi; \
+	exit $$rc
+endef
+
+unit: venv collection
+	$(call run_pytest,tests/unit)
+
+emulator-tests: venv collection
+	$(call run_pytest,tests/emulator)
+
+integration: venv collection
+	$(call run_pytest,tests/integration)
+
+# Lint and sanity first, each allowed to fail without hiding the rest; pytest last so its summary
+# line ends the output. The exit status is non-zero if any part failed.
+test: venv collection
+	@failed=""; \
+	$(MAKE) lint || failed="$$failed lint"; \
+	$(MAKE) sanity || failed="$$failed sanity"; \
+	if [[ -n "$$failed" ]]; then echo "make test: FAILED:$$failed (running pytest anyway)"; fi; \
+	rc=0; $(MAKE) pytest-all || rc=$$?; \
+	if [[ -n "$$failed" && $$rc -eq 0 ]]; then rc=1; fi; \
+	exit $$rc
+
+.PHONY: pytest-all
+pytest-all:
+	$(call run_pytest,$(wildcard $(TEST_DIRS)))
+
+demo: venv collection
+	python -m emulator run --fleet emulator/fleets/demo.yml -- \
+		ansible-playbook -i playbooks/inventory/demo.alicloud_ecs.yml playbooks/demo.yml
+
+bench: venv collection
+	python -m bench
+
+clean:
+	rm -rf "$(BUILD)" tests/output .pytest_cache .ansible
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf "$(VENV)"
