@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `emulator` is not installed
+# --import-mode=importlib keeps test dirs off sys.path; the shared helpers module lives next to this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aliyunsdkcore.client import AcsClient  # noqa: E402
 from aliyunsdkcore.request import CommonRequest  # noqa: E402
