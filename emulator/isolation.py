@@ -220,9 +220,12 @@ class NamespaceSandbox(Sandbox):
         pid = self._pids.pop(instance_id, None)
         if pid:
             kill_tree(pid)
-        if proc:
-            proc.kill()
-            proc.wait()
+        if proc:  # let unshare reap the init first (killing it now would leave a zombie behind)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         if self._on_init:
             self._on_init(instance_id, None, None)
 
