@@ -44,7 +44,9 @@ def handle(emu: Emulator, method: str, path: str, body: bytes) -> tuple[int, Any
                 return 404, {"error": f"no instance {parts[1]}"}
             if inst["status"] != "Running":
                 return 409, {"error": f"instance {parts[1]} is {inst['status']}"}
-            return 200, emu.sandbox.exec(inst, str(payload["command"]), float(payload.get("timeout", 60)))
+            if not isinstance(payload.get("command"), str):
+                return 400, {"error": "body must be {\"command\": \"...\"}"}
+            return 200, emu.sandbox.exec(inst, payload["command"], float(payload.get("timeout", 60)))
     except KeyError as exc:
         return 404, {"error": f"not found: {exc}"}
     except (ValueError, TypeError, FleetError) as exc:

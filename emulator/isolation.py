@@ -170,9 +170,11 @@ class NamespaceSandbox(Sandbox):
         return f"{SCRIPT_DIR}/{invoke_id}.sh"
 
     def _cwd(self, workdir: str) -> str | None:
+        """nsenter --wdns sets the directory inside the instance; Popen must not chdir on the host."""
         return None
 
     def prefix(self, instance: dict[str, Any], workdir: str = "/") -> list[str]:
+        """Enter the instance's mount/UTS/PID namespaces and root, starting in ``workdir``."""
         pid = self.ensure(instance)
         return ["nsenter", f"--target={pid}", "--mount", "--uts", "--pid", "--root", f"--wdns={workdir}"]
 
@@ -188,6 +190,7 @@ class NamespaceSandbox(Sandbox):
             return self._start(instance)
 
     def _start(self, instance: dict[str, Any]) -> int:
+        """Create the init; it prints its host pid once the overlay root is mounted."""
         base = self.root / instance["id"]
         for sub in ("upper", "work", "merged"):
             (base / sub).mkdir(parents=True, exist_ok=True)
@@ -210,6 +213,7 @@ class NamespaceSandbox(Sandbox):
         return pid
 
     def describe(self, instance_id: str) -> dict[str, Any]:
+        """Isolation facts: upper dir (the instance's changes) and whether the init is alive."""
         pid = self._pids.get(instance_id)
         return {"mode": self.mode, "root": str(self.root / instance_id / "upper"),
                 "initialised": bool(pid and os.path.exists(f"/proc/{pid}")), "init_pid": pid}
@@ -236,6 +240,7 @@ class NamespaceSandbox(Sandbox):
             kill_tree(pid)  # its unshare parent exits on its own once the init is gone
 
     def shutdown(self) -> None:
+        """Emulator exit / reset: kill every init."""
         for iid in list(self._inits):
             self.stop_instance(iid)
 

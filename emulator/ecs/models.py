@@ -67,10 +67,6 @@ class Instances:
         """Persist the init pid so a later emulator process can clean it up."""
         self.store.execute("UPDATE instances SET init_pid=?, init_start=? WHERE id=?", (pid, started, instance_id))
 
-    def clear(self) -> None:
-        """Forget every instance (POST /_emulator/reset)."""
-        self.store.execute("DELETE FROM instances")
-
     def normalise(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Validate a single fleet-shaped entry against the configured regions."""
         return normalize_instance(entry, self.regions)
