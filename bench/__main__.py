@@ -79,10 +79,12 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp, EmulatorProcess(fleet=FLEET, state_dir=Path(temp) / "state") as emulator:
         work = Path(temp)
-        env = dict(os.environ, **emulator.env(), ANSIBLE_CONFIG=os.devnull, ANSIBLE_NOCOLOR="1",
+        config = work / "ansible.cfg"
+        config.write_text("[defaults]\n")
+        env = dict(os.environ, **emulator.env(), ANSIBLE_CONFIG=str(config), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_ALICLOUD_TRANSFER_CACHE=str(work / "cache"),
                    ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".build" / "collections"))
-        instance_id = emulator.instances()[0]["InstanceId"]
+        instance_id = emulator.instances()[0]["id"]
         rows = {connection: measure(emulator, env, work, connection, instance_id, args.tasks)
                 for connection in ("alicloud.ecs.cloud_assistant", "local")}
         profile = emulator.health()

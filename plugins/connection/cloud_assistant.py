@@ -9,7 +9,7 @@ name: cloud_assistant
 short_description: Run tasks on Alibaba Cloud ECS instances through Cloud Assistant
 description:
   - Runs every task on an ECS instance through the Cloud Assistant API (RunCommand and SendFile)
-    instead of SSH. No inbound port, no keys: each call is authorised by RAM and recorded by the cloud.
+    instead of SSH. No inbound port and no keys; each call is authorised by RAM and recorded by the cloud.
   - Standard output, standard error and the exit code come back separately and byte-exact, however
     large the output; module payloads and files larger than one API call are sent as verified chunks.
   - Pipelining is on by default, so a module task usually costs one RunCommand and one result poll.

@@ -39,6 +39,20 @@ options:
     type: list
     elements: str
     default: [instance_id]
+  filters:
+    description:
+      - Server-side DescribeInstances filters, by snake_case name, for example C(status), C(zone_id),
+        C(vpc_id), C(vswitch_id), C(instance_name) (C(*) wildcards), C(instance_type), C(image_id),
+        C(resource_group_id), C(instance_ids) (a list, at most 100) and C(tags) (a dict, at most 20).
+      - Unknown names fail before any API call.
+    type: dict
+    default: {}
+  cloud_assistant_only:
+    description:
+      - Keep only instances whose Cloud Assistant agent is online (DescribeCloudAssistantStatus, 50
+        instances per call), so every host in the inventory is reachable by the connection plugin.
+    type: bool
+    default: false
   connection_vars:
     description:
       - Set C(ansible_connection), C(ansible_alicloud_instance_id), C(ansible_alicloud_region) (and
@@ -52,9 +66,14 @@ EXAMPLES = r"""
 # demo.alicloud_ecs.yml
 plugin: alicloud.ecs.instances
 regions: [cn-hangzhou, cn-shanghai]
+filters:
+  status: Running
+  tags:
+    env: prod
+cloud_assistant_only: true
 hostnames: [instance_name, instance_id]
 keyed_groups:
-  - key: tags.role
+  - key: instance_tags.role
     prefix: role
   - key: region_id
     prefix: region
@@ -71,7 +90,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.instances import (
-    describe_instances, hostvars_for, list_regions, pick_hostname,
+    assistant_online, describe_instances, filter_params, hostvars_for, list_regions, pick_hostname,
 )
 
 REGION_PARALLELISM = 8
@@ -91,6 +110,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         hostnames = self.get_option("hostnames")
         try:
             pick_hostname({}, hostnames)  # validates every preference before any API call
+            filters = filter_params(self.get_option("filters"))
         except ValueError as error:
             raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None
         try:
@@ -104,12 +124,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             client = CloudClient(settings, region=(self.get_option("regions") or [""])[0])
             regions = self.get_option("regions") or list_regions(client.for_region(settings.region or "cn-hangzhou"))
             with ThreadPoolExecutor(max_workers=min(REGION_PARALLELISM, max(1, len(regions)))) as pool:
-                per_region = list(pool.map(lambda region: describe_instances(client.for_region(region)), regions))
+                per_region = list(pool.map(lambda region: self._list_region(client.for_region(region), filters),
+                                           regions))
         except (CloudError, ConfigError) as error:
             raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None
         for region, instances in zip(regions, per_region):
             for instance in instances:
                 self._add_instance(instance, region, hostnames, settings.endpoint)
+
+    def _list_region(self, client: CloudClient, filters: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+        instances = describe_instances(client, **filters)
+        if self.get_option("cloud_assistant_only") and instances:
+            online = assistant_online(client, [instance["InstanceId"] for instance in instances])
+            instances = [instance for instance in instances if instance["InstanceId"] in online]
+        return instances
 
     def _add_instance(self, instance: dict[str, t.Any], region: str, hostnames: list[str],
                       endpoint: str | None) -> None:

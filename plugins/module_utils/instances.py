@@ -8,10 +8,20 @@ from __future__ import annotations
 import re
 import typing as t
 
-from .client import CloudClient
+from .client import CloudClient, Json
 from .pagination import paginate
 
 DESCRIBE_INSTANCES_PAGE = 100
+ASSISTANT_STATUS_BATCH = 50
+# Server-side DescribeInstances filters, by the snake_case names users write.
+FILTER_PARAMS = {
+    "status": "Status", "zone_id": "ZoneId", "vpc_id": "VpcId", "vswitch_id": "VSwitchId",
+    "instance_name": "InstanceName", "instance_type": "InstanceType", "instance_type_family": "InstanceTypeFamily",
+    "image_id": "ImageId", "resource_group_id": "ResourceGroupId", "security_group_id": "SecurityGroupId",
+    "instance_charge_type": "InstanceChargeType", "key_pair_name": "KeyPairName",
+}
+MAX_FILTER_TAGS = 20
+MAX_FILTER_INSTANCE_IDS = 100
 HOSTNAME_SOURCES = ("instance_name", "instance_id", "hostname", "private_ip_address", "public_ip_address")
 
 
@@ -25,6 +35,42 @@ def describe_instances(client: CloudClient, **filters: t.Any) -> list[dict[str, 
     return list(paginate(client, "DescribeInstances",
                          lambda response: response.get("Instances", {}).get("Instance", []),
                          DESCRIBE_INSTANCES_PAGE, **filters))
+
+
+def filter_params(filters: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """DescribeInstances parameters for user ``filters``; raises ValueError naming a bad key or limit.
+
+    ``instance_ids`` (a list, at most 100) and ``tags`` (a dict, at most 20) join the scalar filters.
+    """
+    params: dict[str, t.Any] = {}
+    for key, value in (filters or {}).items():
+        if key == "tags":
+            if not isinstance(value, dict) or len(value) > MAX_FILTER_TAGS:
+                raise ValueError(f"filters.tags must be a dict of at most {MAX_FILTER_TAGS} tags")
+            params["Tag"] = [{"Key": tag, "Value": tag_value} for tag, tag_value in value.items()]
+        elif key == "instance_ids":
+            if not isinstance(value, list) or len(value) > MAX_FILTER_INSTANCE_IDS:
+                raise ValueError(f"filters.instance_ids must be a list of at most {MAX_FILTER_INSTANCE_IDS} ids")
+            params["InstanceIds"] = Json(value)
+        elif key in FILTER_PARAMS:
+            params[FILTER_PARAMS[key]] = value
+        else:
+            raise ValueError(
+                f"filters: unknown filter {key!r}; use one of {', '.join(sorted(FILTER_PARAMS))}, instance_ids, tags")
+    return params
+
+
+def assistant_online(client: CloudClient, instance_ids: t.Sequence[str]) -> set[str]:
+    """The subset of ``instance_ids`` whose Cloud Assistant agent reports a recent heartbeat."""
+    online: set[str] = set()
+    for start in range(0, len(instance_ids), ASSISTANT_STATUS_BATCH):
+        batch = list(instance_ids[start:start + ASSISTANT_STATUS_BATCH])
+        response = client.call("DescribeCloudAssistantStatus", InstanceId=batch, PageSize=ASSISTANT_STATUS_BATCH)
+        for item in response.get("InstanceCloudAssistantStatusSet", {}).get("InstanceCloudAssistantStatus", []):
+            # The SDK model types it as a string; some documented examples show a boolean.
+            if str(item.get("CloudAssistantStatus")).lower() == "true":
+                online.add(item["InstanceId"])
+    return online
 
 
 def _snake(name: str) -> str:
@@ -42,7 +88,8 @@ def hostvars_for(instance: dict[str, t.Any]) -> dict[str, t.Any]:
     vpc = instance.get("VpcAttributes") or {}
     eip = (instance.get("EipAddress") or {}).get("IpAddress") or ""
     simple.update({
-        "tags": {tag["TagKey"]: tag.get("TagValue", "") for tag in (instance.get("Tags") or {}).get("Tag", [])},
+        # Not "tags": that is a play keyword, and ansible warns about such variables on every run.
+        "instance_tags": {tag["TagKey"]: tag.get("TagValue", "") for tag in (instance.get("Tags") or {}).get("Tag", [])},
         "private_ip_address": _first(vpc.get("PrivateIpAddress")) or _first(instance.get("InnerIpAddress")),
         "public_ip_address": _first(instance.get("PublicIpAddress")) or eip,
         "eip_address": eip,
@@ -57,7 +104,7 @@ def pick_hostname(hostvars: dict[str, t.Any], preferences: t.Sequence[str]) -> s
     """The first non-empty value among ``preferences``; raises ValueError on an unknown preference."""
     for preference in preferences:
         if preference.startswith("tag:"):
-            value = (hostvars.get("tags") or {}).get(preference[4:], "")
+            value = (hostvars.get("instance_tags") or {}).get(preference[4:], "")
         elif preference in HOSTNAME_SOURCES:
             value = hostvars.get(preference, "")
         else:

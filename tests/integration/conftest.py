@@ -45,8 +45,15 @@ class Ansible:
             "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
             "ANSIBLE_ALICLOUD_TRANSFER_CACHE": str(tmp_path / "transfer-cache"),
             "ANSIBLE_RETRY_FILES_ENABLED": "false",
-            "ANSIBLE_CONFIG": os.devnull,
+            "ANSIBLE_CONFIG": str(self._empty_config(tmp_path)),
         })
+
+    @staticmethod
+    def _empty_config(tmp_path: Path) -> Path:
+        """ansible's defaults only: a stray ansible.cfg or ~/.ansible.cfg cannot change results."""
+        path = tmp_path / "ansible.cfg"
+        path.write_text("[defaults]\n")
+        return path
 
     def run(self, tool: str, *args: str, env: dict[str, str] | None = None, timeout: int = 600) -> Run:
         merged = dict(self.env, **(env or {}))
@@ -72,3 +79,9 @@ def emulator(tmp_path_factory):
 @pytest.fixture
 def ansible(emulator, tmp_path) -> Ansible:
     return Ansible(emulator, tmp_path)
+
+
+@pytest.fixture
+def reachable(emulator) -> list[dict]:
+    """The instances a Cloud Assistant playbook can reach: running, with the agent online."""
+    return [item for item in emulator.instances() if item["status"] == "Running" and item["agent"] == "online"]

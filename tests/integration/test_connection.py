@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from conftest import PLAYBOOKS
+from pathlib import Path
+
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 
 ODD_NAME = "odd [name] 'q' \"dq\" 文件.txt"
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 
-from conftest import REPO_ROOT
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -13,21 +15,21 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in rows}
 
 
-def test_demo_configures_every_instance_in_isolation(ansible, emulator) -> None:
+def test_demo_configures_every_instance_in_isolation(ansible, emulator, reachable) -> None:
     first = ansible.playbook(REPO_ROOT / "playbooks" / "demo.yml")
     assert first.rc == 0, first.output
     hosts = {host: counts for host, counts in recap(first.stdout).items() if host != "localhost"}
-    instances = emulator.instances()
+    instances = reachable
     assert len(hosts) == len(instances) >= 4
     assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in hosts.values())
 
     for instance in instances:
-        own = emulator.exec(instance["InstanceId"], "cat /etc/alicloud-demo.conf")
+        own = emulator.exec(instance["id"], "cat /etc/alicloud-demo.conf")
         assert own["exit_code"] == 0
-        assert f"instance_id = {instance['InstanceId']}" in own["stdout"]
-        others = [other for other in instances if other["InstanceId"] != instance["InstanceId"]]
+        assert f"instance_id = {instance['id']}" in own["stdout"]
+        others = [other for other in instances if other["id"] != instance["id"]]
         for other in others:
-            assert f"instance_id = {other['InstanceId']}" not in own["stdout"]
+            assert f"instance_id = {other['id']}" not in own["stdout"]
     assert not os.path.exists("/etc/alicloud-demo.conf"), "the demo wrote onto the host"
 
     second = ansible.playbook(REPO_ROOT / "playbooks" / "demo.yml")
@@ -35,11 +37,11 @@ def test_demo_configures_every_instance_in_isolation(ansible, emulator) -> None:
     assert all(counts["changed"] == 0 for host, counts in recap(second.stdout).items()), second.stdout
 
 
-def test_each_instance_has_its_own_hostname_and_processes(ansible, emulator) -> None:
+def test_each_instance_has_its_own_hostname_and_processes(emulator, reachable) -> None:
     names = set()
-    for instance in emulator.instances():
-        answer = emulator.exec(instance["InstanceId"], "hostname; ls -d /proc/[0-9]* | wc -l")
+    for instance in reachable:
+        answer = emulator.exec(instance["id"], "hostname; ls -d /proc/[0-9]* | wc -l")
         hostname, processes = answer["stdout"].split()
         names.add(hostname)
         assert int(processes) < 20, "the instance sees the host's processes"
-    assert len(names) == len(emulator.instances())
+    assert len(names) == len(reachable)
