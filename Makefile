@@ -92,39 +92,26 @@ lint: venv collection
 sanity: venv collection
 	scripts/sanity "$(VENV)" $(SANITY_ARGS)
 
-# One pytest invocation; exit status 5 (nothing collected) is a failure, not a pass.
-define run_pytest
-	@dirs="$(strip $(1))"; \
-	for d in $$dirs; do [[ -d $$d ]] || { echo "make: $$d does not exist"; exit 1; }; done; \
-	rc=0; python -m pytest $(PYTEST_ARGS) $$dirs || rc=$$?; \
-	mkdir -p "$(BUILD)"; echo $$rc > "$(BUILD)/pytest.rc"; \
-	if [[ $$rc -eq 5 ]]; then echo "make: pytest collected no tests in $$dirs: that is a failure"; fi; \
-	exit $$rc
-endef
-
+# Each pytest target is one pytest run; "no tests collected" (exit 5) fails (scripts/run-pytest).
 unit: venv collection
-	$(call run_pytest,tests/unit)
+	@scripts/run-pytest tests/unit -- $(PYTEST_ARGS)
 
 emulator-tests: venv collection
-	$(call run_pytest,tests/emulator)
+	@scripts/run-pytest tests/emulator -- $(PYTEST_ARGS)
 
 integration: venv collection
-	$(call run_pytest,tests/integration)
+	@scripts/run-pytest tests/integration -- $(PYTEST_ARGS)
 
-# Lint and sanity first, each allowed to fail without hiding the rest; pytest last so its summary
-# line ends the output. The exit status is non-zero if any part failed.
+# Lint and sanity first, each allowed to fail without hiding the rest; then ONE pytest run over all
+# test directories, so its summary line ends the output. Non-zero exit if any part failed.
 test: venv collection
 	@failed=""; \
 	$(MAKE) lint || failed="$$failed lint"; \
 	$(MAKE) sanity || failed="$$failed sanity"; \
 	if [[ -n "$$failed" ]]; then echo "make test: FAILED:$$failed (running pytest anyway)"; fi; \
-	rc=0; $(MAKE) pytest-all || rc=$$?; \
+	rc=0; scripts/run-pytest $(wildcard $(TEST_DIRS)) -- $(PYTEST_ARGS) || rc=$$?; \
 	if [[ -n "$$failed" && $$rc -eq 0 ]]; then rc=1; fi; \
 	exit $$rc
-
-.PHONY: pytest-all
-pytest-all:
-	$(call run_pytest,$(wildcard $(TEST_DIRS)))
 
 demo: venv collection
 	python -m emulator run --fleet emulator/fleets/demo.yml -- \
