@@ -178,6 +178,18 @@ def flatten_params(params: t.Mapping[str, t.Any]) -> dict[str, str]:
     return flat
 
 
+def _readable_message(code: str, message: str) -> str:
+    """The server's message, minus what only hides the point.
+
+    A signature mismatch echoes the server's whole string-to-sign (every parameter, a whole script
+    for RunCommand); what an operator needs is that the secret does not belong to the key.
+    """
+    if code == "SignatureDoesNotMatch":
+        return ("the request signature does not match: the AccessKey secret is wrong for this "
+                "AccessKey ID (or the request was altered on its way)")
+    return message
+
+
 class CloudClient:
     """One region's view of the API. Cheap to create: the SDK client is built on first use."""
 
@@ -251,7 +263,7 @@ class CloudClient:
             body = self._sdk_client().do_action_with_exception(request)
         except ServerException as error:
             raise CloudError(
-                error.get_error_code(), error.get_error_msg(), action=action,
+                error.get_error_code(), _readable_message(error.get_error_code(), error.get_error_msg()), action=action,
                 request_id=error.get_request_id(), http_status=error.get_http_status(),
                 access_key_id=self.settings.access_key_id) from None
         except ClientException as error:

@@ -23,3 +23,18 @@ def test_connection_staples(ansible, emulator, tmp_path, pipelining) -> None:
     assert run.rc == 0, run.output
     assert "ansible_alicloud_secret_key" not in run.stdout
     assert emulator.env()["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] not in run.output
+
+
+def test_wrong_secret_fails_the_task_naming_key_and_code(ansible, emulator, reachable, tmp_path) -> None:
+    secret = "not-the-secret-at-all"
+    inventory = tmp_path / "static.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {"target": {
+        "ansible_connection": "alicloud.ecs.cloud_assistant",
+        "ansible_alicloud_instance_id": reachable[0]["id"],
+        "ansible_alicloud_region": reachable[0]["region"]}}}}))
+    run = ansible.playbook(PLAYBOOKS / "ping.yml",
+                           inventory=inventory, env={"ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
+    assert run.rc != 0
+    assert "UNREACHABLE" in run.output and "SignatureDoesNotMatch" in run.output
+    assert emulator.env()["ALIBABA_CLOUD_ACCESS_KEY_ID"] in run.output
+    assert secret not in run.output

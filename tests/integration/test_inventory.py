@@ -40,15 +40,18 @@ def test_lists_reachable_instances_with_groups_and_connection_vars(ansible, reac
 
 def test_wrong_secret_names_key_and_code_but_never_the_secret(ansible, emulator) -> None:
     secret = "this-is-the-wrong-secret"
-    run = ansible.inventory("--list", env={"ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
+    # By default ansible only warns about an inventory source it cannot parse; this makes it fatal.
+    run = ansible.inventory("--list", env={"ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
+                                           "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
     assert run.rc != 0
     assert emulator.env()["ALIBABA_CLOUD_ACCESS_KEY_ID"] in run.output
-    assert "InvalidAccessKeySecret" in run.output or "SignatureDoesNotMatch" in run.output
+    assert "SignatureDoesNotMatch" in run.output and "secret is wrong" in run.output
     assert secret not in run.output
 
 
 def test_unknown_access_key_is_reported(ansible) -> None:
-    run = ansible.inventory("--list", env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAInobody"})
+    run = ansible.inventory("--list", env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAInobody",
+                                           "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
     assert run.rc != 0
     assert "InvalidAccessKeyId.NotFound" in run.output and "LTAInobody" in run.output
 
