@@ -61,8 +61,10 @@ echo "$hostpid"
 exec chroot "$m" /usr/bin/python3 -c "$6"
 """
 REAPER = """
-import os, signal, time
+import os, signal, sys, time
 signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
 while True:
     try:
         os.wait()
@@ -157,6 +159,7 @@ class NamespaceSandbox(Sandbox):
         self.state_dir = state_dir.resolve()
         self._inits: dict[str, subprocess.Popen[bytes]] = {}
         self._pids: dict[str, int] = {}
+        self._starts: dict[str, str | None] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._on_init = on_init  # callback(instance_id, pid|None, start) to persist init pids
@@ -185,9 +188,24 @@ class NamespaceSandbox(Sandbox):
             lock = self._locks.setdefault(iid, threading.Lock())
         with lock:
             pid = self._pids.get(iid)
-            if pid and os.path.exists(f"/proc/{pid}"):
+            if pid and self._is_instance_init(iid, pid):
                 return pid
             return self._start(instance)
+
+    def _is_instance_init(self, instance_id: str, pid: int) -> bool:
+        """Whether ``pid`` is still this instance's init, chrooted into the instance.
+
+        Entering anything else would run on the host: a pid reused after the init died, or an init
+        that has not chrooted yet (its root is still the host's /). Both are checked, every time.
+        """
+        if start_time(pid) != self._starts.get(instance_id):
+            return False
+        try:
+            root = os.stat(f"/proc/{pid}/root")
+        except OSError:
+            return False
+        host = os.stat("/")
+        return (root.st_dev, root.st_ino) != (host.st_dev, host.st_ino)
 
     def _start(self, instance: dict[str, Any]) -> int:
         """Create the init; it prints its host pid once the overlay root is mounted."""
@@ -201,12 +219,19 @@ class NamespaceSandbox(Sandbox):
                                 start_new_session=True)
         assert proc.stdout is not None
         line = proc.stdout.readline().decode().strip()
-        if not line.isdigit():
+        # The pid is printed before the chroot; only the reaper's "ready", printed from inside the
+        # instance's root, says that nsenter --root will land in the instance and not on the host.
+        ready = proc.stdout.readline().decode().strip() if line.isdigit() else ""
+        if not line.isdigit() or ready != "ready":
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             proc.kill()
             raise RuntimeError(f"cannot start instance {instance['id']}: {err.strip() or 'init failed'}")
         pid = int(line)
         self._inits[instance["id"]], self._pids[instance["id"]] = proc, pid
+        self._starts[instance["id"]] = start_time(pid)
+        if not self._is_instance_init(instance["id"], pid):
+            self.stop_instance(instance["id"])
+            raise RuntimeError(f"cannot start instance {instance['id']}: its init is not inside the instance root")
         if self._on_init:
             self._on_init(instance["id"], pid, start_time(pid))
         LOG.info("instance %s: init pid %d", instance["id"], pid)
@@ -222,7 +247,8 @@ class NamespaceSandbox(Sandbox):
         """Instance stopped: kill its init (everything in its PID namespace dies); the upper dir persists."""
         proc = self._inits.pop(instance_id, None)
         pid = self._pids.pop(instance_id, None)
-        if pid:
+        started = self._starts.pop(instance_id, None)
+        if pid and start_time(pid) == started:
             kill_tree(pid)
         if proc:  # let unshare reap the init first (killing it now would leave a zombie behind)
             try:

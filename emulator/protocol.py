@@ -136,7 +136,7 @@ class Params:
         """Reassemble ``Name.1``, ``Name.2`` … (ordered by N, gaps tolerated) into a list."""
         pattern = re.compile(rf"^{re.escape(name)}\.(\d+)$")
         found = sorted((int(m.group(1)), v) for k, v in self.raw.items() if (m := pattern.match(k)) and v != "")
-        return [v for _, v in found]
+        return [value for _index, value in found]
 
     def structs(self, name: str) -> list[dict[str, str]]:
         """Reassemble ``Name.N.Field`` into ``[{Field: value}]`` ordered by N (e.g. Tag.1.Key/Tag.1.Value)."""

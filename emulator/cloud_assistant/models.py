@@ -18,7 +18,7 @@ from .results import Results
 
 def new_id(prefix: str) -> str:
     """Random id in the service's shape (``t-…``, ``c-…``, ``f-…``)."""
-    return f"{prefix}-" + "".join(secrets.choice(ALNUM) for _ in range(20))
+    return f"{prefix}-" + "".join(secrets.choice(ALNUM) for _position in range(20))
 
 
 class CloudAssistant:

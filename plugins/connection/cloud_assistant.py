@@ -14,11 +14,23 @@ description:
     large the output; module payloads and files larger than one API call are sent as verified chunks.
   - Pipelining is on by default, so a module task usually costs one RunCommand and one result poll.
 author:
-  - alicloud.ecs contributors
+  - alicloud.ecs maintainers (@alicloud-ecs)
 version_added: 0.1.0
 extends_documentation_fragment:
-  - alicloud.ecs.api.connection
+  - alicloud.ecs.api
 options:
+  access_key:
+    vars:
+      - name: ansible_alicloud_access_key
+  secret_key:
+    vars:
+      - name: ansible_alicloud_secret_key
+  security_token:
+    vars:
+      - name: ansible_alicloud_security_token
+  endpoint:
+    vars:
+      - name: ansible_alicloud_endpoint
   instance_id:
     description:
       - ID of the ECS instance to run on, for example C(i-bp1hsglsw6t0lrzjhgxa).

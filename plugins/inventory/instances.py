@@ -12,7 +12,7 @@ description:
     one as a host whose connection is M(alicloud.ecs.cloud_assistant), so playbooks run without SSH.
   - The inventory file name must end with C(alicloud_ecs.yml) or C(alicloud_ecs.yaml).
 author:
-  - alicloud.ecs contributors
+  - alicloud.ecs maintainers (@alicloud-ecs)
 version_added: 0.1.0
 extends_documentation_fragment:
   - alicloud.ecs.api

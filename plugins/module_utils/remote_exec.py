@@ -27,6 +27,7 @@ from .transport import (
 MAX_STAGING_ATTEMPTS = 3
 AIM_MARGIN = 1.15  # aim the first poll a little after the expected finish
 
+
 class RemoteExecError(Exception):
     """The instance could not run the command (agent down, bad user, timeout...), with the InvokeId."""
 
@@ -34,6 +35,7 @@ class RemoteExecError(Exception):
         self.invoke_id = invoke_id
         self.error_code = error_code
         super().__init__(message)
+
 
 @dataclass
 class ExecOptions:
@@ -45,6 +47,7 @@ class ExecOptions:
     name: str = "alicloud.ecs"
     tags: dict[str, str] = field(default_factory=dict)
     schedule: PollSchedule = field(default_factory=PollSchedule)
+
 
 class InstanceExecutor:
     """Runs commands on one instance; one object per connection, reused across its commands."""
@@ -115,7 +118,7 @@ class InstanceExecutor:
         send_chunks(self.client, self.instance_id, chunks, self._chunk_dir(),
                     self.options.username or "root")
         if self.cache:
-            self.cache.update_chunks(add=[name for name, _ in chunks])
+            self.cache.update_chunks(add=[chunk[0] for chunk in chunks])
 
     def _chunk_dir(self) -> str:
         return chunk_dir_for(self.options.username or "root")

@@ -51,5 +51,3 @@ def api(emu: EmulatorProcess, client: AcsClient) -> Callable[..., dict[str, Any]
 def ids(emu: EmulatorProcess) -> dict[str, str]:
     """name → instance id."""
     return {i["name"]: i["id"] for i in emu.instances()}
-
-

@@ -22,7 +22,6 @@ FLEET: dict[str, Any] = {
 }
 
 
-
 def wait_result(api: Callable[..., dict[str, Any]], invoke_id: str, timeout: float = 20,
                 region: str = "cn-hangzhou") -> list[dict[str, Any]]:
     """Poll DescribeInvocationResults until no record is Running (coarse), return the records."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 from emulator_helpers import FLEET, output, run
+
+from aliyunsdkcore.request import CommonRequest
 
 from emulator.testing import EmulatorProcess
 
@@ -85,7 +88,28 @@ def test_cli_run_passes_environment_and_exit_code(tmp_path: Path) -> None:
               "print(os.environ['ALIBABA_CLOUD_REGION_ID']); sys.exit(7)")
     done = subprocess.run([sys.executable, "-m", "emulator", "run", "--state-dir", str(tmp_path / "s"), "--",
                            sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=Path(__file__).resolve().parents[2], check=False)
     assert done.returncode == 7, done.stderr
     endpoint, region = done.stdout.split()
     assert endpoint.startswith("http://127.0.0.1:") and region == "cn-hangzhou"
+
+
+def test_file_sent_to_a_fresh_instance_never_lands_on_the_host(client: Any) -> None:
+    """Regression: a SendFile that started an instance raced the init's chroot and wrote to the host.
+
+    A cold emulator makes the window widest, so this starts its own.
+    """
+    marker = f"emulator-first-{uuid.uuid4().hex}"
+    with EmulatorProcess(fleet=FLEET) as fresh:
+        instance_id = fresh.instances()[0]["id"]
+        request = CommonRequest(domain=fresh.endpoint.removeprefix("http://"), version="2014-05-26",
+                                action_name="SendFile")
+        request.set_method("POST")
+        for key, value in {"RegionId": fresh.instances()[0]["region"], "InstanceId.1": instance_id,
+                           "Name": marker, "TargetDir": "/etc", "Content": "x"}.items():
+            request.add_query_param(key, value)
+        client.do_action_with_exception(request)
+        deadline = time.monotonic() + 10
+        while fresh.exec(instance_id, f"test -e /etc/{marker}")["exit_code"] != 0:
+            assert time.monotonic() < deadline, "the file never arrived in the instance"
+    assert not Path(f"/etc/{marker}").exists(), "SendFile wrote onto the host"

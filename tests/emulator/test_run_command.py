@@ -73,7 +73,7 @@ def test_timeout_kills_the_process_tree(emu: EmulatorProcess, api: Api, ids: dic
     [r] = run(api, [ids["web-2"]], "echo begin; (sleep 30; echo child) & sleep 30", Timeout=1)
     assert time.monotonic() - started < 10
     assert (r["InvocationStatus"], r["InvokeRecordStatus"], r["ErrorCode"]) == ("Timeout", "Failed",
-                                                                             "ExecutionTimeout")
+                                                                                "ExecutionTimeout")
     assert output(r) == "begin\n"
     assert "sleep 30" not in emu.exec(ids["web-2"], "ps -eo args")["stdout"]
 
@@ -112,7 +112,7 @@ def test_agent_offline_aborts(emu: EmulatorProcess, api: Api, ids: dict[str, str
     finally:
         emu.set_instance(ids["db-1"], agent="online")
     assert (r["InvocationStatus"], r["InvokeRecordStatus"], r["ErrorCode"]) == ("Aborted", "Failed",
-                                                                             "ClientNotResponse")
+                                                                                "ClientNotResponse")
     assert r["ErrorInfo"] == "the aliyun service in the instance does not response"
 
 

@@ -34,7 +34,7 @@ def test_binary_file_with_mode_and_owner(emu: EmulatorProcess, api: Api, ids: di
                Content=base64.b64encode(payload).decode(), FileMode="0640", FileOwner="nobody",
                FileGroup="nogroup")
     assert (inv["InvocationStatus"], inv["VmCount"], inv["FileMode"], inv["Overwrite"]) == ("Success", 1, "0640",
-                                                                                             False)
+                                                                                            False)
     [one] = inv["InvokeInstances"]["InvokeInstance"]
     assert (one["InvocationStatus"], one["ErrorCode"]) == ("Success", "")
     out = emu.exec(ids["web-1"], "stat -c '%a %U %G %s' /opt/new/dir/blob.bin; sha256sum < /opt/new/dir/blob.bin")
@@ -47,7 +47,7 @@ def test_overwrite(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
     inv = send(api, ids["web-2"], Name="emulator-motd", TargetDir="/etc", Content="two\n")
     [one] = inv["InvokeInstances"]["InvokeInstance"]
     assert (inv["InvocationStatus"], one["ErrorCode"], one["ErrorInfo"]) == ("Failed", "FileAlreadyExists",
-                                                                            "File already exists")
+                                                                             "File already exists")
     send(api, ids["web-2"], Name="emulator-motd", TargetDir="/etc", Content="two\n", Overwrite="true")
     assert emu.exec(ids["web-2"], "cat /etc/emulator-motd")["stdout"] == "two\n"
 
@@ -56,7 +56,7 @@ def test_bad_owner_is_invalid(api: Api, ids: dict[str, str]) -> None:
     inv = send(api, ids["web-1"], Name="x", TargetDir="/tmp", Content="x", FileOwner="ghost")
     one = inv["InvokeInstances"]["InvokeInstance"][0]
     assert (one["InvocationStatus"], one["ErrorCode"], one["ErrorInfo"]) == ("Invalid", "UserGroupNotExists",
-                                                                            "Owner not exists")
+                                                                             "Owner not exists")
 
 
 @pytest.mark.parametrize(("params", "expected"), [

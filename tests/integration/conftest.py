@@ -58,7 +58,7 @@ class Ansible:
     def run(self, tool: str, *args: str, env: dict[str, str] | None = None, timeout: int = 600) -> Run:
         merged = dict(self.env, **(env or {}))
         done = subprocess.run([str(BIN_DIR / tool), *args], env=merged, cwd=REPO_ROOT, text=True,
-                              capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                              capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
         return Run(done.returncode, done.stdout, done.stderr)
 
     def playbook(self, playbook: str | Path, *args: str, inventory: str | Path = DEMO_INVENTORY,

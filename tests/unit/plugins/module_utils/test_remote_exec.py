@@ -34,7 +34,7 @@ class FakeCloud:
     def RunCommand(self, CommandContent, InstanceId, **_):
         script = base64.b64decode(CommandContent).decode()
         merged = subprocess.run(["/bin/sh", "-c", script], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT).stdout
+                                stderr=subprocess.STDOUT, check=False).stdout
         invoke_id = f"t-{len(self.results)}"
         self.results[invoke_id] = {
             "InstanceId": InstanceId[0], "InvocationStatus": "Success", "ExitCode": 0,
