@@ -34,7 +34,7 @@ def send_file(emu: Emulator, p: Params) -> dict[str, Any]:
     if ctype.lower() not in ("plaintext", "base64"):
         raise ApiError("FileContentType.Invalid", "The specified content type is invalid.")
     _decoded, b64 = validate.decode_content(raw, ctype.lower() == "base64", "FileContent.DecodeError",
-                                     "The Content can not be base64 decoded.")
+                                            "The Content can not be base64 decoded.")
     if len(b64) > 32768:
         raise ApiError("FileSize.ExceedLimit", "The length of file content exceeds limit.", 403)
     mode = p.get("FileMode", "0644") or "0644"
