@@ -21,22 +21,30 @@ from .client import CloudClient
 from .invocation import new_client_token
 
 CHUNK_BYTES = 24576           # 32768 bytes after Base64: exactly SendFile's limit
+HEAD_PIECE_BYTES = 4096       # the varying head of a payload is cut this fine
 SEND_PARALLELISM = 4
 
 
-def split_chunks(data: bytes, size: int = CHUNK_BYTES) -> list[tuple[str, bytes]]:
+def _end_aligned(length: int, size: int) -> list[int]:
+    """Cut points of ``length`` bytes into pieces of ``size``, counted from the end."""
+    first = length % size or size
+    return [0] + list(range(first, length + 1, size)) if length else [0]
+
+
+def split_chunks(data: bytes, size: int = CHUNK_BYTES, head_piece: int = HEAD_PIECE_BYTES) -> list[tuple[str, bytes]]:
     """(sha256, bytes) pieces of ``data`` in order, aligned to the END of the data.
 
-    Ansible's module payloads differ between runs only near the start (the arguments), so cutting
-    from the end keeps every chunk of the shared tail identical — and already on the instance —
-    while only the short first piece changes.
+    Ansible's module payloads differ between runs only near the start (a timestamp and the
+    arguments), so cutting from the end keeps every full chunk of the shared tail identical — and
+    already on the instance. The head before them is cut finer, again from its end, so what changes
+    is one or two small pieces that ride inline in the RunCommand.
     """
     if not data:
         return []
-    first = len(data) % size or size
-    bounds = [0] + list(range(first, len(data) + 1, size))
-    return [(hashlib.sha256(data[start:end]).hexdigest(), data[start:end])
-            for start, end in zip(bounds, bounds[1:])]
+    bounds = _end_aligned(len(data), size)
+    head = bounds[1] if bounds[1] < size else 0
+    cuts = _end_aligned(head, head_piece)[:-1] + bounds[1:] if head else bounds
+    return [(hashlib.sha256(data[start:end]).hexdigest(), data[start:end]) for start, end in zip(cuts, cuts[1:])]
 
 
 def chunk_dir_for(user: str) -> str:

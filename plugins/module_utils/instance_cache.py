@@ -17,9 +17,6 @@ import os
 import tempfile
 import typing as t
 
-SMOOTHING = 0.3  # weight of the newest observation in the moving average of run times
-
-
 class InstanceCache:
     """One instance's memory, scoped by endpoint and access key so accounts never share it."""
 
@@ -55,9 +52,7 @@ class InstanceCache:
         value = self._load().get("seconds", {}).get(kind)
         return float(value) if isinstance(value, (int, float)) else None
 
-    def record_seconds(self, kind: str, seconds: float) -> None:
+    def set_expected_seconds(self, kind: str, seconds: float) -> None:
         data = self._load()
-        timings = data.setdefault("seconds", {})
-        previous = timings.get(kind)
-        timings[kind] = seconds if previous is None else previous + SMOOTHING * (seconds - previous)
+        data.setdefault("seconds", {})[kind] = seconds
         self._save(data)

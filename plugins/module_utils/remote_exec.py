@@ -18,14 +18,29 @@ from dataclasses import dataclass, field
 from .client import CloudClient
 from .file_transfer import chunk_dir_for, send_chunks, split_chunks
 from .instance_cache import InstanceCache
-from .invocation import InstanceResult, PollSchedule, run_command, wait_for_results
+from .invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
 from .transport import (
     INLINE_BUDGET, Frame, StdinPart, TransportError, build_page_script, build_run_script,
     decode_frame, missing_ranges, pack_inline, parse_trailer,
 )
 
 MAX_STAGING_ATTEMPTS = 3
-AIM_MARGIN = 1.15  # aim the first poll a little after the expected finish
+AIM_MARGIN = 1.15   # aim the first poll a little after the expected finish
+HIT_SHRINK = 0.95   # after a first-poll hit, expect a little less next time
+MISS_WEIGHT = 0.5   # after a miss, move halfway towards what was seen
+
+
+def next_estimate(expected: float | None, completion: Completion) -> float:
+    """The run time to aim the next first poll at, from how this wait went.
+
+    A first-look hit means the run ended before the aim, so expect a little less; a miss means it
+    ended between the last two looks, so move halfway towards that. One slow run thus costs a few
+    tasks of later aims, not a hundred.
+    """
+    if completion.polls == 1:
+        return (expected if expected is not None else completion.latest) * HIT_SHRINK
+    seen = (completion.earliest + completion.latest) / 2
+    return seen if expected is None else expected + MISS_WEIGHT * (seen - expected)
 
 
 class RemoteExecError(Exception):
@@ -58,13 +73,17 @@ class InstanceExecutor:
         self.instance_id = instance_id
         self.options = options
         self.cache = cache
+        self._staged = False
 
     def run(self, command: bytes, stdin: bytes | None = None) -> Frame:
         """Run ``command`` with ``stdin`` and return its exact rc, stdout and stderr."""
+        self._staged = False
         script_kwargs = self._prepare_stdin(stdin or b"")
         kind = "with-stdin" if stdin else "plain"
         for _attempt in range(MAX_STAGING_ATTEMPTS):
-            result, invoke_id = self._invoke(build_run_script(command, **script_kwargs), kind)
+            # A run that waited for freshly sent chunks says nothing about the command's own time.
+            learn = kind if not self._staged else None
+            result, invoke_id = self._invoke(build_run_script(command, **script_kwargs), learn)
             trailer = parse_trailer(result.output)
             if trailer.missing:
                 self._restage(stdin or b"", trailer.missing)
@@ -117,6 +136,7 @@ class InstanceExecutor:
             return
         send_chunks(self.client, self.instance_id, chunks, self._chunk_dir(),
                     self.options.username or "root")
+        self._staged = True
         if self.cache:
             self.cache.update_chunks(add=[chunk[0] for chunk in chunks])
 
@@ -125,21 +145,19 @@ class InstanceExecutor:
 
     # -- invocation and paging ---------------------------------------------------------------
 
-    def _invoke(self, script: str, kind: str = "page") -> tuple[InstanceResult, str]:
+    def _invoke(self, script: str, kind: str | None = "page") -> tuple[InstanceResult, str]:
+        """Run one script and wait for it; ``kind`` names the run-time estimate to use and refine."""
         options = self.options
         invoke_id = run_command(
             self.client, [self.instance_id], script, name=options.name, timeout=options.timeout,
             username=options.username, tags=options.tags)
         deadline = time.monotonic() + options.timeout + options.wait_margin
-        expected = self.cache.expected_seconds(kind) if self.cache else None
+        expected = self.cache.expected_seconds(kind) if self.cache and kind else None
         schedule = options.schedule if expected is None else options.schedule.aimed_at(expected * AIM_MARGIN)
         completion = wait_for_results(self.client, invoke_id, [self.instance_id], deadline=deadline,
                                       schedule=schedule)
-        if self.cache:
-            # Learn the finish time from above: a later miss costs one extra poll, while aiming too
-            # early every time would cost one on every task. A hit nudges the aim slowly earlier.
-            seen = completion.latest if completion.polls > 1 else completion.latest * 0.9
-            self.cache.record_seconds(kind, seen)
+        if self.cache and kind:
+            self.cache.set_expected_seconds(kind, next_estimate(expected, completion))
         results = completion.results
         result = results[self.instance_id]
         if result.status not in ("Success", "Failed"):

@@ -17,9 +17,12 @@ def test_cache_remembers_chunks_per_instance_and_scope(tmp_path) -> None:
     assert InstanceCache(str(tmp_path), "other|AK", "i-1").known_chunks() == set()
 
 
-def test_cache_learns_run_times_as_a_moving_average(tmp_path) -> None:
+def test_cache_keeps_run_time_estimates_per_kind(tmp_path) -> None:
     cache = InstanceCache(str(tmp_path), "scope", "i-1")
     assert cache.expected_seconds("plain") is None
-    cache.record_seconds("plain", 1.0)
-    cache.record_seconds("plain", 2.0)
-    assert cache.expected_seconds("plain") == pytest.approx(1.3)
+    cache.set_expected_seconds("plain", 0.4)
+    cache.update_chunks(add=["a"])
+    again = InstanceCache(str(tmp_path), "scope", "i-1")
+    assert again.expected_seconds("plain") == pytest.approx(0.4)
+    assert again.expected_seconds("with-stdin") is None
+    assert again.known_chunks() == {"a"}

@@ -120,7 +120,7 @@ def test_agent_failure_names_the_invocation(cloud, tmp_path) -> None:
 
 def test_first_poll_is_aimed_at_the_learned_run_time(cloud, tmp_path, monkeypatch) -> None:
     runner = executor(cloud, tmp_path)
-    runner.cache.record_seconds("plain", 0.4)
+    runner.cache.set_expected_seconds("plain", 0.4)
     aims = []
     real_wait = remote_exec.wait_for_results
 
@@ -132,3 +132,12 @@ def test_first_poll_is_aimed_at_the_learned_run_time(cloud, tmp_path, monkeypatc
     monkeypatch.setattr("time.sleep", lambda seconds: None)
     runner.run(b"true")
     assert aims == [pytest.approx(0.4 * remote_exec.AIM_MARGIN)]
+
+
+def test_estimates_drift_down_on_hits_and_move_halfway_on_misses() -> None:
+    hit = remote_exec.Completion(results={}, polls=1, earliest=0.0, latest=0.46)
+    miss = remote_exec.Completion(results={}, polls=3, earliest=1.0, latest=1.2)
+    assert remote_exec.next_estimate(0.4, hit) == pytest.approx(0.38)
+    assert remote_exec.next_estimate(None, hit) == pytest.approx(0.437)
+    assert remote_exec.next_estimate(0.4, miss) == pytest.approx(0.75)
+    assert remote_exec.next_estimate(None, miss) == pytest.approx(1.1)
