@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,33 +50,57 @@ def run_playbook(env: dict[str, str], inventory: Path, playbook: Path) -> float:
     return time.perf_counter() - started
 
 
-def measure(emulator: EmulatorProcess, env: dict[str, str], work: Path, connection: str,
-            instance_id: str, tasks: int) -> dict[str, float]:
+def prepare(work: Path, connection: str, instance_id: str, tasks: int) -> tuple[Path, Path, Path]:
     inventory = work / f"{connection}.json"
     write_inventory(inventory, connection, instance_id)
     short, long_ = work / "one.yml", work / "many.yml"
     write_playbook(short, 1)
     write_playbook(long_, tasks + 1)
-    emulator.reset_counters()
-    first_use = run_playbook(env, inventory, short)
-    first_calls = sum(emulator.counters().values())
+    return inventory, short, long_
+
+
+def sample(emulator: EmulatorProcess, env: dict[str, str], playbooks: tuple[Path, Path, Path],
+           tasks: int) -> tuple[float, float]:
+    """(seconds, API calls) of one task: a (1+N)-task run minus a 1-task run, divided by N."""
+    inventory, short, long_ = playbooks
     emulator.reset_counters()
     one = run_playbook(env, inventory, short)
     one_calls = sum(emulator.counters().values())
     emulator.reset_counters()
     many = run_playbook(env, inventory, long_)
     many_calls = sum(emulator.counters().values())
-    return {
-        "first_use_calls": first_calls,
-        "first_use_seconds": round(first_use, 3),
-        "seconds_per_task": round((many - one) / tasks, 3),
-        "calls_per_task": round((many_calls - one_calls) / tasks, 2),
-    }
+    return (many - one) / tasks, (many_calls - one_calls) / tasks
+
+
+def measure_all(emulator: EmulatorProcess, env: dict[str, str], work: Path, instance_id: str,
+                tasks: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Every connection, repeated and interleaved so machine noise hits them alike; medians reported."""
+    connections = ("alicloud.ecs.cloud_assistant", "local")
+    playbooks = {name: prepare(work, name, instance_id, tasks) for name in connections}
+    rows: dict[str, dict[str, float]] = {}
+    for name in connections:
+        emulator.reset_counters()
+        started = time.perf_counter()
+        run_playbook(env, playbooks[name][0], playbooks[name][1])
+        rows[name] = {"first_use_seconds": round(time.perf_counter() - started, 3),
+                      "first_use_calls": sum(emulator.counters().values())}
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in connections}
+    for _repeat in range(repeats):
+        for name in connections:
+            samples[name].append(sample(emulator, env, playbooks[name], tasks))
+    for name in connections:
+        seconds = sorted(item[0] for item in samples[name])
+        calls = sorted(item[1] for item in samples[name])
+        rows[name].update({"seconds_per_task": round(statistics.median(seconds), 3),
+                           "seconds_per_task_range": [round(seconds[0], 3), round(seconds[-1], 3)],
+                           "calls_per_task": round(statistics.median(calls), 2)})
+    return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp, EmulatorProcess(fleet=FLEET, state_dir=Path(temp) / "state") as emulator:
         work = Path(temp)
@@ -85,17 +110,18 @@ def main() -> int:
                    ANSIBLE_ALICLOUD_TRANSFER_CACHE=str(work / "cache"),
                    ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".build" / "collections"))
         instance_id = emulator.instances()[0]["id"]
-        rows = {connection: measure(emulator, env, work, connection, instance_id, args.tasks)
-                for connection in ("alicloud.ecs.cloud_assistant", "local")}
+        rows = measure_all(emulator, env, work, instance_id, args.tasks, args.repeats)
         profile = emulator.health()
     result = {"benchmark": "command_tasks", "tasks": args.tasks, "rows": rows, "emulator": profile,
               "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print(f"\n{args.tasks} x ansible.builtin.command on one host (wall time per task, start-up cancelled)")
-    print(f"{'connection':32} {'s/task':>8} {'API calls/task':>15} {'first-use calls':>16}")
+    print(f"\n{args.tasks} x ansible.builtin.command on one host, median of {args.repeats} interleaved runs "
+          "(wall time per task, start-up cancelled)")
+    print(f"{'connection':32} {'s/task':>8} {'range':>14} {'API calls/task':>15} {'first-use calls':>16}")
     for connection, row in rows.items():
         calls = row["calls_per_task"] if connection != "local" else "-"
         first = row["first_use_calls"] if connection != "local" else "-"
-        print(f"{connection:32} {row['seconds_per_task']:>8} {calls!s:>15} {first!s:>16}")
+        low, high = row["seconds_per_task_range"]
+        print(f"{connection:32} {row['seconds_per_task']:>8} {f'{low}-{high}':>14} {calls!s:>15} {first!s:>16}")
     local = rows["local"]["seconds_per_task"] or 1e-9
     print(f"ratio cloud_assistant / local: {rows['alicloud.ecs.cloud_assistant']['seconds_per_task'] / local:.2f}")
     print(f"emulator profile: {json.dumps(profile)}")

@@ -4,8 +4,8 @@
 """What the controller remembers about each instance between tasks.
 
 ansible runs every task in a fresh process, so this lives in one small JSON file per instance:
-which transfer chunks the instance already holds, and how long commands usually take there (so the
-first result poll lands just after the command finishes). It is only ever a hint: a wrong entry
+which transfer chunks the instance already holds, and how long each kind of command usually takes
+there (so the first result poll lands just after the command finishes). It is only ever a hint: a wrong entry
 costs an extra round trip, never a wrong result.
 """
 
@@ -48,11 +48,11 @@ class InstanceCache:
         data["chunks"] = sorted((set(data.get("chunks", [])) | set(add)) - set(remove))
         self._save(data)
 
-    def expected_seconds(self, kind: str) -> float | None:
-        value = self._load().get("seconds", {}).get(kind)
-        return float(value) if isinstance(value, (int, float)) else None
+    def timing(self, kind: str) -> dict[str, float] | None:
+        value = self._load().get("timings", {}).get(kind)
+        return value if isinstance(value, dict) else None
 
-    def set_expected_seconds(self, kind: str, seconds: float) -> None:
+    def set_timing(self, kind: str, timing: dict[str, float]) -> None:
         data = self._load()
-        data.setdefault("seconds", {})[kind] = seconds
+        data.setdefault("timings", {})[kind] = timing
         self._save(data)

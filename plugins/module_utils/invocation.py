@@ -73,17 +73,24 @@ class PollSchedule:
     single poll; if that look is early, the following ones come quickly, starting at ``then``.
     """
 
-    def __init__(self, first: float = 0.1, then: float = 0.05, factor: float = 1.5, cap: float = 2.0) -> None:
+    def __init__(self, first: float = 0.1, then: float = 0.05, factor: float = 1.5, cap: float = 2.0,
+                 second: float | None = None) -> None:
         self.first = first
         self.then = then
         self.factor = factor
         self.cap = cap
+        self.second = second  # where the second look goes (seconds after the start), if known
 
-    def aimed_at(self, seconds: float) -> PollSchedule:
-        return PollSchedule(min(self.cap, max(0.0, seconds)), self.then, self.factor, self.cap)
+    def aimed_at(self, seconds: float, fallback: float | None = None) -> PollSchedule:
+        """Aim the first look at ``seconds``; after a miss, look at ``fallback`` (a known slow mode)."""
+        first = min(self.cap, max(0.0, seconds))
+        second = fallback if fallback is not None and fallback > first else None
+        return PollSchedule(first, self.then, self.factor, self.cap, second)
 
     def delays(self) -> t.Iterator[float]:
         yield self.first
+        if self.second is not None:
+            yield self.second - self.first
         delay = self.then
         while True:
             yield delay

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from .client import CloudClient
 from .file_transfer import chunk_dir_for, send_chunks, split_chunks
@@ -25,22 +25,64 @@ from .transport import (
 )
 
 MAX_STAGING_ATTEMPTS = 3
-AIM_MARGIN = 1.15   # aim the first poll a little after the expected finish
-HIT_SHRINK = 0.95   # after a first-poll hit, expect a little less next time
-MISS_WEIGHT = 0.5   # after a miss, move halfway towards what was seen
+LEARNING_RATE = 0.3     # weight of the newest run in the running mean and spread
+SPREAD_FACTOR = 2.0     # aim this many spreads past the mean run time
+LAG_SHRINK = 0.95       # after a first-look hit, expect a little less delivery lag next time
+FIRST_LAG = 0.1         # delivery lag assumed before anything is known
+OUTLIER_SPREADS = 3.0   # a run beyond mean + this many spreads (+ slack) counts only up to there
+OUTLIER_SLACK = 0.05
 
 
-def next_estimate(expected: float | None, completion: Completion) -> float:
-    """The run time to aim the next first poll at, from how this wait went.
+@dataclass
+class RunTiming:
+    """How long one kind of command takes on one instance, to aim the first result poll.
 
-    A first-look hit means the run ended before the aim, so expect a little less; a miss means it
-    ended between the last two looks, so move halfway towards that. One slow run thus costs a few
-    tasks of later aims, not a hundred.
+    ``run`` and ``spread`` come from the script's own clock on the instance, exact on every run;
+    ``lag`` (delivery and reporting around the script) is only bounded by the controller's looks,
+    so it drifts down after a hit and moves halfway towards what a miss showed.
     """
-    if completion.polls == 1:
-        return (expected if expected is not None else completion.latest) * HIT_SHRINK
-    seen = (completion.earliest + completion.latest) / 2
-    return seen if expected is None else expected + MISS_WEIGHT * (seen - expected)
+
+    run: float
+    spread: float
+    lag: float
+    slow: float | None = None  # typical run time of the heavy tail, once one was seen
+
+    @property
+    def aim(self) -> float:
+        return self.run + SPREAD_FACTOR * self.spread + self.lag
+
+    @property
+    def slow_aim(self) -> float | None:
+        return None if self.slow is None else self.slow + self.lag
+
+    def learn(self, run_seconds: float, completion: Completion) -> RunTiming:
+        # Module runs have a heavy tail (a run now and then takes a second more, on any host): a
+        # clamped observation keeps one outlier from pushing every later aim out, while a real
+        # change still comes through within a few runs.
+        limit = self.run + OUTLIER_SPREADS * self.spread + OUTLIER_SLACK
+        observed = min(run_seconds, limit)
+        deviation = abs(observed - self.run)
+        slow = self.slow
+        if run_seconds > limit:  # remember where the tail lies, to look there right after a miss
+            slow = run_seconds if slow is None else slow + LEARNING_RATE * (run_seconds - slow)
+        if completion.polls == 1:
+            lag = min(self.lag * LAG_SHRINK, max(0.0, completion.latest - run_seconds))
+        else:
+            seen = (completion.earliest + completion.latest) / 2 - run_seconds
+            lag = self.lag + 0.5 * (seen - self.lag)
+        return RunTiming(run=self.run + LEARNING_RATE * (observed - self.run),
+                         spread=self.spread + LEARNING_RATE * (deviation - self.spread),
+                         lag=max(0.0, lag), slow=slow)
+
+    @classmethod
+    def first(cls, run_seconds: float, completion: Completion) -> RunTiming:
+        return cls(run=run_seconds, spread=run_seconds * 0.1, lag=FIRST_LAG).learn(run_seconds, completion)
+
+
+def timing_kind(command: bytes, stdin: bytes | None) -> str:
+    """What makes run times comparable: the module (its payload ends in the module's code) or the command."""
+    basis = stdin[-4096:] if stdin else command
+    return ("module:" if stdin else "command:") + hashlib.sha256(basis).hexdigest()[:16]
 
 
 class RemoteExecError(Exception):
@@ -79,15 +121,16 @@ class InstanceExecutor:
         """Run ``command`` with ``stdin`` and return its exact rc, stdout and stderr."""
         self._staged = False
         script_kwargs = self._prepare_stdin(stdin or b"")
-        kind = "with-stdin" if stdin else "plain"
+        kind = timing_kind(command, stdin)
         for _attempt in range(MAX_STAGING_ATTEMPTS):
-            # A run that waited for freshly sent chunks says nothing about the command's own time.
-            learn = kind if not self._staged else None
-            result, invoke_id = self._invoke(build_run_script(command, **script_kwargs), learn)
+            result, invoke_id, completion = self._invoke(build_run_script(command, **script_kwargs), kind)
             trailer = parse_trailer(result.output)
             if trailer.missing:
                 self._restage(stdin or b"", trailer.missing)
                 continue
+            if not self._staged and trailer.run_seconds is not None:
+                # A run that waited for freshly sent chunks says nothing about the command's own time.
+                self._learn(kind, trailer.run_seconds, completion)
             frame_text = self._read_pages(trailer) + trailer.frame_tail
             try:
                 return decode_frame(frame_text, trailer.sha256)
@@ -145,28 +188,39 @@ class InstanceExecutor:
 
     # -- invocation and paging ---------------------------------------------------------------
 
-    def _invoke(self, script: str, kind: str | None = "page") -> tuple[InstanceResult, str]:
-        """Run one script and wait for it; ``kind`` names the run-time estimate to use and refine."""
+    def _invoke(self, script: str, kind: str | None = None) -> tuple[InstanceResult, str, Completion]:
+        """Run one script and wait for it, aiming the first look with what ``kind`` taught us."""
         options = self.options
         invoke_id = run_command(
             self.client, [self.instance_id], script, name=options.name, timeout=options.timeout,
             username=options.username, tags=options.tags)
         deadline = time.monotonic() + options.timeout + options.wait_margin
-        expected = self.cache.expected_seconds(kind) if self.cache and kind else None
-        schedule = options.schedule if expected is None else options.schedule.aimed_at(expected * AIM_MARGIN)
+        timing = self._timing(kind)
+        schedule = options.schedule if timing is None else options.schedule.aimed_at(timing.aim, timing.slow_aim)
         completion = wait_for_results(self.client, invoke_id, [self.instance_id], deadline=deadline,
                                       schedule=schedule)
-        if self.cache and kind:
-            self.cache.set_expected_seconds(kind, next_estimate(expected, completion))
-        results = completion.results
-        result = results[self.instance_id]
+        result = completion.results[self.instance_id]
         if result.status not in ("Success", "Failed"):
             detail = f"{result.error_code}: {result.error_info}" if result.error_code else result.status
             raise RemoteExecError(
                 f"Cloud Assistant could not run the command on {self.instance_id} "
                 f"(invocation {invoke_id}, status {result.status}): {detail}",
                 invoke_id, result.error_code)
-        return result, invoke_id
+        return result, invoke_id, completion
+
+    def _timing(self, kind: str | None) -> RunTiming | None:
+        stored = self.cache.timing(kind) if self.cache and kind else None
+        try:
+            return RunTiming(**stored) if stored else None
+        except TypeError:
+            return None  # written by another version: start afresh
+
+    def _learn(self, kind: str, run_seconds: float, completion: Completion) -> None:
+        if not self.cache:
+            return
+        timing = self._timing(kind)
+        learned = timing.learn(run_seconds, completion) if timing else RunTiming.first(run_seconds, completion)
+        self.cache.set_timing(kind, asdict(learned))
 
     def _read_pages(self, trailer: t.Any) -> bytes:
         ranges = missing_ranges(trailer)
@@ -177,7 +231,7 @@ class InstanceExecutor:
         pages = []
         for index, (offset, length) in enumerate(ranges):
             script = build_page_script(trailer.spool, offset, length, remove=index == len(ranges) - 1)
-            result, invoke_id = self._invoke(script)
+            result, invoke_id, _completion = self._invoke(script)
             if result.dropped or len(result.output) != length:
                 raise RemoteExecError(
                     f"page read of {trailer.spool} returned {len(result.output)} of {length} bytes "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
 
 
@@ -17,12 +15,12 @@ def test_cache_remembers_chunks_per_instance_and_scope(tmp_path) -> None:
     assert InstanceCache(str(tmp_path), "other|AK", "i-1").known_chunks() == set()
 
 
-def test_cache_keeps_run_time_estimates_per_kind(tmp_path) -> None:
+def test_cache_keeps_timings_per_kind(tmp_path) -> None:
     cache = InstanceCache(str(tmp_path), "scope", "i-1")
-    assert cache.expected_seconds("plain") is None
-    cache.set_expected_seconds("plain", 0.4)
+    assert cache.timing("command:x") is None
+    cache.set_timing("command:x", {"run": 0.4, "spread": 0.01, "lag": 0.05})
     cache.update_chunks(add=["a"])
     again = InstanceCache(str(tmp_path), "scope", "i-1")
-    assert again.expected_seconds("plain") == pytest.approx(0.4)
-    assert again.expected_seconds("with-stdin") is None
+    assert again.timing("command:x") == {"run": 0.4, "spread": 0.01, "lag": 0.05}
+    assert again.timing("module:y") is None
     assert again.known_chunks() == {"a"}

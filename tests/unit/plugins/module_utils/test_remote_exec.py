@@ -120,7 +120,8 @@ def test_agent_failure_names_the_invocation(cloud, tmp_path) -> None:
 
 def test_first_poll_is_aimed_at_the_learned_run_time(cloud, tmp_path, monkeypatch) -> None:
     runner = executor(cloud, tmp_path)
-    runner.cache.set_expected_seconds("plain", 0.4)
+    kind = remote_exec.timing_kind(b"true", None)
+    runner.cache.set_timing(kind, {"run": 0.3, "spread": 0.02, "lag": 0.05})
     aims = []
     real_wait = remote_exec.wait_for_results
 
@@ -129,15 +130,37 @@ def test_first_poll_is_aimed_at_the_learned_run_time(cloud, tmp_path, monkeypatc
         return real_wait(*args, schedule=schedule, **kwargs)
 
     monkeypatch.setattr(remote_exec, "wait_for_results", spy)
-    monkeypatch.setattr("time.sleep", lambda seconds: None)
     runner.run(b"true")
-    assert aims == [pytest.approx(0.4 * remote_exec.AIM_MARGIN)]
+    assert aims == [pytest.approx(0.3 + 2 * 0.02 + 0.05)]
+    learned = runner.cache.timing(kind)
+    assert learned["run"] < 0.3, "the script's own clock said it ran in well under 0.3 s"
 
 
-def test_estimates_drift_down_on_hits_and_move_halfway_on_misses() -> None:
-    hit = remote_exec.Completion(results={}, polls=1, earliest=0.0, latest=0.46)
-    miss = remote_exec.Completion(results={}, polls=3, earliest=1.0, latest=1.2)
-    assert remote_exec.next_estimate(0.4, hit) == pytest.approx(0.38)
-    assert remote_exec.next_estimate(None, hit) == pytest.approx(0.437)
-    assert remote_exec.next_estimate(0.4, miss) == pytest.approx(0.75)
-    assert remote_exec.next_estimate(None, miss) == pytest.approx(1.1)
+def test_timing_learns_run_exactly_and_lag_from_the_looks() -> None:
+    timing = remote_exec.RunTiming(run=0.4, spread=0.02, lag=0.1)
+    hit = remote_exec.Completion(results={}, polls=1, earliest=0.0, latest=0.54)
+    after_hit = timing.learn(0.4, hit)
+    assert after_hit.run == pytest.approx(0.4) and after_hit.lag == pytest.approx(0.095)
+    miss = remote_exec.Completion(results={}, polls=3, earliest=0.9, latest=1.1)
+    after_miss = timing.learn(0.45, miss)
+    assert after_miss.run == pytest.approx(0.415)
+    assert after_miss.spread == pytest.approx(0.02 + 0.3 * (0.05 - 0.02))
+    assert after_miss.lag == pytest.approx(0.1 + 0.5 * (0.55 - 0.1))
+
+
+def test_one_slow_run_does_not_push_every_later_aim_out() -> None:
+    timing = remote_exec.RunTiming(run=0.185, spread=0.005, lag=0.05)
+    slow = remote_exec.Completion(results={}, polls=6, earliest=1.1, latest=1.3)
+    after = timing.learn(1.19, slow)
+    assert after.run < 0.21 and after.spread < 0.03
+    assert after.aim < 0.5
+    assert after.slow == pytest.approx(1.19), "the tail is remembered for the look after a miss"
+    assert after.slow_aim > after.aim
+
+
+def test_kinds_tell_modules_and_commands_apart() -> None:
+    assert remote_exec.timing_kind(b"python3", b"x" * 5000 + b"setup") != \
+        remote_exec.timing_kind(b"python3", b"x" * 5000 + b"command")
+    assert remote_exec.timing_kind(b"python3", b"args1" + b"x" * 5000) == \
+        remote_exec.timing_kind(b"python3", b"args22" + b"x" * 5000)
+    assert remote_exec.timing_kind(b"true", None).startswith("command:")

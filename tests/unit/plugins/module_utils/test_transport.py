@@ -44,6 +44,12 @@ def test_stdin_is_delivered_exactly() -> None:
     assert frame.stdout == data
 
 
+def test_trailer_carries_the_run_time_measured_on_the_instance() -> None:
+    output = run_locally(transport.build_run_script(b"sleep 0.2"))
+    trailer = transport.parse_trailer(output)
+    assert 0.2 <= trailer.run_seconds < 2
+
+
 def test_empty_output() -> None:
     frame = round_trip(b"true")
     assert (frame.rc, frame.stdout, frame.stderr) == (0, b"", b"")
