@@ -17,6 +17,7 @@ import os
 import tempfile
 import typing as t
 
+
 class InstanceCache:
     """One instance's memory, scoped by endpoint and access key so accounts never share it."""
 
