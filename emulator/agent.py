@@ -12,6 +12,7 @@ from typing import IO, Any
 from .cloud_assistant.results import Results
 from .cloud_assistant.status import FILE_OUTCOMES
 from .config import Options
+from .faults import Faults
 from .isolation import Sandbox
 from .procs import kill_tree
 
@@ -47,8 +48,9 @@ class Agent:
     """One agent per emulator; each delivered task runs in its own thread, like the real agent's task pool."""
 
     def __init__(self, results: Results, lookup: Callable[[str], dict[str, Any] | None], sandbox: Sandbox,
-                 options: Options) -> None:
+                 options: Options, faults: Faults) -> None:
         self.results = results
+        self.faults = faults
         self.lookup = lookup
         self.sandbox = sandbox
         self.options = options
@@ -56,8 +58,10 @@ class Agent:
         self._lock = threading.Lock()
 
     def submit(self, invoke_id: str, instance_id: str, task: dict[str, Any]) -> None:
-        """Deliver a task after the configured delay (a timer thread, so RunCommand returns at once)."""
-        timer = threading.Timer(self.options.delivery_delay, self._deliver, (invoke_id, instance_id, task))
+        """Deliver a task after the delay (per-instance fault or the default; a timer thread, so RunCommand returns
+        at once)."""
+        delay = self.faults.delivery_delay(instance_id, self.options.delivery_delay)
+        timer = threading.Timer(delay, self._deliver, (invoke_id, instance_id, task))
         timer.daemon = True
         timer.start()
 

@@ -25,8 +25,10 @@ def handle(emu: Emulator, method: str, path: str, body: bytes) -> tuple[int, Any
             if method == "DELETE":
                 emu.reset_counters()
             return 200, emu.counters()
-        if path == "faults" and method in ("GET", "POST"):
-            return 200, emu.faults.configure(payload) if method == "POST" else emu.faults.describe()
+        if path == "faults" and method in ("GET", "POST", "PATCH"):
+            if method == "GET":
+                return 200, emu.faults.describe()
+            return 200, emu.faults.configure(payload, merge=method == "PATCH")
         if (method, path) == ("POST", "reset"):
             emu.reset()
             return 200, {"status": "reset"}

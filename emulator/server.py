@@ -17,8 +17,11 @@ from .routes import IDEMPOTENT, VERSIONS
 LOG = logging.getLogger("emulator.server")
 
 
-def call_api(emu: Emulator, method: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    """One RPC call: counters → faults → signature → route → handler; every failure becomes an envelope."""
+def call_api(emu: Emulator, method: str, params: dict[str, str],
+             headers: dict[str, str]) -> tuple[int, dict[str, Any], bool]:
+    """One RPC call: counters → faults → signature → route → handler; every failure becomes an envelope.
+    The flag is True when a "drop" fault fired: the call was handled but its answer must never arrive."""
+    drop = False
     request_id = str(uuid.uuid4()).upper()
     region = params.get("RegionId")
     host_id = f"ecs.{region}.aliyuncs.com" if region else "ecs.aliyuncs.com"
@@ -30,7 +33,7 @@ def call_api(emu: Emulator, method: str, params: dict[str, str], headers: dict[s
         if not version:
             raise missing("Version")
         emu.count(action)
-        emu.faults.apply(action)
+        drop = emu.faults.apply(action)
         authenticate(method, params, emu.fleet.access_keys, emu.nonces, emu.options.check_timestamp)
         table = VERSIONS.get(version)
         if table is None:
@@ -43,14 +46,14 @@ def call_api(emu: Emulator, method: str, params: dict[str, str], headers: dict[s
             result = idempotency.once(emu, action, p, lambda: handler(emu, p))
         else:
             result = handler(emu, p)
-        return 200, {"RequestId": request_id, **result}
+        return 200, {"RequestId": request_id, **result}, drop
     except ApiError as err:
-        return err.http_status, envelope(err, request_id, host_id)
+        return err.http_status, envelope(err, request_id, host_id), drop
     except Exception:
         LOG.exception("internal error")
         err = ApiError("InternalError", "The request processing has failed due to some unknown error, exception or "
                        "failure.", 500)
-        return 500, envelope(err, request_id, host_id)
+        return 500, envelope(err, request_id, host_id), drop
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -88,7 +91,10 @@ class Handler(BaseHTTPRequestHandler):
             except UnicodeDecodeError:
                 params = {}
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload = call_api(emu, method, params, headers)
+            status, payload, drop = call_api(emu, method, params, headers)
+            if drop:  # act then drop: close the connection without an HTTP response
+                self.close_connection = True
+                return
         else:
             status, payload = 404, envelope(invalid_action(), str(uuid.uuid4()).upper(), "ecs.aliyuncs.com")
         self._send(status, payload)

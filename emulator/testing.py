@@ -138,9 +138,42 @@ class EmulatorProcess:
         """Run a shell command inside the instance: {"stdout", "stderr", "exit_code"}."""
         return self.control("POST", f"instances/{instance_id}/exec", {"command": command})
 
-    def faults(self, **spec: Any) -> dict[str, Any]:
-        """Set the fault plan (latency_ms, errors)."""
-        return self.control("POST", "faults", spec)
+    def faults(self, *rules: dict[str, Any], latency_ms: int = 0,
+               delivery_delay: dict[str, float] | None = None) -> dict[str, Any]:
+        """Replace the fault plan: rules (see ``throttle``/``error``/``drop``), latency, per-instance delays."""
+        return self.control("POST", "faults", {"rules": list(rules), "latency_ms": latency_ms,
+                                               "delivery_delay": delivery_delay or {}})
+
+    def add_faults(self, *rules: dict[str, Any], **spec: Any) -> dict[str, Any]:
+        """Append rules to the plan (PATCH); ``latency_ms=`` / ``delivery_delay=`` update those settings."""
+        return self.control("PATCH", "faults", {"rules": list(rules), **spec})
+
+    def clear_faults(self) -> None:
+        """No faults."""
+        self.control("POST", "faults", {})
+
+    def fault_plan(self) -> dict[str, Any]:
+        """The plan with each rule's remaining ``times`` and ``fired`` count."""
+        return self.control("GET", "faults")
+
+    def delay_delivery(self, instance_id: str, seconds: float) -> dict[str, Any]:
+        """Slow this instance's agent: tasks are picked up ``seconds`` after they are created."""
+        return self.add_faults(delivery_delay={instance_id: seconds})
+
+    @staticmethod
+    def throttle(action: str = "*", times: int | None = 1, code: str = "Throttling", **extra: Any) -> dict[str, Any]:
+        """Rule: answer ``code`` (HTTP 400 unless ``http_status=``) instead of serving the call."""
+        return {"fault": "throttle", "action": action, "times": times, "code": code, **extra}
+
+    @staticmethod
+    def error(action: str = "*", times: int | None = 1, code: str = "InternalError", **extra: Any) -> dict[str, Any]:
+        """Rule: a server error (InternalError 500, ServiceUnavailable 503, or any code with ``http_status=``)."""
+        return {"fault": "error", "action": action, "times": times, "code": code, **extra}
+
+    @staticmethod
+    def drop(action: str = "*", times: int | None = 1, **extra: Any) -> dict[str, Any]:
+        """Rule: perform the call, then close the connection without an HTTP response."""
+        return {"fault": "drop", "action": action, "times": times, **extra}
 
     def reset(self) -> None:
         """Back to the fleet file."""
