@@ -113,8 +113,7 @@ def test_unknown_action_and_missing_region(emu: EmulatorProcess) -> None:
 
 def test_injected_fault_and_counters(emu: EmulatorProcess, client: AcsClient) -> None:
     emu.reset_counters()
-    emu.faults(errors=[{"action": "DescribeRegions", "code": "ServiceUnavailable", "http_status": 503,
-                        "message": "The request has failed due to a temporary failure of the server.", "times": 1}])
+    emu.faults(emu.error("DescribeRegions", times=1, code="ServiceUnavailable"))
     try:
         req = request(emu, client, "DescribeRegions")
         with pytest.raises(ServerException) as exc:
@@ -122,5 +121,5 @@ def test_injected_fault_and_counters(emu: EmulatorProcess, client: AcsClient) ->
         assert exc.value.get_error_code() == "ServiceUnavailable"
         assert json.loads(client.do_action_with_exception(request(emu, client, "DescribeRegions")))["Regions"]
     finally:
-        emu.faults()
+        emu.clear_faults()
     assert emu.counters() == {"DescribeRegions": 2}
