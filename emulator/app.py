@@ -13,6 +13,7 @@ from .cloud_assistant.models import CloudAssistant
 from .cloud_assistant.results import Results
 from .config import Options
 from .ecs.models import Instances
+from .ecs.power import Power
 from .errors import missing, region_not_found
 from .faults import Faults
 from .fleet import Fleet
@@ -33,6 +34,7 @@ class Emulator:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(state_dir / "state.db")
         self.instances = Instances(self.store, fleet.regions)
+        self.power = Power(self.instances, options.transition_delay)
         self.sandbox = choose(options.isolation, state_dir, self.instances.set_init)
         self.results = Results(self.store)
         self.faults = Faults()

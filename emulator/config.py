@@ -18,4 +18,5 @@ class Options:
     killed_exit_code: int = -1           # ⚠ ExitCode of Timeout/Terminated records (undocumented; Go reports -1)
     stopped_instance: str = "error"      # ⚠ error: RunCommand fails with InvalidInstance.NotMatch; record: Aborted
     stop_running: str = "terminate"      # ⚠ StopInvocation on Running: terminate (kill → Terminated) | continue
+    transition_delay: float = 0.5       # seconds an instance spends in Stopping/Starting (real: seconds to a minute)
     check_timestamp: bool = True         # reject |now − Timestamp| > 15 min

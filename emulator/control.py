@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from .ecs.events import add_events
 from .fleet import FleetError
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ def handle(emu: Emulator, method: str, path: str, body: bytes) -> tuple[int, Any
         if len(parts) == 2 and parts[0] == "instances" and method == "PATCH":
             record = emu.instances.update(parts[1], payload.get("status"), payload.get("agent"))
             return 200, describe(emu, record)
+        if len(parts) == 3 and parts[0] == "instances" and parts[2] == "events" and method == "POST":
+            entries = payload.get("events", payload) if isinstance(payload, dict) else payload
+            return 200, {"events": add_events(emu, parts[1], list(entries))}
         if len(parts) == 3 and parts[0] == "instances" and parts[2] == "exec" and method == "POST":
             inst = emu.instances.get(parts[1])
             if inst is None:
@@ -60,4 +64,4 @@ def describe(emu: Emulator, inst: dict[str, Any]) -> dict[str, Any]:
     """Instance as the control API shows it: identity, state, and isolation facts."""
     return {"id": inst["id"], "name": inst["name"], "hostname": inst["hostname"], "region": inst["region"],
             "zone": inst["zone"], "status": inst["status"], "agent": inst["agent"], "tags": inst["tags"],
-            "os_type": inst["os_type"], "isolation": emu.sandbox.describe(inst["id"])}
+            "os_type": inst["os_type"], "events": inst.get("events", []), "isolation": emu.sandbox.describe(inst["id"])}

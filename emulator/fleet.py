@@ -3,17 +3,30 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .clock import parse_timestamp
+
 ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 INSTANCE_STATUSES = ("Pending", "Running", "Starting", "Stopping", "Stopped")
+# "installed": InstallCloudAssistant ran, the agent comes online at the next boot (contract §2.13)
+AGENT_STATES = ("online", "offline", "installed")
 # instance_type → (cpu, memory MiB); unknown types get 2 vCPU / 4 GiB.
 TYPE_SIZES = {"ecs.t6-c1m1.large": (2, 2048), "ecs.g7.large": (2, 8192), "ecs.c7.large": (2, 4096),
               "ecs.g7.xlarge": (4, 16384), "ecs.c7.xlarge": (4, 8192), "ecs.e-c1m2.large": (2, 4096)}
+# ⚠ Numeric codes: only SystemMaintenance.Reboot=1, InstanceExpiration.Stop=34, Executed=0, Avoided=8 appear in
+# the docs' examples; the others are our own stable numbers.
+EVENT_TYPES = {"SystemMaintenance.Reboot": 1, "SystemMaintenance.Redeploy": 2, "SystemMaintenance.Stop": 3,
+               "SystemFailure.Reboot": 65, "SystemFailure.Redeploy": 66, "SystemFailure.Stop": 67,
+               "InstanceFailure.Reboot": 68, "InstanceExpiration.Stop": 34, "InstanceExpiration.Delete": 35,
+               "AccountUnbalanced.Stop": 36, "AccountUnbalanced.Delete": 37}
+CYCLE_STATUSES = {"Executed": 0, "Avoided": 8, "Scheduled": 24, "Executing": 32, "Canceled": 48, "Failed": 64,
+                  "Inquiring": 72}
 EPOCH = 1704067200  # 2024-01-01T00:00:00Z: deterministic creation times are offsets from here
 
 
@@ -92,14 +105,15 @@ def normalize_instance(entry: dict[str, Any], regions: list[dict[str, Any]]) -> 
     if status not in INSTANCE_STATUSES:
         raise FleetError(f"instance {name}: status must be one of {INSTANCE_STATUSES}")
     agent = str(entry.get("agent", "online"))
-    if agent not in ("online", "offline"):
-        raise FleetError(f"instance {name}: agent must be online|offline")
+    if agent not in AGENT_STATES:
+        raise FleetError(f"instance {name}: agent must be one of {AGENT_STATES}")
     itype = str(entry.get("instance_type", "ecs.g7.large"))
     cpu, memory = TYPE_SIZES.get(itype, (2, 4096))
     os_type = str(entry.get("os_type", "linux")).lower()
     region_seed = digest(region)
+    instance_id = str(entry.get("id") or f"i-{token(seed, 20)}")
     return {
-        "id": str(entry.get("id") or f"i-{token(seed, 20)}"),
+        "id": instance_id,
         "name": name,
         "hostname": str(entry.get("hostname") or re.sub(r"[^A-Za-z0-9.-]", "-", name)),
         "description": str(entry.get("description", "")),
@@ -120,4 +134,27 @@ def normalize_instance(entry: dict[str, Any], regions: list[dict[str, Any]]) -> 
         "security_groups": [str(s) for s in entry.get("security_groups") or [f"sg-{token(region_seed[::-1], 20)}"]],
         "tags": {str(k): "" if v is None else str(v) for k, v in (entry.get("tags") or {}).items()},
         "agent_version": str(entry.get("agent_version", "2.2.3.857")),
+        "events": [normalize_event(instance_id, e, n) for n, e in enumerate(entry.get("events") or [])],
     }
+
+
+def normalize_event(instance_id: str, entry: dict[str, Any], index: int) -> dict[str, Any]:
+    """A fleet/control event: ``type`` required; ``status`` Scheduled; times ISO or epoch; id deterministic."""
+    kind = str(entry.get("type", ""))
+    if kind not in EVENT_TYPES:
+        raise FleetError(f"event type must be one of {sorted(EVENT_TYPES)}")
+    status = str(entry.get("status", "Scheduled"))
+    if status not in CYCLE_STATUSES:
+        raise FleetError(f"event status must be one of {sorted(CYCLE_STATUSES)}")
+
+    def when(key: str, default: float | None) -> float | None:
+        value = entry.get(key)
+        if value is None or value == "":
+            return default
+        return float(value) if isinstance(value, (int, float)) else parse_timestamp(str(value))
+    publish = when("publish_time", time.time())
+    assert publish is not None
+    return {"id": str(entry.get("id") or f"e-{token(digest(instance_id, kind, str(index)), 20)}"), "type": kind,
+            "status": status, "publish_time": publish, "not_before": when("not_before", publish + 86400),
+            "finish_time": when("finish_time", None), "reason": str(entry.get("reason", "")),
+            "impact_level": str(entry.get("impact_level", ""))}

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .cloud_assistant import files, responses as ca
-from .ecs import responses as ecs
+from .ecs import events, power, tags, responses as ecs
 from .protocol import Params
 
 if TYPE_CHECKING:
@@ -17,6 +17,15 @@ ECS: dict[str, Handler] = {
     "DescribeRegions": ecs.describe_regions,
     "DescribeInstances": ecs.describe_instances,
     "DescribeCloudAssistantStatus": ecs.describe_cloud_assistant_status,
+    "StartInstance": power.start_instance,
+    "StopInstance": power.stop_instance,
+    "RebootInstance": power.reboot_instance,
+    "InstallCloudAssistant": power.install_cloud_assistant,
+    "GetInstanceConsoleOutput": power.get_instance_console_output,
+    "DescribeInstancesFullStatus": events.describe_instances_full_status,
+    "DescribeInstanceHistoryEvents": events.describe_instance_history_events,
+    "TagResources": tags.tag_resources,
+    "ListTagResources": tags.list_tag_resources,
     "RunCommand": ca.run_command,
     "DescribeInvocations": ca.describe_invocations,
     "DescribeInvocationResults": ca.describe_invocation_results,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..clock import iso_minutes
-from ..fleet import INSTANCE_STATUSES, expand, normalize_instance
+from ..fleet import AGENT_STATES, INSTANCE_STATUSES, expand, normalize_instance
 from ..store import Store
 
 
@@ -50,8 +50,8 @@ class Instances:
         """Change power state or agent state; listeners (isolation) react to Stopped."""
         if status is not None and status not in INSTANCE_STATUSES:
             raise ValueError(f"status must be one of {INSTANCE_STATUSES}")
-        if agent is not None and agent not in ("online", "offline"):
-            raise ValueError("agent must be online|offline")
+        if agent is not None and agent not in AGENT_STATES:
+            raise ValueError(f"agent must be one of {AGENT_STATES}")
         if status:
             self.store.execute("UPDATE instances SET status=? WHERE id=?", (status, instance_id))
         if agent:
@@ -61,6 +61,31 @@ class Instances:
             raise KeyError(instance_id)
         for listener in self.listeners:
             listener(instance_id, record)
+        return record
+
+    def transition(self, instance_id: str, expected: tuple[str, ...], status: str) -> dict[str, Any] | None:
+        """Compare-and-set the power state (a timer must not overwrite a state changed meanwhile); listeners
+        are told; None when the instance was not in ``expected``."""
+        marks = ",".join("?" * len(expected))
+        if not self.store.execute(f"UPDATE instances SET status=? WHERE id=? AND status IN ({marks})",
+                                  (status, instance_id, *expected)):
+            return None
+        record = self.get(instance_id)
+        assert record is not None
+        for listener in self.listeners:
+            listener(instance_id, record)
+        return record
+
+    def modify(self, instance_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Edit the JSON part of a record (tags, events, boot log, agent) atomically."""
+        with self.store.transaction():
+            row = self.store.one("SELECT * FROM instances WHERE id=?", (instance_id,))
+            if row is None:
+                raise KeyError(instance_id)
+            record = _record(row)
+            change(record)
+            self.store.execute("UPDATE instances SET agent=?, data=? WHERE id=?",
+                               (record["agent"], json.dumps(record), instance_id))
         return record
 
     def set_init(self, instance_id: str, pid: int | None, started: str | None) -> None:

@@ -1,6 +1,7 @@
 """ECS actions: DescribeRegions, DescribeInstances, DescribeCloudAssistantStatus."""
 from __future__ import annotations
 
+import calendar
 import fnmatch
 import json
 import time
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
 # DescribeInstances filter parameter → record field (exact match)
 EXACT = {"ZoneId": "zone", "VpcId": "vpc_id", "VSwitchId": "vswitch_id", "InstanceType": "instance_type",
          "ImageId": "image_id"}
+# Filters on attributes every emulated instance renders the same way: compared with the rendered value
+RENDERED = ("InstanceTypeFamily", "InstanceChargeType", "InternetChargeType", "InstanceNetworkType",
+            "ResourceGroupId", "KeyPairName", "HpcClusterId")
+ENUMS = {"InstanceNetworkType": (("vpc", "classic"), "InvalidNetworkType.NotFound"),
+         "InstanceChargeType": (("PrePaid", "PostPaid"), "InvalidInstanceChargeType.NotFound"),
+         "InternetChargeType": (("PayByBandwidth", "PayByTraffic"), "InvalidInternetChargeType.ValueNotSupported")}
 
 
 def describe_regions(emu: Emulator, p: Params) -> dict[str, Any]:
@@ -58,8 +65,17 @@ def describe_instances(emu: Emulator, p: Params) -> dict[str, Any]:
     tags = [t for t in p.structs("Tag") if t.get("Key")]
     if len(tags) > 20:
         raise ApiError("InvalidTagCount", "The specified tags are beyond the permitted range.")
+    for key, (allowed, code) in ENUMS.items():
+        if p.get(key) is not None and p.get(key) not in allowed:
+            raise ApiError(code, f"The specified {key} is not found.", 404)
+    rendered = {k: p.get(k) for k in RENDERED if p.get(k)}
+    io_optimized = p.get("IoOptimized")
+    absent = [k for k in ("EipAddresses", "InnerIpAddresses", "LockReason") if json_or_value(p, k)]
+    created = creation_window(p)
+    if p.boolean("DryRun"):
+        raise ApiError("DryRunOperation", "Request validation has been passed with DryRun flag set.")
     matched = []
-    for inst in emu.instances.in_region(region):
+    for inst in [] if absent else emu.instances.in_region(region):  # no instance has an EIP, inner IP or lock
         if ids is not None and inst["id"] not in ids:
             continue
         if status and inst["status"] != status:
@@ -77,9 +93,39 @@ def describe_instances(emu: Emulator, p: Params) -> dict[str, Any]:
         if any(t["Key"] not in inst["tags"] or ("Value" in t and inst["tags"][t["Key"]] != t["Value"])
                for t in tags):
             continue
+        if not created[0] <= inst["creation_time"] <= created[1]:
+            continue
+        if rendered or io_optimized is not None:
+            view = render(inst)
+            if any(view[k] != v for k, v in rendered.items()):
+                continue
+            if io_optimized is not None and (io_optimized.lower() == "true") != view["IoOptimized"]:
+                continue
         matched.append(inst)
     page, counters = paginate(matched, p, max_size=100, clamp_max_results=True)
     return {"Instances": {"Instance": [render(i) for i in page]}, **counters}
+
+
+def json_or_value(p: Params, name: str) -> list[str] | str | None:
+    """EipAddresses/InnerIpAddresses are JSON arrays, LockReason a plain value; empty → None."""
+    if name == "LockReason":
+        return p.get(name) or None
+    return json_list(p, name) or None
+
+
+def creation_window(p: Params) -> tuple[float, float]:
+    """``Filter.N.Key`` CreationStartTime / CreationEndTime (``yyyy-MM-ddTHH:mmZ``) as an epoch range."""
+    low, high = 0.0, float("inf")
+    for item in p.structs("Filter"):
+        key, value = item.get("Key"), item.get("Value") or ""
+        if key not in ("CreationStartTime", "CreationEndTime"):
+            continue
+        try:
+            when = float(calendar.timegm(time.strptime(value, "%Y-%m-%dT%H:%MZ")))
+        except ValueError:
+            raise invalid(f"Filter.{key}") from None
+        low, high = (when, high) if key == "CreationStartTime" else (low, when)
+    return low, high
 
 
 def describe_cloud_assistant_status(emu: Emulator, p: Params) -> dict[str, Any]:
