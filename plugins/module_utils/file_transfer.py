@@ -1,28 +1,48 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the alicloud.ecs collection
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Staging bytes on an instance as content-addressed chunks sent with SendFile.
+"""Staging bytes on an instance as content-addressed, gzip-compressed chunks sent with SendFile.
 
-RunCommand content is capped at 24 KB, so anything larger (a module payload, a file) goes up as
-chunks of at most 24 KB raw (32 KB once Base64-encoded, SendFile's cap), named by their sha256.
-A chunk already on the instance is not sent again: the controller remembers what each instance
-holds (instance_cache), and a script that finds a chunk missing says so instead of running (see
-transport).
+RunCommand content is capped at 24 KB, so anything larger (a module payload, a file) goes up with
+SendFile, whose content is capped at 32 KB once Base64-encoded: 24576 bytes per call. Every chunk
+file is one gzip member named by the sha256 of the bytes it holds, so ``gzip -dc`` over the chunks
+in order restores the data, and a chunk already on the instance is not sent again (the controller
+remembers what each instance holds: instance_cache).
+
+The data is cut into grains counted from its end; consecutive grains that compress well travel
+together in one chunk, so text moves several times faster per call than random bytes, which go as
+stored (level 0) gzip members. Cuts depend only on the data, so the same data always makes the same
+chunks.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import typing as t
+import zlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from .client import CloudClient
 from .invocation import new_client_token
 
-CHUNK_BYTES = 24576           # 32768 bytes after Base64: exactly SendFile's limit
+SENDFILE_BYTES = 24576        # 32768 bytes after Base64: exactly SendFile's limit
+GRAIN_BYTES = 24512           # a stored (level 0) gzip member of one grain still fits SendFile
 HEAD_PIECE_BYTES = 4096       # the varying head of a payload is cut this fine
-SEND_PARALLELISM = 4
+MAX_GRAINS_PER_CHUNK = 64     # bounds the controller's work per chunk (1.5 MB of very compressible data)
+PACK_MARGIN = 512             # room left in a chunk for gzip's framing when grains are packed together
+SEND_PARALLELISM = 8
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One staged file: ``name`` is the sha256 of ``raw`` plus ``.gz``; ``blob`` is what SendFile carries."""
+
+    name: str
+    raw: bytes
+    blob: bytes
 
 
 def _end_aligned(length: int, size: int) -> list[int]:
@@ -31,11 +51,11 @@ def _end_aligned(length: int, size: int) -> list[int]:
     return [0] + list(range(first, length + 1, size)) if length else [0]
 
 
-def split_chunks(data: bytes, size: int = CHUNK_BYTES, head_piece: int = HEAD_PIECE_BYTES) -> list[tuple[str, bytes]]:
-    """(sha256, bytes) pieces of ``data`` in order, aligned to the END of the data.
+def split_pieces(data: bytes, size: int = GRAIN_BYTES, head_piece: int = HEAD_PIECE_BYTES) -> list[bytes]:
+    """Pieces of ``data`` in order, aligned to the END of the data.
 
     Ansible's module payloads differ between runs only near the start (a timestamp and the
-    arguments), so cutting from the end keeps every full chunk of the shared tail identical — and
+    arguments), so cutting from the end keeps every full piece of the shared tail identical — and
     already on the instance. The head before them is cut finer, again from its end, so what changes
     is one or two small pieces that ride inline in the RunCommand.
     """
@@ -44,7 +64,50 @@ def split_chunks(data: bytes, size: int = CHUNK_BYTES, head_piece: int = HEAD_PI
     bounds = _end_aligned(len(data), size)
     head = bounds[1] if bounds[1] < size else 0
     cuts = _end_aligned(head, head_piece)[:-1] + bounds[1:] if head else bounds
-    return [(hashlib.sha256(data[start:end]).hexdigest(), data[start:end]) for start, end in zip(cuts, cuts[1:])]
+    return [data[start:end] for start, end in zip(cuts, cuts[1:])]
+
+
+def gzip_member(raw: bytes, level: int = 6) -> bytes:
+    """A deterministic gzip member of ``raw`` (no timestamp), so equal data gives equal bytes."""
+    return gzip.compress(raw, compresslevel=level, mtime=0)
+
+
+def make_chunk(raw: bytes, estimate: int = 0) -> Chunk:
+    """Compress ``raw`` when that fits SendFile, else store it (gzip level 0 adds only 23 bytes).
+
+    ``estimate`` (a level-1 size) saves compressing random bytes only to throw the result away.
+    """
+    blob = gzip_member(raw) if estimate < len(raw) else b""
+    if not blob or len(blob) > SENDFILE_BYTES or len(blob) >= len(raw):
+        blob = gzip_member(raw, 0)
+    return Chunk(f"{hashlib.sha256(raw).hexdigest()}.gz", raw, blob)
+
+
+def split_chunks(data: bytes) -> list[Chunk]:
+    """The chunks of ``data`` in order: end-aligned grains, packed backwards while they compress.
+
+    Packing runs from the end, like the cut, so the chunks of a shared tail stay identical. A quick
+    level-1 estimate per grain decides the packing (level 6 only does better); a pack that still
+    does not fit is split back into its grains.
+    """
+    pieces = split_pieces(data)
+    estimates = [len(zlib.compress(piece, 1)) for piece in pieces]
+    chunks: list[Chunk] = []
+    end = len(pieces)
+    while end > 0:
+        start, budget = end - 1, estimates[end - 1]
+        while (start > 0 and end - start < MAX_GRAINS_PER_CHUNK and len(pieces[start - 1]) == GRAIN_BYTES
+               and budget + estimates[start - 1] <= SENDFILE_BYTES - PACK_MARGIN):
+            start -= 1
+            budget += estimates[start]
+        packed = make_chunk(b"".join(pieces[start:end])) if end - start > 1 else None
+        if packed is not None and len(packed.blob) <= SENDFILE_BYTES:
+            chunks.append(packed)
+        else:
+            chunks.extend(make_chunk(pieces[index], estimates[index]) for index in reversed(range(start, end)))
+        end = start
+    chunks.reverse()
+    return chunks
 
 
 def chunk_dir_for(user: str) -> str:
@@ -52,23 +115,23 @@ def chunk_dir_for(user: str) -> str:
     return f"/var/tmp/.alicloud-ecs/{user or 'root'}"
 
 
-def send_chunks(client: CloudClient, instance_id: str, chunks: t.Sequence[tuple[str, bytes]],
-                chunk_dir: str, owner: str, parallelism: int = SEND_PARALLELISM) -> list[str]:
-    """SendFile each chunk (several in flight); returns the InvokeIds.
+def send_chunks(client: CloudClient, instance_id: str, chunks: t.Sequence[Chunk], chunk_dir: str, owner: str,
+                parallelism: int = SEND_PARALLELISM) -> list[str]:
+    """SendFile each chunk, ``parallelism`` calls in flight; returns the InvokeIds.
 
     Delivery is asynchronous: the script that uses the chunks waits for them and verifies them,
-    which costs no extra API call (no DescribeSendFileResults round trip).
+    which costs no extra API call (no DescribeSendFileResults round trip). Each call carries its
+    own ClientToken, so a retry after a lost response never writes twice.
     """
-    def send(chunk: tuple[str, bytes]) -> str:
-        name, data = chunk
+    def send(chunk: Chunk) -> str:
         response = client.call(
-            "SendFile", InstanceId=[instance_id], Name=name, TargetDir=chunk_dir,
-            Content=base64.b64encode(data).decode("ascii"), ContentType="Base64",
+            "SendFile", InstanceId=[instance_id], Name=chunk.name, TargetDir=chunk_dir,
+            Content=base64.b64encode(chunk.blob).decode("ascii"), ContentType="Base64",
             FileMode="0600", FileOwner=owner or "root", Overwrite=True,
             ClientToken=new_client_token())
         return response["InvokeId"]
 
-    if len(chunks) <= 1:
+    if len(chunks) <= 1 or parallelism <= 1:
         return [send(chunk) for chunk in chunks]
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+    with ThreadPoolExecutor(max_workers=parallelism) as pool:
         return list(pool.map(send, chunks))

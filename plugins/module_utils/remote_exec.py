@@ -10,21 +10,26 @@ one API page is read back page by page. Nothing is truncated silently and nothin
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import tempfile
 import time
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .client import CloudClient
-from .file_transfer import chunk_dir_for, send_chunks, split_chunks
+from .file_transfer import SEND_PARALLELISM, Chunk, chunk_dir_for, send_chunks, split_chunks
 from .instance_cache import InstanceCache
 from .invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
 from .transport import (
-    INLINE_BUDGET, Frame, StdinPart, TransportError, build_page_script, build_run_script,
-    decode_frame, missing_ranges, pack_inline, parse_trailer,
+    INLINE_BUDGET, OUTPUT_PAGE_BYTES, Frame, StdinPart, StdinPlan, Trailer, TransportError, build_page_script,
+    build_run_script, decode_frame, pack_inline, parse_trailer,
 )
 
 MAX_STAGING_ATTEMPTS = 3
+MANIFEST_AFTER = 32     # more staged chunks than this are listed in a staged manifest, not in the script
+MEMORY_FRAME_BYTES = 8 << 20  # a larger result frame is assembled in a temporary file
 LEARNING_RATE = 0.3     # weight of the newest run in the running mean and spread
 SPREAD_FACTOR = 2.0     # aim this many spreads past the mean run time
 LAG_SHRINK = 0.95       # after a first-look hit, expect a little less delivery lag next time
@@ -104,6 +109,7 @@ class ExecOptions:
     name: str = "alicloud.ecs"
     tags: dict[str, str] = field(default_factory=dict)
     schedule: PollSchedule = field(default_factory=PollSchedule)
+    parallelism: int = SEND_PARALLELISM  # SendFile calls and page reads in flight at once
 
 
 class InstanceExecutor:
@@ -117,71 +123,89 @@ class InstanceExecutor:
         self.cache = cache
         self._staged = False
 
-    def run(self, command: bytes, stdin: bytes | None = None) -> Frame:
-        """Run ``command`` with ``stdin`` and return its exact rc, stdout and stderr."""
+    def run(self, command: bytes, stdin: bytes | None = None, stdout: t.BinaryIO | None = None) -> Frame:
+        """Run ``command`` with ``stdin`` and return its exact rc, stdout and stderr.
+
+        With ``stdout`` given, standard output streams into that file instead of ``Frame.stdout``.
+        """
         self._staged = False
-        script_kwargs = self._prepare_stdin(stdin or b"")
+        staging = _Staging(stdin or b"")
         kind = timing_kind(command, stdin)
         for _attempt in range(MAX_STAGING_ATTEMPTS):
-            result, invoke_id, completion = self._invoke(build_run_script(command, **script_kwargs), kind)
+            plan = self._plan(staging)
+            result, invoke_id, completion = self._invoke(build_run_script(command, plan), kind)
             trailer = parse_trailer(result.output)
             if trailer.missing:
-                self._restage(stdin or b"", trailer.missing)
+                self._restage(staging, trailer.missing)
                 continue
             if not self._staged and trailer.run_seconds is not None:
                 # A run that waited for freshly sent chunks says nothing about the command's own time.
                 self._learn(kind, trailer.run_seconds, completion)
-            frame_text = self._read_pages(trailer) + trailer.frame_tail
-            try:
-                return decode_frame(frame_text, trailer.sha256)
-            except TransportError as error:
-                raise RemoteExecError(f"{error} (invocation {invoke_id})", invoke_id) from None
+            with tempfile.SpooledTemporaryFile(max_size=MEMORY_FRAME_BYTES) as frame_text:
+                self._read_pages(trailer, frame_text)
+                try:
+                    return decode_frame(frame_text, trailer.sha256, stdout)
+                except TransportError as error:
+                    raise RemoteExecError(f"{error} (invocation {invoke_id})", invoke_id) from None
         raise RemoteExecError(
             f"staged input never arrived on {self.instance_id} after {MAX_STAGING_ATTEMPTS} attempts")
 
     # -- stdin staging -----------------------------------------------------------------------
 
-    def _prepare_stdin(self, stdin: bytes) -> dict[str, t.Any]:
+    def _plan(self, staging: _Staging) -> StdinPlan | None:
         """Split stdin into parts: chunks the instance holds are referenced, the rest rides inline
-        while the script's budget lasts, and whatever is left is staged with SendFile."""
-        if not stdin:
-            return {}
-        whole = pack_inline(stdin)
+        while the script's budget lasts, and whatever is left is staged with SendFile. Past
+        MANIFEST_AFTER chunks, the chunk list itself is staged (a manifest), keeping the script small."""
+        if not staging.data:
+            return None
+        whole = pack_inline(staging.data)
         if len(whole) <= INLINE_BUDGET:
-            return {"parts": [StdinPart(inline=whole)]}
+            return StdinPlan(parts=[StdinPart(inline=whole)])
         known = self.cache.known_chunks() if self.cache else set()
+        chunks = staging.chunks()
+        digest = hashlib.sha256(staging.data).hexdigest()
+        if len(chunks) > MANIFEST_AFTER:
+            manifest = staging.manifest()
+            self._send([chunk for chunk in chunks + manifest if chunk.name not in known])
+            return StdinPlan(manifest=[chunk.name for chunk in manifest], chunk_dir=self._chunk_dir(),
+                             sha256=digest, wait_seconds=None if self._staged else 0)
         budget = INLINE_BUDGET
         parts: list[StdinPart] = []
         to_send = []
-        for name, data in split_chunks(stdin):
-            if name in known:
-                parts.append(StdinPart(chunk=name))
-                continue
-            packed = pack_inline(data)
-            if len(packed) <= budget:
+        for chunk in chunks:
+            packed = base64.b64encode(chunk.blob).decode("ascii")
+            if chunk.name in known:
+                parts.append(StdinPart(chunk=chunk.name))
+            elif len(packed) <= budget:
                 budget -= len(packed)
                 parts.append(StdinPart(inline=packed))
             else:
-                parts.append(StdinPart(chunk=name))
-                to_send.append((name, data))
+                parts.append(StdinPart(chunk=chunk.name))
+                to_send.append(chunk)
         self._send(to_send)
-        return {"parts": parts, "chunk_dir": self._chunk_dir(),
-                "stdin_sha256": hashlib.sha256(stdin).hexdigest()}
+        return StdinPlan(parts=parts, chunk_dir=self._chunk_dir(), sha256=digest,
+                         wait_seconds=None if self._staged else 0)
 
-    def _restage(self, stdin: bytes, missing: t.Sequence[str]) -> None:
+    def _restage(self, staging: _Staging, missing: t.Sequence[str]) -> None:
+        """Send again what the instance reported missing. A report cut short (``+``) or a failed check
+        means the controller's picture is wrong wholesale: forget it and send everything not just sent."""
+        everything = "+" in missing or "unverified" in missing
+        staged = staging.chunks() + (staging.manifest() if len(staging.chunks()) > MANIFEST_AFTER else [])
         if self.cache:
-            self.cache.update_chunks(remove=missing)
+            self.cache.update_chunks(remove=[chunk.name for chunk in staged] if everything else missing)
         wanted = set(missing)
-        self._send([chunk for chunk in split_chunks(stdin) if chunk[0] in wanted or "unverified" in wanted])
+        self._send([chunk for chunk in staged if everything or chunk.name in wanted])
 
-    def _send(self, chunks: t.Sequence[tuple[str, bytes]]) -> None:
+    def _send(self, chunks: t.Sequence[Chunk]) -> None:
+        """SendFile what the instance lacks, once per name (repeated data makes repeated chunks)."""
+        chunks = list({chunk.name: chunk for chunk in chunks}.values())
         if not chunks:
             return
         send_chunks(self.client, self.instance_id, chunks, self._chunk_dir(),
-                    self.options.username or "root")
+                    self.options.username or "root", self.options.parallelism)
         self._staged = True
         if self.cache:
-            self.cache.update_chunks(add=[chunk[0] for chunk in chunks])
+            self.cache.update_chunks(add=[chunk.name for chunk in chunks])
 
     def _chunk_dir(self) -> str:
         return chunk_dir_for(self.options.username or "root")
@@ -222,19 +246,45 @@ class InstanceExecutor:
         learned = timing.learn(run_seconds, completion) if timing else RunTiming.first(run_seconds, completion)
         self.cache.set_timing(kind, asdict(learned))
 
-    def _read_pages(self, trailer: t.Any) -> bytes:
-        ranges = missing_ranges(trailer)
-        if not ranges:
-            return b""
-        if not trailer.spool:
+    def _read_pages(self, trailer: Trailer, frame_text: t.BinaryIO) -> None:
+        """Write the whole frame text into ``frame_text``: spooled pages (several reads in flight,
+        each checked for its exact length), then the tail this output carried."""
+        pages = trailer.pages
+        if pages and not trailer.spool:
             raise RemoteExecError("output was cut by the API but the instance kept no spooled copy")
-        pages = []
-        for index, (offset, length) in enumerate(ranges):
-            script = build_page_script(trailer.spool, offset, length, remove=index == len(ranges) - 1)
-            result, invoke_id, _completion = self._invoke(script)
+
+        def read(page: tuple[int, int]) -> tuple[int, bytes]:
+            index, length = page
+            result, invoke_id, _completion = self._invoke(build_page_script(str(trailer.spool), index))
             if result.dropped or len(result.output) != length:
                 raise RemoteExecError(
-                    f"page read of {trailer.spool} returned {len(result.output)} of {length} bytes "
+                    f"page {index} of {trailer.spool} returned {len(result.output)} of {length} bytes "
                     f"(invocation {invoke_id})", invoke_id)
-            pages.append(result.output)
-        return b"".join(pages)
+            return index, result.output
+
+        with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
+            for index, data in pool.map(read, pages):
+                frame_text.seek(index * OUTPUT_PAGE_BYTES)
+                frame_text.write(data)
+        frame_text.seek(trailer.head)
+        frame_text.write(trailer.frame_tail)
+
+
+class _Staging:
+    """One stdin's chunks, cut once and reused across staging attempts."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._chunks: list[Chunk] | None = None
+        self._manifest: list[Chunk] | None = None
+
+    def chunks(self) -> list[Chunk]:
+        if self._chunks is None:
+            self._chunks = split_chunks(self.data)
+        return self._chunks
+
+    def manifest(self) -> list[Chunk]:
+        """The chunk names, one per line, themselves cut into chunks."""
+        if self._manifest is None:
+            self._manifest = split_chunks("".join(f"{chunk.name}\n" for chunk in self.chunks()).encode("ascii"))
+        return self._manifest

@@ -16,18 +16,24 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import io
 import re
 import shlex
 import typing as t
+import zlib
 from dataclasses import dataclass
 
 FRAME_MAGIC = b"ACE1"
 OUTPUT_PAGE_BYTES = 24576          # the API's output cap; a page read never exceeds it
+TAIL_BYTES = OUTPUT_PAGE_BYTES - 512  # frame bytes a spooled answer carries itself (room for the trailer)
+PAGE_SUFFIX_LENGTH = 4             # split's suffix letters: 26**4 pages, 11 GB of frame
 INLINE_BUDGET = 12 * 1024          # packed stdin bytes a script may carry inline
-CHUNK_WAIT_SECONDS = 60            # how long a script waits for staged chunks to land
+CHUNK_WAIT_SECONDS = 60            # how long a script waits for freshly sent chunks to land
+MISSING_REPORT_LIMIT = 200         # missing chunk names one report lists (it must fit the output's tail)
+DECODE_BLOCK = 1 << 20             # Base64 characters decoded at a time (a multiple of 4)
 TRAILER_RE = re.compile(
-    rb"<<ACE1 (?:missing=(?P<missing>[0-9a-z,]+)|size=(?P<size>\d+) sha256=(?P<sha>[0-9a-f]{64})"
-    rb"(?: ms=(?P<ms>\d*))?(?: spool=(?P<spool>\S+))?)>>\n?\Z")
+    rb"<<ACE1 (?:missing=(?P<missing>[0-9a-z.,+]+)|size=(?P<size>\d+) sha256=(?P<sha>[0-9a-f]{64})"
+    rb"(?: ms=(?P<ms>\d*))?(?: spool=(?P<spool>\S+) head=(?P<head>\d+))?)>>\n?\Z")
 
 
 class TransportError(Exception):
@@ -48,9 +54,16 @@ class Trailer:
     missing: list[str]          # staged chunks that never arrived (the command did not run)
     size: int                   # length of the Base64 frame text
     sha256: str                 # sha256 of the Base64 frame text
-    spool: str | None           # path of the spooled frame when it did not fit one page
+    spool: str | None           # directory of the spooled page files when the frame did not fit one page
     frame_tail: bytes           # the part of the frame text present in this output
     run_seconds: float | None = None  # how long the script ran, measured on the instance
+    head: int = 0               # frame bytes held in the spooled pages (all before ``frame_tail``)
+
+    @property
+    def pages(self) -> list[tuple[int, int]]:
+        """(index, length) of each spooled page, in frame order."""
+        return [(index, min(OUTPUT_PAGE_BYTES, self.head - offset))
+                for index, offset in enumerate(range(0, self.head, OUTPUT_PAGE_BYTES))]
 
 
 def _b64(data: bytes) -> str:
@@ -64,83 +77,149 @@ def pack_inline(data: bytes) -> str:
 
 @dataclass
 class StdinPart:
-    """One piece of the command's stdin: carried inline (gzip+Base64) or staged as a named chunk."""
+    """One piece of the command's stdin, always a gzip member: carried inline (Base64) or staged as a chunk."""
 
-    chunk: str | None = None       # sha256 name of a staged chunk
+    chunk: str | None = None       # name of a staged chunk file (content-addressed)
     inline: str | None = None      # Base64 of the gzip-compressed bytes
 
 
-def _stdin_script(parts: t.Sequence[StdinPart], chunk_dir: str | None, total_sha256: str) -> str:
-    """Rebuild stdin from its parts, in order, and verify the whole by sha256.
+@dataclass
+class StdinPlan:
+    """How the script rebuilds stdin.
 
-    Staged chunks arrive asynchronously (SendFile), so the script waits for them; if they have not
-    all arrived and matched after CHUNK_WAIT_SECONDS it reports which are missing and stops before
-    running anything: the controller sends them again and reruns.
+    Either ``parts`` are listed in the script, or — when there are too many chunks for the script to
+    stay small — ``manifest`` names the chunks holding the (gzip-compressed) list of data chunk names,
+    so the script's size no longer grows with the data.
+    """
+
+    parts: t.Sequence[StdinPart] = ()
+    manifest: t.Sequence[str] = ()
+    chunk_dir: str = "/nonexistent"
+    sha256: str = ""
+    wait_seconds: int | None = None  # CHUNK_WAIT_SECONDS; 0 when nothing was sent for this run
+
+
+def _assemble_function(plan: StdinPlan) -> tuple[str, str]:
+    """Shell code writing inline parts, and a function ``_a`` that rebuilds and verifies stdin.
+
+    Every part is a gzip member, so ``gzip -dc`` over the parts in order restores the bytes.
     """
     lines = []
     files = []
-    for index, part in enumerate(parts):
+    for index, part in enumerate(plan.parts):
         if part.inline is not None:
-            lines.append(f"printf '%s' '{part.inline}' | base64 -d | gzip -dc > \"$_d/p{index}\" || exit 96\n")
+            lines.append(f"printf '%s' '{part.inline}' | base64 -d > \"$_d/p{index}\" || exit 96\n")
             files.append(f"\"$_d/p{index}\"")
         else:
-            files.append(f"\"$_c/{part.chunk}\"")
-    chunks = " ".join(part.chunk for part in parts if part.chunk)
-    if not chunks:
-        return "".join(lines) + f"cat {' '.join(files)} > \"$_d/in\"\n"
+            files.append(str(part.chunk))
+    # Inline-only stdin is checked by gzip's CRC; assembled chunks also by the sha256 of the whole.
+    check = f"[ \"$(sha256sum < \"$_d/in\" | cut -c1-64)\" = {plan.sha256} ]" if plan.sha256 else "true"
+    if plan.manifest:
+        names = " ".join(plan.manifest)
+        body = (f"(cd \"$_c\" && gzip -dc -- {names}) > \"$_d/m\" 2>/dev/null || return 1\n"
+                "  (cd \"$_c\" && tr '\\n' '\\000' < \"$_d/m\" | xargs -0 gzip -dc --) > \"$_d/in\" 2>/dev/null"
+                " || return 1\n")
+    elif any(part.chunk for part in plan.parts):
+        body = f"(cd \"$_c\" && gzip -dc -- {' '.join(files)}) > \"$_d/in\" 2>/dev/null || return 1\n"
+    else:
+        body = f"gzip -dc -- {' '.join(files)} > \"$_d/in\" || return 1\n"
+    return "".join(lines), f"_a() {{\n  {body}  {check}\n}}\n"
+
+
+def _missing_function(plan: StdinPlan) -> str:
+    """A function ``_l`` that lists missing chunks into ``_m`` — at most MISSING_REPORT_LIMIT names,
+    then ``+`` — so the report always fits the tail of the output the API keeps."""
+    listed = " ".join(plan.manifest or [part.chunk for part in plan.parts if part.chunk])
+    manifest = (
+        "  [ -n \"$_m\" ] && return 0\n"
+        "  while IFS= read -r _h; do\n"
+        "    [ -f \"$_c/$_h\" ] && continue\n"
+        f"    _k=$((_k+1)); if [ $_k -gt {MISSING_REPORT_LIMIT} ]; then _m=\"$_m,+\"; break; fi\n"
+        "    _m=\"$_m,$_h\"\n"
+        "  done < \"$_d/m\"\n") if plan.manifest else ""
     return (
-        "".join(lines)
-        + f"_c={shlex.quote(chunk_dir or '/nonexistent')}; _n=0\n"
-        "while :; do\n"
-        "  _m=''\n"
-        f"  for _h in {chunks}; do [ -f \"$_c/$_h\" ] || _m=\"$_m,$_h\"; done\n"
-        "  if [ -z \"$_m\" ]; then\n"
-        f"    cat {' '.join(files)} > \"$_d/in\" 2>/dev/null\n"
-        f"    [ \"$(sha256sum < \"$_d/in\" | cut -c1-64)\" = {total_sha256} ] && break\n"
-        "    _m=',unverified'\n"
-        "  fi\n"
-        f"  if [ $_n -ge {CHUNK_WAIT_SECONDS * 10} ]; then printf '\\n<<ACE1 missing=%s>>\\n' \"${{_m#,}}\"; exit 0; fi\n"
+        "_l() {\n"
+        "  _m=''; _k=0\n"
+        f"  for _h in {listed}; do [ -f \"$_c/$_h\" ] || _m=\"$_m,$_h\"; done\n"
+        f"{manifest}"
+        "  [ -n \"$_m\" ] || _m=',unverified'\n"
+        "}\n")
+
+
+def _stdin_script(plan: StdinPlan) -> str:
+    """Rebuild stdin from its parts, in order, and verify the whole by sha256.
+
+    Staged chunks arrive asynchronously (SendFile), so the script waits for them; if they have not
+    all arrived and matched after ``wait_seconds`` it reports which are missing and stops before
+    running anything: the controller sends them again and reruns. When nothing was sent for this
+    run (every chunk was believed present), a missing chunk means a stale controller cache, and
+    waiting would not help: the report comes at once.
+    """
+    inline, assemble = _assemble_function(plan)
+    wait = CHUNK_WAIT_SECONDS if plan.wait_seconds is None else plan.wait_seconds
+    if not plan.manifest and not any(part.chunk for part in plan.parts):
+        return inline + assemble + "_a || exit 96\n"
+    return (
+        inline + assemble + _missing_function(plan)
+        + f"_c={shlex.quote(plan.chunk_dir)}; _n=0\n"
+        "until _a; do\n"
+        f"  if [ $_n -ge {wait * 10} ]; then _l; printf '\\n<<ACE1 missing=%s>>\\n' \"${{_m#,}}\"; exit 0; fi\n"
         "  sleep 0.1; _n=$((_n+1))\n"
         "done\n"
     )
 
 
-def build_run_script(command: bytes, *, parts: t.Sequence[StdinPart] = (),
-                     chunk_dir: str | None = None, stdin_sha256: str = "") -> str:
-    """The shell script that restores stdin, runs ``command`` and prints the framed result."""
-    stdin = _stdin_script(parts, chunk_dir, stdin_sha256) if parts else ": > \"$_d/in\"\n"
+def build_run_script(command: bytes, stdin: StdinPlan | None = None) -> str:
+    """The shell script that restores stdin, runs ``command`` and prints the framed result.
+
+    A frame larger than one page is split on the instance into page files of OUTPUT_PAGE_BYTES
+    (all but its last TAIL_BYTES, which this output carries): the controller reads them back,
+    several at once, and each read removes its page (the last one the directory).
+    """
+    restore = _stdin_script(stdin) if stdin else ": > \"$_d/in\"\n"
     return (
         "#!/bin/sh\n"
-        "# alicloud.ecs cloud_assistant envelope v1\n"
+        "# alicloud.ecs cloud_assistant envelope v2\n"
         "umask 077\n"
         "_d=$(mktemp -d \"${TMPDIR:-/tmp}/.alicloud-ecs.XXXXXXXX\") || exit 97\n"
         "trap 'rm -rf \"$_d\"' EXIT\n"
         "_t0=$(date +%s%N 2>/dev/null)\n"
-        f"{stdin}"
+        f"{restore}"
         f"_cmd=$(printf '%s' '{_b64(command)}' | base64 -d)\n"
         "/bin/sh -c \"$_cmd\" < \"$_d/in\" > \"$_d/out\" 2> \"$_d/err\"\n"
         "_rc=$?\n"
+        "rm -f \"$_d/in\"\n"
         "{ printf 'ACE1 %d %d %d\\n' \"$_rc\" \"$(wc -c < \"$_d/out\")\" \"$(wc -c < \"$_d/err\")\"\n"
         "  cat \"$_d/out\" \"$_d/err\"; } | gzip -c | base64 -w0 > \"$_d/frame\"\n"
+        "rm -f \"$_d/out\" \"$_d/err\"\n"
         "_size=$(wc -c < \"$_d/frame\"); _sha=$(sha256sum < \"$_d/frame\" | cut -c1-64)\n"
         # Run time in ms where date knows %N (GNU); empty elsewhere. It tunes the controller's polling.
         "_ms=''; case \"$_t0\" in *[!0-9]*|'') ;; *) _ms=$(( ($(date +%s%N) - _t0) / 1000000 ));; esac\n"
-        f"if [ \"$_size\" -gt {OUTPUT_PAGE_BYTES - 200} ]; then\n"
-        "  _s=$(mktemp \"${TMPDIR:-/tmp}/.alicloud-ecs-spool.XXXXXXXX\") && cp \"$_d/frame\" \"$_s\"\n"
-        # Padding makes a spooled answer always overflow the cap, so the controller always pages it
-        # back and the last page read removes the spool file: nothing is left behind.
-        "  printf '%256s' ''; cat \"$_d/frame\"; printf '\\n<<ACE1 size=%s sha256=%s ms=%s spool=%s>>\\n' \"$_size\" \"$_sha\" \"$_ms\" \"$_s\"\n"
+        f"if [ \"$_size\" -gt {TAIL_BYTES} ]; then\n"
+        f"  _head=$((_size - {TAIL_BYTES}))\n"
+        "  _s=$(mktemp -d \"${TMPDIR:-/tmp}/.alicloud-ecs-spool.XXXXXXXX\") &&\n"
+        f"    head -c \"$_head\" \"$_d/frame\" | split -a {PAGE_SUFFIX_LENGTH} -b {OUTPUT_PAGE_BYTES} - \"$_s/p\" || exit 98\n"
+        f"  tail -c {TAIL_BYTES} \"$_d/frame\"\n"
+        "  printf '\\n<<ACE1 size=%s sha256=%s ms=%s spool=%s head=%s>>\\n' \"$_size\" \"$_sha\" \"$_ms\" \"$_s\" \"$_head\"\n"
         "else\n"
         "  cat \"$_d/frame\"; printf '\\n<<ACE1 size=%s sha256=%s ms=%s>>\\n' \"$_size\" \"$_sha\" \"$_ms\"\n"
         "fi\n"
     )
 
 
-def build_page_script(spool: str, offset: int, length: int, remove: bool) -> str:
-    """Print ``length`` bytes of a spooled frame from ``offset``; optionally delete it afterwards."""
-    path = shlex.quote(spool)
-    tail = f"; rm -f {path}" if remove else ""
-    return f"#!/bin/sh\ntail -c +{offset + 1} {path} | head -c {length}{tail}\n"
+def page_name(index: int) -> str:
+    """The file ``split -a PAGE_SUFFIX_LENGTH`` writes for page ``index``: p + base-26 letters."""
+    letters = []
+    for _position in range(PAGE_SUFFIX_LENGTH):
+        index, digit = divmod(index, 26)
+        letters.append(chr(ord("a") + digit))
+    return "p" + "".join(reversed(letters))
+
+
+def build_page_script(spool: str, index: int) -> str:
+    """Print page ``index`` of a spooled frame and remove it; the last page removed takes the directory."""
+    path = shlex.quote(f"{spool}/{page_name(index)}")
+    return f"#!/bin/sh\ncat {path} && rm -f {path}; rmdir {shlex.quote(spool)} 2>/dev/null; exit 0\n"
 
 
 def parse_trailer(output: bytes) -> Trailer:
@@ -156,37 +235,78 @@ def parse_trailer(output: bytes) -> Trailer:
                        spool=None, frame_tail=b"")
     spool = match.group("spool")
     size = int(match.group("size"))
+    head = int(match.group("head") or 0)
     # Anything the envelope itself printed before the frame (a shell warning, say) is not frame text.
-    frame_tail = output[:cut][-size:] if size else b""
+    frame_tail = output[:cut][-(size - head):] if size > head else b""
+    if len(frame_tail) != size - head:
+        raise TransportError(f"the result frame's tail is {len(frame_tail)} bytes, expected {size - head}")
     millis = match.group("ms")
     return Trailer(missing=[], size=size, sha256=match.group("sha").decode(),
                    spool=spool.decode() if spool else None, frame_tail=frame_tail,
-                   run_seconds=int(millis) / 1000 if millis else None)
+                   run_seconds=int(millis) / 1000 if millis else None, head=head)
 
 
-def decode_frame(frame_text: bytes, expected_sha256: str) -> Frame:
-    """Verify and unpack a frame into rc, stdout and stderr (byte-exact)."""
-    if hashlib.sha256(frame_text).hexdigest() != expected_sha256:
+class _Splitter:
+    """Routes the decompressed frame body: header line, then stdout (to a sink), then stderr."""
+
+    def __init__(self, stdout: t.BinaryIO) -> None:
+        self.stdout = stdout
+        self.stderr = io.BytesIO()
+        self.header = b""
+        self.rc = 0
+        self.out_left = -1   # unknown until the header is complete
+        self.err_left = 0
+
+    def feed(self, data: bytes) -> None:
+        if self.out_left < 0:
+            self.header += data
+            line, sep, data = self.header.partition(b"\n")
+            if not sep:
+                if len(self.header) > 64:
+                    raise TransportError("the result frame has no valid header")
+                return
+            fields = line.split(b" ")
+            if len(fields) != 4 or fields[0] != FRAME_MAGIC:
+                raise TransportError("the result frame has no valid header")
+            self.rc, self.out_left, self.err_left = (int(value) for value in fields[1:])
+        to_out = data[:self.out_left]
+        self.stdout.write(to_out)
+        self.out_left -= len(to_out)
+        rest = data[len(to_out):]
+        if len(rest) > self.err_left:
+            raise TransportError("the result frame's lengths do not match its content")
+        self.stderr.write(rest)
+        self.err_left -= len(rest)
+
+
+def decode_frame(frame_text: bytes | t.BinaryIO, expected_sha256: str, stdout: t.BinaryIO | None = None) -> Frame:
+    """Verify and unpack a frame into rc, stdout and stderr (byte-exact).
+
+    The frame may be bytes or a seekable file (a large one is spooled to disk on the controller);
+    with ``stdout`` given, standard output streams into it and ``Frame.stdout`` stays empty, so a
+    100 MB fetch never sits in memory.
+    """
+    source = io.BytesIO(frame_text) if isinstance(frame_text, bytes) else frame_text
+    digest = hashlib.sha256()
+    source.seek(0)
+    for block in iter(lambda: source.read(DECODE_BLOCK), b""):
+        digest.update(block)
+    if digest.hexdigest() != expected_sha256:
         raise TransportError("the result frame failed its sha256 check (corrupted or incomplete output)")
+    sink = stdout if stdout is not None else io.BytesIO()
+    splitter = _Splitter(sink)
+    inflate = zlib.decompressobj(wbits=31)
+    source.seek(0)
     try:
-        raw = gzip.decompress(base64.b64decode(frame_text, validate=True))
-    except (ValueError, OSError) as error:
+        for block in iter(lambda: source.read(DECODE_BLOCK), b""):
+            splitter.feed(inflate.decompress(base64.b64decode(block, validate=True)))
+        splitter.feed(inflate.flush())
+    except (ValueError, zlib.error) as error:
         raise TransportError(f"the result frame could not be decoded: {error}") from None
-    header, sep, body = raw.partition(b"\n")
-    fields = header.split(b" ")
-    if not sep or len(fields) != 4 or fields[0] != FRAME_MAGIC:
-        raise TransportError("the result frame has no valid header")
-    rc, out_len, err_len = (int(value) for value in fields[1:])
-    if len(body) != out_len + err_len:
+    if not inflate.eof or splitter.out_left != 0 or splitter.err_left != 0:
         raise TransportError("the result frame's lengths do not match its content")
-    return Frame(rc=rc, stdout=body[:out_len], stderr=body[out_len:])
-
-
-def missing_ranges(trailer: Trailer) -> list[tuple[int, int]]:
-    """(offset, length) pages of the frame text that the capped output did not carry."""
-    missing = trailer.size - len(trailer.frame_tail)
-    return [(offset, min(OUTPUT_PAGE_BYTES, missing - offset))
-            for offset in range(0, max(missing, 0), OUTPUT_PAGE_BYTES)]
+    captured = sink.getvalue() if stdout is None else b""
+    return Frame(rc=splitter.rc, stdout=captured, stderr=splitter.stderr.getvalue())
 
 
 def _describe_garbage(output: bytes) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -26,16 +27,20 @@ class FakeCloud:
         self.results: dict[str, dict] = {}
         self.calls: Counter = Counter()
         self.lose_next_chunks = False
+        self.lock = threading.Lock()
 
     def call(self, action: str, **params):
-        self.calls[action] += 1
+        with self.lock:
+            self.calls[action] += 1
         return getattr(self, action)(**params)
 
     def RunCommand(self, CommandContent, InstanceId, **_):
         script = base64.b64decode(CommandContent).decode()
         merged = subprocess.run(["/bin/sh", "-c", script], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, check=False).stdout
-        invoke_id = f"t-{len(self.results)}"
+        with self.lock:
+            invoke_id = f"t-{len(self.results)}"
+            self.results[invoke_id] = {}
         self.results[invoke_id] = {
             "InstanceId": InstanceId[0], "InvocationStatus": "Success", "ExitCode": 0,
             "Output": base64.b64encode(merged[-CAP:]).decode(), "Dropped": max(0, len(merged) - CAP)}
@@ -95,7 +100,7 @@ def test_chunks_lost_on_the_instance_are_sent_again(cloud, tmp_path) -> None:
     runner = executor(cloud, tmp_path)
     runner.cache.update_chunks(add=[])  # an empty cache file
     cloud.lose_next_chunks = True
-    runner._prepare_stdin(payload)  # believed sent, but lost
+    runner._plan(remote_exec._Staging(payload))  # believed sent, but lost
     cloud.lose_next_chunks = False
     frame = runner.run(b"wc -c", payload)
     assert frame.stdout.strip() == b"60000"

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.alicloud.ecs.plugins.module_utils import transport
+from ansible_collections.alicloud.ecs.plugins.module_utils import file_transfer, transport
 
 
 def run_locally(script: str, cap: int | None = None) -> bytes:
@@ -20,8 +20,8 @@ def run_locally(script: str, cap: int | None = None) -> bytes:
 
 
 def round_trip(command: bytes, stdin: bytes | None = None) -> transport.Frame:
-    parts = [transport.StdinPart(inline=transport.pack_inline(stdin))] if stdin else []
-    output = run_locally(transport.build_run_script(command, parts=parts))
+    plan = transport.StdinPlan(parts=[transport.StdinPart(inline=transport.pack_inline(stdin))]) if stdin else None
+    output = run_locally(transport.build_run_script(command, plan))
     trailer = transport.parse_trailer(output)
     assert not trailer.missing and not trailer.spool
     return transport.decode_frame(trailer.frame_tail, trailer.sha256)
@@ -55,49 +55,82 @@ def test_empty_output() -> None:
     assert (frame.rc, frame.stdout, frame.stderr) == (0, b"", b"")
 
 
+def read_back(trailer: transport.Trailer) -> bytes:
+    """The frame text: spooled pages read like the executor does, then the tail."""
+    pages = b"".join(run_locally(transport.build_page_script(trailer.spool, index)) for index, _ in trailer.pages)
+    return pages + trailer.frame_tail
+
+
+def stage(tmp_path, data: bytes) -> list[str]:
+    names = []
+    for chunk in file_transfer.split_chunks(data):
+        (tmp_path / chunk.name).write_bytes(chunk.blob)
+        names.append(chunk.name)
+    return names
+
+
 def test_staged_chunks_are_assembled_and_verified(tmp_path) -> None:
     data = os.urandom(50_000)
-    names = []
-    for offset in range(0, len(data), 20_000):
-        piece = data[offset:offset + 20_000]
-        name = hashlib.sha256(piece).hexdigest()
-        (tmp_path / name).write_bytes(piece)
-        names.append(name)
     parts = [transport.StdinPart(inline=transport.pack_inline(b"head:"))]
-    parts += [transport.StdinPart(chunk=name) for name in names]
-    script = transport.build_run_script(b"cat", chunk_dir=str(tmp_path), parts=parts,
-                                        stdin_sha256=hashlib.sha256(b"head:" + data).hexdigest())
-    trailer = transport.parse_trailer(run_locally(script, cap=transport.OUTPUT_PAGE_BYTES))
-    # 50 KB of random data does not fit one page: read the spooled frame back like the executor does.
-    head = b""
-    for offset, length in transport.missing_ranges(trailer):
-        last = offset + length >= trailer.size - len(trailer.frame_tail)
-        head += run_locally(transport.build_page_script(trailer.spool, offset, length, remove=last))
-    frame = transport.decode_frame(head + trailer.frame_tail, trailer.sha256)
+    parts += [transport.StdinPart(chunk=name) for name in stage(tmp_path, data)]
+    plan = transport.StdinPlan(parts=parts, chunk_dir=str(tmp_path), sha256=hashlib.sha256(b"head:" + data).hexdigest())
+    trailer = transport.parse_trailer(run_locally(transport.build_run_script(b"cat", plan), cap=transport.OUTPUT_PAGE_BYTES))
+    # 50 KB of random data does not fit one page: read the spooled pages back like the executor does.
+    frame = transport.decode_frame(read_back(trailer), trailer.sha256)
     assert frame.stdout == b"head:" + data
-    assert not os.path.exists(trailer.spool)
+    assert not os.path.exists(trailer.spool), "the last page read removes the spool directory"
 
 
-def test_large_output_is_paged_not_truncated() -> None:
-    script = transport.build_run_script(b"head -c 100000 /dev/urandom; echo done >&2")
-    output = run_locally(script, cap=transport.OUTPUT_PAGE_BYTES)
-    trailer = transport.parse_trailer(output)
-    ranges = transport.missing_ranges(trailer)
-    assert ranges and trailer.spool
-    head = b"".join(run_locally(transport.build_page_script(trailer.spool, offset, length, remove=False))
-                    for offset, length in ranges)
-    frame = transport.decode_frame(head + trailer.frame_tail, trailer.sha256)
-    assert len(frame.stdout) == 100000 and frame.stderr == b"done\n"
-    os.unlink(trailer.spool)
+def test_a_staged_manifest_keeps_the_script_small(tmp_path) -> None:
+    data = os.urandom(2_000_000)
+    names = stage(tmp_path, data)
+    manifest = stage(tmp_path, "".join(f"{name}\n" for name in names).encode())
+    plan = transport.StdinPlan(manifest=manifest, chunk_dir=str(tmp_path), sha256=hashlib.sha256(data).hexdigest())
+    script = transport.build_run_script(b"sha256sum | cut -c1-64", plan)
+    assert len(script) < 4096 and len(names) > 80
+    frame = round_trip_script(script)
+    assert frame.stdout.strip().decode() == hashlib.sha256(data).hexdigest()
 
 
-def test_missing_chunks_are_reported_without_running(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(transport, "CHUNK_WAIT_SECONDS", 0)
+def test_missing_manifest_entries_are_named_and_capped(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(transport, "MISSING_REPORT_LIMIT", 3)
+    data = os.urandom(300_000)
+    names = stage(tmp_path, data)
+    manifest = stage(tmp_path, "".join(f"{name}\n" for name in names).encode())
+    for name in names[2:]:
+        (tmp_path / name).unlink()
+    plan = transport.StdinPlan(manifest=manifest, chunk_dir=str(tmp_path), sha256=hashlib.sha256(data).hexdigest(),
+                               wait_seconds=0)
+    trailer = transport.parse_trailer(run_locally(transport.build_run_script(b"cat", plan)))
+    assert trailer.missing == names[2:5] + ["+"]
+
+
+def round_trip_script(script: str) -> transport.Frame:
+    trailer = transport.parse_trailer(run_locally(script, cap=transport.OUTPUT_PAGE_BYTES))
+    return transport.decode_frame(read_back(trailer), trailer.sha256)
+
+
+def test_large_output_is_paged_not_truncated(tmp_path) -> None:
+    out = tmp_path / "out"
+    frame_text = run_locally(transport.build_run_script(b"head -c 100000 /dev/urandom; echo done >&2"),
+                             cap=transport.OUTPUT_PAGE_BYTES)
+    trailer = transport.parse_trailer(frame_text)
+    assert len(trailer.pages) == 5 and trailer.spool
+    with open(out, "wb") as sink:
+        frame = transport.decode_frame(read_back(trailer), trailer.sha256, sink)
+    assert out.stat().st_size == 100000 and frame.stdout == b"" and frame.stderr == b"done\n"
+
+
+def test_page_names_follow_split() -> None:
+    assert [transport.page_name(index) for index in (0, 1, 26, 27)] == ["paaaa", "paaab", "paaba", "paabb"]
+
+
+def test_missing_chunks_are_reported_without_running(tmp_path) -> None:
     marker = tmp_path / "ran"
-    script = transport.build_run_script(f"touch {marker}".encode(), chunk_dir=str(tmp_path),
-                                        parts=[transport.StdinPart(chunk="ab" * 32)], stdin_sha256="cd" * 32)
-    trailer = transport.parse_trailer(run_locally(script))
-    assert trailer.missing == ["ab" * 32]
+    plan = transport.StdinPlan(parts=[transport.StdinPart(chunk="ab" * 32 + ".gz")], chunk_dir=str(tmp_path),
+                               sha256="cd" * 32, wait_seconds=0)
+    trailer = transport.parse_trailer(run_locally(transport.build_run_script(f"touch {marker}".encode(), plan)))
+    assert trailer.missing == ["ab" * 32 + ".gz"]
     assert not marker.exists()
 
 
