@@ -114,6 +114,9 @@ class Agent:
         proc = self.sandbox.spawn(inst, task["username"], workdir, script)
         with self._lock:
             self._running[(invoke_id, iid)] = proc
+        row = self.results.get(invoke_id, iid)
+        if row is not None and row["status"] == "Stopping":  # StopInvocation came between claim and spawn
+            kill_tree(proc.pid)
         buffer = TailBuffer(self.options.output_limit)
         reader = threading.Thread(target=buffer.feed, args=(proc.stdout,), daemon=True)
         reader.start()

@@ -62,7 +62,7 @@ class Emulator:
     def reset(self) -> None:
         """Back to the fleet file: fresh instance filesystems, no invocations, counters and faults cleared."""
         self.sandbox.shutdown()
-        for table in ("results", "invocations", "tokens", "instances"):
+        for table in ("results", "invocations", "commands", "tokens", "instances"):
             self.store.execute(f"DELETE FROM {table}")
         shutil.rmtree(self.state_dir / "instances", ignore_errors=True)
         (self.state_dir / "instances").mkdir(parents=True, exist_ok=True)

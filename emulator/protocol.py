@@ -138,6 +138,11 @@ class Params:
         found = sorted((int(m.group(1)), v) for k, v in self.raw.items() if (m := pattern.match(k)) and v != "")
         return [value for _index, value in found]
 
+    def repeat_or_single(self, name: str) -> list[str]:
+        """A single-valued filter as a list (empty when absent), to merge with its ``.N`` sibling."""
+        value = self.get(name)
+        return [] if value is None else [value]
+
     def structs(self, name: str) -> list[dict[str, str]]:
         """Reassemble ``Name.N.Field`` into ``[{Field: value}]`` ordered by N (e.g. Tag.1.Key/Tag.1.Value)."""
         pattern = re.compile(rf"^{re.escape(name)}\.(\d+)\.(\w+)$")

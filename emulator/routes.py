@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .cloud_assistant import files, responses as ca
+from .cloud_assistant import commands, files, responses as ca
 from .ecs import events, power, tags, responses as ecs
 from .protocol import Params
 
@@ -27,6 +27,11 @@ ECS: dict[str, Handler] = {
     "TagResources": tags.tag_resources,
     "ListTagResources": tags.list_tag_resources,
     "RunCommand": ca.run_command,
+    "InvokeCommand": ca.invoke_command,
+    "CreateCommand": commands.create_command,
+    "ModifyCommand": commands.modify_command,
+    "DeleteCommand": commands.delete_command,
+    "DescribeCommands": commands.describe_commands,
     "DescribeInvocations": ca.describe_invocations,
     "DescribeInvocationResults": ca.describe_invocation_results,
     "StopInvocation": ca.stop_invocation,
@@ -39,4 +44,4 @@ OOS: dict[str, Handler] = {}
 VERSIONS: dict[str, dict[str, Handler]] = {"2014-05-26": ECS, "2019-06-01": OOS}
 
 # Actions whose ClientToken makes a retry return the first result instead of running twice (contract §2.17).
-IDEMPOTENT = frozenset({"RunCommand", "SendFile"})
+IDEMPOTENT = frozenset({"RunCommand", "InvokeCommand", "CreateCommand", "SendFile"})

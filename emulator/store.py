@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL NOT NULL, started REAL, updated REAL, finished REAL, stopped REAL,
     UNIQUE(invoke_id, instance_id));
 CREATE INDEX IF NOT EXISTS results_instance ON results(instance_id);
+CREATE TABLE IF NOT EXISTS commands (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL, region TEXT NOT NULL, data TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT NOT NULL, action TEXT NOT NULL, hash TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL,
     PRIMARY KEY(token, action));

@@ -63,10 +63,10 @@ class CloudAssistant:
             self.agent.submit(invoke_id, inst["id"], task_from(kind, data))
         return invoke_id
 
-    def run_command(self, region: str, spec: dict[str, Any], targets: list[dict[str, Any]]) -> dict[str, str]:
-        """RunCommand: the command itself is not kept (KeepCommand is accepted but DescribeCommands is not
-        implemented yet), the invocation is."""
-        spec = {**spec, "command_id": new_id("c")}
+    def run_command(self, region: str, spec: dict[str, Any], targets: list[dict[str, Any]],
+                    command_id: str | None = None) -> dict[str, str]:
+        """An invocation of a new command (RunCommand) or of a saved one (InvokeCommand, ``command_id``)."""
+        spec = {**spec, "command_id": command_id or new_id("c")}
         invoke_id = self._create("command", "t", region, spec, targets)
         return {"CommandId": spec["command_id"], "InvokeId": invoke_id}
 

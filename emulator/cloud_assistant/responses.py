@@ -9,7 +9,7 @@ from ..clock import iso_seconds
 from ..errors import ApiError
 from ..pagination import paginate
 from ..protocol import Params
-from . import validate
+from . import commands, validate
 from .status import COARSE, batch_coarse, batch_status
 
 if TYPE_CHECKING:
@@ -34,9 +34,53 @@ def run_command(emu: Emulator, p: Params) -> dict[str, Any]:
     size = len(b64) + (len(base64.b64encode(json.dumps(values).encode())) if values else 0)
     if size > (18432 if p.boolean("KeepCommand") else 24576):
         raise ApiError("CmdContent.ExceedLimit", "The length of the command content exceeds the upper limit.", 403)
+    if p.boolean("KeepCommand") and enable:
+        commands.parameter_names(content)  # a kept command's placeholders must be valid before anything runs
     ids = target_ids(emu, region, p)
     name = validate.max_len(p, "Name", 128, "CmdName.ExceedLimit", "The length of the command name exceeds the limit.")
     desc = validate.max_len(p, "Description", 512, "CmdDesc.ExceedLimit", "The length of the description exceeds the limit.")
+    options = run_options(p)
+    timeout = validate.timeout(p, emu.options, emu.options.min_timeout)
+    targets = check_targets(emu, region, ids, ctype)
+    spec = {"type": ctype, "name": name, "description": desc, "content_b64": b64,
+            "script_b64": base64.b64encode(validate.substitute(content, values)).decode(),
+            "parameters": values, "enable_parameter": enable, "timeout": timeout, **options}
+    result = emu.ca.run_command(region, spec, targets)
+    if p.boolean("KeepCommand"):
+        commands.save(emu, region, result["CommandId"], {
+            "name": name, "type": ctype, "content_b64": b64, "enable_parameter": enable, "timeout": timeout,
+            "description": desc, "working_dir": options["working_dir"], "launcher": options["launcher"],
+            "tags": []})
+        commands.count_invocation(emu, result["CommandId"])
+    return result
+
+
+def invoke_command(emu: Emulator, p: Params) -> dict[str, Any]:
+    """InvokeCommand (§2.2): run a saved command; Timeout/WorkingDir/Launcher override it for this run only."""
+    region = emu.region(p)
+    command = commands.load(emu, region, p.require("CommandId"))
+    content = base64.b64decode(command["content_b64"])
+    values = validate.parameters(p, command["enable_parameter"], content)
+    size = len(command["content_b64"]) + (len(base64.b64encode(json.dumps(values).encode())) if values else 0)
+    if size > commands.KEEP_LIMIT:
+        raise ApiError("CmdContent.ExceedLimit", "The length of the command content exceeds the upper limit.", 403)
+    ids = target_ids(emu, region, p)
+    options = run_options(p)
+    timeout = validate.timeout(p, emu.options, emu.options.min_timeout) if p.get("Timeout") else command["timeout"]
+    targets = check_targets(emu, region, ids, command["type"])
+    spec = {"type": command["type"], "name": command["name"], "description": command["description"],
+            "content_b64": command["content_b64"],
+            "script_b64": base64.b64encode(validate.substitute(content, values)).decode(), "parameters": values,
+            "enable_parameter": command["enable_parameter"], "timeout": timeout,
+            **options, "working_dir": options["working_dir"] or command["working_dir"],
+            "launcher": options["launcher"] or command["launcher"]}
+    result = emu.ca.run_command(region, spec, targets, command["id"])
+    commands.count_invocation(emu, command["id"])
+    return {"InvokeId": result["InvokeId"]}
+
+
+def run_options(p: Params) -> dict[str, Any]:
+    """How to run, shared by RunCommand and InvokeCommand: user, directory, schedule, termination, tags."""
     workdir = validate.max_len(p, "WorkingDir", 200, "InvalidParameter.WorkingDir",
                                'The specified parameter "WorkingDir" is not valid.', 400)
     user = validate.max_len(p, "Username", 255, "Username.ExceedLimit", "The length of username exceeds the limit.")
@@ -52,20 +96,19 @@ def run_command(emu: Emulator, p: Params) -> dict[str, Any]:
     termination = p.get("TerminationMode", "")
     if termination not in ("", "Process", "ProcessTree"):
         raise ApiError("InvalidTerminationMode.NotFound", "The specified termination mode does not exist.", 404)
-    tags = validate.tags(p)
-    timeout = validate.timeout(p, emu.options, emu.options.min_timeout)
+    return {"username": user or "root", "working_dir": workdir, "repeat_mode": repeat_mode,
+            "frequency": p.get("Frequency", ""), "launcher": launcher, "termination_mode": termination,
+            "tags": validate.tags(p), "container_id": p.get("ContainerId", ""),
+            "container_name": p.get("ContainerName", ""), "oss_output_delivery": p.get("OssOutputDelivery", "")}
+
+
+def check_targets(emu: Emulator, region: str, ids: list[str], ctype: str) -> list[dict[str, Any]]:
+    """Resolve the instances and check the command type fits each one's OS."""
     targets = emu.ca.targets(region, ids, "The specified instance does not exist.")
     for inst in targets:
         if ctype not in SHELL_FOR_OS.get(inst["os_type"], ()):
             raise ApiError("InvalidInstance.NotMatch", "The specified instance type does not match the command.")
-    spec = {"type": ctype, "name": name, "description": desc, "content_b64": b64,
-            "script_b64": base64.b64encode(validate.substitute(content, values)).decode(),
-            "parameters": values, "enable_parameter": enable, "username": user or "root", "working_dir": workdir,
-            "timeout": timeout, "repeat_mode": repeat_mode, "frequency": p.get("Frequency", ""),
-            "launcher": launcher, "termination_mode": termination, "tags": tags,
-            "container_id": p.get("ContainerId", ""), "container_name": p.get("ContainerName", ""),
-            "oss_output_delivery": p.get("OssOutputDelivery", "")}
-    return emu.ca.run_command(region, spec, targets)
+    return targets
 
 
 def target_ids(emu: Emulator, region: str, p: Params) -> list[str]:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 PENDING = ("Scheduled", "Executing", "Inquiring")  # what DescribeInstancesFullStatus lists
 STATUS_CODES = {"Pending": 0, "Running": 1, "Starting": 2, "Stopping": 3, "Stopped": 4}  # ⚠ doc: Running=1
 
+
 def add_events(emu: Emulator, instance_id: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Control API: append events to an instance; returns its events."""
     def change(record: dict[str, Any]) -> None:
@@ -70,7 +71,7 @@ def describe_instances_full_status(emu: Emulator, p: Params) -> dict[str, Any]:
     event_ids = p.repeat("EventId")
     if len(event_ids) > 100:
         raise ApiError("EventIdLimitExceeded", "The number of event IDs exceeds the upper limit.", 403)
-    types = p.repeat("InstanceEventType") + ([p.get("EventType")] if p.get("EventType") else [])
+    types = p.repeat("InstanceEventType") + p.repeat_or_single("EventType")
     wanted = set(ids)
     records = [i for i in emu.instances.in_region(region) if not wanted or i["id"] in wanted]
     if p.get("Status"):
@@ -102,10 +103,9 @@ def describe_instance_history_events(emu: Emulator, p: Params) -> dict[str, Any]
     resource_type = p.get("ResourceType", "instance")
     if resource_type not in ("instance", "ddh", "managehost"):
         raise ApiError("InvalidResourceType.NotFound", "The specified ResourceType is not found.", 404)
-    ids = set(p.repeat("ResourceId")) | ({p.get("InstanceId")} if p.get("InstanceId") else set())
-    types = p.repeat("InstanceEventType") + ([p.get("EventType")] if p.get("EventType") else [])
-    cycle = set(p.repeat("InstanceEventCycleStatus")) | ({p.get("EventCycleStatus")} if p.get("EventCycleStatus")
-                                                          else set())
+    ids = set(p.repeat("ResourceId") + p.repeat_or_single("InstanceId"))
+    types = p.repeat("InstanceEventType") + p.repeat_or_single("EventType")
+    cycle = set(p.repeat("InstanceEventCycleStatus") + p.repeat_or_single("EventCycleStatus"))
     event_ids = p.repeat("EventId")
     impact = p.get("ImpactLevel")
     found = []
