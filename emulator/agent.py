@@ -54,6 +54,7 @@ class Agent:
         self.lookup = lookup
         self.sandbox = sandbox
         self.options = options
+        self.shutting_down = False  # the emulator is stopping: killed tasks are interrupted, not failed
         self._running: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -152,7 +153,7 @@ class Agent:
         if timed_out:
             self.results.finish(invoke_id, iid, "Timeout", exit_code=killed, output=output, dropped=dropped,
                                 error_code="ExecutionTimeout", finished=deadline)
-        elif inst is None or inst["status"] != "Running":
+        elif inst is None or inst["status"] != "Running" or self.shutting_down:
             self.results.finish(invoke_id, iid, "Error", exit_code=killed, output=output, dropped=dropped,
                                 error_code="ExecutionInterrupted")
         elif code == 0:

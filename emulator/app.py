@@ -56,6 +56,7 @@ class Emulator:
 
     def shutdown(self) -> None:
         """Kill every instance init; the database stays for the next start."""
+        self.agent.shutting_down = True
         self.sandbox.shutdown()
         self.store.close()
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 from ..clock import iso_minutes
 from ..fleet import AGENT_STATES, INSTANCE_STATUSES, expand, normalize_instance
@@ -17,6 +17,8 @@ class Instances:
         self.store = store
         self.regions = regions
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._parsed: dict[str, tuple[str, dict[str, Any]]] = {}  # id → (data JSON, parsed): listing 10,000
+        # instances per DescribeInstances page must not re-parse 10,000 JSON documents
 
     def seed(self, records: list[dict[str, Any]], replace: bool = True) -> list[str]:
         """Insert (or replace) normalised records; cheap: no process is started here. At start-up the
@@ -35,15 +37,20 @@ class Instances:
     def get(self, instance_id: str) -> dict[str, Any] | None:
         """Full record with live status/agent, or None."""
         row = self.store.one("SELECT * FROM instances WHERE id=?", (instance_id,))
-        return _record(row) if row else None
+        return self.record_of(row) if row else None
 
     def in_region(self, region: str) -> list[dict[str, Any]]:
         """All records of a region in seed order."""
-        return [_record(r) for r in self.store.query("SELECT * FROM instances WHERE region=? ORDER BY seq", (region,))]
+        rows = self.store.query("SELECT * FROM instances WHERE region=? ORDER BY seq", (region,))
+        return [self.record_of(r) for r in rows]
+
+    def region_view(self, region: str) -> RegionView:
+        """The region's records as a lazy sequence: an unfiltered DescribeInstances page reads only its rows."""
+        return RegionView(self, region)
 
     def all(self) -> list[dict[str, Any]]:
         """Every record, with its persisted init pid (control API, restart cleanup)."""
-        return [_record(r) | {"init_pid": r["init_pid"], "init_start": r["init_start"]}
+        return [self.record_of(r) | {"init_pid": r["init_pid"], "init_start": r["init_start"]}
                 for r in self.store.query("SELECT * FROM instances ORDER BY seq")]
 
     def update(self, instance_id: str, status: str | None = None, agent: str | None = None) -> dict[str, Any]:
@@ -82,11 +89,19 @@ class Instances:
             row = self.store.one("SELECT * FROM instances WHERE id=?", (instance_id,))
             if row is None:
                 raise KeyError(instance_id)
-            record = _record(row)
+            record = self.record_of(row)
             change(record)
             self.store.execute("UPDATE instances SET agent=?, data=? WHERE id=?",
                                (record["agent"], json.dumps(record), instance_id))
         return record
+
+    def record_of(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The record of a row: parsed JSON (cached per id while unchanged, copied) + live status/agent."""
+        cached = self._parsed.get(row["id"])
+        if cached is None or cached[0] != row["data"]:
+            cached = (row["data"], json.loads(row["data"]))
+            self._parsed[row["id"]] = cached
+        return cached[1] | {"status": row["status"], "agent": row["agent"]}
 
     def set_init(self, instance_id: str, pid: int | None, started: str | None) -> None:
         """Persist the init pid so a later emulator process can clean it up."""
@@ -97,8 +112,34 @@ class Instances:
         return normalize_instance(entry, self.regions)
 
 
-def _record(row: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(row["data"]) | {"status": row["status"], "agent": row["agent"]}
+
+
+class RegionView(Sequence[dict[str, Any]]):
+    """len() is a COUNT, a slice is LIMIT/OFFSET (seed order); what ``paginate`` needs, nothing more."""
+
+    def __init__(self, instances: Instances, region: str) -> None:
+        self.instances = instances
+        self.region = region
+
+    def __len__(self) -> int:
+        row = self.instances.store.one("SELECT COUNT(*) AS n FROM instances WHERE region=?", (self.region,))
+        return int(row["n"]) if row else 0
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, int):
+            return self[index:index + 1][0]
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            raise ValueError("RegionView slices have step 1")
+        rows = self.instances.store.query("SELECT * FROM instances WHERE region=? ORDER BY seq LIMIT ? OFFSET ?",
+                                          (self.region, max(0, stop - start), start))
+        return [self.instances.record_of(r) for r in rows]
 
 
 def render(inst: dict[str, Any]) -> dict[str, Any]:

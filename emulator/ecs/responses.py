@@ -23,6 +23,9 @@ EXACT = {"ZoneId": "zone", "VpcId": "vpc_id", "VSwitchId": "vswitch_id", "Instan
 # Filters on attributes every emulated instance renders the same way: compared with the rendered value
 RENDERED = ("InstanceTypeFamily", "InstanceChargeType", "InternetChargeType", "InstanceNetworkType",
             "ResourceGroupId", "KeyPairName", "HpcClusterId")
+# Parameters that do not narrow DescribeInstances (unfiltered → paged in SQL)
+PAGING = Params.COMMON | {"RegionId", "MaxResults", "NextToken", "PageNumber", "PageSize", "ClientToken",
+                          "AdditionalAttributes", "AccessKeyId"}
 ENUMS = {"InstanceNetworkType": (("vpc", "classic"), "InvalidNetworkType.NotFound"),
          "InstanceChargeType": (("PrePaid", "PostPaid"), "InvalidInstanceChargeType.NotFound"),
          "InternetChargeType": (("PayByBandwidth", "PayByTraffic"), "InvalidInternetChargeType.ValueNotSupported")}
@@ -74,6 +77,10 @@ def describe_instances(emu: Emulator, p: Params) -> dict[str, Any]:
     created = creation_window(p)
     if p.boolean("DryRun"):
         raise ApiError("DryRunOperation", "Request validation has been passed with DryRun flag set.")
+    filtered = any(p.get(k) is not None for k in p.raw if k.split(".")[0] not in PAGING) or tags
+    if not filtered:
+        page, counters = paginate(emu.instances.region_view(region), p, max_size=100, clamp_max_results=True)
+        return {"Instances": {"Instance": [render(i) for i in page]}, **counters}
     matched = []
     for inst in [] if absent else emu.instances.in_region(region):  # no instance has an EIP, inner IP or lock
         if ids is not None and inst["id"] not in ids:
