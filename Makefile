@@ -62,7 +62,7 @@ endif
 # Pass an explicit interpreter choice through to scripts/venv.
 export PYTHON
 
-.PHONY: help venv collection lint sanity unit emulator-tests integration test demo bench clean distclean
+.PHONY: help venv collection system-deps lint sanity unit emulator-tests integration test demo bench clean distclean
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -99,12 +99,16 @@ unit: venv collection
 emulator-tests: venv collection
 	@scripts/run-pytest tests/emulator -- $(PYTEST_ARGS)
 
-integration: venv collection
+# Tools the emulated instances borrow from this machine (sudo, crontab).
+system-deps:
+	@scripts/system-deps
+
+integration: venv collection system-deps
 	@scripts/run-pytest tests/integration -- $(PYTEST_ARGS)
 
 # Lint and sanity first, each allowed to fail without hiding the rest; then ONE pytest run over all
 # test directories, so its summary line ends the output. Non-zero exit if any part failed.
-test: venv collection
+test: venv collection system-deps
 	@failed=""; \
 	$(MAKE) lint || failed="$$failed lint"; \
 	$(MAKE) sanity || failed="$$failed sanity"; \

@@ -237,8 +237,9 @@ class Connection(ConnectionBase):
             schedule=PollSchedule(first=self.get_option("poll_first_delay"),
                                   cap=self.get_option("poll_max_interval")),
         )
-        cache = InstanceCache(self.get_option("transfer_cache"),
-                              f"{settings.endpoint or settings.region}|{settings.access_key_id}", instance_id)
+        # Staged chunks live in a per-user directory on the instance, so what it holds is per user too.
+        scope = f"{settings.endpoint or settings.region}|{settings.access_key_id}|{options.username or 'root'}"
+        cache = InstanceCache(self.get_option("transfer_cache"), scope, instance_id)
         self._executor = InstanceExecutor(client, instance_id, options, cache)
         display.vvv(f"ESTABLISH CLOUD ASSISTANT CONNECTION FOR USER: {options.username or 'root'}",
                     host=instance_id)
@@ -256,7 +257,31 @@ class Connection(ConnectionBase):
     def exec_command(self, cmd: str, in_data: bytes | None = None, sudoable: bool = True) -> tuple[int, bytes, bytes]:
         super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
         display.vvv(f"EXEC {cmd}", host=self._instance_id())
-        return self._run(cmd, in_data)
+        if not (sudoable and self.become):
+            return self._run(cmd, in_data)
+        if self.become.expect_prompt():
+            return self._run_with_become_password(cmd, in_data)
+        rc, out, err = self._run(cmd, in_data)
+        if rc != 0 and self.become.check_missing_password(err):
+            raise AnsibleError(
+                f"Missing {self.become.name} password: the instance asked for one; set become_password "
+                f"(ansible_become_password) or allow {self.become.name} without a password for this user")
+        return rc, out, err
+
+    def _run_with_become_password(self, cmd: str, in_data: bytes | None) -> tuple[int, bytes, bytes]:
+        """Answer the become prompt without a terminal: the password is the first line of stdin.
+
+        Nothing here can type into a prompt, so the password goes ahead of the command's own input
+        (``sudo -S`` and ``su``-style plugins read it from there). A wrong or missing password makes
+        the escalation fail at once with a clear error, never a hang.
+        """
+        password = self.become.get_option("become_pass", playcontext=self._play_context) or ""
+        rc, out, err = self._run(cmd, to_bytes(password, errors="surrogate_or_strict") + b"\n" + (in_data or b""))
+        if self.become.check_incorrect_password(err) or self.become.check_incorrect_password(out):
+            raise AnsibleError(f"Incorrect {self.become.name} password")
+        if self.become.check_missing_password(err) or self.become.check_missing_password(out):
+            raise AnsibleError(f"Missing {self.become.name} password")
+        return rc, out, self.become.strip_become_prompt(err)
 
     def put_file(self, in_path: str, out_path: str) -> None:
         """Upload through the command's stdin: staged in verified chunks, then written in one go."""
