@@ -54,6 +54,7 @@ class Agent:
         self.lookup = lookup
         self.sandbox = sandbox
         self.options = options
+        self.run_listeners: list[Callable[[str, str, dict[str, Any]], None]] = []  # schedules
         self.shutting_down = False  # the emulator is stopping: killed tasks are interrupted, not failed
         self._running: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -74,6 +75,14 @@ class Agent:
             kill_tree(proc.pid)
 
     def _deliver(self, invoke_id: str, instance_id: str, task: dict[str, Any]) -> None:
+        try:
+            self._deliver_task(invoke_id, instance_id, task)
+        finally:
+            if task.get("due"):  # a run of a schedule ended (or could not start): the schedule decides what next
+                for listener in self.run_listeners:
+                    listener(invoke_id, instance_id, task)
+
+    def _deliver_task(self, invoke_id: str, instance_id: str, task: dict[str, Any]) -> None:
         deadline = time.monotonic() + self.options.delivery_timeout
         while True:
             inst = self.lookup(instance_id)
@@ -86,6 +95,9 @@ class Agent:
                 self.results.reject(invoke_id, instance_id, "Aborted", "ClientNotResponse")
                 return
             time.sleep(0.05)
+        if task.get("repeat_mode", "Once") != "Once" and not task.get("due"):
+            self.results.arm(invoke_id, instance_id)  # scheduled: waits for its time or a reboot
+            return
         if not self.results.claim(invoke_id, instance_id):
             return  # cancelled before delivery
         try:

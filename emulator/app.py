@@ -11,6 +11,7 @@ from typing import Any
 from .agent import Agent
 from .cloud_assistant.models import CloudAssistant
 from .cloud_assistant.results import Results
+from .cloud_assistant.schedule import Scheduler
 from .config import Options
 from .ecs.models import Instances
 from .ecs.power import Power
@@ -40,6 +41,8 @@ class Emulator:
         self.faults = Faults()
         self.agent = Agent(self.results, self.instances.get, self.sandbox, options, self.faults)
         self.ca = CloudAssistant(self.store, self.instances, self.results, self.agent, options)
+        self.scheduler = Scheduler(self.store, self.results, self.agent, options)
+        self.power.boot_listeners.append(self.scheduler.on_boot)
         self.nonces = NonceCache()
         self.idempotency_lock = threading.Lock()
         self._counters: Counter[str] = Counter()
@@ -53,17 +56,19 @@ class Emulator:
             self.instances.set_init(inst["id"], None, None)
         self.instances.seed(self.fleet.instances, replace=False)
         self.ca.redeliver()
+        self.scheduler.start()
 
     def shutdown(self) -> None:
         """Kill every instance init; the database stays for the next start."""
         self.agent.shutting_down = True
+        self.scheduler.shutdown()
         self.sandbox.shutdown()
         self.store.close()
 
     def reset(self) -> None:
         """Back to the fleet file: fresh instance filesystems, no invocations, counters and faults cleared."""
         self.sandbox.shutdown()
-        for table in ("results", "invocations", "commands", "tokens", "instances"):
+        for table in ("results", "history", "invocations", "commands", "tokens", "instances"):
             self.store.execute(f"DELETE FROM {table}")
         shutil.rmtree(self.state_dir / "instances", ignore_errors=True)
         (self.state_dir / "instances").mkdir(parents=True, exist_ok=True)

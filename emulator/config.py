@@ -19,4 +19,5 @@ class Options:
     stopped_instance: str = "error"      # ⚠ error: RunCommand fails with InvalidInstance.NotMatch; record: Aborted
     stop_running: str = "terminate"      # ⚠ StopInvocation on Running: terminate (kill → Terminated) | continue
     transition_delay: float = 0.5       # seconds an instance spends in Stopping/Starting (real: seconds to a minute)
+    period_min: float = 0                # ⚠ >0 replaces the minimum Period intervals (rate 60 s, cron 10 s); tests use 1
     check_timestamp: bool = True         # reject |now − Timestamp| > 15 min

@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL NOT NULL, started REAL, updated REAL, finished REAL, stopped REAL,
     UNIQUE(invoke_id, instance_id));
 CREATE INDEX IF NOT EXISTS results_instance ON results(instance_id);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    invoke_id TEXT NOT NULL, instance_id TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER NOT NULL,
+    output BLOB NOT NULL, dropped INTEGER NOT NULL, error_code TEXT NOT NULL, error_info TEXT NOT NULL,
+    repeats INTEGER NOT NULL, started REAL, finished REAL, stopped REAL);
+CREATE INDEX IF NOT EXISTS history_task ON history(invoke_id, instance_id);
 CREATE TABLE IF NOT EXISTS commands (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT UNIQUE NOT NULL, region TEXT NOT NULL, data TEXT NOT NULL, created REAL NOT NULL);

@@ -97,7 +97,7 @@ class CloudAssistant:
             if iid not in rows:
                 raise ApiError("InvalidInstanceId.NotFound", "The specified parameter InstanceId does not exist.", 404)
         for iid in instance_ids or list(rows):
-            if self.results.reject(invoke_id, iid, "Cancelled", ""):
+            if self.results.reject(invoke_id, iid, "Cancelled", "", waiting=("Pending", "Scheduled")):
                 self.results.mark_stop_time(invoke_id, iid)
             elif self.options.stop_running == "terminate" and self.results.request_stop(invoke_id, iid):
                 self.agent.stop(invoke_id, iid)
@@ -122,4 +122,5 @@ def task_from(kind: str, data: dict[str, Any]) -> dict[str, Any]:
                 "owner": data["owner"], "group": data["group"], "overwrite": data["overwrite"]}
     return {"kind": "command", "type": data["type"], "content": base64.b64decode(data["script_b64"]),
             "username": data["username"], "working_dir": data["working_dir"], "timeout": data["timeout"],
-            "enable_parameter": data["enable_parameter"], "command_id": data["command_id"]}
+            "enable_parameter": data["enable_parameter"], "command_id": data["command_id"],
+            "repeat_mode": data["repeat_mode"], "frequency": data["frequency"]}

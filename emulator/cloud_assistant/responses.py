@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..clock import iso_seconds
 from ..errors import ApiError
 from ..pagination import paginate
 from ..protocol import Params
-from . import commands, validate
+from . import commands, frequency, validate
 from .status import COARSE, batch_coarse, batch_status
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 TYPES = ("RunShellScript", "RunBatScript", "RunPowerShellScript")
 REPEAT_MODES = ("Once", "Period", "NextRebootOnly", "EveryReboot", "DryRun")
+LIVE = frozenset({"Pending", "Scheduled", "Running", "Stopping"})  # a schedule in these states is still Timed
 SHELL_FOR_OS = {"linux": ("RunShellScript",), "windows": ("RunBatScript", "RunPowerShellScript")}
 
 
@@ -41,6 +43,7 @@ def run_command(emu: Emulator, p: Params) -> dict[str, Any]:
     desc = validate.max_len(p, "Description", 512, "CmdDesc.ExceedLimit", "The length of the description exceeds the limit.")
     options = run_options(p)
     timeout = validate.timeout(p, emu.options, emu.options.min_timeout)
+    check_frequency(emu, options, timeout)
     targets = check_targets(emu, region, ids, ctype)
     spec = {"type": ctype, "name": name, "description": desc, "content_b64": b64,
             "script_b64": base64.b64encode(validate.substitute(content, values)).decode(),
@@ -67,6 +70,7 @@ def invoke_command(emu: Emulator, p: Params) -> dict[str, Any]:
     ids = target_ids(emu, region, p)
     options = run_options(p)
     timeout = validate.timeout(p, emu.options, emu.options.min_timeout) if p.get("Timeout") else command["timeout"]
+    check_frequency(emu, options, timeout)
     targets = check_targets(emu, region, ids, command["type"])
     spec = {"type": command["type"], "name": command["name"], "description": command["description"],
             "content_b64": command["content_b64"],
@@ -91,7 +95,7 @@ def run_options(p: Params) -> dict[str, Any]:
         raise ApiError("InvalidRepeatMode.NotFound", "The specified repeat mode does not exist.", 404)
     if repeat_mode == "Period" and not p.get("Frequency"):
         raise ApiError("MissingParam.Frequency", "The parameter frequency is missing or empty.")
-    if repeat_mode != "Once":  # scheduled/reboot/dry-run tasks are not emulated yet
+    if repeat_mode == "DryRun":  # ⚠ result shape unspecified (contract §6.6): not emulated
         raise ApiError("UnsupportedParameter", "The parameters is unsupported.")
     termination = p.get("TerminationMode", "")
     if termination not in ("", "Process", "ProcessTree"):
@@ -100,6 +104,12 @@ def run_options(p: Params) -> dict[str, Any]:
             "frequency": p.get("Frequency", ""), "launcher": launcher, "termination_mode": termination,
             "tags": validate.tags(p), "container_id": p.get("ContainerId", ""),
             "container_name": p.get("ContainerName", ""), "oss_output_delivery": p.get("OssOutputDelivery", "")}
+
+
+def check_frequency(emu: Emulator, options: dict[str, Any], timeout: int) -> None:
+    """A Period task's Frequency must parse and respect the minimum intervals (InvalidParam.Frequency)."""
+    if options["repeat_mode"] == "Period":
+        frequency.parse(options["frequency"], timeout, time.time(), emu.options.period_min)
 
 
 def check_targets(emu: Emulator, region: str, ids: list[str], ctype: str) -> list[dict[str, Any]]:
@@ -166,7 +176,8 @@ def render_invocation(inv: dict[str, Any], rows: list[dict[str, Any]], output: b
     instances = []
     for r in rows:
         item = {"InstanceId": r["instance_id"], "InvocationStatus": r["status"],
-                "InstanceInvokeStatus": COARSE[r["status"]], "Repeats": r["repeats"], "Timed": False,
+                "InstanceInvokeStatus": COARSE[r["status"]], "Repeats": r["repeats"],
+                "Timed": d["repeat_mode"] != "Once" and r["status"] in LIVE,
                 "ExitCode": r["exit_code"], "Dropped": r["dropped"], "ErrorCode": r["error_code"],
                 "ErrorInfo": r["error_info"], "CreationTime": iso_seconds(r["created"]),
                 "StartTime": iso_seconds(r["started"]), "UpdateTime": iso_seconds(r["updated"]),
@@ -180,7 +191,8 @@ def render_invocation(inv: dict[str, Any], rows: list[dict[str, Any]], output: b
             "CommandType": d["type"], "CommandDescription": d["description"],
             "CommandContent": encode(base64.b64decode(d["content_b64"]), plain),
             "Parameters": json.dumps(d["parameters"], separators=(",", ":")), "Frequency": d["frequency"],
-            "RepeatMode": d["repeat_mode"], "Timed": False, "Timeout": d["timeout"], "Username": d["username"],
+            "RepeatMode": d["repeat_mode"], "Timed": d["repeat_mode"] != "Once" and bool(LIVE.intersection(states)),
+            "Timeout": d["timeout"], "Username": d["username"],
             "WorkingDir": d["working_dir"], "ContainerId": d["container_id"], "ContainerName": d["container_name"],
             "Launcher": d["launcher"], "TerminationMode": d["termination_mode"],
             "CreationTime": iso_seconds(inv["created"]), "OssOutputDelivery": d["oss_output_delivery"],
@@ -204,19 +216,29 @@ def describe_invocation_results(emu: Emulator, p: Params) -> dict[str, Any]:
                 continue
             if record_status and record_status not in (COARSE[r["status"]], r["status"]):
                 continue
-            records.append({
-                "InvokeId": inv["id"], "CommandId": d["command_id"], "InstanceId": r["instance_id"],
-                "InvocationStatus": r["status"], "InvokeRecordStatus": COARSE[r["status"]],
-                "ExitCode": r["exit_code"], "Output": encode(r["output"], plain), "Dropped": r["dropped"],
-                "ErrorCode": r["error_code"], "ErrorInfo": r["error_info"], "Repeats": r["repeats"],
-                "StartTime": iso_seconds(r["started"]), "FinishedTime": iso_seconds(r["finished"]),
-                "StopTime": iso_seconds(r["stopped"]), "Username": d["username"],
-                "ContainerId": d["container_id"], "ContainerName": d["container_name"], "Launcher": d["launcher"],
-                "TerminationMode": d["termination_mode"], "Tags": {"Tag": d["tags"]},
-                "OssOutputDelivery": d["oss_output_delivery"], "OssOutputStatus": "", "OssOutputUri": "",
-                "OssOutputErrorCode": "", "OssOutputErrorInfo": ""})
+            runs = [r]
+            if p.boolean("IncludeHistory") and d["repeat_mode"] != "Once":
+                past = emu.results.history(inv["id"], r["instance_id"])
+                done = past and (past[-1]["repeats"], past[-1]["status"]) == (r["repeats"], r["status"])
+                runs = past if done else [*past, r]
+            records += [result_record(inv["id"], d, run, plain) for run in runs]
     page, counters = paginate(records, p)
     return {"Invocation": {"InvocationResults": {"InvocationResult": page}, **counters}}
+
+
+def result_record(invoke_id: str, d: dict[str, Any], r: dict[str, Any], plain: bool) -> dict[str, Any]:
+    """One ``InvocationResult`` (a current result row or a past run of a schedule)."""
+    return {
+        "InvokeId": invoke_id, "CommandId": d["command_id"], "InstanceId": r["instance_id"],
+        "InvocationStatus": r["status"], "InvokeRecordStatus": COARSE[r["status"]],
+        "ExitCode": r["exit_code"], "Output": encode(r["output"], plain), "Dropped": r["dropped"],
+        "ErrorCode": r["error_code"], "ErrorInfo": r["error_info"], "Repeats": r["repeats"],
+        "StartTime": iso_seconds(r["started"]), "FinishedTime": iso_seconds(r["finished"]),
+        "StopTime": iso_seconds(r["stopped"]), "Username": d["username"],
+        "ContainerId": d["container_id"], "ContainerName": d["container_name"], "Launcher": d["launcher"],
+        "TerminationMode": d["termination_mode"], "Tags": {"Tag": d["tags"]},
+        "OssOutputDelivery": d["oss_output_delivery"], "OssOutputStatus": "", "OssOutputUri": "",
+        "OssOutputErrorCode": "", "OssOutputErrorInfo": ""}
 
 
 def stop_invocation(emu: Emulator, p: Params) -> dict[str, Any]:

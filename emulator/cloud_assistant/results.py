@@ -21,11 +21,38 @@ class Results:
                                "VALUES (?, ?, 'Pending', ?, ?)", [(invoke_id, i, now, now) for i in instance_ids])
 
     def claim(self, invoke_id: str, instance_id: str) -> bool:
-        """Agent picks the task up: Pending → Running. False if it was cancelled meanwhile."""
+        """Agent starts a run: Pending (or Scheduled, for a due run of a schedule) → Running; Repeats + 1. False if
+        it was cancelled meanwhile."""
         now = time.time()
-        return self.store.execute("UPDATE results SET status='Running', started=?, updated=?, repeats=1 "
-                                  "WHERE invoke_id=? AND instance_id=? AND status='Pending'",
-                                  (now, now, invoke_id, instance_id)) == 1
+        return self.store.execute("UPDATE results SET status='Running', started=?, updated=?, finished=NULL, "
+                                  "repeats=repeats+1 WHERE invoke_id=? AND instance_id=? "
+                                  "AND status IN ('Pending', 'Scheduled')", (now, now, invoke_id, instance_id)) == 1
+
+    def arm(self, invoke_id: str, instance_id: str) -> bool:
+        """A scheduled task reached its agent: Pending → Scheduled (waits for its time or a reboot)."""
+        return self.store.execute("UPDATE results SET status='Scheduled', updated=? WHERE invoke_id=? AND "
+                                  "instance_id=? AND status='Pending'", (time.time(), invoke_id, instance_id)) == 1
+
+    def record_run(self, invoke_id: str, instance_id: str, again: bool) -> None:
+        """A run of a schedule ended: keep it in the history (IncludeHistory); ``again`` re-arms the task
+        (Scheduled) unless it was stopped."""
+        with self.store.transaction():
+            row = self.get(invoke_id, instance_id)
+            if row is None or row["status"] in ("Pending", "Scheduled", "Running", "Stopping"):
+                return
+            self.store.execute(
+                "INSERT INTO history(invoke_id, instance_id, status, exit_code, output, dropped, error_code, "
+                "error_info, repeats, started, finished, stopped) SELECT invoke_id, instance_id, status, exit_code, "
+                "output, dropped, error_code, error_info, repeats, started, finished, stopped FROM results "
+                "WHERE invoke_id=? AND instance_id=?", (invoke_id, instance_id))
+            if again and row["status"] not in ("Terminated", "Cancelled"):
+                self.store.execute("UPDATE results SET status='Scheduled', updated=? WHERE invoke_id=? AND "
+                                   "instance_id=?", (time.time(), invoke_id, instance_id))
+
+    def history(self, invoke_id: str, instance_id: str) -> list[dict[str, Any]]:
+        """Past runs of a scheduled task, oldest first."""
+        return self.store.query("SELECT * FROM history WHERE invoke_id=? AND instance_id=? ORDER BY seq",
+                                (invoke_id, instance_id))
 
     def progress(self, invoke_id: str, instance_id: str, output: bytes, dropped: int) -> None:
         """Publish partial output of a running command (the real agent streams it every ~3 s)."""
@@ -51,13 +78,14 @@ class Results:
                 (status, exit_code, output, dropped, error_code, info, finished or now, now, invoke_id, instance_id))
 
     def reject(self, invoke_id: str, instance_id: str, status: str, error_code: str,
-               error_info: str | None = None) -> bool:
-        """A task that never started (Aborted/Invalid/Cancelled): only from Pending."""
+               error_info: str | None = None, waiting: tuple[str, ...] = ("Pending",)) -> bool:
+        """A task that is not running ends (Aborted/Invalid, or Cancelled from Pending/Scheduled)."""
         info = ERROR_INFO.get(error_code, "") if error_info is None else error_info
+        marks = ",".join("?" * len(waiting))
         return self.store.execute(
             "UPDATE results SET status=?, error_code=?, error_info=?, updated=? "
-            "WHERE invoke_id=? AND instance_id=? AND status='Pending'",
-            (status, error_code, info, time.time(), invoke_id, instance_id)) == 1
+            f"WHERE invoke_id=? AND instance_id=? AND status IN ({marks})",
+            (status, error_code, info, time.time(), invoke_id, instance_id, *waiting)) == 1
 
     def request_stop(self, invoke_id: str, instance_id: str) -> bool:
         """StopInvocation on a running task: Running → Stopping (the agent then kills it)."""

@@ -112,8 +112,6 @@ class Instances:
         return normalize_instance(entry, self.regions)
 
 
-
-
 class RegionView(Sequence[dict[str, Any]]):
     """len() is a COUNT, a slice is LIMIT/OFFSET (seed order); what ``paginate`` needs, nothing more."""
 
