@@ -13,14 +13,16 @@ from .app import Emulator
 from .errors import ApiError, envelope, invalid_action, missing
 from .protocol import Params, authenticate, collect_params
 from .routes import IDEMPOTENT, VERSIONS
+from .signature_v3 import authenticate_v3, is_v3
 
 LOG = logging.getLogger("emulator.server")
 
 
-def call_api(emu: Emulator, method: str, params: dict[str, str],
-             headers: dict[str, str]) -> tuple[int, dict[str, Any], bool]:
+def call_api(emu: Emulator, method: str, params: dict[str, str], headers: dict[str, str],
+             wire: tuple[str, dict[str, str], bytes] = ("/", {}, b"")) -> tuple[int, dict[str, Any], bool]:
     """One RPC call: counters → faults → signature → route → handler; every failure becomes an envelope.
-    The flag is True when a "drop" fault fired: the call was handled but its answer must never arrive."""
+    The flag is True when a "drop" fault fired: the call was handled but its answer must never arrive.
+    ``wire`` (path, query-only parameters, body) is what a V3 signature covers."""
     drop = False
     request_id = str(uuid.uuid4()).upper()
     region = params.get("RegionId")
@@ -34,7 +36,11 @@ def call_api(emu: Emulator, method: str, params: dict[str, str],
             raise missing("Version")
         emu.count(action)
         drop = emu.faults.apply(action)
-        authenticate(method, params, emu.fleet.access_keys, emu.nonces, emu.options.check_timestamp)
+        if is_v3(headers):
+            authenticate_v3(method, wire[0], wire[1], headers, wire[2], emu.fleet.access_keys, emu.nonces,
+                            emu.options.check_timestamp)
+        else:
+            authenticate(method, params, emu.fleet.access_keys, emu.nonces, emu.options.check_timestamp)
         table = VERSIONS.get(version)
         if table is None:
             raise ApiError("InvalidVersion", "Specified parameter Version is not valid.")  # ⚠ code inferred
@@ -88,10 +94,11 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/" and method in ("GET", "POST"):
             try:
                 params = collect_params(url.query, body, self.headers.get("Content-Type") or "")
+                query = collect_params(url.query, b"", "")
             except UnicodeDecodeError:
-                params = {}
+                params, query = {}, {}
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload, drop = call_api(emu, method, params, headers)
+            status, payload, drop = call_api(emu, method, params, headers, (url.path, query, body))
             if drop:  # act then drop: close the connection without an HTTP response
                 self.close_connection = True
                 return

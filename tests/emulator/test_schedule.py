@@ -101,6 +101,7 @@ def test_reboot_modes(api: Api, ids: dict[str, str]) -> None:
     every = start(api, iid, "echo every", RepeatMode="EveryReboot")
     once = start(api, iid, "echo next", RepeatMode="NextRebootOnly")
     until(lambda: all(results(api, i)[0]["InvocationStatus"] == "Scheduled" for i in (every, once)))
+
     def rearmed_after(boot: int) -> bool:
         [record] = results(api, every)
         return record["Repeats"] == boot and record["InvocationStatus"] == "Scheduled"
