@@ -126,20 +126,36 @@ options:
     description:
       - How many SendFile calls (uploads) and page reads (downloads and large outputs) a file transfer
         keeps in flight at once.
-      - Higher values move large files faster until the API's rate limit for the account is reached.
+      - Higher values move large files faster until the API's rate limit for the account is reached
+        (throttled calls are retried with backoff).
     type: int
-    default: 8
+    default: 16
     env:
       - name: ANSIBLE_ALICLOUD_TRANSFER_PARALLELISM
     vars:
       - name: ansible_alicloud_transfer_parallelism
   audit_tags:
     description:
-      - Tag every invocation with the controller user so the cloud's records show who ran it.
+      - Tag every invocation with the controller's user and host so the cloud's records show who
+        ran it and from where.
     type: boolean
     default: true
     vars:
       - name: ansible_alicloud_audit_tags
+  invocation_name:
+    description:
+      - Name of every invocation in the cloud's records (at most 128 characters).
+      - When unset, C(ansible:) followed by the play's name.
+    type: str
+    vars:
+      - name: ansible_alicloud_invocation_name
+  play_name:
+    description:
+      - The running play's name, read from ansible's own C(ansible_play_name); it names invocations
+        when O(invocation_name) is unset. Not meant to be set by hand.
+    type: str
+    vars:
+      - name: ansible_play_name
 notes:
   - The instance needs a running Cloud Assistant agent, POSIX C(sh), C(base64), C(gzip) and C(sha256sum)
     (standard on every Linux image). Python is needed only for modules, as over SSH.
@@ -169,6 +185,7 @@ EXAMPLES = r"""
 import getpass
 import os
 import shlex
+import socket
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_native
@@ -187,6 +204,8 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.transport import Tran
 display = Display()
 
 FAILURES = (CloudError, ConfigError, InvocationTimeout, RemoteExecError, TransportError)
+MAX_INVOCATION_NAME = 128  # RunCommand Name limit
+MAX_TAG_VALUE = 128
 
 
 class Connection(ConnectionBase):
@@ -227,12 +246,16 @@ class Connection(ConnectionBase):
             client = CloudClient(settings)
         except ConfigError as error:
             raise AnsibleConnectionFailure(to_native(error)) from None
-        tags = {"alicloud-ecs:controller-user": getpass.getuser()} if self.get_option("audit_tags") else {}
+        tags = {}
+        if self.get_option("audit_tags"):
+            tags = {"alicloud-ecs:controller-user": getpass.getuser()[:MAX_TAG_VALUE],
+                    "alicloud-ecs:controller-host": socket.gethostname()[:MAX_TAG_VALUE]}
+        name = self.get_option("invocation_name") or f"ansible: {self.get_option('play_name') or 'ad-hoc'}"
         options = ExecOptions(
             username=self.get_option("remote_user") or None,
             timeout=self.get_option("command_timeout"),
             wait_margin=self.get_option("wait_margin"),
-            name="ansible alicloud.ecs.cloud_assistant",
+            name=name[:MAX_INVOCATION_NAME],
             tags=tags,
             schedule=PollSchedule(first=self.get_option("poll_first_delay"),
                                   cap=self.get_option("poll_max_interval")),
