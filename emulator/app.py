@@ -19,6 +19,7 @@ from .errors import missing, region_not_found
 from .faults import Faults
 from .fleet import Fleet
 from .isolation import choose
+from .oos.executions import Executions
 from .protocol import NonceCache, Params
 from .store import Store
 
@@ -43,6 +44,7 @@ class Emulator:
         self.ca = CloudAssistant(self.store, self.instances, self.results, self.agent, options)
         self.scheduler = Scheduler(self.store, self.results, self.agent, options)
         self.power.boot_listeners.append(self.scheduler.on_boot)
+        self.executions = Executions(self)
         self.nonces = NonceCache()
         self.idempotency_lock = threading.Lock()
         self._counters: Counter[str] = Counter()
@@ -56,6 +58,7 @@ class Emulator:
             self.instances.set_init(inst["id"], None, None)
         self.instances.seed(self.fleet.instances, replace=False)
         self.ca.redeliver()
+        self.executions.interrupt_all()
         self.scheduler.start()
 
     def shutdown(self) -> None:
@@ -68,7 +71,8 @@ class Emulator:
     def reset(self) -> None:
         """Back to the fleet file: fresh instance filesystems, no invocations, counters and faults cleared."""
         self.sandbox.shutdown()
-        for table in ("results", "history", "invocations", "commands", "tokens", "instances"):
+        for table in ("results", "history", "invocations", "commands", "templates", "executions", "tokens",
+                      "instances"):
             self.store.execute(f"DELETE FROM {table}")
         shutil.rmtree(self.state_dir / "instances", ignore_errors=True)
         (self.state_dir / "instances").mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cloud_assistant import commands, files, responses as ca
 from .ecs import events, power, tags, responses as ecs
+from .oos import executions, templates
 from .protocol import Params
 
 if TYPE_CHECKING:
@@ -39,9 +40,19 @@ ECS: dict[str, Handler] = {
     "DescribeSendFileResults": files.describe_send_file_results,
 }
 
-OOS: dict[str, Handler] = {}
+OOS: dict[str, Handler] = {
+    "StartExecution": executions.start_execution,
+    "ListExecutions": executions.list_executions,
+    "CancelExecution": executions.cancel_execution,
+    "NotifyExecution": executions.notify_execution,
+    "CreateTemplate": templates.create_template,
+    "UpdateTemplate": templates.update_template,
+    "DeleteTemplate": templates.delete_template,
+    "GetTemplate": templates.get_template,
+    "ListTemplates": templates.list_templates,
+}
 
 VERSIONS: dict[str, dict[str, Handler]] = {"2014-05-26": ECS, "2019-06-01": OOS}
 
 # Actions whose ClientToken makes a retry return the first result instead of running twice (contract §2.17).
-IDEMPOTENT = frozenset({"RunCommand", "InvokeCommand", "CreateCommand", "SendFile"})
+IDEMPOTENT = frozenset({"RunCommand", "InvokeCommand", "CreateCommand", "SendFile", "StartExecution"})

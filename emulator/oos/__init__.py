@@ -1,0 +1,1 @@
+"""OOS (Operation Orchestration Service, ``2019-06-01``): templates and executions."""

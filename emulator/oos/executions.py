@@ -1,0 +1,289 @@
+"""OOS executions (contract §5): StartExecution / ListExecutions / CancelExecution / NotifyExecution. Only the public
+``ACS-ECS-BulkyRunCommand`` runs: its targets are selected, then every instance gets a RunCommand through the same
+Cloud Assistant engine as the ECS API, under the template's rateControl (Concurrency or Batch, MaxErrors)."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ..clock import iso_seconds
+from ..cloud_assistant.responses import check_targets, run_options
+from ..errors import ApiError
+from ..pagination import decode_token, encode_token
+from ..protocol import Params
+from . import templates
+from .rate import batches, limit
+
+if TYPE_CHECKING:
+    from ..app import Emulator
+
+LOG = logging.getLogger("emulator.oos")
+TERMINAL = ("Success", "Failed", "Cancelled")
+FINAL_TASK = ("Success", "Failed", "Timeout", "Error", "Invalid", "Aborted", "Cancelled", "Terminated")
+RESUME = ("Approve", "ResumeExecution")  # ⚠ NotifyType values that let a paused batch loop go on
+SHELL_TYPES = {"RunPythonScript": "RunShellScript", "RunPerlScript": "RunShellScript"}  # contract §5.3
+
+
+class Executions:
+    """Execution records (SQLite) and one worker thread per running execution."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self._events: dict[str, threading.Event] = {}  # resume signals of Waiting executions
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+
+    def interrupt_all(self) -> None:
+        """At start-up: executions of a previous process cannot go on (⚠ they end Failed)."""
+        for row in self.emu.store.query("SELECT id FROM executions"):
+            record = self.get(row["id"])
+            if record["status"] not in TERMINAL:
+                self.save(record | {"status": "Failed", "status_message": "Interrupted by an emulator restart.",
+                                    "ended": time.time()})
+
+    def get(self, exec_id: str) -> dict[str, Any]:
+        """One execution record."""
+        row = self.emu.store.one("SELECT data FROM executions WHERE id=?", (exec_id,))
+        if row is None:
+            raise ApiError("EntityNotExists.Execution", "The specified execution does not exist.", 404)
+        return json.loads(row["data"])
+
+    def save(self, record: dict[str, Any]) -> None:
+        """Insert or update a record (updated = now)."""
+        record["updated"] = time.time()
+        self.emu.store.execute("INSERT INTO executions(id, region, data) VALUES (?,?,?) ON CONFLICT(id) DO UPDATE "
+                               "SET data=excluded.data", (record["id"], record["region"], json.dumps(record)))
+
+    def start(self, record: dict[str, Any]) -> None:
+        """Persist and launch the worker."""
+        self.save(record)
+        threading.Thread(target=self._run, args=(record["id"],), name=record["id"], daemon=True).start()
+
+    def cancel(self, exec_id: str) -> None:
+        """CancelExecution: no new item starts, running commands are stopped, status Cancelled."""
+        record = self.get(exec_id)
+        if record["status"] in TERMINAL:
+            return
+        with self._lock:
+            self._cancelled.add(exec_id)
+            event = self._events.get(exec_id)
+        if event:
+            event.set()
+
+    def notify(self, exec_id: str, notify_type: str) -> None:
+        """NotifyExecution: resume a Waiting execution (paused between batches)."""
+        record = self.get(exec_id)
+        if notify_type not in RESUME:
+            raise ApiError("InvalidParameter", 'The specified parameter "NotifyType" is not valid.')
+        with self._lock:
+            event = self._events.get(exec_id)
+        if record["status"] != "Waiting" or event is None:
+            raise ApiError("InvalidStatus.Execution", "The execution is not waiting for a notification.")
+        event.set()
+
+    def _stopped(self, exec_id: str) -> bool:
+        with self._lock:
+            return exec_id in self._cancelled
+
+    def _run(self, exec_id: str) -> None:
+        try:
+            self._execute(exec_id)
+        except Exception as exc:  # the execution must end; never leave it Running
+            LOG.exception("execution %s", exec_id)
+            self.save(self.get(exec_id) | {"status": "Failed", "status_message": str(exc), "ended": time.time()})
+
+    def _execute(self, exec_id: str) -> None:
+        record = self.get(exec_id)
+        params = record["parameters"]
+        ids = self.select(record["region"], params.get("targets") or {})
+        record |= {"status": "Running", "started": time.time(), "counters": {"Total": len(ids), "Success": 0,
+                                                                             "Failed": 0}}
+        self.save(record)
+        if not ids:
+            self.save(record | {"status": "Failed", "status_message": "No instance matched the targets.",
+                                "ended": time.time()})  # ⚠ an empty selection fails the execution
+            return
+        rate = params.get("rateControl") or {"Mode": "Concurrency", "MaxErrors": 0, "Concurrency": 10}
+        max_errors = limit(rate.get("MaxErrors", 0), len(ids))
+        outputs: list[str] = []
+        state = {"failed": 0, "success": 0}
+        plan = batches(rate, ids)
+        for number, (batch, concurrency) in enumerate(plan):
+            if number and self._pause(record, rate, number):
+                break
+            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+                for iid in batch:
+                    pool.submit(self._tally, record, iid, state, max_errors, outputs)
+            record["counters"] = {"Total": len(ids), "Success": state["success"], "Failed": state["failed"]}
+            self.save(record)
+            if state["failed"] > max_errors or self._stopped(exec_id):
+                break
+        if self._stopped(exec_id):
+            status, message = "Cancelled", "Cancelled by the user."
+        elif state["failed"] > max_errors:
+            status, message = "Failed", f"{state['failed']} loop items failed; MaxErrors is {max_errors}."
+        else:
+            status, message = "Success", ""
+        self.save(record | {"status": status, "status_message": message, "ended": time.time(),
+                            "outputs": {"commandOutputs": outputs}})
+
+    def _pause(self, record: dict[str, Any], rate: dict[str, Any], number: int) -> bool:
+        """Between batches: FirstBatchPause waits once, EveryBatchPause every time; True = cancelled."""
+        option = rate.get("BatchPauseOption") or record["loop_mode"]
+        if not (option == "EveryBatchPause" or (option == "FirstBatchPause" and number == 1)):
+            return self._stopped(record["id"])
+        event = threading.Event()
+        with self._lock:
+            self._events[record["id"]] = event
+        self.save(record | {"status": "Waiting"})
+        event.wait()
+        with self._lock:
+            self._events.pop(record["id"], None)
+        self.save(record | {"status": "Running"})
+        return self._stopped(record["id"])
+
+    def select(self, region: str, targets: dict[str, Any]) -> list[str]:
+        """ACS::SelectTargets: ResourceIds or Tags, Running instances only."""
+        region = str(targets.get("RegionId") or region)
+        instances = [i for i in self.emu.instances.in_region(region) if i["status"] == "Running"]
+        if targets.get("Type") == "ResourceIds":
+            wanted = [str(i) for i in targets.get("ResourceIds") or []]
+            return [i["id"] for i in instances if i["id"] in wanted]
+        if targets.get("Type") == "Tags":
+            tags = targets.get("Tags") or []
+            return [i["id"] for i in instances
+                    if all(t.get("Key") in i["tags"] and (t.get("Value") is None or i["tags"][t["Key"]] == t["Value"])
+                           for t in tags)]
+        raise ApiError("InvalidParameter", "targets.Type must be ResourceIds or Tags.")  # ⚠ others not emulated
+
+    def _tally(self, record: dict[str, Any], iid: str, state: dict[str, int], max_errors: int,
+               outputs: list[str]) -> None:
+        """Run one item unless MaxErrors is already exceeded; count it and keep its output (completion order)."""
+        with self._lock:
+            if state["failed"] > max_errors:
+                return
+        try:
+            ok, text = self._item(record, iid)
+        except Exception as exc:  # an item must always be counted; never lose it in the pool
+            LOG.exception("execution %s item %s", record["id"], iid)
+            ok, text = False, str(exc)
+        if ok is None:
+            return
+        with self._lock:
+            state["success" if ok else "failed"] += 1
+            outputs.append(text)
+
+    def _item(self, record: dict[str, Any], iid: str) -> tuple[bool | None, str]:
+        """One loop item (ACS::ECS::RunCommand on one instance); (None, "") when cancelled before it started."""
+        if self._stopped(record["id"]):
+            return None, ""
+        params = record["parameters"]
+        content = str(params.get("commandContent", "")).encode()
+        ctype = SHELL_TYPES.get(params.get("commandType", "RunShellScript"), params.get("commandType",
+                                                                                         "RunShellScript"))
+        try:
+            options = run_options(Params({"WorkingDir": str(params.get("workingDir", "")),
+                                          "Username": str(params.get("username", ""))}))
+            targets = check_targets(self.emu, record["region"], [iid], ctype)
+        except ApiError as err:
+            return False, f"{err.code}: {err.message}"
+        b64 = base64.b64encode(content).decode()
+        spec = {"type": ctype, "name": record["id"], "description": "", "content_b64": b64, "script_b64": b64,
+                "parameters": {}, "enable_parameter": bool(params.get("enableParameter", False)),
+                "timeout": int(params.get("timeout", 600)), **options}
+        invoke_id = self.emu.ca.run_command(record["region"], spec, targets)["InvokeId"]
+        while True:
+            row = self.emu.results.get(invoke_id, iid)
+            if row is not None and row["status"] in FINAL_TASK:
+                return row["status"] == "Success", bytes(row["output"]).decode("utf-8", "replace")
+            if self._stopped(record["id"]):
+                self.emu.ca.stop(record["region"], invoke_id, [iid])
+            time.sleep(0.1)
+
+
+def new_execution_id() -> str:
+    """``exec-`` + 15 hex digits (doc example ``exec-44d32b45d2a449e``)."""
+    return "exec-" + secrets.token_hex(8)[:15]
+
+
+def render(record: dict[str, Any], listing: bool) -> dict[str, Any]:
+    """An ``Execution``: Parameters is a JSON string in StartExecution, an object in ListExecutions."""
+    return {"ExecutionId": record["id"], "TemplateId": f"t-{record['template_name'][:20]}",
+            "TemplateName": record["template_name"], "TemplateVersion": record["template_version"],
+            "Mode": record["mode"], "LoopMode": record["loop_mode"], "SafetyCheck": record["safety_check"],
+            "Status": record["status"], "StatusMessage": record.get("status_message", ""), "StatusReason": "",
+            "WaitingStatus": "", "Category": "Other", "ExecutedBy": "emulator", "RamRole": "",
+            "Description": record["description"],
+            "Parameters": record["parameters"] if listing else json.dumps(record["parameters"]),
+            "Outputs": json.dumps(record.get("outputs", {})), "Counters": record.get("counters", {}),
+            "Tags": record["tags"], "Targets": json.dumps(record["parameters"].get("targets", {})),
+            "ResourceStatus": "", "CurrentTasks": [], "IsParent": False, "ParentExecutionId": "",
+            "ResourceGroupId": "", "CreateDate": iso_seconds(record["created"]),
+            "StartDate": iso_seconds(record.get("started")), "UpdateDate": iso_seconds(record.get("updated")),
+            "EndDate": iso_seconds(record.get("ended"))}
+
+
+def start_execution(emu: Emulator, p: Params) -> dict[str, Any]:
+    """StartExecution: by TemplateName (only the public BulkyRunCommand executes ⚠) with JSON Parameters."""
+    region = emu.region(p)
+    template = templates.load(emu, region, p.require("TemplateName"))
+    try:
+        params = json.loads(p.get("Parameters") or "{}")
+    except ValueError:
+        params = None
+    if not isinstance(params, dict):
+        raise ApiError("InvalidParameter", 'The specified parameter "Parameters" is not valid.')
+    if template["name"] != templates.BULKY:
+        raise ApiError("InvalidTemplate", "The emulator only executes ACS-ECS-BulkyRunCommand.")
+    if not params.get("commandContent") or not isinstance(params.get("targets"), dict):
+        raise ApiError("InvalidParameter", "Parameters commandContent and targets are required.")
+    if len(str(params["commandContent"])) > 16384:
+        raise ApiError("InvalidParameter", "commandContent exceeds MaxLength 16384.")
+    tags = json.loads(p.get("Tags") or "{}")
+    record = {"id": new_execution_id(), "region": region, "template_name": template["name"],
+              "template_version": p.get("TemplateVersion") or template["version"],
+              "mode": p.get("Mode") or "Automatic", "loop_mode": p.get("LoopMode") or "Automatic",
+              "safety_check": p.get("SafetyCheck") or "ConfirmEveryHighRiskAction",
+              "description": p.get("Description") or "", "parameters": params, "tags": tags, "status": "Started",
+              "created": time.time()}
+    emu.executions.start(record)
+    return {"Execution": render(record, listing=False)}
+
+
+def list_executions(emu: Emulator, p: Params) -> dict[str, Any]:
+    """ListExecutions: unknown ExecutionId → empty list; newest StartDate first unless SortOrder=Ascending."""
+    region = emu.region(p)
+    rows = emu.store.query("SELECT data FROM executions WHERE region=? ORDER BY seq", (region,))
+    items = [json.loads(r["data"]) for r in rows]
+    for key, field in (("ExecutionId", "id"), ("Status", "status"), ("Mode", "mode")):
+        if p.get(key):
+            items = [i for i in items if i[field] == p.get(key)]
+    if p.get("TemplateName"):
+        items = [i for i in items if p.get("TemplateName", "") in i["template_name"]]
+    if p.get("SortOrder") != "Ascending":
+        items.reverse()
+    size = min(max(p.integer("MaxResults", 50) or 50, 10), 100)  # ⚠ out-of-range values are clamped
+    offset = decode_token(p.get("NextToken") or "") if p.get("NextToken") else 0
+    more = offset + size < len(items)
+    return {"Executions": [render(i, listing=True) for i in items[offset:offset + size]], "MaxResults": size,
+            "NextToken": encode_token(offset + size) if more else "", "TotalCount": len(items)}
+
+
+def cancel_execution(emu: Emulator, p: Params) -> dict[str, Any]:
+    """CancelExecution."""
+    emu.region(p)
+    emu.executions.cancel(p.require("ExecutionId"))
+    return {}
+
+
+def notify_execution(emu: Emulator, p: Params) -> dict[str, Any]:
+    """NotifyExecution: resume a batch loop paused by FirstBatchPause/EveryBatchPause."""
+    emu.region(p)
+    emu.executions.notify(p.require("ExecutionId"), p.require("NotifyType"))
+    return {}
