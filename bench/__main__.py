@@ -19,6 +19,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.transfer import SEND_PARALLELISM, run_transfer_bench  # noqa: E402
 from emulator.testing import EmulatorProcess  # noqa: E402
 
 FLEET = {
@@ -101,6 +102,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--transfer-parallelism", type=int, default=SEND_PARALLELISM)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp, EmulatorProcess(fleet=FLEET, state_dir=Path(temp) / "state") as emulator:
         work = Path(temp)
@@ -128,6 +130,7 @@ def main() -> int:
     out = REPO_ROOT / "bench" / "results" / f"command_tasks-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out.relative_to(REPO_ROOT)}")
+    run_transfer_bench(args.transfer_parallelism)
     return 0
 
 

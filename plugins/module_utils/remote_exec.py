@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .client import CloudClient
-from .file_transfer import SEND_PARALLELISM, Chunk, chunk_dir_for, send_chunks, split_chunks
+from .file_transfer import GRAIN_BYTES, SEND_PARALLELISM, Chunk, chunk_dir_for, cut_chunks, send_chunks, split_chunks
 from .instance_cache import InstanceCache
 from .invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
 from .transport import (
@@ -28,7 +28,8 @@ from .transport import (
 )
 
 MAX_STAGING_ATTEMPTS = 3
-MANIFEST_AFTER = 32     # more staged chunks than this are listed in a staged manifest, not in the script
+MANIFEST_AFTER = 32 * GRAIN_BYTES  # stdin larger than this lists its chunks in a staged manifest
+WHOLE_INLINE_MAX = 1 << 20        # larger stdin is never tried whole inline (it would not fit)
 MEMORY_FRAME_BYTES = 8 << 20  # a larger result frame is assembled in a temporary file
 LEARNING_RATE = 0.3     # weight of the newest run in the running mean and spread
 SPREAD_FACTOR = 2.0     # aim this many spreads past the mean run time
@@ -155,24 +156,25 @@ class InstanceExecutor:
     def _plan(self, staging: _Staging) -> StdinPlan | None:
         """Split stdin into parts: chunks the instance holds are referenced, the rest rides inline
         while the script's budget lasts, and whatever is left is staged with SendFile. Past
-        MANIFEST_AFTER chunks, the chunk list itself is staged (a manifest), keeping the script small."""
+        MANIFEST_AFTER bytes, the chunk list itself is staged (a manifest), keeping the script small,
+        and chunks are sent while the rest are still being cut."""
         if not staging.data:
             return None
-        whole = pack_inline(staging.data)
-        if len(whole) <= INLINE_BUDGET:
+        whole = pack_inline(staging.data) if len(staging.data) <= WHOLE_INLINE_MAX else ""
+        if whole and len(whole) <= INLINE_BUDGET:
             return StdinPlan(parts=[StdinPart(inline=whole)])
         known = self.cache.known_chunks() if self.cache else set()
-        chunks = staging.chunks()
         digest = hashlib.sha256(staging.data).hexdigest()
-        if len(chunks) > MANIFEST_AFTER:
+        if staging.uses_manifest:
+            self._send(chunk for chunk in staging.produce() if chunk.name not in known)
             manifest = staging.manifest()
-            self._send([chunk for chunk in chunks + manifest if chunk.name not in known])
+            self._send(chunk for chunk in manifest if chunk.name not in known)
             return StdinPlan(manifest=[chunk.name for chunk in manifest], chunk_dir=self._chunk_dir(),
                              sha256=digest, wait_seconds=None if self._staged else 0)
         budget = INLINE_BUDGET
         parts: list[StdinPart] = []
         to_send = []
-        for chunk in chunks:
+        for chunk in staging.chunks():
             packed = base64.b64encode(chunk.blob).decode("ascii")
             if chunk.name in known:
                 parts.append(StdinPart(chunk=chunk.name))
@@ -188,24 +190,32 @@ class InstanceExecutor:
 
     def _restage(self, staging: _Staging, missing: t.Sequence[str]) -> None:
         """Send again what the instance reported missing. A report cut short (``+``) or a failed check
-        means the controller's picture is wrong wholesale: forget it and send everything not just sent."""
+        means the controller's picture is wrong wholesale: forget it and send every chunk again, so a
+        stale cache costs one extra round trip however much the instance lost."""
         everything = "+" in missing or "unverified" in missing
-        staged = staging.chunks() + (staging.manifest() if len(staging.chunks()) > MANIFEST_AFTER else [])
+        staged = staging.chunks() + (staging.manifest() if staging.uses_manifest else [])
         if self.cache:
             self.cache.update_chunks(remove=[chunk.name for chunk in staged] if everything else missing)
         wanted = set(missing)
         self._send([chunk for chunk in staged if everything or chunk.name in wanted])
 
-    def _send(self, chunks: t.Sequence[Chunk]) -> None:
-        """SendFile what the instance lacks, once per name (repeated data makes repeated chunks)."""
-        chunks = list({chunk.name: chunk for chunk in chunks}.values())
-        if not chunks:
-            return
-        send_chunks(self.client, self.instance_id, chunks, self._chunk_dir(),
+    def _send(self, chunks: t.Iterable[Chunk]) -> None:
+        """SendFile what the instance lacks, once per name (repeated data makes repeated chunks),
+        starting on each chunk as soon as ``chunks`` yields it."""
+        sent: set[str] = set()
+
+        def unique() -> t.Iterator[Chunk]:
+            for chunk in chunks:
+                if chunk.name not in sent:
+                    sent.add(chunk.name)
+                    yield chunk
+
+        send_chunks(self.client, self.instance_id, unique(), self._chunk_dir(),
                     self.options.username or "root", self.options.parallelism)
-        self._staged = True
-        if self.cache:
-            self.cache.update_chunks(add=[chunk.name for chunk in chunks])
+        if sent:
+            self._staged = True
+            if self.cache:
+                self.cache.update_chunks(add=sent)
 
     def _chunk_dir(self) -> str:
         return chunk_dir_for(self.options.username or "root")
@@ -275,8 +285,20 @@ class _Staging:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self.uses_manifest = len(data) > MANIFEST_AFTER
         self._chunks: list[Chunk] | None = None
         self._manifest: list[Chunk] | None = None
+
+    def produce(self) -> t.Iterator[Chunk]:
+        """The chunks as they are cut (last first), so sending overlaps cutting; kept for later."""
+        if self._chunks is not None:
+            yield from self._chunks
+            return
+        cut = []
+        for chunk in cut_chunks(self.data):
+            cut.append(chunk)
+            yield chunk
+        self._chunks = cut[::-1]
 
     def chunks(self) -> list[Chunk]:
         if self._chunks is None:

@@ -128,10 +128,11 @@ def _assemble_function(plan: StdinPlan) -> tuple[str, str]:
 
 def _missing_function(plan: StdinPlan) -> str:
     """A function ``_l`` that lists missing chunks into ``_m`` — at most MISSING_REPORT_LIMIT names,
-    then ``+`` — so the report always fits the tail of the output the API keeps."""
+    then ``+`` — so the report always fits the tail of the output the API keeps. ``+`` also follows
+    missing manifest chunks: without the manifest the data chunks cannot be checked."""
     listed = " ".join(plan.manifest or [part.chunk for part in plan.parts if part.chunk])
     manifest = (
-        "  [ -n \"$_m\" ] && return 0\n"
+        "  [ -n \"$_m\" ] && { _m=\"$_m,+\"; return 0; }\n"
         "  while IFS= read -r _h; do\n"
         "    [ -f \"$_c/$_h\" ] && continue\n"
         f"    _k=$((_k+1)); if [ $_k -gt {MISSING_REPORT_LIMIT} ]; then _m=\"$_m,+\"; break; fi\n"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
+import shutil
 import subprocess
 import threading
 from collections import Counter
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.alicloud.ecs.plugins.module_utils import remote_exec
+from ansible_collections.alicloud.ecs.plugins.module_utils import remote_exec, transport
+from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import split_chunks
 from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import PollSchedule
 from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import ExecOptions, InstanceExecutor
@@ -28,6 +31,7 @@ class FakeCloud:
         self.calls: Counter = Counter()
         self.lose_next_chunks = False
         self.lock = threading.Lock()
+        self.largest_content = 0
 
     def call(self, action: str, **params):
         with self.lock:
@@ -35,6 +39,7 @@ class FakeCloud:
         return getattr(self, action)(**params)
 
     def RunCommand(self, CommandContent, InstanceId, **_):
+        self.largest_content = max(self.largest_content, len(CommandContent))
         script = base64.b64decode(CommandContent).decode()
         merged = subprocess.run(["/bin/sh", "-c", script], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, check=False).stdout
@@ -106,10 +111,35 @@ def test_chunks_lost_on_the_instance_are_sent_again(cloud, tmp_path) -> None:
     assert frame.stdout.strip() == b"60000"
 
 
+def test_a_large_stdin_keeps_the_script_small_and_is_never_sent_twice(cloud, tmp_path) -> None:
+    payload = os.urandom(3_000_000)
+    first = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", payload)
+    assert first.stdout.strip().decode() == hashlib.sha256(payload).hexdigest()
+    assert cloud.largest_content < 24 * 1024, "RunCommand content stays under the API's limit"
+    sent = cloud.calls["SendFile"]
+    assert sent == len(split_chunks(payload)) + len(remote_exec._Staging(payload).manifest())
+    executor(cloud, tmp_path).run(b"wc -c", payload)
+    assert cloud.calls["SendFile"] == sent, "chunks already on the instance are not sent again"
+
+
+@pytest.mark.parametrize("report_limit", [200, 5])
+def test_a_stale_cache_costs_one_extra_round_trip(cloud, tmp_path, monkeypatch, report_limit) -> None:
+    monkeypatch.setattr(transport, "MISSING_REPORT_LIMIT", report_limit)
+    payload = os.urandom(1_500_000)
+    executor(cloud, tmp_path).run(b"true", payload)
+    shutil.rmtree(cloud.chunk_root / "chunks")  # the instance lost every chunk; the controller does not know
+    before = cloud.calls.copy()
+    frame = executor(cloud, tmp_path).run(b"wc -c", payload)
+    assert frame.stdout.strip() == b"1500000"
+    delta = cloud.calls - before
+    assert delta["RunCommand"] == 2, "one run reports the missing chunks, the rerun succeeds"
+    assert delta["SendFile"] == len(split_chunks(payload)) + len(remote_exec._Staging(payload).manifest())
+
+
 def test_output_beyond_the_cap_is_paged_back_exactly(cloud, tmp_path) -> None:
     frame = executor(cloud, tmp_path).run(b"head -c 200000 /dev/urandom | tee /dev/stderr | sha256sum")
     assert len(frame.stderr) == 200000
-    assert frame.stdout.split()[0].decode() == __import__("hashlib").sha256(frame.stderr).hexdigest()
+    assert frame.stdout.split()[0].decode() == hashlib.sha256(frame.stderr).hexdigest()
     assert cloud.calls["RunCommand"] > 1
 
 

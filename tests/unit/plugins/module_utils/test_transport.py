@@ -57,7 +57,7 @@ def test_empty_output() -> None:
 
 def read_back(trailer: transport.Trailer) -> bytes:
     """The frame text: spooled pages read like the executor does, then the tail."""
-    pages = b"".join(run_locally(transport.build_page_script(trailer.spool, index)) for index, _ in trailer.pages)
+    pages = b"".join(run_locally(transport.build_page_script(trailer.spool, index)) for index, _length in trailer.pages)
     return pages + trailer.frame_tail
 
 

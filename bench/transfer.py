@@ -1,0 +1,102 @@
+"""Transfer throughput: put and fetch of 1 MB and 20 MB through the engine the connection uses.
+
+Run from ``python -m bench`` (same run as the task benchmark) or alone with ``python -m bench.transfer``.
+Two kinds of data: random bytes (incompressible, the worst case: every byte costs API payload) and
+source code (compresses about 5:1, as configuration, logs and scripts do).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / ".build" / "collections"))
+
+from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings  # noqa: E402
+from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import SEND_PARALLELISM  # noqa: E402
+from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache  # noqa: E402
+from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import (  # noqa: E402
+    ExecOptions, InstanceExecutor,
+)
+from emulator.testing import EmulatorProcess  # noqa: E402
+
+FLEET = {
+    "access_keys": [{"id": "LTAI5tBenchKey", "secret": "bench-secret"}],
+    "regions": [{"id": "cn-hangzhou", "name": "China (Hangzhou)", "zones": ["cn-hangzhou-h"]}],
+    "instances": [{"name": "bench-1", "region": "cn-hangzhou", "zone": "cn-hangzhou-h"}],
+}
+SIZES = (1 << 20, 20 << 20)
+KINDS = ("random", "text")
+
+
+def source_text() -> bytes:
+    """Python's own standard library sources: real text (about 5:1 under gzip)."""
+    root = Path(os.__file__).parent
+    return b"".join(path.read_bytes() for path in sorted(root.glob("**/*.py"))[:4000])
+
+
+def make_data(kind: str, size: int, corpus: bytes) -> bytes:
+    """Fresh data each time (random bytes, or text from a random offset), so no chunk is already on
+    the instance."""
+    if kind == "random":
+        return os.urandom(size)
+    start = random.randrange(max(1, len(corpus) - size))
+    return corpus[start:start + size]
+
+
+def measure(emulator: EmulatorProcess, executor: InstanceExecutor, data: bytes) -> dict[str, float]:
+    """One put and one fetch of fresh data: MB/s and API calls for each, verified byte-exact."""
+    size = len(data)
+    row: dict[str, float] = {}
+    emulator.reset_counters()
+    started = time.perf_counter()
+    frame = executor.run(b"cat > /root/bench.bin", data)
+    seconds = time.perf_counter() - started
+    assert frame.rc == 0, frame.stderr
+    row.update(put_mb_s=round(size / seconds / 1e6, 2), put_seconds=round(seconds, 2),
+               put_calls=sum(emulator.counters().values()))
+    emulator.reset_counters()
+    sink = io.BytesIO()
+    started = time.perf_counter()
+    frame = executor.run(b"cat -- /root/bench.bin", None, sink)
+    seconds = time.perf_counter() - started
+    assert frame.rc == 0 and sink.getvalue() == data, "fetched data differs"
+    row.update(fetch_mb_s=round(size / seconds / 1e6, 2), fetch_seconds=round(seconds, 2),
+               fetch_calls=sum(emulator.counters().values()))
+    return row
+
+
+def run_transfer_bench(parallelism: int = SEND_PARALLELISM) -> dict[str, object]:
+    """Start an emulator, measure every kind and size, print the table and write JSON to bench/results."""
+    with tempfile.TemporaryDirectory() as temp, EmulatorProcess(fleet=FLEET, state_dir=Path(temp) / "state") as emulator:
+        client = CloudClient(resolve_settings(env=emulator.env()))
+        instance_id = emulator.instances()[0]["id"]
+        cache = InstanceCache(str(Path(temp) / "cache"), emulator.endpoint, instance_id)
+        executor = InstanceExecutor(client, instance_id, ExecOptions(parallelism=parallelism), cache)
+        executor.run(b"true")  # start the instance outside the measurement
+        corpus = source_text()
+        rows = {f"{kind} {size >> 20} MB": measure(emulator, executor, make_data(kind, size, corpus))
+                for kind in KINDS for size in SIZES}
+        profile = emulator.health()
+    result = {"benchmark": "transfer", "parallelism": parallelism, "rows": rows, "emulator": profile,
+              "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    print(f"\nTransfer through the engine (SendFile up, paged RunCommand output down), {parallelism} calls in flight")
+    print(f"{'data':16} {'put MB/s':>9} {'put calls':>10} {'fetch MB/s':>11} {'fetch calls':>12}")
+    for name, row in rows.items():
+        print(f"{name:16} {row['put_mb_s']:>9} {row['put_calls']:>10} {row['fetch_mb_s']:>11} {row['fetch_calls']:>12}")
+    out = REPO_ROOT / "bench" / "results" / f"transfer-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out.relative_to(REPO_ROOT)}")
+    return result
+
+
+if __name__ == "__main__":
+    run_transfer_bench(int(sys.argv[1]) if len(sys.argv) > 1 else SEND_PARALLELISM)
