@@ -11,12 +11,15 @@ description:
   - Lists ECS instances with DescribeInstances (100 per page, regions queried in parallel) and adds each
     one as a host whose connection is M(alicloud.ecs.cloud_assistant), so playbooks run without SSH.
   - The inventory file name must end with C(alicloud_ecs.yml) or C(alicloud_ecs.yaml).
+  - With O(cache) on, a warm cache answers without a single API call; the cache key covers the access
+    key ID, endpoint, regions and filters, so two accounts never share an entry.
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 version_added: 0.1.0
 extends_documentation_fragment:
   - alicloud.ecs.api
   - constructed
+  - inventory_cache
 options:
   plugin:
     description: Marks this file as an inventory of this plugin.
@@ -29,16 +32,6 @@ options:
     type: list
     elements: str
     default: []
-  hostnames:
-    description:
-      - Which instance attributes name a host, in order of preference; the first that is set wins.
-      - One of C(instance_name), C(instance_id), C(hostname), C(private_ip_address), C(public_ip_address),
-        or C(tag:KEY) for the value of the tag KEY.
-      - A name already used by another instance falls back to the instance ID, with a warning, so no two
-        instances ever merge into one host.
-    type: list
-    elements: str
-    default: [instance_id]
   filters:
     description:
       - Server-side DescribeInstances filters, by snake_case name, for example C(status), C(zone_id),
@@ -47,12 +40,55 @@ options:
       - Unknown names fail before any API call.
     type: dict
     default: {}
+  include_filters:
+    description:
+      - More filter sets (same keys as O(filters)); an instance matching any of them is added too.
+      - Every set costs its own DescribeInstances query per region.
+    type: list
+    elements: dict
+    default: []
+  exclude_filters:
+    description:
+      - Filter sets (same keys as O(filters)); an instance matching any of them is left out.
+    type: list
+    elements: dict
+    default: []
   cloud_assistant_only:
     description:
       - Keep only instances whose Cloud Assistant agent is online (DescribeCloudAssistantStatus, 50
         instances per call), so every host in the inventory is reachable by the connection plugin.
     type: bool
     default: false
+  hostnames:
+    description:
+      - Which instance attributes name a host, in order of preference; the first that is set wins.
+      - A source is one of C(instance_name), C(instance_id), C(hostname), C(private_ip_address),
+        C(public_ip_address), C(region_id), C(zone_id), or C(tag:KEY) for the value of the tag KEY.
+      - 'An entry may also be a dict with keys C(name), C(prefix) and C(separator) joining two sources,
+        for example C(name=instance_name), C(prefix=region_id), C(separator=-) gives C(cn-hangzhou-web-1).'
+
+      - A name already used by another instance falls back to the instance ID, with a warning, so no two
+        instances ever merge into one host.
+    type: list
+    elements: raw
+    default: [instance_id]
+  hostvars_prefix:
+    description:
+      - Prefix for the names of the instance's host variables (not the connection variables). Compose,
+        groups and keyed groups see the prefixed names.
+    type: str
+    default: ""
+  hostvars_suffix:
+    description:
+      - Suffix for the names of the instance's host variables, like O(hostvars_prefix).
+    type: str
+    default: ""
+  strict_permissions:
+    description:
+      - When false, a region that refuses the listing (RAM policy, region not enabled) is skipped with a
+        warning naming the region and the API code, instead of failing the whole inventory.
+    type: bool
+    default: true
   connection_vars:
     description:
       - Set C(ansible_connection), C(ansible_alicloud_instance_id), C(ansible_alicloud_region) (and
@@ -70,8 +106,16 @@ filters:
   status: Running
   tags:
     env: prod
+exclude_filters:
+  - tags:
+      maintenance: "true"
 cloud_assistant_only: true
-hostnames: [instance_name, instance_id]
+hostnames:
+  - tag:Name
+  - name: instance_name
+    prefix: region_id
+    separator: "-"
+  - instance_id
 keyed_groups:
   - key: instance_tags.role
     prefix: role
@@ -79,24 +123,31 @@ keyed_groups:
     prefix: region
 compose:
   ansible_python_interpreter: "'/usr/bin/python3'"
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/alicloud_ecs_inventory
+cache_timeout: 600
 """
 
+import hashlib
+import json
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.errors import AnsibleError, AnsibleParserError
-from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, Settings, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.instances import (
-    assistant_online, describe_instances, filter_params, hostvars_for, list_regions, pick_hostname,
+    assistant_online, describe_instances, filter_params, hostvars_for, is_permission_error, list_regions,
+    pick_hostname,
 )
 
 REGION_PARALLELISM = 8
 
 
-class InventoryModule(BaseInventoryPlugin, Constructable):
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     """ECS instances → hosts, groups and hostvars."""
 
     NAME = "alicloud.ecs.instances"
@@ -107,13 +158,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
     def parse(self, inventory: t.Any, loader: t.Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        hostnames = self.get_option("hostnames")
         try:
-            pick_hostname({}, hostnames)  # validates every preference before any API call
-            filters = filter_params(self.get_option("filters"))
-        except ValueError as error:
-            raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None
-        try:
+            pick_hostname({}, self.get_option("hostnames"))  # validates every preference
+            include = [filter_params(self.get_option("filters"))]
+            include += [filter_params(item) for item in self.get_option("include_filters")]
+            exclude = [filter_params(item) for item in self.get_option("exclude_filters")]
             settings = resolve_settings(
                 access_key_id=self.get_option("access_key"),
                 access_key_secret=self.get_option("secret_key"),
@@ -121,41 +170,89 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                 endpoint=self.get_option("endpoint"),
                 require_region=False,
             )
-            client = CloudClient(settings, region=(self.get_option("regions") or [""])[0])
-            regions = self.get_option("regions") or list_regions(client.for_region(settings.region or "cn-hangzhou"))
-            with ThreadPoolExecutor(max_workers=min(REGION_PARALLELISM, max(1, len(regions)))) as pool:
-                per_region = list(pool.map(lambda region: self._list_region(client.for_region(region), filters),
-                                           regions))
-        except (CloudError, ConfigError) as error:
+        except (ValueError, ConfigError) as error:  # all before any API call
             raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None
-        for region, instances in zip(regions, per_region):
-            for instance in instances:
-                self._add_instance(instance, region, hostnames, settings.endpoint)
 
-    def _list_region(self, client: CloudClient, filters: dict[str, t.Any]) -> list[dict[str, t.Any]]:
-        instances = describe_instances(client, **filters)
-        if self.get_option("cloud_assistant_only") and instances:
-            online = assistant_online(client, [instance["InstanceId"] for instance in instances])
-            instances = [instance for instance in instances if instance["InstanceId"] in online]
-        return instances
+        key = self._listing_key(settings, include, exclude)
+        use_cache = self.get_option("cache") and cache
+        listing = None
+        if use_cache:
+            try:
+                listing = self._cache[key]
+            except KeyError:
+                pass
+        if listing is None:
+            listing = self._fetch(settings, include, exclude)
+            if self.get_option("cache"):
+                self._cache[key] = listing
+        self._names: dict[str, str] = {}
+        for item in listing:
+            self._add_instance(item["instance"], item["region"], settings.endpoint)
 
-    def _add_instance(self, instance: dict[str, t.Any], region: str, hostnames: list[str],
-                      endpoint: str | None) -> None:
+    def _listing_key(self, settings: Settings, include: list[t.Any], exclude: list[t.Any]) -> str:
+        """Everything that changes the answer, and nothing secret: the access key ID, never the secret."""
+        scope = [settings.access_key_id, settings.endpoint, self.get_option("regions"),
+                 [str(item) for item in include], [str(item) for item in exclude],
+                 self.get_option("cloud_assistant_only")]
+        digest = hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        return f"alicloud_ecs_instances_{digest}"
+
+    def _fetch(self, settings: Settings, include: list[dict[str, t.Any]],
+               exclude: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        client = CloudClient(settings, region=(self.get_option("regions") or [""])[0])
+        try:
+            regions = self.get_option("regions") or list_regions(client.for_region(settings.region or "cn-hangzhou"))
+        except CloudError as error:
+            raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None
+        with ThreadPoolExecutor(max_workers=min(REGION_PARALLELISM, max(1, len(regions)))) as pool:
+            answers = list(pool.map(lambda region: self._list_region(client.for_region(region), include, exclude),
+                                    regions))
+        listing = []
+        for region, (instances, error) in zip(regions, answers):
+            if error is not None:
+                if self.get_option("strict_permissions") or not is_permission_error(error):
+                    raise AnsibleParserError(f"alicloud.ecs.instances: region {region}: {error}")
+                self.display.warning(f"alicloud.ecs.instances: skipping region {region}: {error.code}: {error.message}")
+                continue
+            listing += [{"region": region, "instance": instance} for instance in instances]
+        return listing
+
+    def _list_region(self, client: CloudClient, include: list[dict[str, t.Any]],
+                     exclude: list[dict[str, t.Any]]) -> tuple[list[dict[str, t.Any]], CloudError | None]:
+        """One region's instances: matching any include set, no exclude set; or the error that stopped it."""
+        try:
+            found: dict[str, dict[str, t.Any]] = {}
+            for params in include:
+                found.update((item["InstanceId"], item) for item in describe_instances(client, **params))
+            for params in exclude:
+                for item in describe_instances(client, **params):
+                    found.pop(item["InstanceId"], None)
+            instances = list(found.values())
+            if self.get_option("cloud_assistant_only") and instances:
+                online = assistant_online(client, [item["InstanceId"] for item in instances])
+                instances = [item for item in instances if item["InstanceId"] in online]
+            return instances, None
+        except CloudError as error:
+            return [], error
+
+    def _add_instance(self, instance: dict[str, t.Any], region: str, endpoint: str | None) -> None:
         hostvars = hostvars_for(instance)
-        name = pick_hostname(hostvars, hostnames)
-        existing = self.inventory.get_host(name) if name else None
-        if not name or (existing and existing.vars.get("instance_id") != hostvars["instance_id"]):
+        instance_id = hostvars["instance_id"]
+        name = pick_hostname(hostvars, self.get_option("hostnames"))
+        if not name or self._names.get(name, instance_id) != instance_id:
             if name:
                 self.display.warning(
-                    f"alicloud.ecs.instances: host name {name!r} is taken by another instance; "
-                    f"using {hostvars['instance_id']} instead")
-            name = hostvars["instance_id"]
+                    f"alicloud.ecs.instances: host name {name!r} is taken by another instance; using {instance_id} instead")
+            name = instance_id
+        self._names[name] = instance_id
         self.inventory.add_host(name)
+        prefix, suffix = self.get_option("hostvars_prefix"), self.get_option("hostvars_suffix")
+        hostvars = {f"{prefix}{key}{suffix}": value for key, value in hostvars.items()}
         for key, value in hostvars.items():
             self.inventory.set_variable(name, key, value)
         if self.get_option("connection_vars"):
             self.inventory.set_variable(name, "ansible_connection", "alicloud.ecs.cloud_assistant")
-            self.inventory.set_variable(name, "ansible_alicloud_instance_id", hostvars["instance_id"])
+            self.inventory.set_variable(name, "ansible_alicloud_instance_id", instance_id)
             self.inventory.set_variable(name, "ansible_alicloud_region", region)
             if endpoint:
                 self.inventory.set_variable(name, "ansible_alicloud_endpoint", endpoint)

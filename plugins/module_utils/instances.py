@@ -9,6 +9,7 @@ import re
 import typing as t
 
 from .client import CloudClient, Json
+from .errors import CloudError, is_error_code
 from .pagination import paginate
 
 DESCRIBE_INSTANCES_PAGE = 100
@@ -22,7 +23,8 @@ FILTER_PARAMS = {
 }
 MAX_FILTER_TAGS = 20
 MAX_FILTER_INSTANCE_IDS = 100
-HOSTNAME_SOURCES = ("instance_name", "instance_id", "hostname", "private_ip_address", "public_ip_address")
+HOSTNAME_SOURCES = ("instance_name", "instance_id", "hostname", "private_ip_address", "public_ip_address",
+                    "region_id", "zone_id")
 
 
 def list_regions(client: CloudClient) -> list[str]:
@@ -100,17 +102,36 @@ def hostvars_for(instance: dict[str, t.Any]) -> dict[str, t.Any]:
     return simple
 
 
-def pick_hostname(hostvars: dict[str, t.Any], preferences: t.Sequence[str]) -> str:
-    """The first non-empty value among ``preferences``; raises ValueError on an unknown preference."""
+def _hostname_value(hostvars: dict[str, t.Any], source: str) -> str:
+    if source.startswith("tag:"):
+        return str((hostvars.get("instance_tags") or {}).get(source[4:], ""))
+    if source in HOSTNAME_SOURCES:
+        return str(hostvars.get(source) or "")
+    raise ValueError(
+        f"hostnames: unknown preference {source!r}; use one of {', '.join(HOSTNAME_SOURCES)} or tag:KEY")
+
+
+def pick_hostname(hostvars: dict[str, t.Any], preferences: t.Sequence[t.Any]) -> str:
+    """The first non-empty name among ``preferences``; raises ValueError on an unknown one.
+
+    A preference is a source (``instance_name``, ``tag:Name``...) or a dict ``{name, prefix,
+    separator}`` that joins two sources, e.g. ``{name: instance_name, prefix: region_id}``.
+    """
     for preference in preferences:
-        if preference.startswith("tag:"):
-            value = (hostvars.get("instance_tags") or {}).get(preference[4:], "")
-        elif preference in HOSTNAME_SOURCES:
-            value = hostvars.get(preference, "")
+        if isinstance(preference, dict):
+            if "name" not in preference:
+                raise ValueError("hostnames: a dict entry needs 'name' (and may have 'prefix' and 'separator')")
+            value = _hostname_value(hostvars, preference["name"])
+            prefix = _hostname_value(hostvars, preference["prefix"]) if preference.get("prefix") else ""
+            if value and prefix:
+                value = f"{prefix}{preference.get('separator', '_')}{value}"
         else:
-            raise ValueError(
-                f"hostnames: unknown preference {preference!r}; use one of "
-                f"{', '.join(HOSTNAME_SOURCES)} or tag:KEY")
+            value = _hostname_value(hostvars, str(preference))
         if value:
-            return str(value)
+            return value
     return ""
+
+
+def is_permission_error(error: CloudError) -> bool:
+    """A refusal to list (RAM policy, disabled region), as opposed to a broken request."""
+    return is_error_code(error, "Forbidden", "NoPermission", "Unauthorized", "InvalidOperation.NotAuthorized")
