@@ -28,12 +28,15 @@ def rule_from(spec: dict[str, Any]) -> dict[str, Any]:
     kind = str(spec.get("fault", "error"))
     if kind not in KINDS:
         raise ValueError(f"fault must be one of {KINDS}")
-    unknown = set(spec) - {"fault", "action", "code", "message", "http_status", "times", "after"}
+    unknown = set(spec) - {"fault", "action", "code", "message", "http_status", "times", "after", "every"}
     if unknown:
         raise ValueError(f"unknown rule keys {sorted(unknown)}")
     rule: dict[str, Any] = {"fault": kind, "action": str(spec.get("action", "*")),
                             "times": None if spec.get("times") is None else int(spec["times"]),
-                            "after": int(spec.get("after", 0) or 0), "fired": 0}
+                            "after": int(spec.get("after", 0) or 0), "every": int(spec.get("every", 1) or 1),
+                            "seen": 0, "fired": 0}
+    if rule["every"] < 1:
+        raise ValueError("every must be >= 1")
     if kind != "drop":
         code = str(spec.get("code") or DEFAULT_CODE[kind])
         status, message = KNOWN.get(code, (400, f"Injected fault {code}."))
@@ -44,7 +47,8 @@ def rule_from(spec: dict[str, Any]) -> dict[str, Any]:
 
 class Faults:
     """The current plan. A rule matches an action (or ``*``); it lets ``after`` matching calls through, then fires
-    ``times`` times (null = forever). The first rule that fires wins; a call passing every rule is served."""
+    on every ``every``-th matching call (1 = each; a deterministic rate), ``times`` times (null = forever). The first
+    rule that fires wins; a call passing every rule is served."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -90,6 +94,9 @@ class Faults:
                     continue
                 if rule["after"] > 0:
                     rule["after"] -= 1
+                    continue
+                rule["seen"] += 1
+                if rule["seen"] % rule["every"]:
                     continue
                 if rule["times"] is not None:
                     rule["times"] -= 1

@@ -26,7 +26,8 @@ def call_api(emu: Emulator, method: str, params: dict[str, str], headers: dict[s
     drop = False
     request_id = str(uuid.uuid4()).upper()
     region = params.get("RegionId")
-    host_id = f"ecs.{region}.aliyuncs.com" if region else "ecs.aliyuncs.com"
+    product = "oos" if (params.get("Version") or headers.get("x-acs-version")) == "2019-06-01" else "ecs"
+    host_id = f"{product}.{region}.aliyuncs.com" if region else f"{product}.aliyuncs.com"
     try:
         action = params.get("Action") or headers.get("x-acs-action")
         version = params.get("Version") or headers.get("x-acs-version")

@@ -185,8 +185,8 @@ class Executions:
             return None, ""
         params = record["parameters"]
         content = str(params.get("commandContent", "")).encode()
-        ctype = SHELL_TYPES.get(params.get("commandType", "RunShellScript"), params.get("commandType",
-                                                                                         "RunShellScript"))
+        requested = str(params.get("commandType", "RunShellScript"))
+        ctype = SHELL_TYPES.get(requested, requested)
         try:
             options = run_options(Params({"WorkingDir": str(params.get("workingDir", "")),
                                           "Username": str(params.get("username", ""))}))

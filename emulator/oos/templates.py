@@ -159,8 +159,8 @@ def get_template(emu: Emulator, p: Params) -> dict[str, Any]:
 def list_templates(emu: Emulator, p: Params) -> dict[str, Any]:
     """ListTemplates: own templates and the public one; TemplateName (substring), ShareType; MaxResults/NextToken."""
     region = emu.region(p)
-    own = [json.loads(r["data"]) for r in emu.store.query("SELECT data FROM templates WHERE region=? ORDER BY seq",
-                                                           (region,))]
+    rows = emu.store.query("SELECT data FROM templates WHERE region=? ORDER BY seq", (region,))
+    own = [json.loads(r["data"]) for r in rows]
     items = [t for t in [*own, public_template()]
              if (not p.get("TemplateName") or p.get("TemplateName", "") in t["name"])
              and (not p.get("ShareType") or t["share"] == p.get("ShareType"))]

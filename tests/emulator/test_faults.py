@@ -56,6 +56,19 @@ def test_throttle_user_code_status_and_after(emu: EmulatorProcess, api: Api) -> 
     assert api("DescribeRegions")["Regions"]["Region"]
 
 
+def test_every_nth_call_is_a_deterministic_rate(emu: EmulatorProcess, api: Api) -> None:
+    emu.faults(T.throttle("DescribeRegions", times=None, every=3))
+    outcomes = []
+    for _call in range(7):
+        try:
+            api("DescribeRegions")
+            outcomes.append("ok")
+        except ServerException as exc:
+            outcomes.append(exc.get_error_code())
+    assert outcomes == ["ok", "ok", "Throttling", "ok", "ok", "Throttling", "ok"]
+    assert emu.fault_plan()["rules"][0]["fired"] == 2
+
+
 def test_server_errors_and_sdk_retries(emu: EmulatorProcess, client: AcsClient, api: Api) -> None:
     emu.faults(T.error("DescribeRegions", times=1, code="ServiceUnavailable"))
     assert failure(api, "DescribeRegions") == ("ServiceUnavailable", 503)  # CommonRequest: no SDK retry
