@@ -72,6 +72,18 @@ options:
     type: list
     elements: raw
     default: [instance_id]
+  allow_duplicated_hosts:
+    description:
+      - Add each instance under every name its O(hostnames) preferences give, not just the first one.
+    type: bool
+    default: false
+  include_events:
+    description:
+      - Look up pending system events (DescribeInstancesFullStatus, 100 instances per call) and put
+        instances that have one in the group C(events_pending) and in C(events_<type>) (for example
+        C(events_systemmaintenance_reboot)), with the events in the host variable C(system_events).
+    type: bool
+    default: false
   hostvars_prefix:
     description:
       - Prefix for the names of the instance's host variables (not the connection variables). Compose,
@@ -131,6 +143,7 @@ cache_timeout: 600
 
 import hashlib
 import json
+import re
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
@@ -140,8 +153,8 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, Settings, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.instances import (
-    assistant_online, describe_instances, filter_params, hostvars_for, is_permission_error, list_regions,
-    pick_hostname,
+    all_hostnames, assistant_online, describe_instances, filter_params, hostvars_for, is_permission_error,
+    list_regions, pending_events, pick_hostname,
 )
 
 REGION_PARALLELISM = 8
@@ -187,13 +200,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self._cache[key] = listing
         self._names: dict[str, str] = {}
         for item in listing:
-            self._add_instance(item["instance"], item["region"], settings.endpoint)
+            self._add_instance(item, settings.endpoint)
 
     def _listing_key(self, settings: Settings, include: list[t.Any], exclude: list[t.Any]) -> str:
         """Everything that changes the answer, and nothing secret: the access key ID, never the secret."""
         scope = [settings.access_key_id, settings.endpoint, self.get_option("regions"),
                  [str(item) for item in include], [str(item) for item in exclude],
-                 self.get_option("cloud_assistant_only")]
+                 self.get_option("cloud_assistant_only"), self.get_option("include_events")]
         digest = hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()[:32]
         return f"alicloud_ecs_instances_{digest}"
 
@@ -214,12 +227,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     raise AnsibleParserError(f"alicloud.ecs.instances: region {region}: {error}")
                 self.display.warning(f"alicloud.ecs.instances: skipping region {region}: {error.code}: {error.message}")
                 continue
-            listing += [{"region": region, "instance": instance} for instance in instances]
+            listing += [{"region": region, **item} for item in instances]
         return listing
 
     def _list_region(self, client: CloudClient, include: list[dict[str, t.Any]],
                      exclude: list[dict[str, t.Any]]) -> tuple[list[dict[str, t.Any]], CloudError | None]:
-        """One region's instances: matching any include set, no exclude set; or the error that stopped it."""
+        """One region's instances (with their pending events when asked) matching any include set and no
+        exclude set; or the error that stopped the listing."""
         try:
             found: dict[str, dict[str, t.Any]] = {}
             for params in include:
@@ -231,20 +245,38 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if self.get_option("cloud_assistant_only") and instances:
                 online = assistant_online(client, [item["InstanceId"] for item in instances])
                 instances = [item for item in instances if item["InstanceId"] in online]
-            return instances, None
+            events = {}
+            if self.get_option("include_events") and instances:
+                events = pending_events(client, [item["InstanceId"] for item in instances])
+            return [{"instance": item, "events": events.get(item["InstanceId"], [])} for item in instances], None
         except CloudError as error:
             return [], error
 
-    def _add_instance(self, instance: dict[str, t.Any], region: str, endpoint: str | None) -> None:
-        hostvars = hostvars_for(instance)
+    def _add_instance(self, item: dict[str, t.Any], endpoint: str | None) -> None:
+        hostvars = hostvars_for(item["instance"])
+        if self.get_option("include_events"):
+            hostvars["system_events"] = item["events"]
+        for name in self._host_names(hostvars):
+            self._add_host(name, hostvars, item, endpoint)
+
+    def _host_names(self, hostvars: dict[str, t.Any]) -> list[str]:
+        """The instance's host names; one that another instance already took gives way to the ID."""
         instance_id = hostvars["instance_id"]
-        name = pick_hostname(hostvars, self.get_option("hostnames"))
-        if not name or self._names.get(name, instance_id) != instance_id:
-            if name:
+        names = all_hostnames(hostvars, self.get_option("hostnames"))
+        if not self.get_option("allow_duplicated_hosts"):
+            names = names[:1]
+        chosen = []
+        for name in names or [instance_id]:
+            if self._names.get(name, instance_id) != instance_id:
                 self.display.warning(
                     f"alicloud.ecs.instances: host name {name!r} is taken by another instance; using {instance_id} instead")
-            name = instance_id
-        self._names[name] = instance_id
+                name = instance_id
+            self._names[name] = instance_id
+            if name not in chosen:
+                chosen.append(name)
+        return chosen
+
+    def _add_host(self, name: str, hostvars: dict[str, t.Any], item: dict[str, t.Any], endpoint: str | None) -> None:
         self.inventory.add_host(name)
         prefix, suffix = self.get_option("hostvars_prefix"), self.get_option("hostvars_suffix")
         hostvars = {f"{prefix}{key}{suffix}": value for key, value in hostvars.items()}
@@ -252,10 +284,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.set_variable(name, key, value)
         if self.get_option("connection_vars"):
             self.inventory.set_variable(name, "ansible_connection", "alicloud.ecs.cloud_assistant")
-            self.inventory.set_variable(name, "ansible_alicloud_instance_id", instance_id)
-            self.inventory.set_variable(name, "ansible_alicloud_region", region)
+            self.inventory.set_variable(name, "ansible_alicloud_instance_id", item["instance"]["InstanceId"])
+            self.inventory.set_variable(name, "ansible_alicloud_region", item["region"])
             if endpoint:
                 self.inventory.set_variable(name, "ansible_alicloud_endpoint", endpoint)
+        for event in item["events"]:
+            for group in ("events_pending", "events_" + re.sub(r"[^a-z0-9_]", "_", event["type"].lower())):
+                self.inventory.add_group(group)
+                self.inventory.add_child(group, name)
         strict = self.get_option("strict")
         try:
             self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)

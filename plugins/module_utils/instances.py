@@ -14,6 +14,7 @@ from .pagination import paginate
 
 DESCRIBE_INSTANCES_PAGE = 100
 ASSISTANT_STATUS_BATCH = 50
+FULL_STATUS_BATCH = 100
 # Server-side DescribeInstances filters, by the snake_case names users write.
 FILTER_PARAMS = {
     "status": "Status", "zone_id": "ZoneId", "vpc_id": "VpcId", "vswitch_id": "VSwitchId",
@@ -75,6 +76,26 @@ def assistant_online(client: CloudClient, instance_ids: t.Sequence[str]) -> set[
     return online
 
 
+def pending_events(client: CloudClient, instance_ids: t.Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    """Scheduled (not yet finished) system events per instance, from DescribeInstancesFullStatus."""
+    events: dict[str, list[dict[str, str]]] = {}
+    for start in range(0, len(instance_ids), FULL_STATUS_BATCH):
+        batch = list(instance_ids[start:start + FULL_STATUS_BATCH])
+        response = client.call("DescribeInstancesFullStatus", InstanceId=batch, PageSize=FULL_STATUS_BATCH)
+        for item in response.get("InstanceFullStatusSet", {}).get("InstanceFullStatusType", []):
+            found = (item.get("ScheduledSystemEventSet") or {}).get("ScheduledSystemEventType") or []
+            if found:
+                events[item["InstanceId"]] = [{
+                    "id": event.get("EventId", ""),
+                    "type": (event.get("EventType") or {}).get("Name", ""),
+                    "status": (event.get("EventCycleStatus") or {}).get("Name", ""),
+                    "not_before": event.get("NotBefore", ""),
+                    "publish_time": event.get("EventPublishTime", ""),
+                    "reason": event.get("Reason", ""),
+                } for event in found]
+    return events
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z][a-z])", r"_\1\2", name).lower()
 
@@ -117,6 +138,13 @@ def pick_hostname(hostvars: dict[str, t.Any], preferences: t.Sequence[t.Any]) ->
     A preference is a source (``instance_name``, ``tag:Name``...) or a dict ``{name, prefix,
     separator}`` that joins two sources, e.g. ``{name: instance_name, prefix: region_id}``.
     """
+    names = all_hostnames(hostvars, preferences)
+    return names[0] if names else ""
+
+
+def all_hostnames(hostvars: dict[str, t.Any], preferences: t.Sequence[t.Any]) -> list[str]:
+    """Every distinct non-empty name ``preferences`` give, in order (validating each one)."""
+    names: list[str] = []
     for preference in preferences:
         if isinstance(preference, dict):
             if "name" not in preference:
@@ -127,9 +155,9 @@ def pick_hostname(hostvars: dict[str, t.Any], preferences: t.Sequence[t.Any]) ->
                 value = f"{prefix}{preference.get('separator', '_')}{value}"
         else:
             value = _hostname_value(hostvars, str(preference))
-        if value:
-            return value
-    return ""
+        if value and value not in names:
+            names.append(value)
+    return names
 
 
 def is_permission_error(error: CloudError) -> bool:

@@ -90,3 +90,23 @@ def test_denied_region_is_skipped_or_fatal_per_strict_permissions(ansible, emula
         assert strict.rc != 0 and "Forbidden.RAM" in strict.output and "region cn-" in strict.output
     finally:
         emulator.clear_faults()
+
+
+def test_pending_system_events_become_groups_and_hostvars(ansible, emulator, reachable, tmp_path) -> None:
+    target = reachable[-1]
+    emulator.control("POST", f"instances/{target['id']}/events", {"events": [{"type": "SystemMaintenance.Reboot"}]})
+    run, data = listing(ansible, tmp_path, "filters: {status: Running}\nhostnames: [instance_name]\ninclude_events: true\n")
+    assert run.rc == 0, run.output
+    assert data["events_systemmaintenance_reboot"]["hosts"] == [target["name"]]
+    assert data["events_pending"]["hosts"] == [target["name"]]
+    events = unwrap(data["_meta"]["hostvars"][target["name"]]["system_events"])
+    assert events[0]["type"] == "SystemMaintenance.Reboot" and events[0]["status"] == "Scheduled"
+
+
+def test_duplicated_hosts_are_added_under_every_name_when_allowed(ansible, tmp_path) -> None:
+    config = "filters: {status: Running}\nhostnames: [instance_name, instance_id]\n"
+    run, single = listing(ansible, tmp_path, config)
+    assert run.rc == 0, run.output
+    run, double = listing(ansible, tmp_path, config + "allow_duplicated_hosts: true\n")
+    assert run.rc == 0, run.output
+    assert len(double["_meta"]["hostvars"]) == 2 * len(single["_meta"]["hostvars"])
