@@ -14,6 +14,7 @@ from .cloud_assistant.results import Results
 from .cloud_assistant.schedule import Scheduler
 from .config import Options
 from .ecs.models import Instances
+from .ecs.maintenance import Maintenance
 from .ecs.power import Power
 from .errors import missing, region_not_found
 from .faults import Faults
@@ -37,6 +38,7 @@ class Emulator:
         self.store = Store(state_dir / "state.db")
         self.instances = Instances(self.store, fleet.regions)
         self.power = Power(self.instances, options.transition_delay)
+        self.maintenance = Maintenance(self.instances, self.power)
         self.sandbox = choose(options.isolation, state_dir, self.instances.set_init)
         self.results = Results(self.store)
         self.faults = Faults()
@@ -60,11 +62,13 @@ class Emulator:
         self.ca.redeliver()
         self.executions.interrupt_all()
         self.scheduler.start()
+        self.maintenance.start()
 
     def shutdown(self) -> None:
         """Kill every instance init; the database stays for the next start."""
         self.agent.shutting_down = True
         self.scheduler.shutdown()
+        self.maintenance.shutdown()
         self.sandbox.shutdown()
         self.store.close()
 

@@ -127,6 +127,27 @@ def test_system_events(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> N
         "InvalidParameter.TimeEndBeforeStart", 403)
 
 
+def test_due_maintenance_event_reboots(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
+    iid = ids["db-1"]
+    booted = api("GetInstanceConsoleOutput", InstanceId=iid, **R)["LastUpdateTime"]
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    [event] = [e for e in emu.control("POST", f"instances/{iid}/events", [
+        {"type": "SystemMaintenance.Reboot", "not_before": soon}])["events"] if e["status"] == "Scheduled"]
+
+    def executed() -> bool:
+        history = api("DescribeInstanceHistoryEvents", **{"EventId.1": event["id"]}, **R)
+        return history["InstanceSystemEventSet"]["InstanceSystemEventType"][0]["EventCycleStatus"][
+            "Name"] == "Executed"
+    deadline = time.monotonic() + 10
+    while not executed():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    while api("GetInstanceConsoleOutput", InstanceId=iid, **R)["LastUpdateTime"] <= booted:  # until it rebooted
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    wait_status(api, iid, "Running")
+
+
 def test_tags(api: Api, ids: dict[str, str]) -> None:
     api("TagResources", ResourceType="instance", **{"ResourceId.1": ids["db-1"], "Tag.1.Key": "team",
                                                     "Tag.1.Value": "core"}, **R)
