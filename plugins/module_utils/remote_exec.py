@@ -142,6 +142,9 @@ class InstanceExecutor:
             if not self._staged and trailer.run_seconds is not None:
                 # A run that waited for freshly sent chunks says nothing about the command's own time.
                 self._learn(kind, trailer.run_seconds, completion)
+            if staging.uses_manifest and self.cache:
+                # The script removed a large transfer's chunks once it had rebuilt the data.
+                self.cache.update_chunks(remove=[chunk.name for chunk in staging.chunks() + staging.manifest()])
             with tempfile.SpooledTemporaryFile(max_size=MEMORY_FRAME_BYTES) as frame_text:
                 self._read_pages(trailer, frame_text)
                 try:

@@ -160,6 +160,10 @@ def _stdin_script(plan: StdinPlan) -> str:
     wait = CHUNK_WAIT_SECONDS if plan.wait_seconds is None else plan.wait_seconds
     if not plan.manifest and not any(part.chunk for part in plan.parts):
         return inline + assemble + "_a || exit 96\n"
+    # A manifest's chunks belong to one large transfer: once it is rebuilt they are removed, so
+    # the instance's disk (and the controller's memory of it) does not grow with every big file.
+    release = ("(cd \"$_c\" && tr '\\n' '\\000' < \"$_d/m\" | xargs -0 rm -f -- "
+               f"{' '.join(plan.manifest)})\n") if plan.manifest else ""
     return (
         inline + assemble + _missing_function(plan)
         + f"_c={shlex.quote(plan.chunk_dir)}; _n=0\n"
@@ -167,6 +171,7 @@ def _stdin_script(plan: StdinPlan) -> str:
         f"  if [ $_n -ge {wait * 10} ]; then _l; printf '\\n<<ACE1 missing=%s>>\\n' \"${{_m#,}}\"; exit 0; fi\n"
         "  sleep 0.1; _n=$((_n+1))\n"
         "done\n"
+        + release
     )
 
 

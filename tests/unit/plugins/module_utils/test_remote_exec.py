@@ -111,23 +111,33 @@ def test_chunks_lost_on_the_instance_are_sent_again(cloud, tmp_path) -> None:
     assert frame.stdout.strip() == b"60000"
 
 
-def test_a_large_stdin_keeps_the_script_small_and_is_never_sent_twice(cloud, tmp_path) -> None:
+def test_a_large_stdin_keeps_the_script_small_and_leaves_no_chunks(cloud, tmp_path) -> None:
     payload = os.urandom(3_000_000)
-    first = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", payload)
+    runner = executor(cloud, tmp_path)
+    first = runner.run(b"sha256sum | cut -c1-64", payload)
     assert first.stdout.strip().decode() == hashlib.sha256(payload).hexdigest()
     assert cloud.largest_content < 24 * 1024, "RunCommand content stays under the API's limit"
-    sent = cloud.calls["SendFile"]
-    assert sent == len(split_chunks(payload)) + len(remote_exec._Staging(payload).manifest())
+    assert cloud.calls["SendFile"] == len(split_chunks(payload)) + len(remote_exec._Staging(payload).manifest())
+    assert not list((cloud.chunk_root / "chunks").glob("*/*")), "a large transfer's chunks are removed after use"
+    assert not runner.cache.known_chunks()
+
+
+def test_chunks_already_on_the_instance_are_not_sent_again(cloud, tmp_path) -> None:
+    payload = os.urandom(600_000)  # below the manifest size: kept for reuse, like module payloads
     executor(cloud, tmp_path).run(b"wc -c", payload)
-    assert cloud.calls["SendFile"] == sent, "chunks already on the instance are not sent again"
+    sent = cloud.calls["SendFile"]
+    assert 24 <= sent < len(split_chunks(payload)), "every full grain; some of the small head rides inline"
+    executor(cloud, tmp_path).run(b"wc -c", payload)
+    assert cloud.calls["SendFile"] == sent
 
 
 @pytest.mark.parametrize("report_limit", [200, 5])
 def test_a_stale_cache_costs_one_extra_round_trip(cloud, tmp_path, monkeypatch, report_limit) -> None:
     monkeypatch.setattr(transport, "MISSING_REPORT_LIMIT", report_limit)
     payload = os.urandom(1_500_000)
-    executor(cloud, tmp_path).run(b"true", payload)
-    shutil.rmtree(cloud.chunk_root / "chunks")  # the instance lost every chunk; the controller does not know
+    runner = executor(cloud, tmp_path)
+    runner._plan(remote_exec._Staging(payload))  # sent and remembered...
+    shutil.rmtree(cloud.chunk_root / "chunks")  # ...but the instance lost every chunk
     before = cloud.calls.copy()
     frame = executor(cloud, tmp_path).run(b"wc -c", payload)
     assert frame.stdout.strip() == b"1500000"
