@@ -19,6 +19,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.inventory import run_inventory_bench  # noqa: E402
 from bench.transfer import SEND_PARALLELISM, run_transfer_bench  # noqa: E402
 from emulator.testing import EmulatorProcess  # noqa: E402
 
@@ -103,6 +104,8 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--transfer-parallelism", type=int, default=SEND_PARALLELISM)
+    parser.add_argument("--inventory-sizes", default="1000,10000",
+                        help="instance counts for the inventory benchmark, comma-separated")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp, EmulatorProcess(fleet=FLEET, state_dir=Path(temp) / "state") as emulator:
         work = Path(temp)
@@ -131,6 +134,7 @@ def main() -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out.relative_to(REPO_ROOT)}")
     run_transfer_bench(args.transfer_parallelism)
+    run_inventory_bench([int(size) for size in args.inventory_sizes.split(",") if size])
     return 0
 
 

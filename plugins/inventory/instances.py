@@ -95,6 +95,11 @@ options:
       - Suffix for the names of the instance's host variables, like O(hostvars_prefix).
     type: str
     default: ""
+  region_parallelism:
+    description:
+      - How many regions are listed at the same time. C(1) lists them one after another.
+    type: int
+    default: 8
   strict_permissions:
     description:
       - When false, a region that refuses the listing (RAM policy, region not enabled) is skipped with a
@@ -157,8 +162,6 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.instances import (
     list_regions, pending_events, pick_hostname,
 )
 
-REGION_PARALLELISM = 8
-
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     """ECS instances → hosts, groups and hostvars."""
@@ -217,7 +220,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             regions = self.get_option("regions") or list_regions(client.for_region(settings.region or "cn-hangzhou"))
         except CloudError as error:
             raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None
-        with ThreadPoolExecutor(max_workers=min(REGION_PARALLELISM, max(1, len(regions)))) as pool:
+        workers = max(1, min(self.get_option("region_parallelism"), len(regions)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             answers = list(pool.map(lambda region: self._list_region(client.for_region(region), include, exclude),
                                     regions))
         listing = []
@@ -227,7 +231,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     raise AnsibleParserError(f"alicloud.ecs.instances: region {region}: {error}")
                 self.display.warning(f"alicloud.ecs.instances: skipping region {region}: {error.code}: {error.message}")
                 continue
-            listing += [{"region": region, **item} for item in instances]
+            # str() drops ansible's tags from the configured name: tagged values in the cache cost
+            # a slow decode on every cache hit.
+            listing += [{"region": str(region), **item} for item in instances]
         return listing
 
     def _list_region(self, client: CloudClient, include: list[dict[str, t.Any]],
