@@ -57,6 +57,7 @@ options:
     description:
       - Keep only instances whose Cloud Assistant agent is online (DescribeCloudAssistantStatus, 50
         instances per call), so every host in the inventory is reachable by the connection plugin.
+      - The hosts then also get C(cloud_assistant_online) and C(cloud_assistant_version).
     type: bool
     default: false
   hostnames:
@@ -109,7 +110,8 @@ options:
   connection_vars:
     description:
       - Set C(ansible_connection), C(ansible_alicloud_instance_id), C(ansible_alicloud_region) (and
-        C(ansible_alicloud_endpoint) when an endpoint is configured) on every host.
+        C(ansible_alicloud_endpoint) when an endpoint is configured) on every host, and
+        C(ansible_shell_type=powershell) on Windows instances.
       - Host and group variables of your own still override them.
     type: bool
     default: true
@@ -158,7 +160,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, Settings, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.instances import (
-    all_hostnames, assistant_online, describe_instances, filter_params, hostvars_for, is_permission_error,
+    all_hostnames, assistant_status, describe_instances, filter_params, hostvars_for, is_permission_error,
     list_regions, pending_events, pick_hostname,
 )
 
@@ -248,13 +250,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 for item in describe_instances(client, **params):
                     found.pop(item["InstanceId"], None)
             instances = list(found.values())
+            agents: dict[str, dict[str, t.Any]] = {}
             if self.get_option("cloud_assistant_only") and instances:
-                online = assistant_online(client, [item["InstanceId"] for item in instances])
-                instances = [item for item in instances if item["InstanceId"] in online]
+                agents = assistant_status(client, [item["InstanceId"] for item in instances])
+                instances = [item for item in instances if agents.get(item["InstanceId"], {}).get("online")]
             events = {}
             if self.get_option("include_events") and instances:
                 events = pending_events(client, [item["InstanceId"] for item in instances])
-            return [{"instance": item, "events": events.get(item["InstanceId"], [])} for item in instances], None
+            return [{"instance": item, "events": events.get(item["InstanceId"], []),
+                     "agent": agents.get(item["InstanceId"])} for item in instances], None
         except CloudError as error:
             return [], error
 
@@ -262,6 +266,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         hostvars = hostvars_for(item["instance"])
         if self.get_option("include_events"):
             hostvars["system_events"] = item["events"]
+        if item.get("agent"):
+            hostvars["cloud_assistant_online"] = item["agent"]["online"]
+            hostvars["cloud_assistant_version"] = item["agent"]["version"]
         for name in self._host_names(hostvars):
             self._add_host(name, hostvars, item, endpoint)
 
@@ -294,6 +301,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.set_variable(name, "ansible_alicloud_region", item["region"])
             if endpoint:
                 self.inventory.set_variable(name, "ansible_alicloud_endpoint", endpoint)
+            if str(item["instance"].get("OSType", "")).lower() == "windows":
+                self.inventory.set_variable(name, "ansible_shell_type", "powershell")
         for event in item["events"]:
             for group in ("events_pending", "events_" + re.sub(r"[^a-z0-9_]", "_", event["type"].lower())):
                 self.inventory.add_group(group)

@@ -63,17 +63,19 @@ def filter_params(filters: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return params
 
 
-def assistant_online(client: CloudClient, instance_ids: t.Sequence[str]) -> set[str]:
-    """The subset of ``instance_ids`` whose Cloud Assistant agent reports a recent heartbeat."""
-    online: set[str] = set()
+def assistant_status(client: CloudClient, instance_ids: t.Sequence[str]) -> dict[str, dict[str, t.Any]]:
+    """Cloud Assistant agent state per instance: online (heartbeat in the last minutes) and version."""
+    status: dict[str, dict[str, t.Any]] = {}
     for start in range(0, len(instance_ids), ASSISTANT_STATUS_BATCH):
         batch = list(instance_ids[start:start + ASSISTANT_STATUS_BATCH])
         response = client.call("DescribeCloudAssistantStatus", InstanceId=batch, PageSize=ASSISTANT_STATUS_BATCH)
         for item in response.get("InstanceCloudAssistantStatusSet", {}).get("InstanceCloudAssistantStatus", []):
-            # The SDK model types it as a string; some documented examples show a boolean.
-            if str(item.get("CloudAssistantStatus")).lower() == "true":
-                online.add(item["InstanceId"])
-    return online
+            status[item["InstanceId"]] = {
+                # The SDK model types it as a string; some documented examples show a boolean.
+                "online": str(item.get("CloudAssistantStatus")).lower() == "true",
+                "version": item.get("CloudAssistantVersion") or "",
+            }
+    return status
 
 
 def pending_events(client: CloudClient, instance_ids: t.Sequence[str]) -> dict[str, list[dict[str, str]]]:

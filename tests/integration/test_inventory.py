@@ -36,6 +36,7 @@ def test_lists_reachable_instances_with_groups_and_connection_vars(ansible, reac
         assert vars_["zone_id"].startswith(vars_["region_id"])
         assert isinstance(vars_["instance_tags"], dict) and "role" in vars_["instance_tags"]
         assert name == vars_["instance_name"]
+        assert vars_["cloud_assistant_online"] is True and vars_["cloud_assistant_version"]
 
 
 def test_wrong_secret_names_key_and_code_but_never_the_secret(ansible, emulator) -> None:

@@ -110,3 +110,13 @@ def test_duplicated_hosts_are_added_under_every_name_when_allowed(ansible, tmp_p
     run, double = listing(ansible, tmp_path, config + "allow_duplicated_hosts: true\n")
     assert run.rc == 0, run.output
     assert len(double["_meta"]["hostvars"]) == 2 * len(single["_meta"]["hostvars"])
+
+
+def test_windows_instances_get_the_powershell_shell_type(ansible, emulator, tmp_path) -> None:
+    emulator.control("POST", "instances", [{"name": "win-1", "region": "cn-hangzhou", "os_type": "windows"}])
+    run, data = listing(ansible, tmp_path, "filters: {instance_name: 'win-*'}\nhostnames: [instance_name]\n"
+                                           "regions: [cn-hangzhou]\n")
+    assert run.rc == 0, run.output
+    hostvars = unwrap(data["_meta"]["hostvars"])
+    assert list(hostvars) == ["win-1"]
+    assert hostvars["win-1"]["ansible_shell_type"] == "powershell" and hostvars["win-1"]["os_type"] == "windows"
