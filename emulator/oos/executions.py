@@ -55,14 +55,15 @@ class Executions:
         return json.loads(row["data"])
 
     def save(self, record: dict[str, Any]) -> None:
-        """Insert or update a record (updated = now)."""
+        """Update a record (updated = now); a record wiped by a reset stays gone."""
         record["updated"] = time.time()
-        self.emu.store.execute("INSERT INTO executions(id, region, data) VALUES (?,?,?) ON CONFLICT(id) DO UPDATE "
-                               "SET data=excluded.data", (record["id"], record["region"], json.dumps(record)))
+        self.emu.store.execute("UPDATE executions SET data=? WHERE id=?", (json.dumps(record), record["id"]))
 
     def start(self, record: dict[str, Any]) -> None:
         """Persist and launch the worker."""
-        self.save(record)
+        record["updated"] = time.time()
+        self.emu.store.execute("INSERT INTO executions(id, region, data) VALUES (?,?,?)",
+                               (record["id"], record["region"], json.dumps(record)))
         threading.Thread(target=self._run, args=(record["id"],), name=record["id"], daemon=True).start()
 
     def cancel(self, exec_id: str) -> None:
@@ -96,7 +97,10 @@ class Executions:
             self._execute(exec_id)
         except Exception as exc:  # the execution must end; never leave it Running
             LOG.exception("execution %s", exec_id)
-            self.save(self.get(exec_id) | {"status": "Failed", "status_message": str(exc), "ended": time.time()})
+            row = self.emu.store.one("SELECT data FROM executions WHERE id=?", (exec_id,))
+            if row is not None:  # not wiped by a reset meanwhile
+                self.save(json.loads(row["data"]) | {"status": "Failed", "status_message": str(exc),
+                                                     "ended": time.time()})
 
     def _execute(self, exec_id: str) -> None:
         record = self.get(exec_id)
@@ -160,7 +164,7 @@ class Executions:
             return [i["id"] for i in instances
                     if all(t.get("Key") in i["tags"] and (t.get("Value") is None or i["tags"][t["Key"]] == t["Value"])
                            for t in tags)]
-        raise ApiError("InvalidParameter", "targets.Type must be ResourceIds or Tags.")  # ⚠ others not emulated
+        return []  # start_execution admits only the two types above
 
     def _tally(self, record: dict[str, Any], iid: str, state: dict[str, int], max_errors: int,
                outputs: list[str]) -> None:
@@ -243,6 +247,8 @@ def start_execution(emu: Emulator, p: Params) -> dict[str, Any]:
         raise ApiError("InvalidTemplate", "The emulator only executes ACS-ECS-BulkyRunCommand.")
     if not params.get("commandContent") or not isinstance(params.get("targets"), dict):
         raise ApiError("InvalidParameter", "Parameters commandContent and targets are required.")
+    if params["targets"].get("Type") not in ("ResourceIds", "Tags"):  # ⚠ other target types are not emulated
+        raise ApiError("InvalidParameter", "targets.Type must be ResourceIds or Tags.")
     if len(str(params["commandContent"])) > 16384:
         raise ApiError("InvalidParameter", "commandContent exceeds MaxLength 16384.")
     tags = json.loads(p.get("Tags") or "{}")

@@ -122,3 +122,6 @@ def test_batches_pause_notify_and_cancel(oos: Call, ids: dict[str, str]) -> None
     item = wait_status(oos, exec_id, ("Cancelled",))
     assert item["Counters"] == {"Total": 3, "Success": 2, "Failed": 0}
     assert failure(oos, "StartExecution", TemplateName="nope", Parameters="{}") == ("EntityNotExists.Template", 404)
+    odd = json.dumps({"targets": {"Type": "All"}, "commandContent": "true"})
+    assert failure(oos, "StartExecution", TemplateName="ACS-ECS-BulkyRunCommand", Parameters=odd) == (
+        "InvalidParameter", 400)
