@@ -121,7 +121,9 @@ demo: venv collection
 	python -m emulator run --fleet emulator/fleets/demo.yml -- \
 		ansible-playbook -i playbooks/inventory/demo.alicloud_ecs.yml playbooks/demo.yml
 
-bench: venv collection
+# openssh-server gives the benchmark its ssh row (a loopback sshd it starts and stops itself).
+bench: venv collection system-deps
+	@scripts/system-deps openssh-server:sshd
 	python -m bench
 
 clean:

@@ -20,6 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.inventory import run_inventory_bench  # noqa: E402
+from bench.ssh import loopback_sshd  # noqa: E402
 from bench.transfer import SEND_PARALLELISM, run_transfer_bench  # noqa: E402
 from emulator.testing import EmulatorProcess  # noqa: E402
 
@@ -38,10 +39,12 @@ def write_playbook(path: Path, tasks: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_inventory(path: Path, connection: str, instance_id: str) -> None:
+def write_inventory(path: Path, connection: str, instance_id: str, ssh_vars: dict | None = None) -> None:
     host = {"ansible_connection": connection, "ansible_python_interpreter": "/usr/bin/python3"}
     if connection == "alicloud.ecs.cloud_assistant":
         host.update({"ansible_alicloud_instance_id": instance_id, "ansible_alicloud_region": "cn-hangzhou"})
+    if connection == "ssh":
+        host.update(ssh_vars or {})
     path.write_text(json.dumps({"all": {"children": {"bench": {"hosts": {"bench-1": host}}}}}))
 
 
@@ -52,9 +55,10 @@ def run_playbook(env: dict[str, str], inventory: Path, playbook: Path) -> float:
     return time.perf_counter() - started
 
 
-def prepare(work: Path, connection: str, instance_id: str, tasks: int) -> tuple[Path, Path, Path]:
+def prepare(work: Path, connection: str, instance_id: str, tasks: int,
+            ssh_vars: dict | None = None) -> tuple[Path, Path, Path]:
     inventory = work / f"{connection}.json"
-    write_inventory(inventory, connection, instance_id)
+    write_inventory(inventory, connection, instance_id, ssh_vars)
     short, long_ = work / "one.yml", work / "many.yml"
     write_playbook(short, 1)
     write_playbook(long_, tasks + 1)
@@ -75,10 +79,10 @@ def sample(emulator: EmulatorProcess, env: dict[str, str], playbooks: tuple[Path
 
 
 def measure_all(emulator: EmulatorProcess, env: dict[str, str], work: Path, instance_id: str,
-                tasks: int, repeats: int) -> dict[str, dict[str, float]]:
+                tasks: int, repeats: int, ssh_vars: dict | None) -> dict[str, dict[str, float]]:
     """Every connection, repeated and interleaved so machine noise hits them alike; medians reported."""
-    connections = ("alicloud.ecs.cloud_assistant", "local")
-    playbooks = {name: prepare(work, name, instance_id, tasks) for name in connections}
+    connections = ("alicloud.ecs.cloud_assistant", "ssh", "local") if ssh_vars else ("alicloud.ecs.cloud_assistant", "local")
+    playbooks = {name: prepare(work, name, instance_id, tasks, ssh_vars) for name in connections}
     rows: dict[str, dict[str, float]] = {}
     for name in connections:
         emulator.reset_counters()
@@ -115,7 +119,11 @@ def main() -> int:
                    ANSIBLE_ALICLOUD_TRANSFER_CACHE=str(work / "cache"),
                    ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".build" / "collections"))
         instance_id = emulator.instances()[0]["id"]
-        rows = measure_all(emulator, env, work, instance_id, args.tasks, args.repeats)
+        with loopback_sshd(work) as sshd:
+            if isinstance(sshd, str):
+                print(f"no ssh row: {sshd}")
+            rows = measure_all(emulator, env, work, instance_id, args.tasks, args.repeats,
+                               None if isinstance(sshd, str) else sshd)
         profile = emulator.health()
     result = {"benchmark": "command_tasks", "tasks": args.tasks, "rows": rows, "emulator": profile,
               "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -123,12 +131,14 @@ def main() -> int:
           "(wall time per task, start-up cancelled)")
     print(f"{'connection':32} {'s/task':>8} {'range':>14} {'API calls/task':>15} {'first-use calls':>16}")
     for connection, row in rows.items():
-        calls = row["calls_per_task"] if connection != "local" else "-"
-        first = row["first_use_calls"] if connection != "local" else "-"
+        calls = row["calls_per_task"] if connection == "alicloud.ecs.cloud_assistant" else "-"
+        first = row["first_use_calls"] if connection == "alicloud.ecs.cloud_assistant" else "-"
         low, high = row["seconds_per_task_range"]
         print(f"{connection:32} {row['seconds_per_task']:>8} {f'{low}-{high}':>14} {calls!s:>15} {first!s:>16}")
-    local = rows["local"]["seconds_per_task"] or 1e-9
-    print(f"ratio cloud_assistant / local: {rows['alicloud.ecs.cloud_assistant']['seconds_per_task'] / local:.2f}")
+    ours = rows["alicloud.ecs.cloud_assistant"]["seconds_per_task"]
+    for other in ("ssh", "local"):
+        if other in rows:
+            print(f"ratio cloud_assistant / {other}: {ours / (rows[other]['seconds_per_task'] or 1e-9):.2f}")
     print(f"emulator profile: {json.dumps(profile)}")
     out = REPO_ROOT / "bench" / "results" / f"command_tasks-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -36,7 +36,7 @@ def test_warm_cache_answers_without_any_api_call(ansible, emulator, tmp_path) ->
     assert emulator.counters() == {} or sum(emulator.counters().values()) == 0
     assert warm_data["_meta"]["hostvars"].keys() == cold_data["_meta"]["hostvars"].keys()
     # Another access key must not read this account's cache: it goes to the API (and is refused).
-    other, _ = listing(ansible, tmp_path, config, env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIanotheraccount"})
+    other, _data = listing(ansible, tmp_path, config, env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIanotheraccount"})
     assert other.rc != 0 and "InvalidAccessKeyId.NotFound" in other.output
 
 
@@ -70,7 +70,7 @@ def test_hostname_preferences_prefixes_and_hostvar_names(ansible, emulator, tmp_
 
 def test_bad_filter_fails_before_any_api_call(ansible, emulator, tmp_path) -> None:
     emulator.reset_counters()
-    run, _ = listing(ansible, tmp_path, "exclude_filters:\n  - {colour: red}\n")
+    run, _data = listing(ansible, tmp_path, "exclude_filters:\n  - {colour: red}\n")
     assert run.rc != 0 and "unknown filter 'colour'" in run.output
     assert sum(emulator.counters().values()) == 0
 
@@ -86,7 +86,7 @@ def test_denied_region_is_skipped_or_fatal_per_strict_permissions(ansible, emula
         assert "skipping region" in lenient.output and "Forbidden.RAM" in lenient.output
         assert 0 < len(data["_meta"]["hostvars"]) < len(emulator.instances())
         emulator.faults(denied)
-        strict, _ = listing(ansible, tmp_path, config)
+        strict, _data = listing(ansible, tmp_path, config)
         assert strict.rc != 0 and "Forbidden.RAM" in strict.output and "region cn-" in strict.output
     finally:
         emulator.clear_faults()
