@@ -29,6 +29,7 @@ TAIL_BYTES = OUTPUT_PAGE_BYTES - 512  # frame bytes a spooled answer carries its
 PAGE_SUFFIX_LENGTH = 4             # split's suffix letters: 26**4 pages, 11 GB of frame
 INLINE_BUDGET = 12 * 1024          # packed stdin bytes a script may carry inline
 CHUNK_WAIT_SECONDS = 60            # how long a script waits for freshly sent chunks to land
+STALL_SECONDS = 10                 # ... unless no chunk at all has landed for this long
 MISSING_REPORT_LIMIT = 200         # missing chunk names one report lists (it must fit the output's tail)
 DECODE_BLOCK = 1 << 20             # Base64 characters decoded at a time (a multiple of 4)
 TRAILER_RE = re.compile(
@@ -151,10 +152,10 @@ def _stdin_script(plan: StdinPlan) -> str:
     """Rebuild stdin from its parts, in order, and verify the whole by sha256.
 
     Staged chunks arrive asynchronously (SendFile), so the script waits for them; if they have not
-    all arrived and matched after ``wait_seconds`` it reports which are missing and stops before
-    running anything: the controller sends them again and reruns. When nothing was sent for this
-    run (every chunk was believed present), a missing chunk means a stale controller cache, and
-    waiting would not help: the report comes at once.
+    all arrived and matched after ``wait_seconds`` (or nothing landed for STALL_SECONDS) it reports
+    which are missing and stops before running anything: the controller sends them again and
+    reruns. When nothing was sent for this run (every chunk was believed present), a missing chunk
+    means a stale controller cache, and waiting would not help: the report comes at once.
     """
     inline, assemble = _assemble_function(plan)
     wait = CHUNK_WAIT_SECONDS if plan.wait_seconds is None else plan.wait_seconds
@@ -166,9 +167,14 @@ def _stdin_script(plan: StdinPlan) -> str:
                f"{' '.join(plan.manifest)})\n") if plan.manifest else ""
     return (
         inline + assemble + _missing_function(plan)
-        + f"_c={shlex.quote(plan.chunk_dir)}; _n=0\n"
+        + f"_c={shlex.quote(plan.chunk_dir)}; _n=0; _seen=''; _still=0\n"
         "until _a; do\n"
-        f"  if [ $_n -ge {wait * 10} ]; then _l; printf '\\n<<ACE1 missing=%s>>\\n' \"${{_m#,}}\"; exit 0; fi\n"
+        # Chunks in flight keep landing; when none has landed for a while, the rest is not coming.
+        "  _now=$(ls \"$_c\" 2>/dev/null | wc -l)\n"
+        "  if [ \"$_now\" = \"$_seen\" ]; then _still=$((_still+1)); else _still=0; _seen=$_now; fi\n"
+        f"  if [ $_n -ge {wait * 10} ] || [ $_still -ge {STALL_SECONDS * 10} ]; then\n"
+        "    _l; printf '\\n<<ACE1 missing=%s>>\\n' \"${_m#,}\"; exit 0\n"
+        "  fi\n"
         "  sleep 0.1; _n=$((_n+1))\n"
         "done\n"
         + release

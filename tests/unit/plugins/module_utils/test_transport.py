@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -119,6 +120,16 @@ def test_large_output_is_paged_not_truncated(tmp_path) -> None:
     with open(out, "wb") as sink:
         frame = transport.decode_frame(read_back(trailer), trailer.sha256, sink)
     assert out.stat().st_size == 100000 and frame.stdout == b"" and frame.stderr == b"done\n"
+
+
+def test_a_chunk_that_never_lands_is_reported_once_nothing_arrives(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(transport, "STALL_SECONDS", 1)
+    plan = transport.StdinPlan(parts=[transport.StdinPart(chunk="ab" * 32 + ".gz")], chunk_dir=str(tmp_path),
+                               sha256="cd" * 32)  # the full CHUNK_WAIT_SECONDS would be 60 s
+    started = time.monotonic()
+    trailer = transport.parse_trailer(run_locally(transport.build_run_script(b"true", plan)))
+    assert trailer.missing == ["ab" * 32 + ".gz"]
+    assert time.monotonic() - started < 30
 
 
 def test_page_names_follow_split() -> None:
