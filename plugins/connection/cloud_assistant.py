@@ -259,6 +259,7 @@ class Connection(ConnectionBase):
             tags=tags,
             schedule=PollSchedule(first=self.get_option("poll_first_delay"),
                                   cap=self.get_option("poll_max_interval")),
+            parallelism=self.get_option("transfer_parallelism"),
         )
         # Staged chunks live in a per-user directory on the instance, so what it holds is per user too.
         scope = f"{settings.endpoint or settings.region}|{settings.access_key_id}|{options.username or 'root'}"
@@ -315,8 +316,6 @@ class Connection(ConnectionBase):
                 data = handle.read()
         except OSError as error:
             raise AnsibleError(f"cannot read {in_path}: {to_native(error)}") from None
-        self._connect()
-        self._executor.options.parallelism = self.get_option("transfer_parallelism")
         rc, _out, err = self._run(f"cat > {shlex.quote(out_path)}", data)
         if rc != 0:
             raise AnsibleError(f"failed to write {out_path} on the instance (rc {rc}): {to_native(err)}")
@@ -327,7 +326,6 @@ class Connection(ConnectionBase):
         super().fetch_file(in_path, out_path)
         display.vvv(f"FETCH {in_path} TO {out_path}", host=self._instance_id())
         self._connect()
-        self._executor.options.parallelism = self.get_option("transfer_parallelism")
         dest = to_bytes(out_path, errors="surrogate_or_strict")
         partial = dest + f".alicloud-ecs-{os.urandom(4).hex()}.part".encode()
         try:
