@@ -14,7 +14,7 @@ from .cloud_assistant.status import FILE_OUTCOMES
 from .config import Options
 from .faults import Faults
 from .isolation import Sandbox
-from .procs import kill_tree
+from .procs import kill_process, kill_tree
 
 LOG = logging.getLogger("emulator.agent")
 BUILTIN = re.compile(r"\{\{\s*(ACS::[A-Za-z]+)\s*\}\}")
@@ -56,7 +56,8 @@ class Agent:
         self.options = options
         self.run_listeners: list[Callable[[str, str, dict[str, Any]], None]] = []  # schedules
         self.shutting_down = False  # the emulator is stopping: killed tasks are interrupted, not failed
-        self._running: dict[tuple[str, str], Any] = {}
+        self._active: dict[str, int] = {}  # instance id → tasks running there (agent_concurrency)
+        self._running: dict[tuple[str, str], tuple[Any, str, dict[str, Any]]] = {}  # (proc, script, task)
         self._lock = threading.Lock()
 
     def submit(self, invoke_id: str, instance_id: str, task: dict[str, Any]) -> None:
@@ -70,9 +71,9 @@ class Agent:
     def stop(self, invoke_id: str, instance_id: str) -> None:
         """Kill the running process of a task (StopInvocation after Running → Stopping)."""
         with self._lock:
-            proc = self._running.get((invoke_id, instance_id))
-        if proc is not None:
-            kill_tree(proc.pid)
+            running = self._running.get((invoke_id, instance_id))
+        if running is not None:
+            terminate(*running)
 
     def _deliver(self, invoke_id: str, instance_id: str, task: dict[str, Any]) -> None:
         try:
@@ -98,16 +99,35 @@ class Agent:
         if task.get("repeat_mode", "Once") != "Once" and not task.get("due"):
             self.results.arm(invoke_id, instance_id)  # scheduled: waits for its time or a reboot
             return
-        if not self.results.claim(invoke_id, instance_id):
-            return  # cancelled before delivery
+        if not self._take_slot(instance_id):
+            self.results.reject(invoke_id, instance_id, "Aborted", "TaskConcurrencyLimit",
+                                waiting=("Pending", "Scheduled"))
+            return
+        try:
+            if self.results.claim(invoke_id, instance_id):  # False: cancelled before delivery
+                self._execute(invoke_id, inst, task)
+        finally:
+            with self._lock:
+                self._active[instance_id] -= 1
+
+    def _take_slot(self, instance_id: str) -> bool:
+        """Count a task against the instance's ``agent_concurrency``; False when the agent is already full (the
+        real agent aborts such a task with TaskConcurrencyLimit, contract §3.5, rather than queueing it ⚠)."""
+        with self._lock:
+            if self._active.get(instance_id, 0) >= self.options.agent_concurrency:
+                return False
+            self._active[instance_id] = self._active.get(instance_id, 0) + 1
+            return True
+
+    def _execute(self, invoke_id: str, inst: dict[str, Any], task: dict[str, Any]) -> None:
         try:
             if task["kind"] == "file":
                 self._send_file(invoke_id, inst, task)
             else:
                 self._run(invoke_id, inst, task)
         except Exception as exc:  # the agent must always report; never leave a task Running
-            LOG.exception("task %s on %s failed", invoke_id, instance_id)
-            self.results.finish(invoke_id, instance_id, "Error", error_code="ExecutionException",
+            LOG.exception("task %s on %s failed", invoke_id, inst["id"])
+            self.results.finish(invoke_id, inst["id"], "Error", error_code="ExecutionException",
                                 output=str(exc).encode())
 
     def _run(self, invoke_id: str, inst: dict[str, Any], task: dict[str, Any]) -> None:
@@ -126,27 +146,30 @@ class Agent:
         started = time.time()
         proc = self.sandbox.spawn(inst, task["username"], workdir, script)
         with self._lock:
-            self._running[(invoke_id, iid)] = proc
+            self._running[(invoke_id, iid)] = (proc, script, task)
         row = self.results.get(invoke_id, iid)
         if row is not None and row["status"] == "Stopping":  # StopInvocation came between claim and spawn
-            kill_tree(proc.pid)
+            terminate(proc, script, task)
         buffer = TailBuffer(self.options.output_limit)
         reader = threading.Thread(target=buffer.feed, args=(proc.stdout,), daemon=True)
         reader.start()
-        timed_out = self._wait(proc, invoke_id, iid, buffer, started + task["timeout"])
-        reader.join(timeout=5)
+        timed_out = self._wait((proc, script, task), invoke_id, iid, buffer, started + task["timeout"])
+        # a killed script's surviving children (TerminationMode=Process) may hold the pipe: take what is there
+        reader.join(timeout=0.5 if timed_out or proc.returncode < 0 else 5)
         with self._lock:
             self._running.pop((invoke_id, iid), None)
         output, dropped = buffer.snapshot()
         self._report(invoke_id, iid, proc.returncode, output, dropped, timed_out, started + task["timeout"])
 
-    def _wait(self, proc: Any, invoke_id: str, iid: str, buffer: TailBuffer, deadline: float) -> bool:
-        """Wait for exit, publishing partial output; kill the process tree at the deadline."""
+    def _wait(self, running: tuple[Any, str, dict[str, Any]], invoke_id: str, iid: str, buffer: TailBuffer,
+              deadline: float) -> bool:
+        """Wait for exit, publishing partial output; kill per TerminationMode at the deadline."""
+        proc = running[0]
         published = (b"", 0)
         while True:
             remaining = deadline - time.time()
             if remaining <= 0:
-                kill_tree(proc.pid)
+                terminate(*running)
                 proc.wait()
                 return True
             try:
@@ -183,6 +206,15 @@ class Agent:
                                               task["owner"], task["group"], task["overwrite"])
         status, code, info = FILE_OUTCOMES.get(verdict, FILE_OUTCOMES["FileCreateFail"])
         self.results.finish(invoke_id, inst["id"], status, error_code=code, error_info=info)
+
+
+def terminate(proc: Any, script: str, task: dict[str, Any]) -> None:
+    """Timeout or StopInvocation: ``ProcessTree`` kills all the script started, ``Process`` (the default, ⚠ contract
+    §2.1) only the script's shell; its background children keep running."""
+    if task.get("termination_mode") == "ProcessTree":
+        kill_tree(proc.pid)
+    else:
+        kill_process(proc.pid, ["/bin/sh", script])
 
 
 def substitute(content: bytes, inst: dict[str, Any], invoke_id: str, task: dict[str, Any]) -> bytes:

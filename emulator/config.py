@@ -18,6 +18,7 @@ class Options:
     killed_exit_code: int = -1           # ⚠ ExitCode of Timeout/Terminated records (undocumented; Go reports -1)
     stopped_instance: str = "error"      # ⚠ error: RunCommand fails with InvalidInstance.NotMatch; record: Aborted
     stop_running: str = "terminate"      # ⚠ StopInvocation on Running: terminate (kill → Terminated) | continue
+    agent_concurrency: int = 100         # ⚠ tasks one instance's agent runs at once; beyond → Aborted TaskConcurrencyLimit
     transition_delay: float = 0.5       # seconds an instance spends in Stopping/Starting (real: seconds to a minute)
     period_min: float = 0                # ⚠ >0 replaces the minimum Period intervals (rate 60 s, cron 10 s); tests use 1
     check_timestamp: bool = True         # reject |now − Timestamp| > 15 min

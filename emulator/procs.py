@@ -1,4 +1,5 @@
-"""Process-tree helpers: timeouts and StopInvocation must kill everything a script started."""
+"""Process helpers for timeouts and StopInvocation: TerminationMode ``ProcessTree`` kills everything a script
+started, ``Process`` only the script's own shell (contract §2.1)."""
 from __future__ import annotations
 
 import os
@@ -40,6 +41,35 @@ def kill_tree(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
+    for victim in victims:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def cmdline(pid: int) -> list[str]:
+    """argv of a live process ([] once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def kill_process(pid: int, argv: list[str]) -> None:
+    """SIGKILL the process running ``argv`` below ``pid`` and the wrappers between (nsenter, runuser), but not
+    what it started: those children live on, as with the real agent's TerminationMode=Process."""
+    tree = children_map()
+    path, todo = {pid: [pid]}, [pid]
+    victims = [pid]
+    while todo:
+        current = todo.pop()
+        if cmdline(current) == argv:
+            victims = path[current]
+            break
+        for child in tree.get(current, []):
+            path[child] = [*path[current], child]
+            todo.append(child)
     for victim in victims:
         try:
             os.kill(victim, signal.SIGKILL)

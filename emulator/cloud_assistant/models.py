@@ -59,6 +59,9 @@ class CloudAssistant:
         self.store.execute("INSERT INTO invocations(id, kind, region, data, created) VALUES (?,?,?,?,?)",
                            (invoke_id, kind, region, json.dumps(data), now))
         self.results.create(invoke_id, [t["id"] for t in targets], now)
+        if data.get("repeat_mode") == "DryRun":  # validated and recorded, never delivered (⚠ contract §6.6)
+            self.results.dry_run(invoke_id, now)
+            return invoke_id
         for inst in targets:
             self.agent.submit(invoke_id, inst["id"], task_from(kind, data))
         return invoke_id
@@ -123,4 +126,5 @@ def task_from(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "command", "type": data["type"], "content": base64.b64decode(data["script_b64"]),
             "username": data["username"], "working_dir": data["working_dir"], "timeout": data["timeout"],
             "enable_parameter": data["enable_parameter"], "command_id": data["command_id"],
-            "repeat_mode": data["repeat_mode"], "frequency": data["frequency"]}
+            "repeat_mode": data["repeat_mode"], "frequency": data["frequency"],
+            "termination_mode": data.get("termination_mode", "")}

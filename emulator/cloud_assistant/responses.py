@@ -49,7 +49,7 @@ def run_command(emu: Emulator, p: Params) -> dict[str, Any]:
             "script_b64": base64.b64encode(validate.substitute(content, values)).decode(),
             "parameters": values, "enable_parameter": enable, "timeout": timeout, **options}
     result = emu.ca.run_command(region, spec, targets)
-    if p.boolean("KeepCommand"):
+    if p.boolean("KeepCommand") and options["repeat_mode"] != "DryRun":  # a dry run creates nothing
         commands.save(emu, region, result["CommandId"], {
             "name": name, "type": ctype, "content_b64": b64, "enable_parameter": enable, "timeout": timeout,
             "description": desc, "working_dir": options["working_dir"], "launcher": options["launcher"],
@@ -79,7 +79,8 @@ def invoke_command(emu: Emulator, p: Params) -> dict[str, Any]:
             **options, "working_dir": options["working_dir"] or command["working_dir"],
             "launcher": options["launcher"] or command["launcher"]}
     result = emu.ca.run_command(region, spec, targets, command["id"])
-    commands.count_invocation(emu, command["id"])
+    if options["repeat_mode"] != "DryRun":
+        commands.count_invocation(emu, command["id"])
     return {"InvokeId": result["InvokeId"]}
 
 
@@ -95,8 +96,6 @@ def run_options(p: Params) -> dict[str, Any]:
         raise ApiError("InvalidRepeatMode.NotFound", "The specified repeat mode does not exist.", 404)
     if repeat_mode == "Period" and not p.get("Frequency"):
         raise ApiError("MissingParam.Frequency", "The parameter frequency is missing or empty.")
-    if repeat_mode == "DryRun":  # ⚠ result shape unspecified (contract §6.6): not emulated
-        raise ApiError("UnsupportedParameter", "The parameters is unsupported.")
     termination = p.get("TerminationMode", "")
     if termination not in ("", "Process", "ProcessTree"):
         raise ApiError("InvalidTerminationMode.NotFound", "The specified termination mode does not exist.", 404)

@@ -20,6 +20,12 @@ class Results:
         self.store.executemany("INSERT INTO results(invoke_id, instance_id, status, created, updated) "
                                "VALUES (?, ?, 'Pending', ?, ?)", [(invoke_id, i, now, now) for i in instance_ids])
 
+    def dry_run(self, invoke_id: str, now: float) -> None:
+        """RepeatMode=DryRun: every record ends at once ``Success``, Repeats 0, no output (⚠ contract §6.6 leaves
+        the per-instance outcome open; a fixed answer keeps pollers deterministic)."""
+        self.store.execute("UPDATE results SET status='Success', finished=?, updated=? WHERE invoke_id=?",
+                           (now, now, invoke_id))
+
     def claim(self, invoke_id: str, instance_id: str) -> bool:
         """Agent starts a run: Pending (or Scheduled, for a due run of a schedule) → Running; Repeats + 1. False if
         it was cancelled meanwhile."""

@@ -26,6 +26,7 @@ ERROR_INFO = {
     "ExecutionException": "the command execution got an exception",
     "ExecutionInterrupted": "the command execution has been interrupted",
     "ExitCodeNonzero": "the command execution exit code is not zero.",
+    "TaskConcurrencyLimit": "The number of concurrent tasks exceeds the maximum limit.",  # ⚠ contract §6.8
 }
 
 # agent-side outcome of a file write → (per-instance status, ErrorCode, ErrorInfo) (§3.4, §3.6)

@@ -1,0 +1,86 @@
+"""Agent behaviour under limits: TerminationMode on timeout/stop, the per-instance concurrency limit, and
+RepeatMode=DryRun (validated and recorded, never run). One emulator with ``agent_concurrency=2`` for the module."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from emulator_helpers import FLEET, wait_result
+
+from emulator.testing import EmulatorProcess
+
+Api = Callable[..., dict[str, Any]]
+# a background child whose pid is written down, then a foreground sleep the timeout or StopInvocation interrupts
+SPAWNER = "sleep 30 >/dev/null 2>&1 & echo $! > /tmp/child-{mode}.pid; sleep 30"
+ALIVE = 'p=$(cat /tmp/child-{mode}.pid); s=$(cut -d" " -f3 /proc/$p/stat 2>/dev/null); ' \
+        '[ -n "$s" ] && [ "$s" != Z ] && echo alive || echo gone'
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[EmulatorProcess]:
+    """Overrides conftest's server: at most two tasks at once per instance."""
+    with EmulatorProcess(fleet=FLEET, min_timeout=1, delivery_timeout=0.5, progress_interval=0.2,
+                         agent_concurrency=2) as proc:
+        yield proc
+
+
+def start(api: Api, instance_id: str, script: str, **params: Any) -> str:
+    """RunCommand on one instance, returns the InvokeId."""
+    return api("RunCommand", RegionId="cn-hangzhou", Type="RunShellScript", CommandContent=script,
+               **{"InstanceId.1": instance_id}, **params)["InvokeId"]
+
+
+def wait_running(api: Api, *invoke_ids: str) -> None:
+    """Until every invocation's record is Running."""
+    deadline = time.monotonic() + 10
+    for invoke_id in invoke_ids:
+        while api("DescribeInvocationResults", RegionId="cn-hangzhou", InvokeId=invoke_id)["Invocation"][
+                "InvocationResults"]["InvocationResult"][0]["InvocationStatus"] != "Running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def test_termination_mode(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
+    process = start(api, ids["web-1"], SPAWNER.format(mode="Process"), Timeout=1)  # default mode: Process
+    tree = start(api, ids["web-2"], SPAWNER.format(mode="ProcessTree"), TerminationMode="ProcessTree")
+    wait_running(api, tree)
+    api("StopInvocation", RegionId="cn-hangzhou", InvokeId=tree)
+    assert [r["InvocationStatus"] for r in wait_result(api, process)] == ["Timeout"]
+    assert [r["InvocationStatus"] for r in wait_result(api, tree)] == ["Terminated"]
+    assert emu.exec(ids["web-1"], ALIVE.format(mode="Process"))["stdout"] == "alive\n"  # the child lives on
+    assert emu.exec(ids["web-2"], ALIVE.format(mode="ProcessTree"))["stdout"] == "gone\n"
+    emu.exec(ids["web-1"], "kill $(cat /tmp/child-Process.pid)")
+    with pytest.raises(ServerException) as exc:
+        start(api, ids["web-1"], "true", TerminationMode="Group")
+    assert (exc.value.get_error_code(), exc.value.get_http_status()) == ("InvalidTerminationMode.NotFound", 404)
+
+
+def test_concurrency_limit_aborts_the_third_task(api: Api, ids: dict[str, str]) -> None:
+    busy = [start(api, ids["db-1"], "sleep 30") for _slot in range(2)]
+    wait_running(api, *busy)
+    [extra] = wait_result(api, start(api, ids["db-1"], "echo never"))
+    assert (extra["InvocationStatus"], extra["ErrorCode"], extra["ErrorInfo"]) == (
+        "Aborted", "TaskConcurrencyLimit", "The number of concurrent tasks exceeds the maximum limit.")
+    for invoke_id in busy:
+        api("StopInvocation", RegionId="cn-hangzhou", InvokeId=invoke_id)
+        wait_result(api, invoke_id)
+    [after] = wait_result(api, start(api, ids["db-1"], "echo again"))
+    assert after["InvocationStatus"] == "Success"
+
+
+def test_dry_run_validates_records_and_runs_nothing(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
+    body = api("RunCommand", RegionId="cn-hangzhou", Type="RunShellScript", CommandContent="touch /tmp/dry-ran",
+               RepeatMode="DryRun", KeepCommand="true", **{"InstanceId.1": ids["web-1"], "InstanceId.2": ids["db-1"]})
+    [inv] = api("DescribeInvocations", RegionId="cn-hangzhou", RepeatMode="DryRun")["Invocations"]["Invocation"]
+    assert (inv["InvokeId"], inv["InvocationStatus"], inv["Timed"]) == (body["InvokeId"], "Success", False)
+    records = wait_result(api, body["InvokeId"])
+    assert [(r["InvocationStatus"], r["Repeats"], r["Output"], r["ExitCode"]) for r in records] == [
+        ("Success", 0, "", 0)] * 2
+    assert emu.exec(ids["web-1"], "test -e /tmp/dry-ran; echo $?")["stdout"] == "1\n"
+    assert api("DescribeCommands", RegionId="cn-hangzhou", CommandId=body["CommandId"])["Commands"]["Command"] == []
+    with pytest.raises(ServerException) as exc:
+        start(api, ids["stopped-1"], "true", RepeatMode="DryRun")
+    assert exc.value.get_error_code() == "InvalidInstance.NotMatch"
