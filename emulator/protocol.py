@@ -82,13 +82,21 @@ def authenticate(method: str, params: Mapping[str, str], keys: Mapping[str, str]
     if check_time and abs(time.time() - ts) > TIMESTAMP_WINDOW:
         raise ApiError("InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
     sts = string_to_sign(method, params)
-    if not hmac.compare_digest(sign(keys[key_id], sts), params["Signature"]):
+    accept_signature(sign(keys[key_id], sts), params["Signature"], sts, params.get("SignatureNonce", ""), nonces)
+    return key_id
+
+
+def accept_signature(expected: str, given: str, sts: str, nonce: str, nonces: NonceCache) -> None:
+    """The end every signature version shares: the signatures match and the nonce is fresh.
+
+    The mismatch message carries the server's string to sign after a ':' because the legacy SDK
+    splits on it (contract §1.5).
+    """
+    if not hmac.compare_digest(expected, given):
         raise ApiError("SignatureDoesNotMatch",
                        f"Specified signature is not matched with our calculation. server string to sign is:{sts}")
-    nonce = params.get("SignatureNonce", "")
     if nonce and not nonces.check_and_add(nonce):
         raise ApiError("SignatureNonceUsed", "Specified signature nonce was used already.")
-    return key_id
 
 
 class Params:

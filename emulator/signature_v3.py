@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from .clock import parse_timestamp
 from .errors import ApiError
-from .protocol import TIMESTAMP_WINDOW, NonceCache, percent_encode
+from .protocol import TIMESTAMP_WINDOW, NonceCache, accept_signature, percent_encode
 
 ALGORITHM = "ACS3-HMAC-SHA256"
 AUTHORIZATION = re.compile(rf"^{ALGORITHM}\s+Credential=([^,]+),\s*SignedHeaders=([^,]+),\s*Signature=([0-9a-f]+)$")
@@ -58,10 +58,5 @@ def authenticate_v3(method: str, path: str, query: Mapping[str, str], headers: M
                                                                                     payload_hash))
     sts = f"{ALGORITHM}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
     expected = hmac.new(keys[key_id].encode(), sts.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
-        raise ApiError("SignatureDoesNotMatch",
-                       f"Specified signature is not matched with our calculation. server string to sign is:{sts}")
-    nonce = headers.get("x-acs-signature-nonce", "")
-    if nonce and not nonces.check_and_add(nonce):
-        raise ApiError("SignatureNonceUsed", "Specified signature nonce was used already.")
+    accept_signature(expected, signature, sts, headers.get("x-acs-signature-nonce", ""), nonces)
     return key_id
