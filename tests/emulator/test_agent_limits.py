@@ -77,10 +77,17 @@ def test_dry_run_validates_records_and_runs_nothing(emu: EmulatorProcess, api: A
     [inv] = api("DescribeInvocations", RegionId="cn-hangzhou", RepeatMode="DryRun")["Invocations"]["Invocation"]
     assert (inv["InvokeId"], inv["InvocationStatus"], inv["Timed"]) == (body["InvokeId"], "Success", False)
     records = wait_result(api, body["InvokeId"])
-    assert [(r["InvocationStatus"], r["Repeats"], r["Output"], r["ExitCode"]) for r in records] == [
-        ("Success", 0, "", 0)] * 2
-    assert emu.exec(ids["web-1"], "test -e /tmp/dry-ran; echo $?")["stdout"] == "1\n"
+    assert [(r["InvocationStatus"], r["Repeats"], r["Output"], r["ExitCode"], r["StartTime"]) for r in records] == [
+        ("Success", 0, "", 0, "")] * 2
     assert api("DescribeCommands", RegionId="cn-hangzhou", CommandId=body["CommandId"])["Commands"]["Command"] == []
+    saved = api("CreateCommand", RegionId="cn-hangzhou", Name="dry", Type="RunShellScript",
+                CommandContent="touch /tmp/dry-ran", ContentEncoding="PlainText")["CommandId"]
+    invoked = api("InvokeCommand", RegionId="cn-hangzhou", CommandId=saved, RepeatMode="DryRun",
+                  **{"InstanceId.1": ids["web-1"]})["InvokeId"]
+    assert [r["InvocationStatus"] for r in wait_result(api, invoked)] == ["Success"]
+    [command] = api("DescribeCommands", RegionId="cn-hangzhou", CommandId=saved)["Commands"]["Command"]
+    assert command["InvokeTimes"] == 0
+    assert emu.exec(ids["web-1"], "test -e /tmp/dry-ran; echo $?")["stdout"] == "1\n"
     with pytest.raises(ServerException) as exc:
         start(api, ids["stopped-1"], "true", RepeatMode="DryRun")
     assert exc.value.get_error_code() == "InvalidInstance.NotMatch"
