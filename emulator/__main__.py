@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     key_id, secret = next(iter(emu.fleet.access_keys.items()))
     env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
            "ALIBABA_CLOUD_REGION_ID": emu.fleet.regions[0]["id"], "ALIBABA_CLOUD_ECS_ENDPOINT": server.endpoint}
+    if key_id in emu.fleet.sts_tokens:
+        env["ALIBABA_CLOUD_SECURITY_TOKEN"] = emu.fleet.sts_tokens[key_id][0]
     try:
         return subprocess.call(args.cmd, env=env)
     finally:

@@ -41,6 +41,8 @@ class Fleet:
     access_keys: dict[str, str]
     regions: list[dict[str, Any]]
     instances: list[dict[str, Any]] = field(default_factory=list)
+    # STS keys: key id → (security token, expiry epoch or None). Such keys sign only with their token.
+    sts_tokens: dict[str, tuple[str, float | None]] = field(default_factory=dict)
 
 
 def digest(*parts: str) -> bytes:
@@ -64,7 +66,19 @@ def load(source: str | Path | dict[str, Any]) -> Fleet:
     regions = [normalize_region(r) for r in data.get("regions") or []]
     if not regions:
         raise FleetError("regions: at least one region is required")
-    return Fleet(keys, regions, expand(data.get("instances") or [], regions))
+    return Fleet(keys, regions, expand(data.get("instances") or [], regions), sts_tokens(data))
+
+
+def sts_tokens(data: dict[str, Any]) -> dict[str, tuple[str, float | None]]:
+    """Temporary (STS) keys of the fleet: ``{id, secret, security_token, expires}``, expires ISO or epoch."""
+    tokens: dict[str, tuple[str, float | None]] = {}
+    for entry in data.get("access_keys") or []:
+        if entry.get("security_token"):
+            expires = entry.get("expires")
+            when = None if expires is None else (
+                float(expires) if isinstance(expires, (int, float)) else parse_timestamp(str(expires)))
+            tokens[str(entry["id"])] = (str(entry["security_token"]), when)
+    return tokens
 
 
 def normalize_region(entry: dict[str, Any]) -> dict[str, Any]:

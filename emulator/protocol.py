@@ -86,6 +86,25 @@ def authenticate(method: str, params: Mapping[str, str], keys: Mapping[str, str]
     return key_id
 
 
+def check_security_token(key_id: str, token: str, sts_tokens: Mapping[str, tuple[str, float | None]]) -> None:
+    """An STS key signs only together with its own, unexpired token; a permanent key takes none.
+
+    ⚠ The codes for a missing or wrong token are not in the contract (§4 lists .Expired/.Malformed
+    only); MismatchWithAccessKey is the gateway's usual name for it. Refusing a token sent with a
+    permanent key is the stricter reading.
+    """
+    expected = sts_tokens.get(key_id)
+    if expected is None:
+        if token:
+            raise ApiError("InvalidSecurityToken.MismatchWithAccessKey",
+                           "The SecurityToken does not match the AccessKeyId.")
+        return
+    if token != expected[0]:
+        raise ApiError("InvalidSecurityToken.MismatchWithAccessKey", "The SecurityToken does not match the AccessKeyId.")
+    if expected[1] is not None and time.time() > expected[1]:
+        raise ApiError("InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+
+
 def accept_signature(expected: str, given: str, sts: str, nonce: str, nonces: NonceCache) -> None:
     """The end every signature version shares: the signatures match and the nonce is fresh.
 

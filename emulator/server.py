@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from . import control, idempotency
 from .app import Emulator
 from .errors import ApiError, envelope, invalid_action, missing
-from .protocol import Params, authenticate, collect_params
+from .protocol import Params, authenticate, check_security_token, collect_params
 from .routes import IDEMPOTENT, VERSIONS
 from .signature_v3 import authenticate_v3, is_v3
 
@@ -38,10 +38,12 @@ def call_api(emu: Emulator, method: str, params: dict[str, str], headers: dict[s
         emu.count(action)
         drop = emu.faults.apply(action)
         if is_v3(headers):
-            authenticate_v3(method, wire[0], wire[1], headers, wire[2], emu.fleet.access_keys, emu.nonces,
-                            emu.options.check_timestamp)
+            key_id = authenticate_v3(method, wire[0], wire[1], headers, wire[2], emu.fleet.access_keys, emu.nonces,
+                                     emu.options.check_timestamp)
+            check_security_token(key_id, headers.get("x-acs-security-token", ""), emu.fleet.sts_tokens)
         else:
-            authenticate(method, params, emu.fleet.access_keys, emu.nonces, emu.options.check_timestamp)
+            key_id = authenticate(method, params, emu.fleet.access_keys, emu.nonces, emu.options.check_timestamp)
+            check_security_token(key_id, params.get("SecurityToken", ""), emu.fleet.sts_tokens)
         table = VERSIONS.get(version)
         if table is None:
             raise ApiError("InvalidVersion", "Specified parameter Version is not valid.")  # ⚠ code inferred

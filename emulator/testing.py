@@ -95,9 +95,12 @@ class EmulatorProcess:
     def env(self) -> dict[str, str]:
         """The environment ``python -m emulator run`` gives its command (first access key, first region)."""
         key = self.fleet["access_keys"][0]
-        return {"ALIBABA_CLOUD_ACCESS_KEY_ID": str(key["id"]), "ALIBABA_CLOUD_ACCESS_KEY_SECRET": str(key["secret"]),
-                "ALIBABA_CLOUD_REGION_ID": str(self.fleet["regions"][0]["id"]),
-                "ALIBABA_CLOUD_ECS_ENDPOINT": self.endpoint}
+        env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": str(key["id"]), "ALIBABA_CLOUD_ACCESS_KEY_SECRET": str(key["secret"]),
+               "ALIBABA_CLOUD_REGION_ID": str(self.fleet["regions"][0]["id"]),
+               "ALIBABA_CLOUD_ECS_ENDPOINT": self.endpoint}
+        if key.get("security_token"):
+            env["ALIBABA_CLOUD_SECURITY_TOKEN"] = str(key["security_token"])
+        return env
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         """Call the control API; raises RuntimeError with the server's message on non-2xx."""
