@@ -130,11 +130,14 @@ def run_command(
     working_dir: str | None = None,
     tags: t.Mapping[str, str] | None = None,
     client_token: str | None = None,
+    termination_mode: str | None = None,
 ) -> str:
     """Start ``content`` on the instances with one RunCommand and return its InvokeId.
 
     The content travels Base64-encoded so any bytes survive; the ClientToken makes a retried
     submission (say, after a dropped response) return the first InvokeId instead of running again.
+    ``termination_mode`` ``ProcessTree`` makes a timeout or stop end everything the script started,
+    not just the script (the service's default, ``Process``).
     """
     response = client.call(
         "RunCommand",
@@ -148,6 +151,7 @@ def run_command(
         WorkingDir=working_dir,
         Tag=[{"Key": key, "Value": value} for key, value in (tags or {}).items()] or None,
         ClientToken=client_token or new_client_token(),
+        TerminationMode=termination_mode,
     )
     return response["InvokeId"]
 

@@ -230,7 +230,9 @@ class InstanceExecutor:
         options = self.options
         invoke_id = run_command(
             self.client, [self.instance_id], script, name=options.name, timeout=options.timeout,
-            username=options.username, tags=options.tags)
+            username=options.username, tags=options.tags,
+            # A task that times out must leave nothing of itself running on the instance.
+            termination_mode="ProcessTree")
         deadline = time.monotonic() + options.timeout + options.wait_margin
         timing = self._timing(kind)
         schedule = options.schedule if timing is None else options.schedule.aimed_at(timing.aim, timing.slow_aim)
