@@ -115,12 +115,8 @@ def normalize_instance(entry: dict[str, Any], regions: list[dict[str, Any]]) -> 
     name = str(entry["name"])
     seed = digest(region, name)
     zone = str(entry.get("zone") or by_id[region]["zones"][0])
-    status = str(entry.get("status", "Running"))
-    if status not in INSTANCE_STATUSES:
-        raise FleetError(f"instance {name}: status must be one of {INSTANCE_STATUSES}")
-    agent = str(entry.get("agent", "online"))
-    if agent not in AGENT_STATES:
-        raise FleetError(f"instance {name}: agent must be one of {AGENT_STATES}")
+    status = one_of(entry.get("status", "Running"), INSTANCE_STATUSES, f"instance {name}: status")
+    agent = one_of(entry.get("agent", "online"), AGENT_STATES, f"instance {name}: agent")
     itype = str(entry.get("instance_type", "ecs.g7.large"))
     cpu, memory = TYPE_SIZES.get(itype, (2, 4096))
     os_type = str(entry.get("os_type", "linux")).lower()
@@ -152,14 +148,18 @@ def normalize_instance(entry: dict[str, Any], regions: list[dict[str, Any]]) -> 
     }
 
 
+def one_of(value: Any, allowed: Any, what: str) -> str:
+    """``value`` as a string when it is one of ``allowed``; a FleetError naming the field otherwise."""
+    text = str(value)
+    if text not in allowed:
+        raise FleetError(f"{what} must be one of {sorted(allowed)}")
+    return text
+
+
 def normalize_event(instance_id: str, entry: dict[str, Any], index: int) -> dict[str, Any]:
     """A fleet/control event: ``type`` required; ``status`` Scheduled; times ISO or epoch; id deterministic."""
-    kind = str(entry.get("type", ""))
-    if kind not in EVENT_TYPES:
-        raise FleetError(f"event type must be one of {sorted(EVENT_TYPES)}")
-    status = str(entry.get("status", "Scheduled"))
-    if status not in CYCLE_STATUSES:
-        raise FleetError(f"event status must be one of {sorted(CYCLE_STATUSES)}")
+    kind = one_of(entry.get("type", ""), EVENT_TYPES, "event type")
+    status = one_of(entry.get("status", "Scheduled"), CYCLE_STATUSES, "event status")
 
     def when(key: str, default: float | None) -> float | None:
         value = entry.get(key)

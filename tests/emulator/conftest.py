@@ -1,7 +1,6 @@
 """Emulator tests drive a real emulator subprocess with the real legacy SDK over HTTP (one server per module)."""
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,8 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aliyunsdkcore.client import AcsClient  # noqa: E402
-from aliyunsdkcore.request import CommonRequest  # noqa: E402
-from emulator_helpers import FLEET, KEY_ID, SECRET  # noqa: E402
+from emulator_helpers import FLEET, KEY_ID, SECRET, sdk_call  # noqa: E402
 
 from emulator.testing import EmulatorProcess  # noqa: E402
 
@@ -36,14 +34,7 @@ def client() -> AcsClient:
 def api(emu: EmulatorProcess, client: AcsClient) -> Callable[..., dict[str, Any]]:
     """``api(Action, **params)`` through CommonRequest (POST, query params), returns the parsed JSON."""
     def call(action: str, method: str = "POST", **params: Any) -> dict[str, Any]:
-        req = CommonRequest()
-        req.set_domain(emu.endpoint.removeprefix("http://"))
-        req.set_version("2014-05-26")
-        req.set_action_name(action)
-        req.set_method(method)
-        for key, value in params.items():
-            req.add_query_param(key, value)
-        return json.loads(client.do_action_with_exception(req))
+        return sdk_call(client, emu.endpoint, action, method=method, **params)
     return call
 
 

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any
+
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkcore.request import CommonRequest
 
 KEY_ID, SECRET = "LTAI5tEmulatorTests", "emulator-test-secret"
 
@@ -48,3 +52,16 @@ def run(api: Callable[..., dict[str, Any]], instance_ids: list[str], script: str
 def output(record: dict[str, Any]) -> str:
     """Decoded Output of a record."""
     return base64.b64decode(record["Output"]).decode()
+
+
+def sdk_call(client: AcsClient, endpoint: str, action: str, version: str = "2014-05-26", method: str = "POST",
+             **params: Any) -> dict[str, Any]:
+    """One call through the legacy SDK's CommonRequest (query parameters), parsed JSON back."""
+    req = CommonRequest()
+    req.set_domain(endpoint.removeprefix("http://"))
+    req.set_version(version)
+    req.set_action_name(action)
+    req.set_method(method)
+    for key, value in params.items():
+        req.add_query_param(key, value)
+    return json.loads(client.do_action_with_exception(req))

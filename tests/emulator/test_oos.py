@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
-from aliyunsdkcore.request import CommonRequest
+from emulator_helpers import sdk_call
 
 from emulator.testing import EmulatorProcess
 
@@ -22,14 +22,7 @@ TEMPLATE = json.dumps({"FormatVersion": "OOS-2019-06-01", "Description": "mine",
 def oos(emu: EmulatorProcess, client: AcsClient) -> Call:
     """``oos(Action, **params)`` with Version 2019-06-01 and RegionId cn-hangzhou."""
     def call(action: str, **params: Any) -> dict[str, Any]:
-        req = CommonRequest()
-        req.set_domain(emu.endpoint.removeprefix("http://"))
-        req.set_version("2019-06-01")
-        req.set_action_name(action)
-        req.set_method("POST")
-        for key, value in {"RegionId": "cn-hangzhou", **params}.items():
-            req.add_query_param(key, value)
-        return json.loads(client.do_action_with_exception(req))
+        return sdk_call(client, emu.endpoint, action, version="2019-06-01", **{"RegionId": "cn-hangzhou", **params})
     return call
 
 

@@ -1,15 +1,13 @@
 """Scale (10,000 instances seeded lazily) and restart (no invocation or result lost), with the legacy SDK."""
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aliyunsdkcore.client import AcsClient
-from aliyunsdkcore.request import CommonRequest
-from emulator_helpers import FLEET, KEY_ID, SECRET, output, wait_result
+from emulator_helpers import FLEET, KEY_ID, SECRET, output, sdk_call, wait_result
 
 from emulator.testing import EmulatorProcess
 
@@ -21,14 +19,7 @@ def api_for(emu: EmulatorProcess) -> Api:
     client = AcsClient(KEY_ID, SECRET, "cn-hangzhou", proxy={"http": "", "https": ""})
 
     def call(action: str, **params: Any) -> dict[str, Any]:
-        req = CommonRequest()
-        req.set_domain(emu.endpoint.removeprefix("http://"))
-        req.set_version("2014-05-26")
-        req.set_action_name(action)
-        req.set_method("POST")
-        for key, value in params.items():
-            req.add_query_param(key, value)
-        return json.loads(client.do_action_with_exception(req))
+        return sdk_call(client, emu.endpoint, action, **params)
     return call
 
 
