@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ BIN_DIR = Path(sys.executable).parent
 DEMO_FLEET = REPO_ROOT / "emulator" / "fleets" / "demo.yml"
 DEMO_INVENTORY = REPO_ROOT / "playbooks" / "inventory" / "demo.alicloud_ecs.yml"
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+CALLBACKS = Path(__file__).resolve().parent / "callbacks"
 
 
 @dataclass
@@ -30,11 +32,32 @@ class Run:
         return self.stdout + self.stderr
 
 
+@dataclass
+class Played(Run):
+    """A controller-side play's run plus every task result, as the record callback saw them."""
+
+    entries: list[dict]
+
+    def result(self, task: str) -> dict:
+        """The result of the (last) task named ``task``; fails the test with the output if it did not run."""
+        found = [entry for entry in self.entries if entry["task"] == task]
+        assert found, f"task {task!r} did not run:\n{self.output}"
+        return found[-1]["result"]
+
+    def outcome(self, task: str) -> str:
+        """ok, changed, failed, skipped or unreachable."""
+        found = [entry for entry in self.entries if entry["task"] == task]
+        assert found, f"task {task!r} did not run:\n{self.output}"
+        return found[-1]["outcome"]
+
+
 class Ansible:
     """Runs the real ansible CLIs with the emulator's credentials and endpoint in the environment."""
 
     def __init__(self, emulator: EmulatorProcess, tmp_path: Path) -> None:
         self.emulator = emulator
+        self._tmp_path = tmp_path
+        self._plays = 0
         self.env = dict(os.environ)
         self.env.update(emulator.env())
         self.env.update({
@@ -64,6 +87,28 @@ class Ansible:
     def playbook(self, playbook: str | Path, *args: str, inventory: str | Path = DEMO_INVENTORY,
                  env: dict[str, str] | None = None) -> Run:
         return self.run("ansible-playbook", "-i", str(inventory), str(playbook), *args, env=env)
+
+    def play(self, tasks: list[dict], *args: str, check: bool = False, diff: bool = False,
+             env: dict[str, str] | None = None) -> Played:
+        """Run ``tasks`` in one play on the controller (where alicloud.ecs modules run) and record results.
+
+        Each task should carry a ``name`` so the test can find its result. The controller's own
+        Python runs the modules, so they see the SDK and the emulator's environment.
+        """
+        self._plays += 1
+        playbook = self._tmp_path / f"play-{self._plays}.yml"
+        record = self._tmp_path / f"play-{self._plays}.json"
+        playbook.write_text(json.dumps([{
+            "name": "controller tasks", "hosts": "localhost", "gather_facts": False, "tasks": tasks,
+        }]))
+        inventory = self._tmp_path / "controller.ini"
+        inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+        options = [*(["--check"] if check else []), *(["--diff"] if diff else [])]
+        run = self.run("ansible-playbook", "-i", str(inventory), str(playbook), *options, *args, env={
+            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "record",
+            "RECORD_FILE": str(record), **(env or {})})
+        entries = json.loads(record.read_text()) if record.exists() else []
+        return Played(run.rc, run.stdout, run.stderr, entries)
 
     def inventory(self, *args: str, inventory: str | Path = DEMO_INVENTORY,
                   env: dict[str, str] | None = None) -> Run:

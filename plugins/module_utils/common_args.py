@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one definition of the options every module shares; ``doc_fragments/module_api.py`` documents it.
+
+The environment fallbacks are the ones ``client.resolve_settings`` reads, in the same order, so a
+module, the connection and the inventory find the same credentials.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.module_utils.basic import env_fallback
+
+from .client import ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_ENDPOINT, ENV_REGION, ENV_SECURITY_TOKEN
+
+
+def api_argument_spec() -> dict[str, dict[str, t.Any]]:
+    """Credentials, region and endpoint, each falling back to its environment variables."""
+    return {
+        "access_key": {"type": "str", "aliases": ["access_key_id"], "no_log": False,
+                       "fallback": (env_fallback, list(ENV_ACCESS_KEY_ID))},
+        "secret_key": {"type": "str", "aliases": ["access_key_secret"], "no_log": True,
+                       "fallback": (env_fallback, list(ENV_ACCESS_KEY_SECRET))},
+        "security_token": {"type": "str", "no_log": True,
+                           "fallback": (env_fallback, list(ENV_SECURITY_TOKEN))},
+        "region": {"type": "str", "aliases": ["region_id"],
+                   "fallback": (env_fallback, list(ENV_REGION))},
+        "endpoint": {"type": "str", "fallback": (env_fallback, list(ENV_ENDPOINT))},
+    }
