@@ -155,10 +155,13 @@ def describe_invocations(emu: Emulator, p: Params) -> dict[str, Any]:
               "RepeatMode": p.get("RepeatMode"), "CommandName": None if instance_id else p.get("CommandName")}
     invoke_status = None if instance_id else p.get("InvokeStatus")
     timed = p.get("Timed")
+    tags = validate.tags(p)
     rendered = []
     for inv, rows in found:
         item = render_invocation(inv, rows, p.boolean("IncludeOutput"), plain_text(p))
         if any(v is not None and item[k] != v for k, v in wanted.items()):
+            continue
+        if not has_tags(inv["data"]["tags"], tags):
             continue
         if invoke_status and invoke_status not in (item["InvocationStatus"], item["InvokeStatus"]):
             continue
@@ -167,6 +170,13 @@ def describe_invocations(emu: Emulator, p: Params) -> dict[str, Any]:
         rendered.append(item)
     page, counters = paginate(rendered, p)
     return {"Invocations": {"Invocation": page}, **counters}
+
+
+def has_tags(own: list[dict[str, str]], wanted: list[dict[str, str]]) -> bool:
+    """Tag.N filter: every requested key present; a value, when given, must match too (⚠ an empty value
+    matching any value of the key is our reading; the contract lists the filter, not its semantics)."""
+    mine = {t["TagKey"]: t["TagValue"] for t in own}
+    return all(t["TagKey"] in mine and (not t["TagValue"] or mine[t["TagKey"]] == t["TagValue"]) for t in wanted)
 
 
 def render_invocation(inv: dict[str, Any], rows: list[dict[str, Any]], output: bool, plain: bool) -> dict[str, Any]:
