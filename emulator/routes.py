@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cloud_assistant import commands, files, responses as ca
 from .ecs import events, power, tags, responses as ecs
-from .oos import executions, templates
+from .oos import executions, tasks, templates
 from .protocol import Params
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ OOS: dict[str, Handler] = {
     "ListExecutions": executions.list_executions,
     "CancelExecution": executions.cancel_execution,
     "NotifyExecution": executions.notify_execution,
+    "ListTaskExecutions": tasks.list_task_executions,
     "CreateTemplate": templates.create_template,
     "UpdateTemplate": templates.update_template,
     "DeleteTemplate": templates.delete_template,
