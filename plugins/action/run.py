@@ -1,0 +1,276 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""alicloud.ecs.run: one command to a whole fleet in a few API calls, with rate control and batches.
+
+Runs on the controller once per play (``run_once: true``). The documentation lives in
+plugins/modules/run.py; the planning rules in module_utils/fleet.py; the API work in
+plugin_utils/fleet_runner.py. This file only reads the task, asks the operator, and shapes results.
+"""
+
+from __future__ import annotations
+
+import typing as t
+import uuid
+
+from ansible.errors import AnsibleError, AnsiblePromptInterrupt, AnsiblePromptNoninteractive
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+from ansible.template import trust_as_template
+from ansible.utils.display import Display
+
+from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import api_argument_spec
+from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
+from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
+    HEALTH_FAILED, RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF, SKIPPED, SUCCESS, ErrorBudget,
+    PlanError, Target, check_pause, chunks, host_result, parse_amount, pause_after, plan_batches, split_batches,
+    summarize,
+)
+from ansible_collections.alicloud.ecs.plugins.module_utils.instances import describe_instances
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import (
+    CommandSpec, Phase, run_all, run_rollout,
+)
+
+display = Display()
+
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {**RUN_ARGUMENT_SPEC, **api_argument_spec()}
+FACT = "alicloud_run"
+RESULTS_FACT = "alicloud_run_results"
+SUMMARY_FACT = "alicloud_run_summary"
+
+
+class RunStopped(Exception):
+    """The run must end now (threshold passed, health check failed, operator said no)."""
+
+
+class ActionModule(ActionBase):
+    """Fan one command out to the play's instances and give every host its own result fact."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        dummy, args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC,
+            mutually_exclusive=RUN_MUTUALLY_EXCLUSIVE, required_one_of=RUN_REQUIRED_ONE_OF)
+        try:
+            plan = self._plan(args, task_vars)
+        except (PlanError, ConfigError, CloudError) as error:
+            return {**result, "failed": True, "msg": f"alicloud.ecs.run: {error}"}
+        if self._task.check_mode:
+            return {**result, **self._would(plan, args)}
+        return {**result, **self._execute(plan, args)}
+
+    # -- planning (no API call except listing instances by tag) -------------------------------
+
+    def _plan(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        settings = resolve_settings(
+            access_key_id=args["access_key"], access_key_secret=args["secret_key"],
+            security_token=args["security_token"], region=args["region"], endpoint=args["endpoint"])
+        if args["timeout"] < 10:
+            raise PlanError(f"timeout must be at least 10 seconds, got {args['timeout']}")
+        check_pause(args["pause"])
+        content = self._content(args, task_vars)
+        for option in ("health_check", "rollback"):
+            if args[option] is not None and not args[option].strip():
+                raise PlanError(f"{option} must not be empty when given")
+        client = CloudClient(settings)
+        targets = self._targets(args, task_vars, client)
+        total = len(targets)
+        sizes = plan_batches(total, args["batch"], args["batch_size"])
+        return {
+            "client": client, "content": content, "targets": targets, "sizes": sizes,
+            "concurrency": parse_amount(args["concurrency"], total, "concurrency", minimum=1),
+            "max_errors": parse_amount(args["max_errors"], total, "max_errors"),
+        }
+
+    def _content(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> str:
+        """The inline content, or the controller script rendered with the play's variables."""
+        if args["content"] is not None:
+            if not args["content"].strip():
+                raise PlanError("content must not be empty")
+            return args["content"]
+        try:
+            path = self._find_needle("files", args["script"])
+        except AnsibleError as error:
+            raise PlanError(f"script: {error.message}") from None
+        with open(path, encoding="utf-8") as handle:
+            source = handle.read()
+        templar = self._templar.copy_with_new_env(available_variables=task_vars)
+        return to_text(templar.template(trust_as_template(source)))
+
+    def _targets(self, args: dict[str, t.Any], task_vars: dict[str, t.Any], client: CloudClient) -> list[Target]:
+        hosts = {}
+        for host in task_vars.get("ansible_play_batch") or []:
+            found = instance_of(host, task_vars["hostvars"][host], client.region)
+            if found:
+                hosts[found.instance_id] = found
+        if args["instance_ids"] is not None:
+            ids = list(dict.fromkeys(args["instance_ids"]))
+            if not ids:
+                raise PlanError("instance_ids must not be empty when given")
+            return [hosts.get(iid) or Target(iid, iid, client.region) for iid in ids]
+        if args["instance_tags"] is not None:
+            if not args["instance_tags"] or len(args["instance_tags"]) > 20:
+                raise PlanError("instance_tags must hold between 1 and 20 tags")
+            listed = describe_instances(client, Status="Running", Tag=[
+                {"Key": key, "Value": str(value)} for key, value in args["instance_tags"].items()])
+            if not listed:
+                raise PlanError(f"instance_tags {args['instance_tags']} match no running instance in {client.region}")
+            return [hosts.get(item["InstanceId"]) or Target(item["InstanceId"], item["InstanceId"], client.region)
+                    for item in listed]
+        missing = [host for host in task_vars.get("ansible_play_batch") or []
+                   if host not in {target.host for target in hosts.values()}]
+        if missing:
+            raise PlanError("no instance ID for host(s) " + ", ".join(missing[:10]) +
+                            ": set ansible_alicloud_instance_id or instance_id (the alicloud.ecs.instances inventory does)")
+        if not hosts:
+            raise PlanError("no targets: the play has no hosts; give instance_ids or instance_tags")
+        return list(hosts.values())
+
+    def _would(self, plan: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
+        targets, sizes = plan["targets"], plan["sizes"]
+        calls = len(chunks(targets))
+        msg = (f"would run {args['command_type']} on {len(targets)} instance(s) in {len(sizes)} batch(es) "
+               f"{sizes}, {plan['concurrency']} at a time, stopping once more than {plan['max_errors']} fail; "
+               f"at least {calls} RunCommand call(s)")
+        return {"changed": True, "msg": msg, "targets": [target.host for target in targets], "batches": sizes,
+                "concurrency": plan["concurrency"], "max_errors": plan["max_errors"]}
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _execute(self, plan: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
+        client: CloudClient = plan["client"]
+        clients: dict[str, CloudClient] = {}
+
+        def client_for(region: str) -> CloudClient:
+            return clients.setdefault(region, client.for_region(region))
+
+        run_id = uuid.uuid4().hex[:12]
+        spec = {key: args[key] for key in ("command_type", "timeout", "username", "working_dir")}
+        main = Phase(client_for, CommandSpec(plan["content"], **spec), f"alicloud.ecs.run-{run_id}")
+        health = Phase(client_for, CommandSpec(args["health_check"] or "", **spec), f"alicloud.ecs.run-{run_id}-health")
+        batches = split_batches(plan["targets"], plan["sizes"])
+        budget = ErrorBudget(plan["max_errors"])
+        results = {target.host: host_result(target, index + 1)
+                   for index, batch in enumerate(batches) for target in batch}
+        done, stopped = 0, ""
+        try:
+            for index, batch in enumerate(batches):
+                self._batch(main, health, batch, index, len(batches), plan["concurrency"], budget, args, results)
+                done = index + 1
+                if pause_after(args["pause"], index, len(batches)):
+                    self._pause(index, len(batches), args["pause_continue"])
+        except RunStopped as error:
+            stopped = str(error)
+        except CloudError as error:
+            stopped = f"API error: {error}"
+        phases = [main, health]
+        if stopped and args["rollback"]:
+            phases.append(self._rollback(client_for, run_id, spec, args["rollback"], results))
+        summary = summarize(results, [iid for phase in phases for iid in phase.invoke_ids], len(batches), done, stopped)
+        return self._report(results, summary)
+
+    def _batch(self, main: Phase, health: Phase, batch: list[Target], index: int, count: int, concurrency: int,
+               budget: ErrorBudget, args: dict[str, t.Any], results: dict[str, dict[str, t.Any]]) -> None:
+        display.display(f"alicloud.ecs.run: batch {index + 1}/{count}: {len(batch)} instance(s), "
+                        f"{concurrency} at a time")
+        run_rollout(main, batch, index + 1, concurrency, budget)
+        for target in batch:
+            if target.host in main.results:
+                results[target.host] = main.results[target.host]
+        ran = [target for target in batch if target.host in main.results]
+        failed = [target.host for target in ran if main.results[target.host]["status"] != SUCCESS]
+        display.display(f"alicloud.ecs.run: batch {index + 1}/{count}: {len(ran) - len(failed)} succeeded, "
+                        f"{len(failed)} failed, {len(batch) - len(ran)} not started; "
+                        f"failed so far {len(budget.failed)} (max_errors {budget.max_errors})")
+        if budget.exceeded:
+            raise RunStopped(f"{len(budget.failed)} instance(s) failed, more than max_errors "
+                             f"({budget.max_errors}); no new work was launched after that")
+        if args["health_check"]:
+            self._health(health, [target for target in ran if target.host not in failed], index, count, results)
+
+    def _health(self, health: Phase, targets: list[Target], index: int, count: int,
+                results: dict[str, dict[str, t.Any]]) -> None:
+        run_all(health, targets, index + 1)
+        unhealthy = []
+        for target in targets:
+            check = health.results[target.host]
+            results[target.host]["health_check"] = {key: check[key] for key in ("status", "exit_code", "output", "invoke_id")}
+            if check["status"] != SUCCESS:
+                results[target.host]["status"] = HEALTH_FAILED
+                unhealthy.append(target.host)
+        display.display(f"alicloud.ecs.run: batch {index + 1}/{count}: health check "
+                        f"{'failed on ' + ', '.join(unhealthy) if unhealthy else 'passed'}")
+        if unhealthy:
+            raise RunStopped(f"the health check of batch {index + 1} failed on {', '.join(sorted(unhealthy))}")
+
+    def _pause(self, index: int, count: int, go_on: bool) -> None:
+        """Wait for the operator before the next batch, like ansible.builtin.pause."""
+        prompt = (f"alicloud.ecs.run: batch {index + 1}/{count} done. Press Enter to start batch {index + 2}, "
+                  "or 'a' then Enter to stop here:\r\n")
+        try:
+            answer = display.prompt_until(prompt, complete_input=(b"\r", b"\n"), interrupt_input=(b"a",))
+            if isinstance(answer, BaseException):
+                raise answer
+        except AnsiblePromptNoninteractive:
+            if go_on:
+                display.display(f"alicloud.ecs.run: not interactive; pause_continue is set, starting batch {index + 2}")
+                return
+            raise RunStopped(
+                f"pause after batch {index + 1}: stdin is not interactive, so nobody can confirm the next batch; "
+                f"the run stopped before batch {index + 2} of {count}. Run it from a terminal, or set "
+                "pause_continue: true to continue without waiting") from None
+        except AnsiblePromptInterrupt:
+            raise RunStopped(f"the operator stopped the run after batch {index + 1}") from None
+        if b"a" in (answer or b"").lower():
+            raise RunStopped(f"the operator stopped the run after batch {index + 1}")
+
+    def _rollback(self, client_for: t.Callable[[str], CloudClient], run_id: str, spec: dict[str, t.Any],
+                  content: str, results: dict[str, dict[str, t.Any]]) -> Phase:
+        """Run ``rollback`` on every instance of the batches that were started (their work may be half done)."""
+        phase = Phase(client_for, CommandSpec(content, **spec), f"alicloud.ecs.run-{run_id}-rollback")
+        started = [Target(host, item["instance_id"], item["region"]) for host, item in results.items()
+                   if item["status"] != SKIPPED]
+        display.display(f"alicloud.ecs.run: rolling back {len(started)} instance(s)")
+        try:
+            run_all(phase, started, 0)
+        except CloudError as error:
+            display.warning(f"alicloud.ecs.run: rollback failed: {error}")
+        for target in started:
+            if target.host in phase.results:
+                check = phase.results[target.host]
+                results[target.host]["rollback"] = {key: check[key] for key in ("status", "exit_code", "output", "invoke_id")}
+        return phase
+
+    def _report(self, results: dict[str, dict[str, t.Any]], summary: dict[str, t.Any]) -> dict[str, t.Any]:
+        # Every host of a run_once task receives the same ansible_facts; ``alicloud_run`` is a template
+        # that each host resolves against its own name, so each one reads its own entry (no extra call).
+        facts = {RESULTS_FACT: results, SUMMARY_FACT: summary,
+                 FACT: trust_as_template("{{ ansible_facts['" + RESULTS_FACT + "'][inventory_hostname] | default(None) }}")}
+        report = {"changed": bool(summary["invoke_ids"]), "ansible_facts": facts, "summary": summary,
+                  "results": results}
+        if summary["stopped"]:
+            report.update(failed=True, msg=f"alicloud.ecs.run stopped: {summary['stopped']}. "
+                                           f"Failed hosts: {', '.join(summary['failed']) or 'none'}")
+        elif summary["failed"]:
+            report["msg"] = (f"{len(summary['failed'])} host(s) failed within max_errors: "
+                             f"{', '.join(summary['failed'])}")
+        else:
+            report["msg"] = f"succeeded on {len(summary['succeeded'])} host(s)"
+        return report
+
+
+def instance_of(host: str, hostvars: t.Mapping[str, t.Any], default_region: str) -> Target | None:
+    """The instance a play host stands for: the connection's variables first, then the inventory's."""
+    instance_id = hostvars.get("ansible_alicloud_instance_id") or hostvars.get("instance_id")
+    if not instance_id and host.startswith("i-"):
+        instance_id = host
+    if not instance_id:
+        return None
+    region = hostvars.get("ansible_alicloud_region") or hostvars.get("region_id") or default_region
+    return Target(host, str(instance_id), str(region))
+

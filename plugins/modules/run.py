@@ -1,0 +1,290 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the alicloud.ecs.run action (plugins/action/run.py does the work)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: run
+short_description: Run one command on a whole fleet in a few API calls, with rate control, batches and rollback
+version_added: 0.1.0
+description:
+  - Runs a shell, batch or PowerShell script on many ECS instances through Cloud Assistant, from the controller,
+    once per play (use C(run_once=true)). One RunCommand carries up to 100 instances of one region, and all running
+    invocations are polled together with one DescribeInvocations per region, so the API calls grow with
+    the number of instances divided by 100, not with the number of hosts.
+  - 'Targets: the play''s hosts by default (their C(ansible_alicloud_instance_id) or C(instance_id) variable,
+    which the M(alicloud.ecs.instances) inventory sets, and their C(ansible_alicloud_region) or C(region_id)),
+    grouped per region; or O(instance_ids); or the running instances carrying O(instance_tags).'
+  - 'Rate control: at most O(concurrency) instances run at once, and the run stops launching new work as soon as
+    the number of failed instances exceeds O(max_errors). With O(max_errors=2) two failures are tolerated and
+    the third stops the run (AWS SSM stops one failure later than its MaxErrors reads; this action does not).
+    Instances already running are waited for; instances not started are reported as C(Skipped).'
+  - 'Batches: O(batch) or O(batch_size) cut the targets into batches that run one after the other. After each
+    batch the O(health_check) runs on its successful instances; a failing health check fails the batch and
+    the run. O(pause) waits for the operator between batches.'
+  - When the run fails (threshold passed, health check failed, operator stopped it, API error) and O(rollback)
+    is set, the rollback content runs on every instance of the batches that were started, including the failing one.
+  - 'Results: every host of the play gets the fact C(alicloud_run) with its own result, the play gets
+    C(alicloud_run_summary), and C(alicloud_run_results) maps each host to its result. See RETURN.'
+  - The task fails when the run stopped (see above), naming the failed hosts; failures within O(max_errors)
+    leave the task successful and are listed in the summary.
+author:
+  - alicloud.ecs maintainers (@alicloud-ecs)
+options:
+  content:
+    description:
+      - The script to run, as text. Mutually exclusive with O(script); one of them is required.
+    type: str
+  script:
+    description:
+      - Path of a script on the controller (searched in the role's or playbook's C(files/) like
+        M(ansible.builtin.script)), rendered as a template with the play's variables before it is sent.
+    type: path
+  command_type:
+    description:
+      - The Cloud Assistant command type.
+    type: str
+    default: RunShellScript
+    choices: [RunShellScript, RunBatScript, RunPowerShellScript]
+  timeout:
+    description:
+      - Seconds one instance may run the content (and the health check, and the rollback) before it is killed.
+      - At least 10.
+    type: int
+    default: 600
+  username:
+    description:
+      - User to run as on the instances. Cloud Assistant's default is C(root) (C(System) on Windows).
+    type: str
+  working_dir:
+    description:
+      - Directory to run in. Cloud Assistant's default is C(/root) on Linux.
+    type: str
+  instance_ids:
+    description:
+      - Run on these instances (in O(region)) instead of the play's hosts.
+      - A play host with the same instance ID receives the result; other instances appear in the results
+        under their ID.
+    type: list
+    elements: str
+  instance_tags:
+    description:
+      - Run on every running instance of O(region) that carries all these tags (one DescribeInstances call
+        per 100 instances finds them). At most 20 tags.
+    type: dict
+  concurrency:
+    description:
+      - How many instances run at the same time, a number or a percentage of the targets such as V(10%)
+        (rounded down, at least 1).
+    type: raw
+    default: 100%
+  max_errors:
+    description:
+      - How many instances may fail before the run stops launching new work, a number or a percentage of the
+        targets (rounded down). The run stops as soon as the number of failed instances exceeds this.
+    type: raw
+    default: 0
+  batch:
+    description:
+      - Split the targets into this many batches of nearly equal size (the first ones one larger).
+      - Mutually exclusive with O(batch_size).
+    type: int
+  batch_size:
+    description:
+      - Size of the batches, a number or a percentage of the targets, or a list of them used in turn
+        (the last one repeats), for example V([1, 10%, 50%]).
+    type: raw
+  pause:
+    description:
+      - Wait for the operator after the first batch (V(first)) or after every batch but the last (V(every)).
+      - Interactive runs prompt like M(ansible.builtin.pause); Enter goes on, V(a) stops the run (and rolls back).
+      - When stdin is not a terminal the run stops at the pause with an error, unless O(pause_continue=true).
+    type: str
+    default: none
+    choices: [none, first, every]
+  pause_continue:
+    description:
+      - In a non-interactive run, go on past a pause without waiting instead of failing.
+    type: bool
+    default: false
+  health_check:
+    description:
+      - Content run (same type, user, directory and timeout) on each batch's successful instances after the batch;
+        a non-zero exit on any of them fails the batch and the run.
+    type: str
+  rollback:
+    description:
+      - Content run on every instance of the started batches when the run fails.
+    type: str
+extends_documentation_fragment:
+  - alicloud.ecs.module_api
+attributes:
+  check_mode:
+    support: full
+    description: Nothing runs; the result says what would run, on which hosts, in which batches.
+  diff_mode:
+    support: none
+    description: Not applicable.
+notes:
+  - This is an action plugin; it runs on the controller and needs no connection to the hosts.
+  - 'Facts: every host of a C(run_once) task receives the same facts, so C(alicloud_run) is stored as a template that
+    each host resolves to its own entry of C(alicloud_run_results). A persistent fact cache (for example jsonfile)
+    keeps only the text of that template; use C(alicloud_run_results[inventory_hostname]) there.'
+seealso:
+  - module: alicloud.ecs.instance_info
+"""
+
+EXAMPLES = r"""
+- name: Patch every web server, 100 at a time, stop after 5 failures
+  alicloud.ecs.run:
+    content: yum -y update openssl
+    concurrency: 100
+    max_errors: 5
+  run_once: true
+
+- name: Rolling restart in 3 batches with a health check, a pause after the first batch and a rollback
+  alicloud.ecs.run:
+    script: deploy.sh.j2
+    batch: 3
+    pause: first
+    health_check: curl -fsS http://127.0.0.1/health
+    rollback: /opt/app/rollback.sh
+  run_once: true
+
+- name: Act on each host's own result
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname }} exited {{ alicloud_run.exit_code }}"
+  when: alicloud_run.status == 'Success'
+
+- name: Put the failed hosts in a group
+  ansible.builtin.group_by:
+    key: "run_{{ 'failed' if inventory_hostname in alicloud_run_summary.failed else 'ok' }}"
+"""
+
+RETURN = r"""
+msg:
+  description: What happened, naming the failed hosts.
+  returned: always
+  type: str
+summary:
+  description: The run summary (also set as the fact C(alicloud_run_summary)).
+  returned: success and failure, not in check mode
+  type: dict
+  contains:
+    counts:
+      description: Number of hosts per final status (C(Success), C(Failed), C(Timeout), C(HealthCheckFailed), C(Skipped)...).
+      type: dict
+    succeeded:
+      description: Hosts whose content succeeded (and whose health check passed).
+      type: list
+      elements: str
+    failed:
+      description: Hosts that ran and did not succeed.
+      type: list
+      elements: str
+    skipped:
+      description: Hosts never started because the run stopped first.
+      type: list
+      elements: str
+    rolled_back:
+      description: Hosts the rollback ran on.
+      type: list
+      elements: str
+    invoke_ids:
+      description: Every Cloud Assistant invocation of the run (content, health checks, rollback).
+      type: list
+      elements: str
+    batches:
+      description: Number of batches planned.
+      type: int
+    batches_done:
+      description: Number of batches that completed.
+      type: int
+    stopped:
+      description: Why the run stopped early; empty when it went through.
+      type: str
+results:
+  description:
+    - The result of every target host, by host name (also the fact C(alicloud_run_results)); each entry is what the
+      host's own fact C(alicloud_run) holds.
+  returned: success and failure, not in check mode
+  type: dict
+  contains:
+    status:
+      description: The Cloud Assistant InvocationStatus (C(Success), C(Failed), C(Timeout), C(Error), C(Aborted)...),
+        or C(HealthCheckFailed), or C(Skipped) for a host never started.
+      type: str
+    exit_code:
+      description: Exit code of the content; null when it never ran.
+      type: int
+    output:
+      description: Output of the content (stdout and stderr, the last 24 KB).
+      type: str
+    dropped:
+      description: Bytes of output cut from the beginning.
+      type: int
+    error_code:
+      description: Cloud Assistant ErrorCode, for example C(ExitCodeNonzero).
+      type: str
+    error_info:
+      description: Cloud Assistant ErrorInfo.
+      type: str
+    invoke_id:
+      description: The invocation the host ran in.
+      type: str
+    instance_id:
+      description: The instance.
+      type: str
+    region:
+      description: The instance's region.
+      type: str
+    batch:
+      description: Batch number, from 1.
+      type: int
+    health_check:
+      description: C(status), C(exit_code), C(output), C(invoke_id) of the health check, or null.
+      type: dict
+    rollback:
+      description: C(status), C(exit_code), C(output), C(invoke_id) of the rollback, or null.
+      type: dict
+targets:
+  description: Check mode only, the hosts that would run.
+  returned: check mode
+  type: list
+  elements: str
+batches:
+  description: Check mode only, the batch sizes.
+  returned: check mode
+  type: list
+  elements: int
+concurrency:
+  description: Check mode only, instances at once.
+  returned: check mode
+  type: int
+max_errors:
+  description: Check mode only, failures tolerated.
+  returned: check mode
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import api_argument_spec
+from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
+    RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec={**RUN_ARGUMENT_SPEC, **api_argument_spec()},
+                           mutually_exclusive=RUN_MUTUALLY_EXCLUSIVE, required_one_of=RUN_REQUIRED_ONE_OF,
+                           supports_check_mode=True)
+    module.fail_json(msg="alicloud.ecs.run is an action plugin; it runs on the controller through "
+                         "plugins/action/run.py and cannot run as a module")
+
+
+if __name__ == "__main__":
+    main()
