@@ -110,6 +110,8 @@ def build_spec(params: t.Mapping[str, t.Any], saved_timeout: int | None = None) 
         raise ValueError(f"content and parameters: {size} bytes as Base64, the limit is "
                          f"{MAX_CONTENT_INVOKE if invoke else MAX_CONTENT_RUN}")
     effective = timeout if timeout is not None else saved_timeout
+    if invoke and effective is None:
+        effective = 0  # a saved command's own Timeout is not known yet: check the absolute limits only
     schedule = parse_schedule(params["schedule"] or {}, effective)
     return JobSpec(name=name, schedule=schedule, command_type=params.get("command_type") or "RunShellScript",
                    content=params.get("content"), command_id=params.get("command_id"), instance_ids=ids,
