@@ -15,7 +15,7 @@ description:
     it can later be run on instances with InvokeCommand.
   - The command is identified by O(name). When two saved commands of the region carry that name the module fails
     and lists their ids.
-  - V(description), V(working_dir), V(timeout) and V(launcher) are changed in place with ModifyCommand; the command
+  - O(description), O(working_dir), O(timeout) and O(launcher) are changed in place with ModifyCommand; the command
     keeps its id.
   - The content, O(command_type), O(enable_parameter) and O(tags) cannot be changed in place (ModifyCommand ignores
     content), and ModifyCommand cannot clear a field; such changes delete the command and create it again, so its

@@ -102,6 +102,14 @@ def test_send_small_waits_until_every_instance_is_done() -> None:
     assert client.calls == ["SendFile"] + ["DescribeSendFileResults"] * 3
 
 
+def test_send_small_splits_into_calls_of_at_most_50_instances() -> None:
+    ids = [f"i-{index}" for index in range(120)]
+    client = FileResults(running=0, final=dict.fromkeys(ids, "Success"))
+    clock, sleep = clock_pair()
+    done = files.send_small(client, ids, spec(), deadline=100, clock=clock, sleep=sleep)
+    assert client.calls.count("SendFile") == 3 and len(done) == 120
+
+
 def test_send_small_reports_what_did_not_finish_by_the_deadline() -> None:
     client = FileResults(running=10**6, final={"i-1": "Success"})
     clock, sleep = clock_pair()
