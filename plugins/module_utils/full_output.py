@@ -84,3 +84,19 @@ def unwrap_output(client: CloudClient, instance_id: str, output: bytes, username
         reader.read_frame(trailer, frame_text)
         frame = decode_frame(frame_text, trailer.sha256)
     return frame.stdout + frame.stderr
+
+
+def unframe(output: bytes) -> bytes | None:
+    """The script's own output from a wrapped run's API output, when its whole frame is there.
+
+    invocation_info uses it to show what a run of this module printed instead of the frame; a frame
+    that was spooled is gone once read back, so only runs whose output fitted one page decode.
+    """
+    try:
+        trailer = parse_trailer(output)
+        if trailer.missing or trailer.head:
+            return None
+        frame = decode_frame(trailer.frame_tail, trailer.sha256)
+    except TransportError:
+        return None
+    return frame.stdout + frame.stderr
