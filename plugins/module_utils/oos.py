@@ -178,7 +178,8 @@ def parse_json(text: t.Any) -> t.Any:
         return text
 
 
-def _task(item: dict[str, t.Any]) -> dict[str, t.Any]:
+def task_view(item: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A TaskExecution in the module's snake_case, Outputs parsed."""
     return {"task_execution_id": item.get("TaskExecutionId", ""), "name": item.get("TaskName", ""),
             "action": item.get("TaskAction", ""), "status": item.get("Status", ""),
             "status_message": item.get("StatusMessage", ""), "outputs": parse_json(item.get("Outputs", "")),
@@ -210,7 +211,7 @@ def instance_results(tasks: list[dict[str, t.Any]], invocations: dict[str, dict[
 
 def summarize(client: CloudClient, execution: dict[str, t.Any]) -> dict[str, t.Any]:
     """The module's view of an execution: outputs parsed, tasks and (for the public template) instances."""
-    tasks = [_task(item) for item in task_executions(client, execution["ExecutionId"])]
+    tasks = [task_view(item) for item in task_executions(client, execution["ExecutionId"])]
     result = {
         "execution_id": execution["ExecutionId"], "status": execution.get("Status", ""),
         "status_message": execution.get("StatusMessage", ""), "template_name": execution.get("TemplateName", ""),
@@ -239,16 +240,20 @@ def failure_summary(result: dict[str, t.Any]) -> str:
 
 
 def wait_execution(client: CloudClient, execution_id: str, timeout: float,
-                   observe: t.Callable[[dict[str, t.Any]], None], *, stop_on_waiting: bool = True,
+                   observe: t.Callable[[dict[str, t.Any]], None], *, grace: float = 0.0,
                    clock: t.Callable[[], float] = time.monotonic,
                    sleep: t.Callable[[float], None] = time.sleep) -> tuple[dict[str, t.Any], bool]:
-    """Poll ListExecutions until the execution ends (or waits for a notification) → (execution, timed_out).
+    """Poll ListExecutions until the execution ends or waits for a notification → (execution, timed_out).
 
     ``observe`` sees each observation whose status, current task or counters changed, so a caller can log
-    progress. The interval grows from 0.2 s to 5 s: short executions answer fast, long ones cost few calls."""
-    deadline = clock() + timeout
+    progress. The interval grows from 0.2 s to 5 s: short executions answer fast, long ones cost few calls.
+    Right after a notification the execution may still show the Waiting it was released from: ``grace``
+    seconds of Waiting are ignored unless another status was seen first."""
+    started = clock()
+    deadline = started + timeout
     interval = 0.2
     last: tuple[t.Any, ...] | None = None
+    moved = False
     while True:
         execution = get_execution(client, execution_id)
         if execution is None:
@@ -260,7 +265,8 @@ def wait_execution(client: CloudClient, execution_id: str, timeout: float,
                      "task": ",".join(sorted(set(current))), "counters": execution.get("Counters") or {}})
             last = seen
         status = execution.get("Status")
-        if status in TERMINAL or (stop_on_waiting and status == "Waiting"):
+        moved = moved or status != "Waiting"
+        if status in TERMINAL or (status == "Waiting" and (moved or clock() - started >= grace)):
             return execution, False
         if clock() >= deadline:
             return execution, True
