@@ -172,7 +172,7 @@ class ActionModule(ActionBase):
         if stopped and args["rollback"]:
             phases.append(self._rollback(client_for, run_id, spec, args["rollback"], results))
         summary = summarize(results, [iid for phase in phases for iid in phase.invoke_ids], len(batches), done, stopped)
-        return self._report(results, summary)
+        return self._report(results, summary, args["fail_when_stopped"])
 
     def _batch(self, main: Phase, health: Phase, batch: list[Target], index: int, count: int, concurrency: int,
                budget: ErrorBudget, args: dict[str, t.Any], results: dict[str, dict[str, t.Any]]) -> None:
@@ -246,15 +246,17 @@ class ActionModule(ActionBase):
                 results[target.host]["rollback"] = {key: check[key] for key in ("status", "exit_code", "output", "invoke_id")}
         return phase
 
-    def _report(self, results: dict[str, dict[str, t.Any]], summary: dict[str, t.Any]) -> dict[str, t.Any]:
+    def _report(self, results: dict[str, dict[str, t.Any]], summary: dict[str, t.Any], fail: bool) -> dict[str, t.Any]:
         # Every host of a run_once task receives the same ansible_facts; ``alicloud_run`` is a template
         # that each host resolves against its own name, so each one reads its own entry (no extra call).
+        # ansible-core applies the facts of successful results only (2.21 strategy): a failed task
+        # leaves them unset, which is why ``fail_when_stopped: false`` exists.
         facts = {RESULTS_FACT: results, SUMMARY_FACT: summary,
                  FACT: trust_as_template("{{ ansible_facts['" + RESULTS_FACT + "'][inventory_hostname] | default(None) }}")}
         report = {"changed": bool(summary["invoke_ids"]), "ansible_facts": facts, "summary": summary,
                   "results": results}
         if summary["stopped"]:
-            report.update(failed=True, msg=f"alicloud.ecs.run stopped: {summary['stopped']}. "
+            report.update(failed=fail, msg=f"alicloud.ecs.run stopped: {summary['stopped']}. "
                                            f"Failed hosts: {', '.join(summary['failed']) or 'none'}")
         elif summary["failed"]:
             report["msg"] = (f"{len(summary['failed'])} host(s) failed within max_errors: "

@@ -40,6 +40,7 @@ RUN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "pause_continue": {"type": "bool", "default": False},
     "health_check": {"type": "str"},
     "rollback": {"type": "str"},
+    "fail_when_stopped": {"type": "bool", "default": True},
 }
 RUN_MUTUALLY_EXCLUSIVE = [("content", "script"), ("instance_ids", "instance_tags"), ("batch", "batch_size")]
 RUN_REQUIRED_ONE_OF = [("content", "script")]
@@ -64,16 +65,17 @@ def parse_amount(value: t.Any, total: int, option: str, minimum: int = 0) -> int
     Rounding down keeps a percentage from ever allowing more than it says (10% of 15 is 1, not 2).
     """
     text = str(value).strip()
+    number = text[:-1] if text.endswith("%") else text
     try:
-        if text.endswith("%"):
-            percent = float(text[:-1])
-            if not 0 <= percent <= 100:
-                raise PlanError(f"{option} must be a percentage between 0% and 100%, got {value!r}")
-            count = int(total * percent // 100)
-        else:
-            count = int(text)
+        amount = float(number) if text.endswith("%") else int(number)
     except ValueError:
         raise PlanError(f"{option} must be a whole number or a percentage like '10%', got {value!r}") from None
+    if text.endswith("%"):
+        if not 0 <= amount <= 100:
+            raise PlanError(f"{option} must be a percentage between 0% and 100%, got {value!r}")
+        count = int(total * amount // 100)
+    else:
+        count = int(amount)
     if count < 0:
         raise PlanError(f"{option} must not be negative, got {value!r}")
     return max(minimum, count)

@@ -29,8 +29,8 @@ description:
     is set, the rollback content runs on every instance of the batches that were started, including the failing one.
   - 'Results: every host of the play gets the fact C(alicloud_run) with its own result, the play gets
     C(alicloud_run_summary), and C(alicloud_run_results) maps each host to its result. See RETURN.'
-  - The task fails when the run stopped (see above), naming the failed hosts; failures within O(max_errors)
-    leave the task successful and are listed in the summary.
+  - The task fails when the run stopped (see above), naming the failed hosts (unless O(fail_when_stopped=false));
+    failures within O(max_errors) leave the task successful and are listed in the summary.
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 options:
@@ -119,6 +119,16 @@ options:
     description:
       - Content run on every instance of the started batches when the run fails.
     type: str
+  fail_when_stopped:
+    description:
+      - Fail the task when the run stopped early (threshold passed, health check failed, operator stopped it).
+      - ansible-core sets no facts from a failed task, so a failed run leaves C(alicloud_run) and
+        C(alicloud_run_summary) unset; its C(results) and C(summary) are still in the registered result
+        (set on every host of the play) and in C(ansible_failed_result) inside C(rescue).
+      - With V(false) the task stays successful, the facts are set, and C(alicloud_run_summary.stopped) says why
+        the run stopped.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - alicloud.ecs.module_api
 attributes:
@@ -133,6 +143,8 @@ notes:
   - 'Facts: every host of a C(run_once) task receives the same facts, so C(alicloud_run) is stored as a template that
     each host resolves to its own entry of C(alicloud_run_results). A persistent fact cache (for example jsonfile)
     keeps only the text of that template; use C(alicloud_run_results[inventory_hostname]) there.'
+  - Read the facts as C(ansible_facts.alicloud_run); the top-level C(alicloud_run) works too while ansible-core
+    injects facts as variables (deprecated in 2.21).
 seealso:
   - module: alicloud.ecs.instance_info
 """
@@ -156,12 +168,20 @@ EXAMPLES = r"""
 
 - name: Act on each host's own result
   ansible.builtin.debug:
-    msg: "{{ inventory_hostname }} exited {{ alicloud_run.exit_code }}"
-  when: alicloud_run.status == 'Success'
+    msg: "{{ inventory_hostname }} exited {{ ansible_facts.alicloud_run.exit_code }}"
+  when: ansible_facts.alicloud_run.status == 'Success'
+
+- name: Keep the facts even when the run stops at the threshold, and decide afterwards
+  alicloud.ecs.run:
+    content: /opt/app/upgrade.sh
+    batch_size: [1, 25%]
+    max_errors: 10%
+    fail_when_stopped: false
+  run_once: true
 
 - name: Put the failed hosts in a group
   ansible.builtin.group_by:
-    key: "run_{{ 'failed' if inventory_hostname in alicloud_run_summary.failed else 'ok' }}"
+    key: "run_{{ 'failed' if inventory_hostname in ansible_facts.alicloud_run_summary.failed else 'ok' }}"
 """
 
 RETURN = r"""
