@@ -184,3 +184,19 @@ def test_saved_command_job_uses_invoke_command_with_its_timeout(ansible, emulato
     assert job["schedule"] == {"repeat_mode": "Period", "frequency": "rate(3m)"}
     assert emulator.counters().get("InvokeCommand") == 1
     assert invocation(emulator, job["invoke_id"])["CommandName"] == "job-saved"
+
+
+def test_rate_job_runs_every_minute_until_removed(ansible, emulator, web1):
+    """rate(1m) is the contract's shortest rate: the first run comes one minute after creation, the next one
+    minute after it ended, so two runs take a little over two minutes of real time."""
+    log = "/tmp/job-every-minute.log"
+    options = {"content": f"date +%s >> {log}", "instance_ids": [web1], "timeout": 10, "schedule": {"rate": "1m"}}
+    played = ansible.play([job_task("every-minute", "create", **options)])
+    assert played.rc == 0, played.output
+    invoke_id = played.result("create")["job"]["invoke_id"]
+    until(lambda: repeats(emulator, invoke_id) >= 2, timeout=150, step=5)
+    stamps = [int(line) for line in emulator.exec(web1, f"cat {log}")["stdout"].split()]
+    assert len(stamps) >= 2 and stamps[1] - stamps[0] >= 60
+    played = ansible.play([job_task("every-minute", "remove", state="absent")])
+    assert played.result("remove")["stopped"] == [invoke_id]
+    until(lambda: invocation(emulator, invoke_id)["InvocationStatus"] == "Stopped", timeout=15, step=0.5)
