@@ -138,7 +138,10 @@ def install_agents(client: CloudClient, instance_ids: t.Sequence[str]) -> None:
 
 
 def reboot_instances(client: CloudClient, instance_ids: t.Sequence[str]) -> None:
-    """RebootInstance each one: the API documents that the installed agent starts only after a restart."""
+    """RebootInstance each one: the API documents that the installed agent starts only after a restart.
+
+    ⚠ That requirement is from the 2021 API reference (contract §2.13, [DOC21]); newer pages were not available.
+    """
     for iid in instance_ids:
         client.call("RebootInstance", InstanceId=iid)
 
