@@ -128,7 +128,6 @@ class InvocationQuery:
                 del record["output"]
         return shaped
 
-
     def own_output(self, record: t.Mapping[str, t.Any]) -> bytes | None:
         """A run of alicloud.ecs.invocation printed a frame: show the script's output it holds instead."""
         raw = decode_output(record.get("Output")) if self.include_output else b""

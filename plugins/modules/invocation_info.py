@@ -86,7 +86,6 @@ options:
     description:
       - Continue the listing where a previous page ended.
     type: str
-    no_log: false
 extends_documentation_fragment:
   - alicloud.ecs.module_api
 attributes:
