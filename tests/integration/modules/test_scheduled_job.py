@@ -25,11 +25,15 @@ def invocation(emulator, invoke_id: str) -> dict:
     return found[0]
 
 
-def repeats(emulator, invoke_id: str) -> int:
-    """Runs so far on the job's (single) instance, as DescribeInvocationResults reports them."""
-    body = api(emulator).call("DescribeInvocationResults", InvokeId=invoke_id)
-    records = body["Invocation"]["InvocationResults"]["InvocationResult"]
-    return max((record["Repeats"] for record in records), default=0)
+def runs_seen(ansible, name: str, invoke_id: str) -> int:
+    """Finished runs of the job's invocation as alicloud.ecs.invocation_info lists them (one result per past run),
+    found by the job's tag."""
+    played = ansible.play([{"name": "info", "alicloud.ecs.invocation_info": {
+        "tags": {"alicloud-ecs:job": name}, "include_history": True}}])
+    assert played.rc == 0, played.output
+    found = [item for item in played.result("info")["invocations"] if item["invoke_id"] == invoke_id]
+    assert len(found) == 1, played.result("info")
+    return len([result for result in found[0]["results"] if result["status"] == "Success"])
 
 
 def lines(emulator, instance_id: str, path: str) -> int:
@@ -70,7 +74,7 @@ def test_cron_job_runs_repeatedly_is_idempotent_and_stops_when_absent(ansible, e
     assert created["status"] in ("Pending", "Scheduled")
     invoke_id = created["invoke_id"]
 
-    until(lambda: repeats(emulator, invoke_id) >= 2 and lines(emulator, web1, log) >= 2, timeout=40)
+    until(lambda: runs_seen(ansible, "every-10s", invoke_id) >= 2 and lines(emulator, web1, log) >= 2, timeout=40)
     assert invocation(emulator, invoke_id)["InvocationStatus"] in ("Scheduled", "Running")
 
     played = ansible.play([job_task("every-10s", "remove", state="absent"),
@@ -79,9 +83,9 @@ def test_cron_job_runs_repeatedly_is_idempotent_and_stops_when_absent(ansible, e
     assert played.outcome("remove") == "changed" and played.result("remove")["stopped"] == [invoke_id]
     assert played.outcome("remove again") == "ok" and played.result("remove again")["stopped"] == []
     until(lambda: invocation(emulator, invoke_id)["InvocationStatus"] == "Stopped", timeout=15, step=0.5)
-    runs, written = repeats(emulator, invoke_id), lines(emulator, web1, log)
+    runs, written = runs_seen(ansible, "every-10s", invoke_id), lines(emulator, web1, log)
     time.sleep(21)  # two more fire times of the cron
-    assert (repeats(emulator, invoke_id), lines(emulator, web1, log)) == (runs, written)
+    assert (runs_seen(ansible, "every-10s", invoke_id), lines(emulator, web1, log)) == (runs, written)
 
 
 def test_changed_schedule_replaces_the_job_new_first_then_old_stopped(ansible, emulator, web1):
@@ -194,7 +198,7 @@ def test_rate_job_runs_every_minute_until_removed(ansible, emulator, web1):
     played = ansible.play([job_task("every-minute", "create", **options)])
     assert played.rc == 0, played.output
     invoke_id = played.result("create")["job"]["invoke_id"]
-    until(lambda: repeats(emulator, invoke_id) >= 2, timeout=150, step=5)
+    until(lambda: runs_seen(ansible, "every-minute", invoke_id) >= 2, timeout=150, step=5)
     stamps = [int(line) for line in emulator.exec(web1, f"cat {log}")["stdout"].split()]
     assert len(stamps) >= 2 and stamps[1] - stamps[0] >= 60
     played = ansible.play([job_task("every-minute", "remove", state="absent")])
