@@ -1,0 +1,90 @@
+"""The API side of fleet runs against a fake Cloud Assistant: call counts, refills, outputs, deadlines."""
+
+from __future__ import annotations
+
+import itertools
+import typing as t
+
+from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import ErrorBudget, Target
+from ansible_collections.alicloud.ecs.plugins.plugin_utils import fleet_runner
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import CommandSpec, Phase, run_all, run_rollout
+
+
+class FakeCloud:
+    """Instances end on the poll after their launch; ``fail`` ones exit 1, ``hang`` ones never end."""
+
+    def __init__(self, fail: t.Iterable[str] = (), hang: t.Iterable[str] = ()) -> None:
+        self.fail, self.hang = set(fail), set(hang)
+        self.calls: list[tuple[str, dict]] = []
+        self.invocations: dict[str, dict] = {}
+        self.ids = itertools.count(1)
+
+    def call(self, action: str, **params: t.Any) -> dict:
+        self.calls.append((action, params))
+        if action == "RunCommand":
+            invoke_id = f"t-{next(self.ids)}"
+            self.invocations[invoke_id] = {"name": params["Name"], "ids": params["InstanceId"], "polled": False}
+            return {"InvokeId": invoke_id}
+        if action == "StopInvocation":
+            self.hang.clear()
+            return {}
+        assert action == "DescribeInvocations"
+        if params.get("InvokeId"):
+            return {"Invocations": {"Invocation": [self.render(params["InvokeId"], output=True)]}}
+        found = [self.render(key) for key, item in self.invocations.items() if item["name"] == params["CommandName"]]
+        for key in self.invocations:
+            self.invocations[key]["polled"] = True
+        return {"Invocations": {"Invocation": found}, "NextToken": ""}
+
+    def render(self, invoke_id: str, output: bool = False) -> dict:
+        item = self.invocations[invoke_id]
+
+        def status(iid: str) -> str:
+            if not item["polled"] or iid in self.hang:
+                return "Running"
+            return "Failed" if iid in self.fail else "Success"
+        return {"InvokeId": invoke_id, "InvokeInstances": {"InvokeInstance": [
+            {"InstanceId": iid, "InvocationStatus": status(iid), "ExitCode": int(iid in self.fail),
+             **({"Output": f"out {iid}"} if output else {})} for iid in item["ids"]]}}
+
+    def count(self, action: str) -> int:
+        return sum(1 for name, _params in self.calls if name == action)
+
+
+def fleet(count: int) -> list[Target]:
+    return [Target(f"h{index}", f"i-{index}", "cn-hangzhou" if index % 2 else "cn-shanghai") for index in range(count)]
+
+
+def test_a_large_run_costs_launches_plus_polls_plus_one_read_per_invocation() -> None:
+    cloud = FakeCloud()
+    phase = Phase(lambda region: cloud, CommandSpec("echo"), "run-1")
+    run_rollout(phase, fleet(250), 1, 250, ErrorBudget(0), sleep=lambda seconds: None)
+    assert cloud.count("RunCommand") == 4  # 125 per region → 100 + 25 twice
+    assert all(len(params["InstanceId"]) <= 100 for name, params in cloud.calls if name == "RunCommand")
+    reads = [params for name, params in cloud.calls if name == "DescribeInvocations" and params.get("InvokeId")]
+    assert len(reads) == 4
+    assert cloud.count("DescribeInvocations") - len(reads) <= 4  # two regions, two polls each
+    assert phase.results["h7"]["status"] == "Success" and phase.results["h7"]["output"] == "out i-7"
+    assert phase.results["h7"]["batch"] == 1
+
+
+def test_concurrency_refills_freed_slots_and_the_threshold_stops_launching() -> None:
+    cloud = FakeCloud(fail={"i-0", "i-2"})
+    phase = Phase(lambda region: cloud, CommandSpec("echo"), "run-2")
+    budget = ErrorBudget(1)
+    targets = [Target(f"h{index}", f"i-{index}", "cn-hangzhou") for index in range(10)]
+    run_rollout(phase, targets, 1, 2, budget, sleep=lambda seconds: None)
+    launched = [params["InstanceId"] for name, params in cloud.calls if name == "RunCommand"]
+    assert launched == [["i-0", "i-1"], ["i-2", "i-3"]]
+    assert budget.exceeded and budget.failed == {"h0", "h2"}
+    assert set(phase.results) == {"h0", "h1", "h2", "h3"}
+
+
+def test_an_invocation_past_its_deadline_is_stopped_once(monkeypatch) -> None:
+    monkeypatch.setattr(fleet_runner, "DEADLINE_GRACE", 0)
+    now = iter(range(0, 1000, 20))
+    cloud = FakeCloud(hang={"i-1"})
+    phase = Phase(lambda region: cloud, CommandSpec("sleep 99", timeout=10), "run-3", clock=lambda: next(now))
+    run_all(phase, fleet(2), 1, sleep=lambda seconds: None)
+    assert cloud.count("StopInvocation") == 1
+    assert phase.finished
