@@ -303,8 +303,11 @@ ARGUMENT_SPEC = {
 }
 
 
-def checked_request(params: dict) -> tuple[RunRequest, bool]:
-    """The run as the API will get it, and whether its content is wrapped; ValueError for bad input."""
+def checked_request(params: dict) -> tuple[RunRequest, bool, bool]:
+    """The run as the API will get it, whether its content is wrapped, and whether it was too large to be.
+
+    ValueError for bad input.
+    """
     check_run_options(params)
     saved = params["content"] is None
     limit = MAX_RESOURCE_TAGS_INVOKE if saved else MAX_RESOURCE_TAGS_RUN
@@ -319,7 +322,7 @@ def checked_request(params: dict) -> tuple[RunRequest, bool]:
         client_token=params["client_token"] or new_client_token())
     if saved:
         request.parameters = dict(params["parameters"] or {})
-        return request, False
+        return request, False, False
     names, builtin = placeholders(params["content"])
     request.parameters = check_parameters(params["parameters"], names)
     request.enable_parameter = bool(names or builtin)
@@ -327,16 +330,16 @@ def checked_request(params: dict) -> tuple[RunRequest, bool]:
     if run_content_size(plain, request.parameters) > RUN_CONTENT_LIMIT:
         raise ValueError(f"content: {run_content_size(plain, request.parameters)} bytes as Base64 (with the "
                          f"parameters), at most {RUN_CONTENT_LIMIT} are allowed")
-    wrap = (params["full_output"] and params["wait"] and request.command_type == "RunShellScript"
-            and not (request.container_id or request.container_name))
-    if wrap:
-        wrapped = wrap_script(params["content"])
-        probe = RunRequest(instance_ids=[], resource_tags={}, content=wrapped).api_params()["CommandContent"]
-        if run_content_size(probe, request.parameters) <= RUN_CONTENT_LIMIT:
-            request.content = wrapped
-        else:
-            wrap = False
-    return request, wrap
+    wanted = (params["full_output"] and params["wait"] and request.command_type == "RunShellScript"
+              and not (request.container_id or request.container_name))
+    if not wanted:
+        return request, False, False
+    wrapped = wrap_script(params["content"])
+    probe = RunRequest(instance_ids=[], resource_tags={}, content=wrapped).api_params()["CommandContent"]
+    if run_content_size(probe, request.parameters) > RUN_CONTENT_LIMIT:
+        return request, False, True
+    request.content = wrapped
+    return request, True, False
 
 
 def resolve(module: CloudModule, request: RunRequest) -> None:
@@ -381,11 +384,10 @@ def collect(module: CloudModule, request: RunRequest, invoke_id: str, wrapped: b
 def run(module: CloudModule) -> None:
     params = module.params
     try:
-        request, wrapped = checked_request(params)
+        request, wrapped, too_large = checked_request(params)
     except ValueError as error:
         module.fail_json(msg=str(error))
-    if params["content"] is not None and params["full_output"] and params["wait"] and not wrapped \
-            and params["command_type"] == "RunShellScript" and not (params["container_id"] or params["container_name"]):
+    if too_large:
         module.warn("content is too large for the full-output wrapper: output past 24 KB will be cut")
     with module.failures():
         try:

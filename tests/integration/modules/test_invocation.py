@@ -77,6 +77,35 @@ def test_parameters_user_and_working_dir(ansible, emulator, reachable):
     assert output.startswith(f"hello 'world' from {target} in /tmp as root")
 
 
+def test_tag_targeting_alone_and_with_ids(ansible, emulator):
+    region = emulator.env()["ALIBABA_CLOUD_REGION_ID"]
+    web = {item["id"] for item in emulator.instances() if item["region"] == region and item["tags"].get("role") == "web"}
+    db = emulator.instance_id("db-1")
+    emulator.reset_counters()
+    tagged = ansible.play([{"name": "tags", MODULE: {"content": "echo tagged", "instance_tags": {"role": "web"}}}])
+    assert tagged.rc == 0, tagged.output
+    assert {item["instance_id"] for item in tagged.result("tags")["results"]} == web
+    assert "DescribeInstances" not in emulator.counters()  # ResourceTag: the service resolves the tags
+    both = ansible.play([{"name": "both", MODULE: {
+        "content": "echo both", "instance_tags": {"role": "web"}, "instance_ids": [db]}}])
+    assert both.rc == 0, both.output
+    assert {item["instance_id"] for item in both.result("both")["results"]} == web | {db}
+    none = ansible.play([{"name": "none", MODULE: {
+        "content": "true", "instance_tags": {"role": "nothing"}, "instance_ids": [db]}}])
+    assert none.rc != 0 and "no instance of the region carries" in none.result("none")["msg"]
+
+
+def test_full_output_as_another_user(ansible, emulator, reachable):
+    target = local_reachable(emulator, reachable)[0]
+    played = ansible.play([{"name": "user", MODULE: {
+        "content": "id -un; seq 1 30000 | sha256sum; seq 1 30000", "username": "nobody", "working_dir": "/tmp",
+        "instance_ids": [target]}}])
+    assert played.rc == 0, played.output
+    output = played.result("user")["results"][0]["output"]
+    numbers = "".join(f"{number}\n" for number in range(1, 30001))
+    assert output.startswith("nobody\n") and output.endswith(numbers) and len(output) > 24576
+
+
 def test_same_client_token_never_runs_twice(ansible, emulator, reachable):
     target = local_reachable(emulator, reachable)[0]
     emulator.exec(target, "rm -f /root/token.log")
