@@ -275,4 +275,3 @@ def instance_of(host: str, hostvars: t.Mapping[str, t.Any], default_region: str)
         return None
     region = hostvars.get("ansible_alicloud_region") or hostvars.get("region_id") or default_region
     return Target(host, str(instance_id), str(region))
-
