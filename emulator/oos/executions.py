@@ -219,9 +219,9 @@ class Executions:
         with self._lock:
             if state["failed"] > max_errors:
                 return
+            ctype = record["parameters"].get("commandType", "RunShellScript")
             task = new_task("runCommand", "ACS::ECS::RunCommand", loop_item=iid, parent=parent,
-                            properties={"instanceId": iid, "commandType": record["parameters"].get("commandType",
-                                                                                                "RunShellScript")})
+                            properties={"instanceId": iid, "commandType": ctype})
             task["batch"] = batch
             record["tasks"].append(task)
             self.save(record)

@@ -279,4 +279,3 @@ def waiting_tasks(tasks: list[dict[str, t.Any]], task_name: str | None, loop_ite
     return [task["task_execution_id"] for task in tasks
             if task["status"] == "Failed" and (not task_name or task["name"] == task_name)
             and (not loop_item or task["loop_item"] == loop_item)]
-

@@ -43,9 +43,9 @@ def names(emulator) -> dict[str, str]:
 
 def most_at_once(intervals: list[tuple[float, float]]) -> int:
     """The largest number of intervals that overlap at one instant."""
-    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    edges = sorted([(start, 1) for start, _end in intervals] + [(end, -1) for _start, end in intervals])
     best = running = 0
-    for _, step in edges:
+    for _instant, step in edges:
         running += step
         best = max(best, running)
     return best
@@ -179,7 +179,7 @@ def test_bad_input_fails_before_any_call(ansible, emulator):
         ("bad template name", {"template_name": "has space"}, "1 to 200 characters"),
     ]
     emulator.reset_counters()
-    played = ansible.play([run(name, True, **options) for name, options, _ in cases])
-    for name, _, words in cases:
+    played = ansible.play([run(name, True, **options) for name, options, _words in cases])
+    for name, _options, words in cases:
         assert played.outcome(name) == "failed" and words in played.result(name)["msg"], (name, played.result(name))
     assert sum(emulator.counters().values()) == 0
