@@ -18,7 +18,7 @@ import typing as t
 from ansible.module_utils.common.yaml import HAS_YAML, yaml_dump, yaml_load
 
 from .client import CloudClient, Json
-from .errors import is_error_code
+from .errors import CloudError, is_error_code
 from .pagination import paginate
 
 BULKY = "ACS-ECS-BulkyRunCommand"
@@ -70,7 +70,7 @@ def get_template(client: CloudClient, name: str, version: str | None = None) -> 
     """GetTemplate → the template as a result dict with its parsed ``content``; None when it does not exist."""
     try:
         response = client.call("GetTemplate", product="oos", TemplateName=name, TemplateVersion=version)
-    except Exception as error:
+    except CloudError as error:
         if is_error_code(error, "EntityNotExists"):
             return None
         raise
