@@ -103,11 +103,15 @@ class ActionModule(ActionBase):
         return to_text(templar.template(trust_as_template(source)))
 
     def _targets(self, args: dict[str, t.Any], task_vars: dict[str, t.Any], client: CloudClient) -> list[Target]:
-        hosts = {}
+        hosts: dict[str, Target] = {}
+        missing = []
         for host in task_vars.get("ansible_play_batch") or []:
             found = instance_of(host, task_vars["hostvars"][host], client.region)
             if found:
-                hosts[found.instance_id] = found
+                # Two inventory names for one instance (allow_duplicated_hosts): the instance runs once.
+                hosts.setdefault(found.instance_id, found)
+            else:
+                missing.append(host)
         if args["instance_ids"] is not None:
             ids = list(dict.fromkeys(args["instance_ids"]))
             if not ids:
@@ -122,8 +126,6 @@ class ActionModule(ActionBase):
                 raise PlanError(f"instance_tags {args['instance_tags']} match no running instance in {client.region}")
             return [hosts.get(item["InstanceId"]) or Target(item["InstanceId"], item["InstanceId"], client.region)
                     for item in listed]
-        missing = [host for host in task_vars.get("ansible_play_batch") or []
-                   if host not in {target.host for target in hosts.values()}]
         if missing:
             raise PlanError("no instance ID for host(s) " + ", ".join(missing[:10]) +
                             ": set ansible_alicloud_instance_id or instance_id (the alicloud.ecs.instances inventory does)")

@@ -16,7 +16,7 @@ description:
     invocations are polled together with one DescribeInvocations per region, so the API calls grow with
     the number of instances divided by 100, not with the number of hosts.
   - 'Targets: the play''s hosts by default (their C(ansible_alicloud_instance_id) or C(instance_id) variable,
-    which the M(alicloud.ecs.instances) inventory sets, and their C(ansible_alicloud_region) or C(region_id)),
+    which the P(alicloud.ecs.instances#inventory) inventory sets, and their C(ansible_alicloud_region) or C(region_id)),
     grouped per region; or O(instance_ids); or the running instances carrying O(instance_tags).'
   - 'Rate control: at most O(concurrency) instances run at once, and the run stops launching new work as soon as
     the number of failed instances exceeds O(max_errors). With O(max_errors=2) two failures are tolerated and

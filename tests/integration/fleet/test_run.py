@@ -170,6 +170,18 @@ def test_script_is_rendered_with_the_play_variables(ansible, emulator, tmp_path)
     assert played.per_host("own fact")["fleet-3"]["ansible_facts.alicloud_run"] is None
 
 
+def test_tag_targets_are_listed_then_run_and_land_on_their_hosts(ansible, emulator, tmp_path):
+    emulator.reset_counters()
+    played = fleet_play(ansible, emulator, tmp_path, [
+        run_task(content="hostname", instance_tags={"role": "fleet"}, batch_size=100), own_fact_task()])
+    assert played.rc == 0, played.output
+    counters = emulator.counters()
+    assert counters["DescribeInstances"] == 1 and counters["RunCommand"] == 1
+    facts = played.per_host("own fact")
+    assert {host: item["ansible_facts.alicloud_run"]["output"] for host, item in facts.items()} == \
+        {host: f"{host}\n" for host in ids(emulator)}
+
+
 @pytest.mark.parametrize(("args", "message"), [
     ({"content": "true", "max_errors": "lots"}, "max_errors must be a whole number or a percentage"),
     ({"content": "true", "concurrency": "150%"}, "concurrency must be a percentage between 0% and 100%"),
