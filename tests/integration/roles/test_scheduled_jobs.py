@@ -8,7 +8,7 @@ MODULE_TASK = "alicloud.ecs.scheduled_jobs : Put every scheduled job in its desi
 
 def jobs_play(ansible, jobs: list[dict], web_tag: dict):
     return ansible.play([{"name": ROLE_TASK, "ansible.builtin.include_role": {"name": "alicloud.ecs.scheduled_jobs"},
-                          "vars": {"scheduled_jobs": jobs, "scheduled_jobs_defaults": {"instance_tags": web_tag}}}])
+                          "vars": {"scheduled_jobs_list": jobs, "scheduled_jobs_defaults": {"instance_tags": web_tag}}}])
 
 
 def job_invocations(ansible, name: str) -> list[dict]:
