@@ -36,6 +36,8 @@ options:
     description:
       - The script to run (RunCommand). Placeholders C({{ name }}) take their values from O(parameters); built-in
         ones such as C({{ ACS::InstanceId }}) are filled in by the agent.
+      - Ansible templates task arguments first, so keep such placeholders away from it, for example with the
+        C(!unsafe) YAML tag or inside C({% raw %}...{% endraw %}).
       - Its Base64 form plus the parameters may not exceed 24 KB (somewhat less when the full-output wrapper is
         added; the module then runs it unwrapped and warns).
     type: str
@@ -162,6 +164,14 @@ EXAMPLES = r"""
     timeout: 120
   delegate_to: localhost
   register: restart
+
+- name: Cloud Assistant placeholders, kept away from Ansible's templating
+  alicloud.ecs.invocation:
+    content: !unsafe 'echo "{{ greeting }} from {{ ACS::InstanceId }}"'
+    parameters:
+      greeting: hello
+    instance_ids: [i-bp67acfmxazb4p0001]
+  delegate_to: localhost
 
 - name: Run a saved command with parameters, tolerating failures
   alicloud.ecs.invocation:
@@ -408,7 +418,7 @@ def run(module: CloudModule) -> None:
         try:
             wait_until_done(module.client, invoke_id, targets, deadline)
         except InvocationTimeout as error:
-            module.fail_json(msg=str(error), status="Stopped", **done)
+            module.fail_json(msg=str(error), **done)
         results = collect(module, request, invoke_id, wrapped)
     status = overall_status([item["status"] for item in results])
     failed = failure_summary(results)
