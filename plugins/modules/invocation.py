@@ -43,7 +43,9 @@ options:
     type: str
   command_id:
     description:
-      - Id of a saved command to run (InvokeCommand).
+      - Id of a saved command to run (InvokeCommand). It is looked up to check O(parameters) against the
+        command's placeholders; an id that is not among the account's commands (a public command, or a public
+        command's name) is passed on, and the service checks it.
     type: str
   command_name:
     description:
@@ -356,10 +358,17 @@ def resolve(module: CloudModule, request: RunRequest) -> None:
     """Saved command and tag lookups (reads only); the saved command's placeholders are checked here."""
     params = module.params
     if request.content is None:
-        command = find_command(module.client, params["command_id"], params["command_name"])
+        try:
+            command = find_command(module.client, params["command_id"], params["command_name"])
+        except LookupError:
+            if params["command_name"] is not None:
+                raise
+            # Public commands (and their names, which InvokeCommand also takes as CommandId) are not listed
+            # among the account's own: the service checks the id and the parameters itself.
+            command = {"CommandId": params["command_id"], "unknown": True}
         request.command_id = command["CommandId"]
         names = (command.get("ParameterNames") or {}).get("ParameterName") or []
-        if request.parameters or names:
+        if not command.get("unknown") and (request.parameters or names):
             request.parameters = check_parameters(request.parameters, names)
     if request.resource_tags and (request.instance_ids or module.check_mode):
         tagged = instances_with_tags(module.client, request.resource_tags)

@@ -197,6 +197,10 @@ def test_saved_command_by_name_reports_dropped_output(ansible, emulator, reachab
     assert full.endswith(item["output"])
     assert any("were cut" in warning for warning in result.get("warnings", []))
     assert result["command_id"].startswith("c-")
+    missing = ansible.play([{"name": "missing", MODULE: {"command_name": "no-such-command", "instance_ids": [target]}}])
+    assert missing.rc != 0 and "command_name 'no-such-command': no such saved command" in missing.result("missing")["msg"]
+    unknown_id = ansible.play([{"name": "unknown", MODULE: {"command_id": "c-doesnotexist", "instance_ids": [target]}}])
+    assert unknown_id.rc != 0 and "InvalidCmdId.NotFound" in unknown_id.result("unknown")["msg"]
 
 
 @pytest.mark.parametrize("options, message", [
