@@ -196,10 +196,19 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudCl
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import InvocationTimeout, PollSchedule
+from ansible_collections.alicloud.ecs.plugins.module_utils.powershell_transport import (
+    PowerShellEnvelope, fetch_command, put_command,
+)
 from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import (
-    ExecOptions, InstanceExecutor, RemoteExecError,
+    ExecOptions, InstanceExecutor, RemoteExecError, ShellEnvelope,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.transport import TransportError
+
+try:  # ansible-core's own decoder for PowerShell's CLIXML error stream, as its ssh and winrm plugins use
+    from ansible._internal._powershell._clixml import replace_stderr_clixml
+except ImportError:  # an ansible-core without it: stderr is returned as PowerShell wrote it
+    def replace_stderr_clixml(stderr: bytes) -> bytes:
+        return stderr
 
 display = Display()
 
@@ -218,6 +227,14 @@ class Connection(ConnectionBase):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._executor: InstanceExecutor | None = None
+        if self._is_powershell():
+            # As ansible's ssh plugin does for Windows: PowerShell modules first, no executable wrapping.
+            self.module_implementation_preferences = (".ps1", ".exe", "")
+            self.allow_executable = False
+
+    def _is_powershell(self) -> bool:
+        """Windows instances (the inventory sets ansible_shell_type powershell) get the PowerShell envelope."""
+        return getattr(self._shell, "SHELL_FAMILY", "") == "powershell"
 
     def _instance_id(self) -> str:
         instance_id = self.get_option("instance_id")
@@ -260,6 +277,7 @@ class Connection(ConnectionBase):
             schedule=PollSchedule(first=self.get_option("poll_first_delay"),
                                   cap=self.get_option("poll_max_interval")),
             parallelism=self.get_option("transfer_parallelism"),
+            envelope=PowerShellEnvelope() if self._is_powershell() else ShellEnvelope(),
         )
         # Staged chunks live in a per-user directory on the instance, so what it holds is per user too.
         scope = f"{settings.endpoint or settings.region}|{settings.access_key_id}|{options.username or 'root'}"
@@ -281,6 +299,10 @@ class Connection(ConnectionBase):
     def exec_command(self, cmd: str, in_data: bytes | None = None, sudoable: bool = True) -> tuple[int, bytes, bytes]:
         super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
         display.vvv(f"EXEC {cmd}", host=self._instance_id())
+        if self._is_powershell():
+            # Become on Windows (runas) happens inside ansible's exec wrapper, never at a prompt.
+            rc, out, err = self._run(cmd, in_data)
+            return rc, out, replace_stderr_clixml(err)
         if not (sudoable and self.become):
             return self._run(cmd, in_data)
         if self.become.expect_prompt():
@@ -316,7 +338,8 @@ class Connection(ConnectionBase):
                 data = handle.read()
         except OSError as error:
             raise AnsibleError(f"cannot read {in_path}: {to_native(error)}") from None
-        rc, _out, err = self._run(f"cat > {shlex.quote(out_path)}", data)
+        command = put_command(out_path) if self._is_powershell() else f"cat > {shlex.quote(out_path)}"
+        rc, _out, err = self._run(command, data)
         if rc != 0:
             raise AnsibleError(f"failed to write {out_path} on the instance (rc {rc}): {to_native(err)}")
 
@@ -328,11 +351,11 @@ class Connection(ConnectionBase):
         self._connect()
         dest = to_bytes(out_path, errors="surrogate_or_strict")
         partial = dest + f".alicloud-ecs-{os.urandom(4).hex()}.part".encode()
+        command = fetch_command(in_path) if self._is_powershell() else f"cat -- {shlex.quote(in_path)}"
         try:
             try:
                 with open(partial, "xb") as sink:
-                    frame = self._executor.run(
-                        to_bytes(f"cat -- {shlex.quote(in_path)}", errors="surrogate_or_strict"), None, sink)
+                    frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), None, sink)
             except OSError as error:
                 raise AnsibleError(f"cannot write {out_path}: {to_native(error)}") from None
             except FAILURES as error:

@@ -91,6 +91,27 @@ def timing_kind(command: bytes, stdin: bytes | None) -> str:
     return ("module:" if stdin else "command:") + hashlib.sha256(basis).hexdigest()[:16]
 
 
+class ShellEnvelope:
+    """The script dialect of the instance: POSIX sh with coreutils, run as RunShellScript.
+
+    The executor's staging, retries and paging do not depend on the dialect; only the scripts do.
+    A subclass (powershell_transport) writes the same framed answer from PowerShell, so one decoder
+    serves both. The methods look the POSIX builders up when called, so tests can replace them.
+    """
+
+    command_type = "RunShellScript"
+    inline_budget = INLINE_BUDGET  # packed stdin bytes one script may carry inline
+
+    def run_script(self, command: bytes, plan: StdinPlan | None) -> str:
+        return build_run_script(command, plan)
+
+    def page_script(self, spool: str, index: int) -> str:
+        return build_page_script(spool, index)
+
+    def chunk_dir(self, user: str) -> str:
+        return chunk_dir_for(user)
+
+
 class RemoteExecError(Exception):
     """The instance could not run the command (agent down, bad user, timeout...), with the InvokeId."""
 
@@ -111,6 +132,7 @@ class ExecOptions:
     tags: dict[str, str] = field(default_factory=dict)
     schedule: PollSchedule = field(default_factory=PollSchedule)
     parallelism: int = SEND_PARALLELISM  # SendFile calls and page reads in flight at once
+    envelope: ShellEnvelope = field(default_factory=ShellEnvelope)  # the instance's script dialect
 
 
 class InstanceExecutor:
@@ -134,7 +156,7 @@ class InstanceExecutor:
         kind = timing_kind(command, stdin)
         for _attempt in range(MAX_STAGING_ATTEMPTS):
             plan = self._plan(staging)
-            result, invoke_id, completion = self._invoke(build_run_script(command, plan), kind)
+            result, invoke_id, completion = self._invoke(self.options.envelope.run_script(command, plan), kind)
             trailer = parse_trailer(result.output)
             if trailer.missing:
                 self._restage(staging, trailer.missing)
@@ -164,7 +186,7 @@ class InstanceExecutor:
         if not staging.data:
             return None
         whole = pack_inline(staging.data) if len(staging.data) <= WHOLE_INLINE_MAX else ""
-        if whole and len(whole) <= INLINE_BUDGET:
+        if whole and len(whole) <= self.options.envelope.inline_budget:
             return StdinPlan(parts=[StdinPart(inline=whole)])
         known = self.cache.known_chunks() if self.cache else set()
         digest = hashlib.sha256(staging.data).hexdigest()
@@ -174,7 +196,7 @@ class InstanceExecutor:
             self._send(chunk for chunk in manifest if chunk.name not in known)
             return StdinPlan(manifest=[chunk.name for chunk in manifest], chunk_dir=self._chunk_dir(),
                              sha256=digest, wait_seconds=None if self._staged else 0)
-        budget = INLINE_BUDGET
+        budget = self.options.envelope.inline_budget
         parts: list[StdinPart] = []
         to_send = []
         for chunk in staging.chunks():
@@ -221,7 +243,7 @@ class InstanceExecutor:
                 self.cache.update_chunks(add=sent)
 
     def _chunk_dir(self) -> str:
-        return chunk_dir_for(self.options.username or "root")
+        return self.options.envelope.chunk_dir(self.options.username or "root")
 
     # -- invocation and paging ---------------------------------------------------------------
 
@@ -229,7 +251,8 @@ class InstanceExecutor:
         """Run one script and wait for it, aiming the first look with what ``kind`` taught us."""
         options = self.options
         invoke_id = run_command(
-            self.client, [self.instance_id], script, name=options.name, timeout=options.timeout,
+            self.client, [self.instance_id], script, command_type=options.envelope.command_type,
+            name=options.name, timeout=options.timeout,
             username=options.username, tags=options.tags,
             # A task that times out must leave nothing of itself running on the instance.
             termination_mode="ProcessTree")
@@ -270,7 +293,7 @@ class InstanceExecutor:
 
         def read(page: tuple[int, int]) -> tuple[int, bytes]:
             index, length = page
-            result, invoke_id, _completion = self._invoke(build_page_script(str(trailer.spool), index))
+            result, invoke_id, _completion = self._invoke(self.options.envelope.page_script(str(trailer.spool), index))
             if result.dropped or len(result.output) != length:
                 raise RemoteExecError(
                     f"page {index} of {trailer.spool} returned {len(result.output)} of {length} bytes "
