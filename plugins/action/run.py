@@ -228,8 +228,6 @@ class ActionModule(ActionBase):
                 "pause_continue: true to continue without waiting") from None
         except AnsiblePromptInterrupt:
             raise RunStopped(f"the operator stopped the run after batch {index + 1}") from None
-        if b"a" in (answer or b"").lower():
-            raise RunStopped(f"the operator stopped the run after batch {index + 1}")
 
     def _rollback(self, client_for: t.Callable[[str], CloudClient], run_id: str, spec: dict[str, t.Any],
                   content: str, results: dict[str, dict[str, t.Any]]) -> Phase:

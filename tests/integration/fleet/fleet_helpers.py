@@ -3,8 +3,15 @@ inventory sets) and playbook runs whose every task result is recorded per host."
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
+import select
+import subprocess
+import sys
+import termios
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,27 +45,82 @@ def host_order(name: str) -> tuple[str, int]:
 
 
 def write_inventory(path: Path, instances: list[dict]) -> list[str]:
-    """Hosts in a stable order (fleet-1 … fleet-20), with the connection variables of the inventory plugin."""
+    """Hosts in a stable order (fleet-1 … fleet-20) with the instance variables the inventory plugin sets.
+
+    No ``ansible_connection``: the action never connects to a host, so these tests do not depend on
+    the connection plugin.
+    """
     ordered = sorted(instances, key=lambda item: host_order(item["name"]))
-    hosts = {item["name"]: {"ansible_alicloud_instance_id": item["id"], "ansible_alicloud_region": item["region"],
-                            "ansible_connection": "alicloud.ecs.cloud_assistant"} for item in ordered}
+    hosts = {item["name"]: {"ansible_alicloud_instance_id": item["id"], "ansible_alicloud_region": item["region"]}
+             for item in ordered}
     path.write_text(json.dumps({"all": {"children": {"fleet": {"hosts": hosts}}}}))
     return list(hosts)
 
 
-def fleet_play(ansible, emulator, tmp_path: Path, tasks: list[dict], *args: str) -> FleetPlay:
-    """Run ``tasks`` over the whole emulated fleet (hosts: fleet) and record every host's results."""
+def prepare(emulator, tmp_path: Path, tasks: list[dict]) -> tuple[Path, Path, Path, dict[str, str]]:
+    """Inventory, playbook, record file and the extra environment of one recorded fleet play."""
     inventory = tmp_path / "fleet.json"
     write_inventory(inventory, emulator.instances())
     playbook = tmp_path / "fleet-play.yml"
     playbook.write_text(json.dumps([{"name": "fleet", "hosts": "fleet", "gather_facts": False, "tasks": tasks}]))
     record = tmp_path / "record.json"
     record.unlink(missing_ok=True)
-    run = ansible.playbook(playbook, *args, inventory=inventory, env={
-        "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "record",
-        "RECORD_FILE": str(record), "ANSIBLE_DEPRECATION_WARNINGS": "false"})
+    env = {"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "record",
+           "RECORD_FILE": str(record), "ANSIBLE_DEPRECATION_WARNINGS": "false"}
+    return inventory, playbook, record, env
+
+
+def fleet_play(ansible, emulator, tmp_path: Path, tasks: list[dict], *args: str) -> FleetPlay:
+    """Run ``tasks`` over the whole emulated fleet (hosts: fleet) and record every host's results."""
+    inventory, playbook, record, env = prepare(emulator, tmp_path, tasks)
+    run = ansible.playbook(playbook, *args, inventory=inventory, env=env)
     entries = json.loads(record.read_text()) if record.exists() else []
     return FleetPlay(run.rc, run.output, entries)
+
+
+def _own_terminal() -> None:
+    """In the child: a new session whose controlling terminal is the pty on stdin (as in a real shell)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def fleet_play_tty(ansible, emulator, tmp_path: Path, tasks: list[dict], prompt: str, answer: bytes) -> FleetPlay:
+    """Like fleet_play, in a terminal: types ``answer`` each time ``prompt`` appears."""
+    inventory, playbook, record, env = prepare(emulator, tmp_path, tasks)
+    primary, secondary = os.openpty()
+    process = subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook)],
+        env=dict(ansible.env, **env), cwd=str(ansible.env.get("PWD", ".")), stdin=secondary, stdout=secondary,
+        stderr=secondary, preexec_fn=_own_terminal)
+    os.close(secondary)
+    output, answered, due = b"", 0, None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if due is not None and time.monotonic() >= due:
+            # ansible puts the terminal in raw mode (flushing pending input) just after printing the
+            # prompt, so the keys go in a moment later, as a person would type them.
+            os.write(primary, answer)
+            due = None
+        ready, _w, _x = select.select([primary], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+            if output.count(prompt.encode()) > answered:
+                answered += 1
+                due = time.monotonic() + 1.0
+        elif process.poll() is not None:
+            break
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=30)
+    os.close(primary)
+    entries = json.loads(record.read_text()) if record.exists() else []
+    return FleetPlay(process.returncode, output.decode(errors="replace"), entries)
 
 
 def own_fact_task() -> dict:

@@ -7,7 +7,7 @@ import pytest
 
 from emulator.testing import EmulatorProcess
 
-from fleet_helpers import FLEETS, fleet_play, own_fact_task
+from fleet_helpers import FLEETS, fleet_play, fleet_play_tty, own_fact_task
 
 RUN = "fleet run"
 
@@ -130,6 +130,23 @@ def test_pause_without_a_terminal_fails_clearly_unless_told_to_continue(ansible,
     assert went_on.rc == 0, went_on.output
     assert len(went_on.result(RUN)["summary"]["succeeded"]) == 20
     assert has_file(emulator, names["fleet-20"], "/tmp/ran")
+
+
+@pytest.mark.parametrize(("answer", "outcome"), [(b"\r", "changed"), (b"a", "failed")])
+def test_pause_in_a_terminal_waits_for_the_operator(ansible, emulator, tmp_path, answer, outcome):
+    names = ids(emulator)
+    played = fleet_play_tty(ansible, emulator, tmp_path, [
+        {**run_task(content="touch /tmp/ran", batch=2, pause="first", rollback="touch /tmp/rolled-back"),
+         "ignore_errors": True}], prompt="Press Enter to start batch 2", answer=answer)
+    assert played.outcome(RUN) == outcome, played.output
+    summary = played.result(RUN)["summary"]
+    assert "batch 1/2 done" in played.output
+    assert has_file(emulator, names["fleet-20"], "/tmp/ran") == (outcome == "changed")
+    if outcome == "failed":
+        assert summary["stopped"] == "the operator stopped the run after batch 1"
+        assert summary["rolled_back"] == sorted(f"fleet-{n}" for n in range(1, 11))
+    else:
+        assert len(summary["succeeded"]) == 20
 
 
 def test_concurrency_limits_instances_at_once(ansible, emulator, tmp_path):
