@@ -159,6 +159,9 @@ options:
 notes:
   - The instance needs a running Cloud Assistant agent, POSIX C(sh), C(base64), C(gzip) and C(sha256sum)
     (standard on every Linux image). Python is needed only for modules, as over SSH.
+  - Windows instances (C(ansible_shell_type=powershell), set by the M(alicloud.ecs.instances) inventory) get a
+    PowerShell envelope run as C(RunPowerShellScript), with the same framing, staging and paging. It has NOT been
+    verified against a real Windows instance; only the default C(System) user is supported. See docs/connection.md.
   - Least-privilege RAM actions for this plugin are C(ecs:RunCommand), C(ecs:DescribeInvocationResults),
     C(ecs:SendFile) and C(ecs:StopInvocation).
 """
