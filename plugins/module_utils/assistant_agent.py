@@ -27,8 +27,9 @@ FIRST_POLL = 1.0
 MAX_POLL = 5.0
 
 
-def instance_id_list(value: t.Any, option: str = "instance_ids") -> list[str]:
-    """The ids in ``value`` without duplicates, in order; raises ValueError naming ``option``.
+def instance_id_list(value: t.Any, option: str = "instance_ids", required: bool = False) -> list[str]:
+    """The ids in ``value`` without duplicates, in order (at least one when ``required``); raises ValueError
+    naming ``option``.
 
     Checked before any call so a typo costs no API request and the message names the option.
     """
@@ -40,6 +41,8 @@ def instance_id_list(value: t.Any, option: str = "instance_ids") -> list[str]:
             raise ValueError(f"{option} must hold non-empty instance id strings, got {item!r}")
         if item.strip() not in ids:
             ids.append(item.strip())
+    if required and not ids:
+        raise ValueError(f"{option} must name at least one instance")
     return ids
 
 

@@ -123,3 +123,30 @@ def check_run_options(params: t.Mapping[str, t.Any]) -> None:
     wait_timeout = params.get("wait_timeout")
     if wait_timeout is not None and wait_timeout <= 0:
         raise ValueError("wait_timeout: must be a positive number of seconds")
+
+
+COMMAND_TYPES = ("RunShellScript", "RunBatScript", "RunPowerShellScript")
+
+
+def run_argument_spec() -> dict[str, dict[str, t.Any]]:
+    """The options a run of a command takes in the invocation and scheduled_job modules: what to run (content or
+    a saved command), where (ids and/or tags) and how (user, directory, timeout, parameters). A fresh dict each
+    call, since ansible may change an argument spec it is given."""
+    return {
+        "content": {"type": "str"},
+        "command_id": {"type": "str"},
+        "command_name": {"type": "str"},
+        "command_type": {"type": "str", "default": "RunShellScript", "choices": list(COMMAND_TYPES)},
+        "instance_ids": {"type": "list", "elements": "str"},
+        "instance_tags": {"type": "dict"},
+        "parameters": {"type": "dict"},
+        "username": {"type": "str"},
+        "working_dir": {"type": "str"},
+        "timeout": {"type": "int"},
+    }
+
+
+# One of content / command_id / command_name, and at least one target, when something is to run.
+RUN_MUTUALLY_EXCLUSIVE = [("content", "command_id", "command_name")]
+RUN_REQUIRED_IF = [("state", "present", ("content", "command_id", "command_name"), True),
+                   ("state", "present", ("instance_ids", "instance_tags"), True)]

@@ -32,10 +32,7 @@ options:
     choices: [Windows, Linux, FreeBSD]
 extends_documentation_fragment:
   - alicloud.ecs.module_api
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
+  - alicloud.ecs.read_only
 """
 
 EXAMPLES = r"""

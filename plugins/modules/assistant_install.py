@@ -51,6 +51,9 @@ attributes:
   check_mode:
     support: full
     description: Reports in RV(installed) the instances that would get the agent, without installing or restarting.
+  diff_mode:
+    support: none
+    description: Not applicable.
 """
 
 EXAMPLES = r"""
@@ -105,11 +108,9 @@ MAX_WAIT = 3600
 def checked_ids(module: CloudModule) -> list[str]:
     """The instance ids, or a failure naming the option, before any API call."""
     try:
-        ids = instance_id_list(module.params["instance_ids"])
+        ids = instance_id_list(module.params["instance_ids"], required=True)
     except ValueError as error:
         module.fail_json(msg=str(error))
-    if not ids:
-        module.fail_json(msg="instance_ids must name at least one instance")
     if not 1 <= module.params["wait_timeout"] <= MAX_WAIT:
         module.fail_json(msg=f"wait_timeout must be between 1 and {MAX_WAIT} seconds, got {module.params['wait_timeout']}")
     return ids

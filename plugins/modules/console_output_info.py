@@ -31,10 +31,7 @@ options:
     default: false
 extends_documentation_fragment:
   - alicloud.ecs.module_api
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
+  - alicloud.ecs.read_only
 """
 
 EXAMPLES = r"""
@@ -102,11 +99,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        ids = instance_id_list(module.params["instance_ids"])
+        ids = instance_id_list(module.params["instance_ids"], required=True)
     except ValueError as error:
         module.fail_json(msg=str(error))
-    if not ids:
-        module.fail_json(msg="instance_ids must name at least one instance")
     consoles: list[dict[str, t.Any]] = []
     with module.failures():
         client = module.client

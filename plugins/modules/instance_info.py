@@ -40,10 +40,7 @@ options:
     default: false
 extends_documentation_fragment:
   - alicloud.ecs.module_api
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
+  - alicloud.ecs.read_only
 """
 
 EXAMPLES = r"""
@@ -65,7 +62,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 instances:
-  description: The matching instances, in the order the API listed them.
+  description:
+    - The matching instances, in the order the API listed them.
+    - Besides the keys below, each holds every other scalar field of the DescribeInstances item under its
+      snake_case name, as the API gives it (for example C(deletion_protection), C(spot_strategy),
+      C(internet_max_bandwidth_out)); which ones depends on the API version.
   returned: always
   type: list
   elements: dict
@@ -99,6 +100,59 @@ instances:
     instance_tags:
       description: The instance's tags as a dict.
       type: dict
+    eip_address:
+      description: Elastic IP address bound to the instance, empty when it has none.
+      type: str
+    vpc_id:
+      description: VPC of the instance, empty for a classic network instance.
+      type: str
+    vswitch_id:
+      description: vSwitch of the instance, empty for a classic network instance.
+      type: str
+    security_group_ids:
+      description: Security groups of the instance.
+      type: list
+      elements: str
+    instance_type:
+      description: Instance type.
+      type: str
+      sample: ecs.g7.large
+    cpu:
+      description: Number of vCPUs.
+      type: int
+    memory:
+      description: Memory in MiB.
+      type: int
+    image_id:
+      description: Image the instance was created from.
+      type: str
+    os_name:
+      description: Name of the operating system.
+      type: str
+    host_name:
+      description: Host name of the instance.
+      type: str
+    description:
+      description: Description of the instance.
+      type: str
+    creation_time:
+      description: When the instance was created (UTC).
+      type: str
+    start_time:
+      description: When the instance last started (UTC).
+      type: str
+    expired_time:
+      description: When a subscription instance expires (UTC).
+      type: str
+    instance_charge_type:
+      description: V(PrePaid) or V(PostPaid).
+      type: str
+    resource_group_id:
+      description: Resource group of the instance.
+      type: str
+    key_pair_name:
+      description: SSH key pair of the instance.
+      type: str
     cloud_assistant_online:
       description: Whether the agent is online.
       returned: when O(assistant_status=true)

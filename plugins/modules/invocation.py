@@ -155,6 +155,9 @@ attributes:
   check_mode:
     support: full
     description: Nothing is run or stopped; the task reports what would run (saved commands and tags are looked up).
+  diff_mode:
+    support: none
+    description: Not applicable.
 """
 
 EXAMPLES = r"""
@@ -279,7 +282,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.invocation_runs impor
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation_spec import (
     MAX_INSTANCES, MAX_RESOURCE_TAGS_INVOKE, MAX_RESOURCE_TAGS_RUN, MAX_TASK_TAGS, RUN_CONTENT_LIMIT,
-    check_instance_ids, check_parameters, check_resource_tags, check_run_options, placeholders, run_content_size,
+    RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_IF, check_instance_ids, check_parameters, check_resource_tags, check_run_options, placeholders, run_argument_spec, run_content_size,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import RemoteExecError
 from ansible_collections.alicloud.ecs.plugins.module_utils.transport import TransportError
@@ -290,18 +293,8 @@ DEFAULT_TIMEOUT = 60
 
 ARGUMENT_SPEC = {
     "state": {"type": "str", "choices": ["present", "stopped"], "default": "present"},
-    "content": {"type": "str"},
-    "command_id": {"type": "str"},
-    "command_name": {"type": "str"},
-    "command_type": {"type": "str", "default": "RunShellScript",
-                     "choices": ["RunShellScript", "RunBatScript", "RunPowerShellScript"]},
-    "instance_ids": {"type": "list", "elements": "str"},
-    "instance_tags": {"type": "dict"},
-    "parameters": {"type": "dict"},
+    **run_argument_spec(),
     "name": {"type": "str"},
-    "username": {"type": "str"},
-    "working_dir": {"type": "str"},
-    "timeout": {"type": "int"},
     "container_id": {"type": "str"},
     "container_name": {"type": "str"},
     "termination_mode": {"type": "str", "choices": ["Process", "ProcessTree"]},
@@ -454,10 +447,8 @@ def main() -> None:
     module = CloudModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
-        mutually_exclusive=[("content", "command_id", "command_name")],
-        required_if=[("state", "present", ("content", "command_id", "command_name"), True),
-                     ("state", "present", ("instance_ids", "instance_tags"), True),
-                     ("state", "stopped", ("invoke_id",))],
+        mutually_exclusive=RUN_MUTUALLY_EXCLUSIVE,
+        required_if=[*RUN_REQUIRED_IF, ("state", "stopped", ("invoke_id",))],
     )
     if module.params["state"] == "stopped":
         stop(module)

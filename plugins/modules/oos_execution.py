@@ -120,6 +120,9 @@ attributes:
     support: full
     description: Checks the input and that the template exists, and reports what would be started, notified or
       cancelled without doing it.
+  diff_mode:
+    support: none
+    description: Not applicable.
 """
 
 EXAMPLES = r"""

@@ -37,10 +37,7 @@ options:
     type: dict
 extends_documentation_fragment:
   - alicloud.ecs.module_api
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
+  - alicloud.ecs.read_only
 """
 
 EXAMPLES = r"""

@@ -207,6 +207,9 @@ stopped:
 """
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.invocation_spec import (
+    RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_IF, run_argument_spec,
+)
 from ansible_collections.alicloud.ecs.plugins.module_utils.scheduled_jobs import (
     JobSpec, build_spec, create_job, definition_of, describe_job, find_jobs, is_live, job_result, plan,
     saved_command, stop_jobs,
@@ -219,18 +222,8 @@ SCHEDULE_OPTIONS = {
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "content": {"type": "str"},
-    "command_id": {"type": "str"},
-    "command_name": {"type": "str"},
-    "command_type": {"type": "str", "default": "RunShellScript",
-                     "choices": ["RunShellScript", "RunBatScript", "RunPowerShellScript"]},
-    "instance_ids": {"type": "list", "elements": "str"},
-    "instance_tags": {"type": "dict"},
+    **run_argument_spec(),
     "schedule": {"type": "dict", "options": SCHEDULE_OPTIONS},
-    "username": {"type": "str"},
-    "working_dir": {"type": "str"},
-    "timeout": {"type": "int"},
-    "parameters": {"type": "dict"},
 }
 
 
@@ -254,10 +247,8 @@ def desired(module: CloudModule) -> JobSpec | None:
 def main() -> None:
     module = CloudModule(
         argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=[("content", "command_id", "command_name")],
-        required_if=[("state", "present", ("content", "command_id", "command_name"), True),
-                     ("state", "present", ("instance_ids", "instance_tags"), True),
-                     ("state", "present", ("schedule",))],
+        mutually_exclusive=RUN_MUTUALLY_EXCLUSIVE,
+        required_if=[*RUN_REQUIRED_IF, ("state", "present", ("schedule",))],
         supports_check_mode=True,
     )
     name = module.params["name"]

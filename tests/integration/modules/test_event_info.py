@@ -106,3 +106,10 @@ def test_many_instances_and_events_are_paged(ansible, emulator, scheduled):
     assert history[0]["publish_time"] == "2029-01-01T00:01:44Z"
     counters = emulator.counters()
     assert counters["DescribeInstancesFullStatus"] == 2 and counters["DescribeInstanceHistoryEvents"] == 2
+
+
+def test_the_apis_refusal_is_the_failure_message(ansible, emulator):
+    played = ansible.play([events(region="xx-nowhere-1")])
+    assert played.rc != 0
+    result = played.result("events")
+    assert "InvalidRegionId.NotFound" in result["msg"] and "DescribeInstancesFullStatus" in result["msg"]

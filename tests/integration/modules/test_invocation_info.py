@@ -139,3 +139,10 @@ def test_bad_input_fails_before_any_call(ansible, emulator, options, message):
     assert played.rc != 0
     assert message in played.result("bad")["msg"]
     assert sum(emulator.counters().values()) == 0
+
+
+def test_a_token_the_api_did_not_issue_is_its_refusal(ansible, emulator):
+    played = ansible.play([{"name": "token", MODULE: {"next_token": "not-a-token"}}])
+    assert played.rc != 0
+    result = played.result("token")
+    assert "InvalidParameter.NextToken" in result["msg"] and "DescribeInvocations" in result["msg"]

@@ -93,3 +93,11 @@ def test_bad_input_fails_before_any_call(ansible, emulator, tmp_path):
         result = played.result(name)
         assert played.outcome(name) == "failed" and words in result["msg"], (name, result)
     assert sum(emulator.counters().values()) == 0
+
+
+def test_the_apis_refusal_is_the_failure_message(ansible, emulator):
+    played = ansible.play([task("elsewhere", True, name="mine", content=TEMPLATE, region="xx-nowhere-1")])
+    result = played.result("elsewhere")
+    assert played.outcome("elsewhere") == "failed"
+    assert "InvalidRegionId.NotFound" in result["msg"] and "GetTemplate" in result["msg"]
+    assert result["error"]["code"] == "InvalidRegionId.NotFound"

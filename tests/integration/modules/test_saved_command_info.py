@@ -42,3 +42,10 @@ def test_too_many_tags_fail_before_any_call(ansible, emulator):
     assert played.rc != 0
     assert "at most 20 are allowed" in played.result("bad")["msg"]
     assert sum(emulator.counters().values()) == 0
+
+
+def test_the_apis_refusal_is_the_failure_message(ansible, emulator):
+    played = ansible.play([{"name": "elsewhere", "alicloud.ecs.saved_command_info": {"region": "xx-nowhere-1"}}])
+    assert played.rc != 0
+    result = played.result("elsewhere")
+    assert "InvalidRegionId.NotFound" in result["msg"] and "DescribeCommands" in result["msg"]

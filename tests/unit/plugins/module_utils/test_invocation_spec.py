@@ -44,3 +44,11 @@ def test_limits_of_targets_and_options():
             spec.check_run_options(bad)
     assert spec.run_content_size("QUJD", {}) == 4
     assert spec.run_content_size("QUJD", {"a": "b"}) == 4 + len(base64.b64encode(b'{"a": "b"}'))
+
+
+def test_run_argument_spec_is_fresh_and_shared_by_both_run_modules():
+    first, second = spec.run_argument_spec(), spec.run_argument_spec()
+    assert first == second and first is not second and first["instance_ids"] is not second["instance_ids"]
+    assert first["command_type"]["choices"] == list(spec.COMMAND_TYPES)
+    assert set(first) == {"content", "command_id", "command_name", "command_type", "instance_ids", "instance_tags",
+                          "parameters", "username", "working_dir", "timeout"}
