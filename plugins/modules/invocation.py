@@ -282,7 +282,8 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.invocation_runs impor
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation_spec import (
     MAX_INSTANCES, MAX_RESOURCE_TAGS_INVOKE, MAX_RESOURCE_TAGS_RUN, MAX_TASK_TAGS, RUN_CONTENT_LIMIT,
-    RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_IF, check_instance_ids, check_parameters, check_resource_tags, check_run_options, placeholders, run_argument_spec, run_content_size,
+    RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_IF, check_instance_ids, check_parameters, check_resource_tags,
+    check_run_options, placeholders, run_argument_spec, run_content_size,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import RemoteExecError
 from ansible_collections.alicloud.ecs.plugins.module_utils.transport import TransportError
