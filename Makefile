@@ -43,6 +43,11 @@ COLLECTIONS := $(BUILD)/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/alicloud/ecs
 REQUIREMENTS := requirements-dev.txt requirements.txt
 PYTEST_ARGS ?=
+# Two pytest workers: the end-to-end tests mostly wait on emulated instances and polls, so two at once
+# halve the wall time on a 2-core machine. loadfile keeps each test file (and its module-scoped emulator)
+# on one worker. `make test PYTEST_WORKERS=0` runs them one after the other.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 SANITY_ARGS ?=
 TEST_DIRS := tests/unit tests/emulator tests/integration
 
@@ -97,14 +102,14 @@ unit: venv collection
 	@scripts/run-pytest tests/unit -- $(PYTEST_ARGS)
 
 emulator-tests: venv collection
-	@scripts/run-pytest tests/emulator -- $(PYTEST_ARGS)
+	@scripts/run-pytest tests/emulator -- $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # Tools the emulated instances borrow from this machine (sudo, crontab).
 system-deps:
 	@scripts/system-deps
 
 integration: venv collection system-deps
-	@scripts/run-pytest tests/integration -- $(PYTEST_ARGS)
+	@scripts/run-pytest tests/integration -- $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # Lint and sanity first, each allowed to fail without hiding the rest; then ONE pytest run over all
 # test directories, so its summary line ends the output. Non-zero exit if any part failed.
@@ -113,7 +118,7 @@ test: venv collection system-deps
 	$(MAKE) lint || failed="$$failed lint"; \
 	$(MAKE) sanity || failed="$$failed sanity"; \
 	if [[ -n "$$failed" ]]; then echo "make test: FAILED:$$failed (running pytest anyway)"; fi; \
-	rc=0; scripts/run-pytest $(wildcard $(TEST_DIRS)) -- $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; scripts/run-pytest $(wildcard $(TEST_DIRS)) -- $(PYTEST_PARALLEL) $(PYTEST_ARGS) || rc=$$?; \
 	if [[ -n "$$failed" && $$rc -eq 0 ]]; then rc=1; fi; \
 	exit $$rc
 
