@@ -90,7 +90,12 @@ class PollSchedule:
     def delays(self) -> t.Iterator[float]:
         yield self.first
         if self.second is not None:
-            yield self.second - self.first
+            # Most misses are jitter (a busy instance or controller), not the slow mode: one quick
+            # look first, so such a miss costs one short step instead of the wait for the slow mode.
+            quick = min(self.then, max(0.0, self.second - self.first))
+            yield quick
+            if self.second - self.first > quick:
+                yield self.second - self.first - quick
         delay = self.then
         while True:
             yield delay
