@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .client import CloudClient, Json
 from .instances import describe_instances
-from .pagination import paginate
+from .pagination import paginate, paginate_numbered
 
 # DescribeCloudAssistantStatus pages hold at most 50 (PageSize and MaxResults, contract §2.12); a batch of
 # InstanceId.N no larger than a page comes back in one call.
@@ -82,16 +82,8 @@ def describe_agents(client: CloudClient, instance_ids: t.Sequence[str] = (),
             client, "DescribeCloudAssistantStatus", _status_items, STATUS_PAGE, OSType=os_type)]
     agents: list[dict[str, t.Any]] = []
     for batch in batches(instance_ids, STATUS_PAGE):
-        page, seen = 1, 0
-        while True:
-            response = client.call("DescribeCloudAssistantStatus", InstanceId=batch, OSType=os_type,
-                                   PageNumber=page, PageSize=STATUS_PAGE)
-            items = _status_items(response)
-            agents.extend(_agent(item) for item in items)
-            seen += len(items)
-            if not items or seen >= int(response.get("TotalCount") or 0):
-                break
-            page += 1
+        agents.extend(_agent(item) for item in paginate_numbered(
+            client, "DescribeCloudAssistantStatus", _status_items, STATUS_PAGE, InstanceId=batch, OSType=os_type))
     return agents
 
 

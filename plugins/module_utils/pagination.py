@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the alicloud.ecs collection
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""NextToken/MaxResults pagination behind one generator, so no caller writes the loop again."""
+"""NextToken/MaxResults and PageNumber/PageSize pagination, each behind one generator, so no caller writes the loop again."""
 
 from __future__ import annotations
 
@@ -20,3 +20,21 @@ def paginate(client: CloudClient, action: str, items: t.Callable[[dict[str, t.An
         next_token = response.get("NextToken") or None
         if not next_token:
             return
+
+
+def paginate_numbered(client: CloudClient, action: str, items: t.Callable[[dict[str, t.Any]], list[t.Any]],
+                      page_size: int, **params: t.Any) -> t.Iterator[t.Any]:
+    """Yield every item of a PageNumber/PageSize list action, until TotalCount items (or an empty page) were seen.
+
+    Some actions ignore NextToken for some filters (DescribeCloudAssistantStatus with instance ids, §2.12),
+    or only page by number (DescribeInstancesFullStatus).
+    """
+    page, seen = 1, 0
+    while True:
+        response = client.call(action, PageNumber=page, PageSize=page_size, **params)
+        found = items(response)
+        yield from found
+        seen += len(found)
+        if not found or seen >= int(response.get("TotalCount") or 0):
+            return
+        page += 1

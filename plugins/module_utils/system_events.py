@@ -16,7 +16,7 @@ import typing as t
 
 from .assistant_agent import batches
 from .client import CloudClient
-from .pagination import paginate
+from .pagination import paginate, paginate_numbered
 
 IDS_PER_CALL = 100  # InstanceId.N of DescribeInstancesFullStatus, ResourceId.N of the history (§2.14)
 PAGE = 100  # PageSize of DescribeInstancesFullStatus and MaxResults (10–100) of the history
@@ -83,21 +83,17 @@ def _full_status_row(item: dict[str, t.Any]) -> dict[str, t.Any]:
     }
 
 
+def _full_status_items(response: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    return (response.get("InstanceFullStatusSet") or {}).get("InstanceFullStatusType") or []
+
+
 def full_status(client: CloudClient, instance_ids: t.Sequence[str],
                 filters: dict[str, t.Any]) -> list[dict[str, t.Any]]:
     """Status, health and pending (not yet finished) events per instance, region-wide when no ids."""
     rows: list[dict[str, t.Any]] = []
     for batch in (list(batches(instance_ids, IDS_PER_CALL)) if instance_ids else [None]):
-        page, seen = 1, 0
-        while True:
-            response = client.call("DescribeInstancesFullStatus", InstanceId=batch, PageNumber=page,
-                                   PageSize=PAGE, **filters)
-            items = (response.get("InstanceFullStatusSet") or {}).get("InstanceFullStatusType") or []
-            rows.extend(_full_status_row(item) for item in items)
-            seen += len(items)
-            if not items or seen >= int(response.get("TotalCount") or 0):
-                break
-            page += 1
+        rows.extend(_full_status_row(item) for item in paginate_numbered(
+            client, "DescribeInstancesFullStatus", _full_status_items, PAGE, InstanceId=batch, **filters))
     return rows
 
 
