@@ -29,9 +29,13 @@ from .client import CloudClient
 from .invocation import new_client_token
 
 SENDFILE_BYTES = 24576        # 32768 bytes after Base64: exactly SendFile's limit
-GRAIN_BYTES = 24512           # a stored (level 0) gzip member of one grain still fits SendFile
+# Eight grains make 24512 bytes, the most a stored (level 0) gzip member may hold and still fit
+# SendFile, so random data fills every call; grains this small let text pack to within a grain of
+# the limit (Base64 text such as a module payload: 11 grains a call instead of 1 with whole-call grains).
+GRAIN_BYTES = 3064
+STORED_GRAINS = 8
 HEAD_PIECE_BYTES = 4096       # the varying head of a payload is cut this fine
-MAX_GRAINS_PER_CHUNK = 64     # bounds the controller's work per chunk (1.5 MB of very compressible data)
+MAX_GRAINS_PER_CHUNK = 512    # bounds the controller's work per chunk (1.5 MB of very compressible data)
 PACK_STRETCH = 1.25           # how far level-1 sizes of packed grains may exceed SendFile's limit
 SEND_PARALLELISM = 16
 
@@ -72,14 +76,11 @@ def gzip_member(raw: bytes, level: int = 6) -> bytes:
     return gzip.compress(raw, compresslevel=level, mtime=0)
 
 
-def make_chunk(raw: bytes, estimate: int = 0) -> Chunk:
-    """Compress ``raw`` when that fits SendFile, else store it (gzip level 0 adds only 23 bytes).
-
-    ``estimate`` (a level-1 size) saves compressing random bytes only to throw the result away.
-    """
-    blob = gzip_member(raw) if estimate < len(raw) else b""
-    if not blob or len(blob) > SENDFILE_BYTES or len(blob) >= len(raw):
-        blob = gzip_member(raw, 0)
+def make_chunk(raw: bytes, deflated: bytes | None = None) -> Chunk:
+    """Compressed when that is smaller, else stored (gzip level 0 adds only 23 bytes): either way
+    it fits SendFile. ``deflated`` is ``gzip_member(raw)`` when already made; None for bytes that
+    do not compress (saves compressing them only to throw the result away)."""
+    blob = deflated if deflated is not None and len(deflated) < len(raw) else gzip_member(raw, 0)
     return Chunk(f"{hashlib.sha256(raw).hexdigest()}.gz", raw, blob)
 
 
@@ -105,14 +106,19 @@ def cut_chunks(data: bytes) -> t.Iterator[Chunk]:
                and budget + estimates[start - 1] <= SENDFILE_BYTES * PACK_STRETCH):
             start -= 1
             budget += estimates[start]
-        while end - start > 1:
-            packed = make_chunk(b"".join(pieces[start:end]))
-            if len(packed.blob) <= SENDFILE_BYTES:
-                yield packed
-                break
-            start = end - max(1, int((end - start) * SENDFILE_BYTES * 0.95 / len(packed.blob)))
+        if budget >= sum(len(piece) for piece in pieces[start:end]):
+            # Nothing to gain from compressing: as many grains as one stored member holds.
+            start = max(start, end - STORED_GRAINS)
+            yield make_chunk(b"".join(pieces[start:end]))
         else:
-            yield make_chunk(pieces[start], estimates[start])
+            while True:
+                joined = b"".join(pieces[start:end])
+                deflated = gzip_member(joined)
+                if len(deflated) <= SENDFILE_BYTES or end - start == 1:
+                    yield make_chunk(joined, deflated)
+                    break
+                count = end - start  # shrink in proportion to the overshoot, and by one grain at least
+                start = end - max(1, min(count - 1, count * SENDFILE_BYTES // len(deflated)))
         end = start
 
 

@@ -4,9 +4,11 @@
 """What the controller remembers about each instance between tasks.
 
 ansible runs every task in a fresh process, so this lives in one small JSON file per instance:
-which transfer chunks the instance already holds, and how long each kind of command usually takes
-there (so the first result poll lands just after the command finishes). It is only ever a hint: a wrong entry
-costs an extra round trip, never a wrong result.
+which transfer chunks the instance already holds, how long each kind of command usually takes
+there (so the first result poll lands just after the command finishes), and which payload of each
+module it keeps as the base of the next one (stdin_delta; the bytes themselves are stored once per
+scope, cut into content-addressed pieces, since the payloads of one playbook run share most of
+them). It is only ever a hint: a wrong entry costs an extra round trip, never a wrong result.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import typing as t
+
+from .file_transfer import split_pieces
+
+PIECE_DAYS = 7            # stored pieces no base has used for this long are removed...
+PRUNE_EVERY = 3600        # ... in a sweep at most this often (seconds)
 
 
 class InstanceCache:
@@ -24,6 +32,7 @@ class InstanceCache:
     def __init__(self, directory: str, scope: str, instance_id: str) -> None:
         digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
         self.path = os.path.join(os.path.expanduser(directory), digest, f"{instance_id}.json")
+        self.pieces = os.path.join(os.path.dirname(self.path), "pieces")
 
     def _load(self) -> dict[str, t.Any]:
         try:
@@ -57,3 +66,62 @@ class InstanceCache:
         data = self._load()
         data.setdefault("timings", {})[kind] = timing
         self._save(data)
+
+    def base(self, module: str) -> tuple[str, bytes] | None:
+        """(sha256, bytes) of the payload of ``module`` the instance keeps, when all of it is still here."""
+        entry = self._load().get("bases", {}).get(module)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            parts = []
+            for name in entry["pieces"]:
+                path = os.path.join(self.pieces, name)
+                with open(path, "rb") as handle:
+                    parts.append(handle.read())
+                os.utime(path)  # in use: spared by the sweep
+        except (OSError, KeyError, TypeError):
+            return None
+        data = b"".join(parts)
+        return (entry.get("sha256"), data) if hashlib.sha256(data).hexdigest() == entry.get("sha256") else None
+
+    def set_base(self, module: str, data: bytes) -> None:
+        os.makedirs(self.pieces, mode=0o700, exist_ok=True)
+        names = []
+        for piece in split_pieces(data):
+            name = hashlib.sha256(piece).hexdigest()
+            path = os.path.join(self.pieces, name)
+            if not os.path.exists(path):
+                handle, temp = tempfile.mkstemp(dir=self.pieces)
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(piece)
+                os.replace(temp, path)
+            names.append(name)
+        stored = self._load()
+        stored.setdefault("bases", {})[module] = {"sha256": hashlib.sha256(data).hexdigest(), "pieces": names}
+        self._save(stored)
+        self._sweep()
+
+    def forget_holdings(self) -> None:
+        """Forget every chunk and base the instance was believed to hold (its directory was cleaned)."""
+        stored = self._load()
+        stored.pop("chunks", None)
+        stored.pop("bases", None)
+        self._save(stored)
+
+    def _sweep(self) -> None:
+        """Remove pieces unused for PIECE_DAYS: every run of a playbook leaves a few (the payload heads)."""
+        stamp = os.path.join(self.pieces, ".swept")
+        now = time.time()
+        try:
+            if now - os.stat(stamp).st_mtime < PRUNE_EVERY:
+                return
+        except OSError:
+            pass
+        with open(stamp, "w", encoding="ascii"):
+            pass
+        for entry in os.scandir(self.pieces):
+            try:
+                if entry.name != ".swept" and now - entry.stat().st_mtime > PIECE_DAYS * 86400:
+                    os.unlink(entry.path)
+            except OSError:
+                pass

@@ -87,6 +87,11 @@ class PollSchedule:
         second = fallback if fallback is not None and fallback > first else None
         return PollSchedule(first, self.then, self.factor, self.cap, second)
 
+    def unaimed(self) -> PollSchedule:
+        """For a command nothing is known about: the first look as early, then steps that double from
+        twice that, so a command of a second or so costs four looks rather than six or seven."""
+        return PollSchedule(self.first, 2 * self.first, 2.0, self.cap)
+
     def delays(self) -> t.Iterator[float]:
         yield self.first
         if self.second is not None:

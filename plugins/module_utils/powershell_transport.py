@@ -244,7 +244,7 @@ def build_ps_run_script(command: bytes, plan: StdinPlan | None = None) -> str:
         PRELUDE.replace("@ROOT@", WINDOWS_ROOT)
         + variables + (RESTORE.replace("@LIMIT@", str(MISSING_REPORT_LIMIT)) if variables else "")
         + f"$X = {exe}\n$A = {arguments}\n"
-        + "function Main {\n" + restore
+        + "function Main {\n" + restore + "  $sw.Restart()\n"  # time the command alone, as on POSIX
         + RUN_AND_FRAME.replace("@TAIL@", str(TAIL_BYTES)).replace("@PAGE@", str(OUTPUT_PAGE_BYTES))
         + "}\n" + MAIN
     )
@@ -273,6 +273,7 @@ class PowerShellEnvelope(ShellEnvelope):
 
     command_type = "RunPowerShellScript"
     inline_budget = PS_INLINE_BUDGET
+    keeps_bases = False  # Windows modules are not AnsiballZ zips; no delta rebuild in PowerShell
 
     def run_script(self, command: bytes, plan: StdinPlan | None) -> str:
         return build_ps_run_script(command, plan)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shlex
 import tempfile
 import time
 import typing as t
@@ -19,16 +20,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .client import CloudClient
-from .file_transfer import GRAIN_BYTES, SEND_PARALLELISM, Chunk, chunk_dir_for, cut_chunks, send_chunks, split_chunks
+from .file_transfer import SEND_PARALLELISM, Chunk, chunk_dir_for, cut_chunks, send_chunks, split_chunks
 from .instance_cache import InstanceCache
 from .invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
+from .stdin_delta import make_delta, module_name
 from .transport import (
-    INLINE_BUDGET, OUTPUT_PAGE_BYTES, Frame, StdinPart, StdinPlan, Trailer, TransportError, build_page_script,
-    build_run_script, decode_frame, pack_inline, parse_trailer,
+    INLINE_BUDGET, OUTPUT_PAGE_BYTES, BaseEdit, Frame, StdinPart, StdinPlan, Trailer, TransportError,
+    build_page_script, build_run_script, decode_frame, pack_inline, parse_trailer,
 )
 
 MAX_STAGING_ATTEMPTS = 3
-MANIFEST_AFTER = 32 * GRAIN_BYTES  # stdin larger than this lists its chunks in a staged manifest
+MANIFEST_AFTER = 768 << 10         # stdin larger than this lists its chunks in a staged manifest
 WHOLE_INLINE_MAX = 1 << 20        # larger stdin is never tried whole inline (it would not fit)
 MEMORY_FRAME_BYTES = 8 << 20  # a larger result frame is assembled in a temporary file
 LEARNING_RATE = 0.3     # weight of the newest run in the running mean and spread
@@ -37,6 +39,7 @@ LAG_SHRINK = 0.95       # after a first-look hit, expect a little less delivery 
 FIRST_LAG = 0.1         # delivery lag assumed before anything is known
 OUTLIER_SPREADS = 3.0   # a run beyond mean + this many spreads (+ slack) counts only up to there
 OUTLIER_SLACK = 0.05
+MAX_EDITS = 1024        # a delta with more edits goes as chunks instead (each edit is a dd on the instance)
 
 
 @dataclass
@@ -61,7 +64,8 @@ class RunTiming:
     def slow_aim(self) -> float | None:
         return None if self.slow is None else self.slow + self.lag
 
-    def learn(self, run_seconds: float, completion: Completion) -> RunTiming:
+    def learn(self, run_seconds: float, completion: Completion | None) -> RunTiming:
+        """The timing after one more run; ``completion`` None when the looks say nothing of the lag."""
         # Module runs have a heavy tail (a run now and then takes a second more, on any host): a
         # clamped observation keeps one outlier from pushing every later aim out, while a real
         # change still comes through within a few runs.
@@ -71,7 +75,9 @@ class RunTiming:
         slow = self.slow
         if run_seconds > limit:  # remember where the tail lies, to look there right after a miss
             slow = run_seconds if slow is None else slow + LEARNING_RATE * (run_seconds - slow)
-        if completion.polls == 1:
+        if completion is None:
+            lag = self.lag
+        elif completion.polls == 1:
             lag = min(self.lag * LAG_SHRINK, max(0.0, completion.latest - run_seconds))
         else:
             seen = (completion.earliest + completion.latest) / 2 - run_seconds
@@ -81,14 +87,23 @@ class RunTiming:
                          lag=max(0.0, lag), slow=slow)
 
     @classmethod
-    def first(cls, run_seconds: float, completion: Completion) -> RunTiming:
+    def first(cls, run_seconds: float, completion: Completion | None) -> RunTiming:
         return cls(run=run_seconds, spread=run_seconds * 0.1, lag=FIRST_LAG).learn(run_seconds, completion)
 
 
 def timing_kind(command: bytes, stdin: bytes | None) -> str:
-    """What makes run times comparable: the module (its payload ends in the module's code) or the command."""
+    """What makes run times comparable: the module (by name, or by the end of its payload, which
+    holds the module's code), else the command."""
+    name = module_name(stdin)
+    if name:
+        return f"module:{name}"
     basis = stdin[-4096:] if stdin else command
     return ("module:" if stdin else "command:") + hashlib.sha256(basis).hexdigest()[:16]
+
+
+def base_file(digest: str) -> str:
+    """The name under which the instance keeps a payload as the base of the next one."""
+    return f"{digest}.base"
 
 
 class ShellEnvelope:
@@ -101,6 +116,7 @@ class ShellEnvelope:
 
     command_type = "RunShellScript"
     inline_budget = INLINE_BUDGET  # packed stdin bytes one script may carry inline
+    keeps_bases = True  # rebuilds stdin from a kept earlier payload (StdinPlan.from_base)
 
     def run_script(self, command: bytes, plan: StdinPlan | None) -> str:
         return build_run_script(command, plan)
@@ -152,18 +168,27 @@ class InstanceExecutor:
         With ``stdout`` given, standard output streams into that file instead of ``Frame.stdout``.
         """
         self._staged = False
-        staging = _Staging(stdin or b"")
+        keeps_base = self.cache is not None and self.options.envelope.keeps_bases
+        staging = _Staging(stdin or b"", module_name(stdin) if keeps_base else None)
         kind = timing_kind(command, stdin)
         for _attempt in range(MAX_STAGING_ATTEMPTS):
             plan = self._plan(staging)
             result, invoke_id, completion = self._invoke(self.options.envelope.run_script(command, plan), kind)
             trailer = parse_trailer(result.output)
+            if trailer.missing and plan and plan.from_base:
+                # The kept base is gone (most likely the whole chunk directory with it) or is not what
+                # we think: forget what the instance was believed to hold and send the usual way.
+                self.cache.forget_holdings()
+                staging.use_base = False
+                continue
             if trailer.missing:
                 self._restage(staging, trailer.missing)
                 continue
-            if not self._staged and trailer.run_seconds is not None:
-                # A run that waited for freshly sent chunks says nothing about the command's own time.
-                self._learn(kind, trailer.run_seconds, completion)
+            if plan and plan.keep_as and self.cache:
+                self.cache.set_base(t.cast(str, staging.module), staging.data)
+            if trailer.run_seconds is not None:
+                # The run time excludes waiting for freshly sent chunks; the lag around it does not.
+                self._learn(kind, trailer.run_seconds, None if self._staged else completion)
             if staging.uses_manifest and self.cache:
                 # The script removed a large transfer's chunks once it had rebuilt the data.
                 self.cache.update_chunks(remove=[chunk.name for chunk in staging.chunks() + staging.manifest()])
@@ -188,8 +213,13 @@ class InstanceExecutor:
         whole = pack_inline(staging.data) if len(staging.data) <= WHOLE_INLINE_MAX else ""
         if whole and len(whole) <= self.options.envelope.inline_budget:
             return StdinPlan(parts=[StdinPart(inline=whole)])
-        known = self.cache.known_chunks() if self.cache else set()
         digest = hashlib.sha256(staging.data).hexdigest()
+        kept = self.cache.base(staging.module) if self.cache and staging.module and staging.use_base else None
+        if kept:
+            rebuilt = self._from_base(staging, digest, *kept)
+            if rebuilt:
+                return rebuilt
+        known = self.cache.known_chunks() if self.cache else set()
         if staging.uses_manifest:
             self._send(chunk for chunk in staging.produce() if chunk.name not in known)
             manifest = staging.manifest()
@@ -211,7 +241,29 @@ class InstanceExecutor:
                 to_send.append(chunk)
         self._send(to_send)
         return StdinPlan(parts=parts, chunk_dir=self._chunk_dir(), sha256=digest,
-                         wait_seconds=None if self._staged else 0)
+                         wait_seconds=None if self._staged else 0,
+                         keep_as=base_file(digest) if staging.module else None,
+                         drop=base_file(kept[0]) if kept else None)
+
+    def _from_base(self, staging: _Staging, digest: str, base_digest: str, base: bytes) -> StdinPlan | None:
+        """The payload as a delta against the instance's copy of the previous one, when that fits inline."""
+        budget = self.options.envelope.inline_budget
+        delta = make_delta(base, staging.data, MAX_EDITS, 4 * budget)
+        if delta is None:
+            return None
+        interpreter = shlex.split(staging.data[2:staging.data.find(b"\n")].decode("utf-8", "replace"))
+        if not interpreter:
+            return None
+        edit = BaseEdit(base=base_file(base_digest), interpreter=interpreter, prefix=delta.prefix, resume=delta.resume,
+                        middle=pack_inline(delta.middle),
+                        edits=pack_inline("".join(f"{offset} {len(data)}\n" for offset, data in delta.edits).encode()),
+                        patch=pack_inline(b"".join(data for _offset, data in delta.edits)))
+        if len(edit.middle) + len(edit.edits) + len(edit.patch) > budget:
+            return None
+        changed = digest != base_digest
+        return StdinPlan(chunk_dir=self._chunk_dir(), sha256=digest, wait_seconds=0, from_base=edit,
+                         keep_as=base_file(digest) if changed else None,
+                         drop=base_file(base_digest) if changed else None)
 
     def _restage(self, staging: _Staging, missing: t.Sequence[str]) -> None:
         """Send again what the instance reported missing. A report cut short (``+``) or a failed check
@@ -258,7 +310,10 @@ class InstanceExecutor:
             termination_mode="ProcessTree")
         deadline = time.monotonic() + options.timeout + options.wait_margin
         timing = self._timing(kind)
-        schedule = options.schedule if timing is None else options.schedule.aimed_at(timing.aim, timing.slow_aim)
+        if timing is not None:
+            schedule = options.schedule.aimed_at(timing.aim, timing.slow_aim)
+        else:  # a page read (quick, no learning) keeps the plain schedule; a new kind of command doubles
+            schedule = options.schedule.unaimed() if kind else options.schedule
         completion = wait_for_results(self.client, invoke_id, [self.instance_id], deadline=deadline,
                                       schedule=schedule)
         result = completion.results[self.instance_id]
@@ -277,7 +332,7 @@ class InstanceExecutor:
         except TypeError:
             return None  # written by another version: start afresh
 
-    def _learn(self, kind: str, run_seconds: float, completion: Completion) -> None:
+    def _learn(self, kind: str, run_seconds: float, completion: Completion | None) -> None:
         if not self.cache:
             return
         timing = self._timing(kind)
@@ -311,8 +366,10 @@ class InstanceExecutor:
 class _Staging:
     """One stdin's chunks, cut once and reused across staging attempts."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, module: str | None = None) -> None:
         self.data = data
+        self.module = module  # the module whose payload this is, when the instance may keep it as a base
+        self.use_base = True  # False once the instance showed its kept base cannot be used
         self.uses_manifest = len(data) > MANIFEST_AFTER
         self._chunks: list[Chunk] | None = None
         self._manifest: list[Chunk] | None = None

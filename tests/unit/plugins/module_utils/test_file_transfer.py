@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import os
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import SENDFILE_BYTES, split_chunks
+from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import GRAIN_BYTES, SENDFILE_BYTES, STORED_GRAINS, split_chunks
 
 TEXT = b"".join(b"2026-11-23 10:%02d host app[%d]: GET /api/items/%d status=200\n" % (i % 60, i % 97, i)
                 for i in range(40_000))
@@ -38,3 +39,12 @@ def test_a_different_head_leaves_the_tail_chunks_identical() -> None:
         second = {chunk.name for chunk in split_chunks(b"much longer arguments here" + tail)}
         assert len(first - second) <= 2
         assert len(second & first) >= len(second) - 2
+
+
+def test_base64_text_fills_a_call_to_within_a_grain_and_random_bytes_fill_it_exactly() -> None:
+    zipped = base64.b64encode(os.urandom(300_000))  # what a module payload mostly is: a zip in Base64
+    full = split_chunks(zipped)[2:]  # past the small head pieces
+    assert all(SENDFILE_BYTES - GRAIN_BYTES < len(chunk.blob) <= SENDFILE_BYTES for chunk in full[:-1])
+    assert len(split_chunks(zipped)) <= len(zipped) * 0.77 // SENDFILE_BYTES + 3
+    noise = split_chunks(os.urandom(300_000))[2:]
+    assert {len(chunk.raw) for chunk in noise} == {STORED_GRAINS * GRAIN_BYTES}

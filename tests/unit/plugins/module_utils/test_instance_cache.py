@@ -1,7 +1,10 @@
-"""The controller's per-instance memory: chunks held and typical run times."""
+"""The controller's per-instance memory: chunks held, typical run times and module payloads kept."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import split_pieces
 from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
 
 
@@ -24,3 +27,24 @@ def test_cache_keeps_timings_per_kind(tmp_path) -> None:
     assert again.timing("command:x") == {"run": 0.4, "spread": 0.01, "lag": 0.05}
     assert again.timing("module:y") is None
     assert again.known_chunks() == {"a"}
+
+
+def test_cache_keeps_the_base_payload_of_each_module_once_per_scope(tmp_path) -> None:
+    payload = b"#!/usr/bin/python3\n" + bytes(range(256)) * 400
+    one, two = InstanceCache(str(tmp_path), "scope", "i-1"), InstanceCache(str(tmp_path), "scope", "i-2")
+    one.set_base("ansible.modules.ping", payload)
+    two.set_base("ansible.modules.ping", payload)
+    digest, data = InstanceCache(str(tmp_path), "scope", "i-1").base("ansible.modules.ping")
+    assert data == payload and len(digest) == 64
+    assert len(list(Path(one.pieces).glob("[0-9a-f]*"))) == len({bytes(piece) for piece in split_pieces(payload)}), \
+        "the pieces are stored once for both instances"
+    assert one.base("ansible.modules.setup") is None
+    one.forget_holdings()
+    assert one.base("ansible.modules.ping") is None and two.base("ansible.modules.ping") is not None
+
+
+def test_a_base_with_a_lost_piece_is_no_base(tmp_path) -> None:
+    cache = InstanceCache(str(tmp_path), "scope", "i-1")
+    cache.set_base("m", bytes(range(256)) * 400)
+    next(Path(cache.pieces).glob("[0-9a-f]*")).unlink()
+    assert cache.base("m") is None

@@ -18,6 +18,10 @@ def test_default_schedule_looks_fast_then_backs_off_to_the_cap() -> None:
     assert take(PollSchedule(first=0.1, then=0.05, factor=2, cap=0.3), 5) == [0.1, 0.05, 0.1, 0.2, 0.3]
 
 
+def test_a_command_nothing_is_known_about_is_looked_at_in_doubling_steps() -> None:
+    assert take(PollSchedule(first=0.1, cap=2).unaimed(), 6) == [0.1, 0.2, 0.4, 0.8, 1.6, 2]
+
+
 def test_aimed_schedule_looks_once_more_quickly_then_at_the_slow_mode_after_a_miss() -> None:
     schedule = PollSchedule(then=0.05, factor=2, cap=2).aimed_at(0.3, fallback=1.3)
     assert take(schedule, 5) == [0.3, 0.05, 0.95, 0.05, 0.1]

@@ -19,7 +19,7 @@ from ansible.plugins.loader import shell_loader
 
 from ansible_collections.alicloud.ecs.plugins.connection import cloud_assistant
 from ansible_collections.alicloud.ecs.plugins.module_utils import powershell_transport as pst
-from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import GRAIN_BYTES
+from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import GRAIN_BYTES, STORED_GRAINS
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import PollSchedule
 from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import ExecOptions, InstanceExecutor
 from ansible_collections.alicloud.ecs.plugins.module_utils.transport import (
@@ -173,7 +173,7 @@ def test_the_executor_sends_powershell_and_stages_into_the_windows_directory() -
     assert (frame.rc, frame.stdout) == (0, b"ok\n")
     assert [kind for kind, _script in cloud.runs] == ["RunPowerShellScript"]
     assert set(cloud.sent) == {"C:\\ProgramData\\alicloud-ecs\\chunks\\root"}
-    assert len(cloud.sent) * GRAIN_BYTES >= len(NOISE) - pst.PS_INLINE_BUDGET
+    assert len(cloud.sent) * STORED_GRAINS * GRAIN_BYTES >= len(NOISE) - pst.PS_INLINE_BUDGET
 
 
 class OptionsConnection(cloud_assistant.Connection):

@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -131,6 +132,49 @@ def test_chunks_already_on_the_instance_are_not_sent_again(cloud, tmp_path) -> N
     assert cloud.calls["SendFile"] == sent
 
 
+def module_payload(stamp: int, body: bytes) -> bytes:
+    """Shaped like an AnsiballZ payload (module name, then a zip stamped every few KB with its build time),
+    run by this Python, so the instance side of a rebuild really runs here."""
+    stamped = bytearray(body)
+    for offset in range(500, len(stamped), 3000):
+        stamped[offset:offset + 2] = b"%02d" % stamp
+    return (f"#!{sys.executable}\n".encode() + b"module_fqn='ansible.modules.fake',\n"
+            + base64.b64encode(bytes(stamped)))
+
+
+def kept_bases(cloud: FakeCloud) -> list[str]:
+    return sorted(path.name for path in (cloud.chunk_root / "chunks").glob("*/*.base"))
+
+
+def test_a_module_from_a_new_playbook_run_is_rebuilt_from_the_kept_payload(cloud, tmp_path) -> None:
+    body = os.urandom(150_000)
+    first, second = module_payload(1, body), module_payload(2, body)
+    executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", first)
+    assert kept_bases(cloud) == [hashlib.sha256(first).hexdigest() + ".base"]
+    before = cloud.calls.copy()
+    frame = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", second)
+    assert frame.stdout.strip().decode() == hashlib.sha256(second).hexdigest()
+    assert cloud.calls - before == Counter(RunCommand=1, DescribeInvocationResults=1), "nothing sent again"
+    assert kept_bases(cloud) == [hashlib.sha256(second).hexdigest() + ".base"], "the newest replaces the older"
+
+
+def test_a_kept_payload_that_is_gone_costs_one_extra_round_trip(cloud, tmp_path) -> None:
+    body = os.urandom(150_000)
+    executor(cloud, tmp_path).run(b"true", module_payload(1, body))
+    for path in (cloud.chunk_root / "chunks").glob("*/*"):
+        path.unlink()  # the instance was cleaned up, or replaced by one from the same image
+    before = cloud.calls.copy()
+    frame = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", module_payload(2, body))
+    assert frame.stdout.strip().decode() == hashlib.sha256(module_payload(2, body)).hexdigest()
+    assert (cloud.calls - before)["RunCommand"] == 2
+    assert kept_bases(cloud) == [hashlib.sha256(module_payload(2, body)).hexdigest() + ".base"]
+
+
+def test_stdin_behind_a_become_password_is_never_kept(cloud, tmp_path) -> None:
+    executor(cloud, tmp_path).run(b"cat > /dev/null", b"hunter2\n" + module_payload(1, os.urandom(150_000)))
+    assert not kept_bases(cloud)
+
+
 @pytest.mark.parametrize("report_limit", [200, 5])
 def test_a_stale_cache_costs_one_extra_round_trip(cloud, tmp_path, monkeypatch, report_limit) -> None:
     monkeypatch.setattr(transport, "MISSING_REPORT_LIMIT", report_limit)
@@ -204,6 +248,8 @@ def test_one_slow_run_does_not_push_every_later_aim_out() -> None:
 
 
 def test_kinds_tell_modules_and_commands_apart() -> None:
+    assert remote_exec.timing_kind(b"python3", module_payload(1, b"zip")) == "module:ansible.modules.fake", \
+        "by name, so the learned timing outlives the playbook run"
     assert remote_exec.timing_kind(b"python3", b"x" * 5000 + b"setup") != \
         remote_exec.timing_kind(b"python3", b"x" * 5000 + b"command")
     assert remote_exec.timing_kind(b"python3", b"args1" + b"x" * 5000) == \

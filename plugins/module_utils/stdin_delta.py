@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A module payload as the few bytes that turn the previous payload of the same module into it.
+
+ansible-core builds each module's zip afresh in every ansible-playbook process and stamps every zip
+entry with that moment: two runs of one module from two playbook runs differ in about a hundred
+bytes scattered over the whole payload (measured: 122 bytes in 113 places of the 164 KB ``command``
+payload). Content-addressed chunks cannot share such data (every chunk differs), so without this
+every playbook run would send every module again. Instead the instance keeps the last payload of
+each module (its "base") and the next one travels as a splice and a list of small edits against it,
+inline in the RunCommand.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from dataclasses import dataclass
+
+BLOCK = 256        # bytes compared at a time while looking for differences
+EDIT_GAP = 32      # differences this close together become one edit (one dd on the instance)
+# The AnsiballZ wrapper of ansible-core >= 2.19 names its module near the top (before the zip).
+MODULE_NAME_RE = re.compile(rb"\nmodule_fqn='([A-Za-z0-9_.]+)',\n")
+MODULE_NAME_WINDOW = 64 * 1024
+
+
+def module_name(stdin: bytes | None) -> str | None:
+    """The module an AnsiballZ payload runs, or None for any other stdin.
+
+    Only a payload that starts with its interpreter line counts: stdin with a become password in
+    front of it must never be kept on the instance.
+    """
+    if not stdin or not stdin.startswith(b"#!"):
+        return None
+    found = MODULE_NAME_RE.search(stdin, 0, MODULE_NAME_WINDOW)
+    return found.group(1).decode("ascii") if found else None
+
+
+@dataclass(frozen=True)
+class Delta:
+    """``new`` is ``base[:prefix] + middle + base[resume:]`` with each edit written over it."""
+
+    prefix: int
+    middle: bytes
+    resume: int
+    edits: tuple[tuple[int, bytes], ...]  # (offset in new, bytes written there), in order
+
+    def apply(self, base: bytes) -> bytes:
+        """What the instance does, in Python: for tests and for checking a delta before use."""
+        data = bytearray(base[:self.prefix] + self.middle + base[self.resume:])
+        for offset, replacement in self.edits:
+            data[offset:offset + len(replacement)] = replacement
+        return bytes(data)
+
+
+def _differences(base: bytes, new: bytes, start: int, shift: int) -> t.Iterator[int]:
+    """Offsets ``i >= start`` of ``new`` where ``new[i] != base[i - shift]`` (the ends aligned)."""
+    view_new, view_base = memoryview(new), memoryview(base)
+    for block in range(start, len(new), BLOCK):
+        end = min(block + BLOCK, len(new))
+        if view_new[block:end] != view_base[block - shift:end - shift]:
+            for offset in range(block, end):
+                if new[offset] != base[offset - shift]:
+                    yield offset
+
+
+def _common_prefix(base: bytes, new: bytes) -> int:
+    limit = min(len(base), len(new))
+    length = 0
+    while length + BLOCK <= limit and base[length:length + BLOCK] == new[length:length + BLOCK]:
+        length += BLOCK
+    while length < limit and base[length] == new[length]:
+        length += 1
+    return length
+
+
+def make_delta(base: bytes, new: bytes, max_edits: int, max_bytes: int) -> Delta | None:
+    """The delta from ``base`` to ``new``, or None when it would take more than ``max_edits`` edits
+    or ``max_bytes`` new bytes (then sending chunks is the better way).
+
+    The ends are aligned, so a change of length near the start (other module arguments) is one
+    splice and the rest are edits in place.
+    """
+    shift = len(new) - len(base)
+    prefix = _common_prefix(base, new)
+    if prefix == len(new) == len(base):
+        return Delta(prefix, b"", prefix, ())
+    splice_end = max(prefix, shift)  # new bytes before this have no aligned base byte
+    regions: list[list[int]] = []
+    changed = 0
+    for offset in _differences(base, new, splice_end, shift):
+        if regions and offset - regions[-1][1] <= EDIT_GAP:
+            changed += offset + 1 - regions[-1][1]
+            regions[-1][1] = offset + 1
+        else:
+            regions.append([offset, offset + 1])
+            changed += 1
+        if len(regions) > max_edits + 1 or changed > max_bytes:
+            return None  # hopeless: stop looking
+    if regions and regions[0][0] - splice_end <= EDIT_GAP:
+        splice_end = regions.pop(0)[1]  # a difference right after the splice joins it
+    edits = tuple((start, new[start:end]) for start, end in regions)
+    middle = new[prefix:splice_end]
+    if len(edits) > max_edits or len(middle) + sum(len(data) for _offset, data in edits) > max_bytes:
+        return None
+    return Delta(prefix, middle, splice_end - shift, edits)
