@@ -38,3 +38,26 @@ def test_wrong_secret_fails_the_task_naming_key_and_code(ansible, emulator, reac
     assert "UNREACHABLE" in run.output and "SignatureDoesNotMatch" in run.output
     assert emulator.env()["ALIBABA_CLOUD_ACCESS_KEY_ID"] in run.output
     assert secret not in run.output
+
+
+def test_a_module_in_the_next_playbook_run_is_not_sent_again(ansible, emulator, reachable, tmp_path) -> None:
+    """ansible-core rebuilds (and re-stamps) every module zip in each playbook run; the instance keeps the
+    last payload of each module and the next run's travels as edits inside the RunCommand."""
+    target = reachable[0]
+    inventory = tmp_path / "one.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {"target": {
+        "ansible_connection": "alicloud.ecs.cloud_assistant", "ansible_alicloud_instance_id": target["id"],
+        "ansible_alicloud_region": target["region"]}}}}))
+    playbook = tmp_path / "echo.yml"
+    playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "Echo", "ansible.builtin.command": "echo {{ word }}", "register": "echoed"},
+        {"name": "Check", "ansible.builtin.assert": {"that": ["echoed.stdout == word"]}}]}]))
+    sent, kept = [], []
+    for word in ("first", "second", "third"):
+        emulator.reset_counters()
+        run = ansible.playbook(playbook, "-e", f"word={word}", inventory=inventory)
+        assert run.rc == 0, run.output
+        sent.append(emulator.counters().get("SendFile", 0))
+        kept.append(emulator.exec(target["id"], "ls /var/tmp/.alicloud-ecs/root | grep -c '[.]base$'")["stdout"])
+    assert sent[0] > 0 and sent[1:] == [0, 0], sent
+    assert int(kept[0]) >= 1 and kept[1:] == kept[:1] * 2, f"the newest payload replaces the older: {kept}"
