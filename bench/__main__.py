@@ -1,7 +1,18 @@
-"""`python -m bench`: per-task wall time and API calls, cloud_assistant vs local, in one run.
+"""`python -m bench`: per-task wall time and API calls of five modules, cloud_assistant vs ssh vs local, in one run.
 
-Each connection runs a 1-task and a (1+N)-task playbook; the difference divided by N is the cost
-of one task with ansible's start-up cancelled out. API calls come from the emulator's counters.
+Every task is timed and its API calls counted by a callback (bench/callbacks/task_clock.py), so
+ansible's start-up never enters the figures, and one playbook per run holds rounds of one task per
+module. The tasks are what playbooks mostly consist of:
+
+* ping, and command (``echo bench``): the smallest module round trip;
+* copy of a small file whose content changes with every task, so each one takes the path that moves
+  data (stat, file upload, copy module); a no-op copy would be only the stat and a file module;
+* template of a small file that renders differently every task: copy's path, rendered locally first;
+* setup with its default gather_subset (all): what ``gather_facts: true`` runs at the start of every
+  play, and the largest answer of the five (tens of KB of facts).
+
+First use is each module's first task on the fresh instance, in that order, so it includes the upload
+of the module's payload unless an earlier module already staged it (template runs copy's module).
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -30,84 +42,141 @@ FLEET = {
     "regions": [{"id": "cn-hangzhou", "name": "China (Hangzhou)", "zones": ["cn-hangzhou-h"]}],
     "instances": [{"name": "bench-1", "region": "cn-hangzhou", "zone": "cn-hangzhou-h", "tags": {"role": "bench"}}],
 }
+# One task per module. Every task gets its round as ``bench_round``, so copy and template change their file each time.
+TASKS: dict[str, dict[str, t.Any]] = {
+    "ping": {"ansible.builtin.ping": {}},
+    "command": {"ansible.builtin.command": "echo bench", "changed_when": False},
+    "copy": {"ansible.builtin.copy": {"content": "bench round {{ bench_round }}\n", "dest": "{{ bench_dir }}/copy.txt",
+                                      "mode": "0644"}},
+    "template": {"ansible.builtin.template": {"src": "{{ bench_template }}", "dest": "{{ bench_dir }}/template.conf",
+                                              "mode": "0644"}},
+    "setup": {"ansible.builtin.setup": {}},
+}
+TEMPLATE = """# bench configuration for {{ inventory_hostname }}
+round = {{ bench_round }}
+{% for index in range(5) %}
+worker_{{ index }} = {{ bench_dir }}/worker-{{ index }}.sock
+{% endfor %}
+"""
 
 
-def write_playbook(path: Path, tasks: int) -> None:
-    lines = ["- name: Bench", "  hosts: bench", "  gather_facts: false", "  tasks:"]
-    for index in range(tasks):
-        lines += [f"    - name: Command {index}", "      ansible.builtin.command: echo bench",
-                  "      changed_when: false"]
-    path.write_text("\n".join(lines) + "\n")
+def write_playbook(path: Path, modules: t.Sequence[str], rounds: int, template: Path) -> None:
+    """Rounds of one task per module, in the order given; JSON is YAML, so no quoting to get wrong."""
+    tasks = [{"name": f"{module} {round_}", **TASKS[module], "vars": {"bench_round": round_}}
+             for round_ in range(rounds) for module in modules]
+    play = {"name": "Bench", "hosts": "bench", "gather_facts": False, "vars": {"bench_template": str(template)}, "tasks": tasks}
+    path.write_text(json.dumps([play], indent=1))
 
 
-def write_inventory(path: Path, connection: str, instance_id: str, ssh_vars: dict | None = None) -> None:
+def write_inventory(path: Path, connection: str, instance_id: str, work: Path, ssh_vars: dict | None = None) -> None:
     host = {"ansible_connection": connection, "ansible_python_interpreter": "/usr/bin/python3"}
     if connection == "alicloud.ecs.cloud_assistant":
-        host.update({"ansible_alicloud_instance_id": instance_id, "ansible_alicloud_region": "cn-hangzhou"})
+        host.update({"ansible_alicloud_instance_id": instance_id, "ansible_alicloud_region": "cn-hangzhou",
+                     "bench_dir": "/tmp"})
+    else:  # ssh and local both write on this machine: one directory each, inside the run's temporary directory
+        files = work / f"files-{connection}"
+        files.mkdir(exist_ok=True)
+        host["bench_dir"] = str(files)
     if connection == "ssh":
         host.update(ssh_vars or {})
     path.write_text(json.dumps({"all": {"children": {"bench": {"hosts": {"bench-1": host}}}}}))
 
 
-def run_playbook(env: dict[str, str], inventory: Path, playbook: Path) -> float:
-    started = time.perf_counter()
+def run_playbook(env: dict[str, str], inventory: Path, playbook: Path, emulator: EmulatorProcess) -> list[dict]:
+    """Run the playbook; returns one record per task (bench/callbacks/task_clock.py)."""
+    log = playbook.with_suffix(".jsonl")
+    log.unlink(missing_ok=True)
+    clock = {"ANSIBLE_CALLBACK_PLUGINS": str(REPO_ROOT / "bench" / "callbacks"), "ANSIBLE_CALLBACKS_ENABLED": "task_clock",
+             "BENCH_EMULATOR_ENDPOINT": emulator.endpoint, "BENCH_TASK_LOG": str(log)}
     subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook)],
-                   env=env, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    return time.perf_counter() - started
+                   env=dict(env, **clock), check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    for record in records:
+        module, round_ = record["name"].rsplit(" ", 1)
+        record.update(module=module, round=int(round_))
+    return records
 
 
-def prepare(work: Path, connection: str, instance_id: str, tasks: int,
-            ssh_vars: dict | None = None) -> tuple[Path, Path, Path]:
-    inventory = work / f"{connection}.json"
-    write_inventory(inventory, connection, instance_id, ssh_vars)
-    short, long_ = work / "one.yml", work / "many.yml"
-    write_playbook(short, 1)
-    write_playbook(long_, tasks + 1)
-    return inventory, short, long_
-
-
-def sample(emulator: EmulatorProcess, env: dict[str, str], playbooks: tuple[Path, Path, Path],
-           tasks: int) -> tuple[float, float]:
-    """(seconds, API calls) of one task: a (1+N)-task run minus a 1-task run, divided by N."""
-    inventory, short, long_ = playbooks
-    emulator.reset_counters()
-    one = run_playbook(env, inventory, short)
-    one_calls = sum(emulator.counters().values())
-    emulator.reset_counters()
-    many = run_playbook(env, inventory, long_)
-    many_calls = sum(emulator.counters().values())
-    return (many - one) / tasks, (many_calls - one_calls) / tasks
+def summarize(first: list[dict], runs: list[list[dict]], module: str) -> dict[str, t.Any]:
+    """One module on one connection: the first use, then steady state as the median of the runs' means
+    (a playbook pays the mean, tail included) with the runs' spread and the median single task."""
+    first_use = next(record for record in first if record["module"] == module)
+    steady = [[record for record in run if record["module"] == module and record["round"] > 0] for run in runs]
+    seconds = sorted(statistics.mean(record["seconds"] for record in run) for run in steady)
+    calls = [statistics.mean(record["calls"] for record in run) for run in steady]
+    every = [record for run in steady for record in run]
+    actions = sorted({action for record in every for action in record["actions"]})
+    return {"first_use_seconds": round(first_use["seconds"], 3), "first_use_calls": first_use["calls"],
+            "first_use_calls_by_action": first_use["actions"],
+            "seconds_per_task": round(statistics.median(seconds), 3),
+            "seconds_per_task_range": [round(seconds[0], 3), round(seconds[-1], 3)],
+            "median_task_seconds": round(statistics.median(record["seconds"] for record in every), 3),
+            "calls_per_task": round(statistics.median(calls), 2),
+            "calls_per_task_by_action": {
+                action: round(statistics.mean(record["actions"].get(action, 0) for record in every), 2) for action in actions},
+            "changed_tasks": f"{sum(bool(record['changed']) for record in every)}/{len(every)}"}
 
 
 def measure_all(emulator: EmulatorProcess, env: dict[str, str], work: Path, instance_id: str,
-                tasks: int, repeats: int, ssh_vars: dict | None) -> dict[str, dict[str, float]]:
-    """Every connection, repeated and interleaved so machine noise hits them alike; medians reported."""
+                tasks: int, repeats: int, ssh_vars: dict | None,
+                modules: t.Sequence[str] = tuple(TASKS)) -> dict[str, dict[str, dict[str, t.Any]]]:
+    """Rows by module, then connection.
+
+    Each connection first runs one round (one task per module) on the fresh instance: the first use of
+    each module. Then every connection runs 1 + ``tasks`` rounds, ``repeats`` times, interleaved so
+    machine noise hits them alike; the first round of each run is left out, as it pays for whatever
+    ansible does once per process.
+    """
     connections = ("alicloud.ecs.cloud_assistant", "ssh", "local") if ssh_vars else ("alicloud.ecs.cloud_assistant", "local")
-    playbooks = {name: prepare(work, name, instance_id, tasks, ssh_vars) for name in connections}
-    rows: dict[str, dict[str, float]] = {}
+    template = work / "bench.j2"
+    template.write_text(TEMPLATE)
+    first_use, playbook = work / "first.yml", work / "tasks.yml"
+    write_playbook(first_use, modules, 1, template)
+    write_playbook(playbook, modules, 1 + tasks, template)
+    inventories = {}
     for name in connections:
-        emulator.reset_counters()
-        started = time.perf_counter()
-        run_playbook(env, playbooks[name][0], playbooks[name][1])
-        rows[name] = {"first_use_seconds": round(time.perf_counter() - started, 3),
-                      "first_use_calls": sum(emulator.counters().values())}
-    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in connections}
+        inventories[name] = work / f"{name}.json"
+        write_inventory(inventories[name], name, instance_id, work, ssh_vars)
+    first = {name: run_playbook(env, inventories[name], first_use, emulator) for name in connections}
+    runs: dict[str, list[list[dict]]] = {name: [] for name in connections}
     for _repeat in range(repeats):
         for name in connections:
-            samples[name].append(sample(emulator, env, playbooks[name], tasks))
-    for name in connections:
-        seconds = sorted(item[0] for item in samples[name])
-        calls = sorted(item[1] for item in samples[name])
-        rows[name].update({"seconds_per_task": round(statistics.median(seconds), 3),
-                           "seconds_per_task_range": [round(seconds[0], 3), round(seconds[-1], 3)],
-                           "calls_per_task": round(statistics.median(calls), 2)})
-    return rows
+            runs[name].append(run_playbook(env, inventories[name], playbook, emulator))
+    return {module: {name: summarize(first[name], runs[name], module) for name in connections} for module in modules}
+
+
+def modules_arg(text: str) -> list[str]:
+    modules = [name for name in text.split(",") if name]
+    unknown = sorted(set(modules) - set(TASKS))
+    if unknown or not modules:
+        raise argparse.ArgumentTypeError(f"choose from {','.join(TASKS)} (got {text!r})")
+    return modules
+
+
+def print_table(rows: dict[str, dict[str, dict[str, t.Any]]], tasks: int, repeats: int) -> None:
+    print(f"\n{tasks} tasks per module in each of {repeats} interleaved runs per connection, one host. s/task: median "
+          "of the runs' means (range: lowest and highest), median: the typical single task; start-up excluded")
+    print(f"{'module':9} {'connection':29} {'s/task':>7} {'range':>12} {'median':>7} {'API calls/task':>15} "
+          f"{'first use: s':>13} {'calls':>6}")
+    for module, by_connection in rows.items():
+        for connection, row in by_connection.items():
+            ours = connection == "alicloud.ecs.cloud_assistant"
+            low, high = row["seconds_per_task_range"]
+            print(f"{module:9} {connection:29} {row['seconds_per_task']:>7} {f'{low}-{high}':>12} "
+                  f"{row['median_task_seconds']:>7} {row['calls_per_task'] if ours else '-'!s:>15} "
+                  f"{row['first_use_seconds']:>13} {row['first_use_calls'] if ours else '-'!s:>6}")
+        ours = by_connection["alicloud.ecs.cloud_assistant"]["seconds_per_task"]
+        ratios = [f"/ {other} {ours / (by_connection[other]['seconds_per_task'] or 1e-9):.2f}"
+                  for other in ("ssh", "local") if other in by_connection]
+        print(f"{'':9} ratio cloud_assistant {'  '.join(ratios)}")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tasks", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=4, help="timed tasks per module in each run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per connection, interleaved")
+    parser.add_argument("--modules", type=modules_arg, default=list(TASKS),
+                        help=f"modules to time, comma-separated (default: {','.join(TASKS)})")
     parser.add_argument("--transfer-parallelism", type=int, default=SEND_PARALLELISM)
     parser.add_argument("--inventory-sizes", default="1000,10000",
                         help="instance counts for the inventory benchmark, comma-separated")
@@ -128,22 +197,12 @@ def main() -> int:
             if isinstance(sshd, str):
                 print(f"no ssh row: {sshd}")
             rows = measure_all(emulator, env, work, instance_id, args.tasks, args.repeats,
-                               None if isinstance(sshd, str) else sshd)
+                               None if isinstance(sshd, str) else sshd, args.modules)
         profile = emulator.health()
-    result = {"benchmark": "command_tasks", "tasks": args.tasks, "rows": rows, "emulator": profile,
+    result = {"benchmark": "command_tasks", "tasks": args.tasks, "repeats": args.repeats,
+              "modules": {module: TASKS[module] for module in args.modules}, "template": TEMPLATE, "rows": rows, "emulator": profile,
               "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print(f"\n{args.tasks} x ansible.builtin.command on one host, median of {args.repeats} interleaved runs "
-          "(wall time per task, start-up cancelled)")
-    print(f"{'connection':32} {'s/task':>8} {'range':>14} {'API calls/task':>15} {'first-use calls':>16}")
-    for connection, row in rows.items():
-        calls = row["calls_per_task"] if connection == "alicloud.ecs.cloud_assistant" else "-"
-        first = row["first_use_calls"] if connection == "alicloud.ecs.cloud_assistant" else "-"
-        low, high = row["seconds_per_task_range"]
-        print(f"{connection:32} {row['seconds_per_task']:>8} {f'{low}-{high}':>14} {calls!s:>15} {first!s:>16}")
-    ours = rows["alicloud.ecs.cloud_assistant"]["seconds_per_task"]
-    for other in ("ssh", "local"):
-        if other in rows:
-            print(f"ratio cloud_assistant / {other}: {ours / (rows[other]['seconds_per_task'] or 1e-9):.2f}")
+    print_table(rows, args.tasks, args.repeats)
     print(f"emulator profile: {json.dumps(profile)}")
     out = REPO_ROOT / "bench" / "results" / f"command_tasks-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

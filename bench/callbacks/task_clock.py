@@ -1,0 +1,61 @@
+"""ansible callback for the task benchmark: wall time and API calls of every task, as JSON lines.
+
+A task's span runs from its start to the next task's start (the last one's to the end of the play), so
+the controller's own work between tasks counts as it does in a real playbook while ansible's start-up
+does not count at all. API calls are the change in the emulator's counters over the same span, by
+action (read from BENCH_EMULATOR_ENDPOINT between tasks, outside the timed spans); records go to
+BENCH_TASK_LOG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    """Enabled by the benchmark only (ANSIBLE_CALLBACKS_ENABLED=task_clock)."""
+
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "task_clock"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.endpoint = os.environ["BENCH_EMULATOR_ENDPOINT"]
+        self.log = os.environ["BENCH_TASK_LOG"]
+        self.current: dict | None = None
+
+    def counters(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.endpoint}/_emulator/counters", timeout=30) as response:
+            return json.loads(response.read())
+
+    def close_task(self) -> dict[str, int]:
+        """End the open task's span; returns the counters as read afterwards."""
+        ended = time.perf_counter()
+        counters = self.counters()
+        if self.current is not None:
+            record = self.current
+            before = record.pop("counters_before")
+            actions = {action: count - before.get(action, 0) for action, count in counters.items() if count != before.get(action, 0)}
+            record.update(seconds=ended - record.pop("started"), calls=sum(actions.values()), actions=actions)
+            with open(self.log, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            self.current = None
+        return counters
+
+    def v2_playbook_on_task_start(self, task, is_conditional) -> None:
+        counters = self.close_task()
+        self.current = {"name": task.get_name(), "changed": None, "counters_before": counters, "started": time.perf_counter()}
+
+    def v2_runner_on_ok(self, result) -> None:
+        if self.current is not None:
+            self.current["changed"] = bool(result.result.get("changed"))
+
+    def v2_playbook_on_stats(self, stats) -> None:
+        self.close_task()
