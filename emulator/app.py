@@ -49,6 +49,7 @@ class Emulator:
         self.executions = Executions(self)
         self.nonces = NonceCache()
         self.idempotency_lock = threading.Lock()
+        self.token_locks: dict[tuple[str, str], threading.Lock] = {}
         self._counters: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
         self.instances.listeners.append(self._on_instance_change)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,13 +22,20 @@ def once(emu: Emulator, action: str, p: Params, run: Callable[[], dict[str, Any]
     if token is None:
         return run()
     digest = hashlib.sha256(json.dumps(p.business(), sort_keys=True).encode()).hexdigest()
+    # One lock per token, not one for all: calls with different tokens (16 SendFiles in flight) run side by side.
     with emu.idempotency_lock:
-        row = emu.store.one("SELECT hash, response FROM tokens WHERE token=? AND action=?", (token, action))
-        if row is not None:
-            if row["hash"] != digest:
-                raise ApiError("IdempotentParameterMismatch", "The request is retried with updated parameters.")
-            return json.loads(row["response"])
-        result = run()
-        emu.store.execute("INSERT INTO tokens(token, action, hash, response, created) VALUES (?,?,?,?,?)",
-                          (token, action, digest, json.dumps(result), time.time()))
-        return result
+        lock = emu.token_locks.setdefault((token, action), threading.Lock())
+    try:
+        with lock:
+            row = emu.store.one("SELECT hash, response FROM tokens WHERE token=? AND action=?", (token, action))
+            if row is not None:
+                if row["hash"] != digest:
+                    raise ApiError("IdempotentParameterMismatch", "The request is retried with updated parameters.")
+                return json.loads(row["response"])
+            result = run()
+            emu.store.execute("INSERT INTO tokens(token, action, hash, response, created) VALUES (?,?,?,?,?)",
+                              (token, action, digest, json.dumps(result), time.time()))
+            return result
+    finally:
+        with emu.idempotency_lock:  # a retry arriving later finds the stored response instead
+            emu.token_locks.pop((token, action), None)

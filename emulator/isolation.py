@@ -2,12 +2,14 @@
 
 Namespace mode: on first use an instance gets a long-lived init created by ``unshare`` (mount, UTS and PID
 namespaces) that mounts an overlay of the host root (upper dir in the state dir), its own /proc, /dev and
-hostname, chroots and runs a reaper as PID 1. Every command and file write then enters it with ``nsenter``, so
-``/etc/x`` written on one instance exists on no other instance and not on the host. Host mode runs everything
+hostname, chroots and runs ``instance_init`` as PID 1. Every command then enters it with ``nsenter``, and the
+init itself saves scripts and writes SendFile files, so ``/etc/x`` written on one instance exists on no other
+instance and not on the host. Host mode runs everything
 directly on the host (NOT isolated) — used only when namespaces are unavailable.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -16,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from . import instance_init
 from .procs import kill_tree, start_time
 
 LOG = logging.getLogger("emulator.isolation")
@@ -23,29 +26,6 @@ BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
             "HOME": "/root"}
 SCRIPT_DIR = "/usr/local/share/aliyun-assist/work/script"
 
-# Runs as root inside the instance: checks user and directory, saves the script (like the real agent).
-PREPARE = r"""
-id -u "$1" >/dev/null 2>&1 || { echo AccountNotExists; exit 0; }
-[ -d "$2" ] || { echo DirectoryNotExists; exit 0; }
-mkdir -p "${3%/*}" && cat > "$3" && chmod 0755 "$3" || { echo ExecutionException; exit 0; }
-echo OK
-"""
-# Writes one SendFile file atomically with owner/group/mode; prints OK or the §3.6 error code.
-WRITE_FILE = r"""
-d=$1 p="$1/$2" mode=$3 owner=$4 group=$5 overwrite=$6 chown_ok=$7
-if [ "$chown_ok" = 1 ]; then
-  id -u "$owner" >/dev/null 2>&1 || { echo UserNotExists; exit 0; }
-  getent group "$group" >/dev/null 2>&1 || { echo UserGroupNotExists; exit 0; }
-fi
-mkdir -p "$d" 2>/dev/null && [ -d "$d" ] || { echo FilePathInvalid; exit 0; }
-if [ -e "$p" ] && [ "$overwrite" != true ]; then echo FileAlreadyExists; exit 0; fi
-t="$d/.emulator-sendfile.$$"
-cat > "$t" || { rm -f "$t"; echo FileCreateFail; exit 0; }
-if [ "$chown_ok" = 1 ]; then chown "$owner:$group" "$t" || { rm -f "$t"; echo FileCreateFail; exit 0; }; fi
-chmod "$mode" "$t" || { rm -f "$t"; echo FileAuthorityInvalid; exit 0; }
-mv -f "$t" "$p" || { rm -f "$t"; echo FileCreateFail; exit 0; }
-echo OK
-"""
 # Init: mount the instance's root, print the host pid, become a reaper as PID 1 of the instance.
 INIT = r"""
 set -e
@@ -60,17 +40,8 @@ hostname "$4"
 echo "$hostpid"
 exec chroot "$m" /usr/bin/python3 -c "$6"
 """
-REAPER = """
-import os, signal, sys, time
-signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
-sys.stdout.write("ready\\n")
-sys.stdout.flush()
-while True:
-    try:
-        os.wait()
-    except ChildProcessError:
-        time.sleep(1)
-"""
+# The init's program: reaps orphans and does the agent's file work inside the instance.
+INIT_PROGRAM = (Path(__file__).resolve().parent / "instance_init.py").read_text(encoding="utf-8")
 
 
 class Sandbox:
@@ -107,9 +78,7 @@ class Sandbox:
 
     def prepare(self, instance: dict[str, Any], user: str, workdir: str, script: str, content: bytes) -> str:
         """Check user/dir and save the script; returns 'OK' or a §3.5 error code."""
-        argv = [*self.prefix(instance), "/bin/sh", "-c", PREPARE, "prepare", user, workdir, script]
-        done = subprocess.run(argv, input=content, capture_output=True, env=BASE_ENV, timeout=60, check=False)
-        return (done.stdout.decode(errors="replace").strip().splitlines() or ["ExecutionException"])[-1]
+        return instance_init.save_script(user, workdir, script, content)
 
     def spawn(self, instance: dict[str, Any], user: str, workdir: str, script: str) -> subprocess.Popen[bytes]:
         """Start the saved script as ``user``; one combined stdout+stderr stream, in its own process group."""
@@ -122,10 +91,7 @@ class Sandbox:
     def write_file(self, instance: dict[str, Any], target_dir: str, name: str, content: bytes, mode: str,
                    owner: str, group: str, overwrite: bool) -> str:
         """SendFile inside the instance; returns 'OK' or a §3.6 error code."""
-        argv = [*self.prefix(instance), "/bin/sh", "-c", WRITE_FILE, "sendfile", target_dir, name, mode, owner,
-                group, "true" if overwrite else "false", "1" if self.as_root else "0"]
-        done = subprocess.run(argv, input=content, capture_output=True, env=BASE_ENV, timeout=60, check=False)
-        return (done.stdout.decode(errors="replace").strip().splitlines() or ["FileCreateFail"])[-1]
+        return instance_init.write_file(target_dir, name, content, mode, owner, group, overwrite, self.as_root)
 
     def exec(self, instance: dict[str, Any], command: str, timeout: float = 60) -> dict[str, Any]:
         """Run a shell command inside the instance for tests (control API), stdout/stderr kept apart."""
@@ -161,6 +127,7 @@ class NamespaceSandbox(Sandbox):
         self._pids: dict[str, int] = {}
         self._starts: dict[str, str | None] = {}
         self._locks: dict[str, threading.Lock] = {}
+        self._file_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._on_init = on_init  # callback(instance_id, pid|None, start) to persist init pids
 
@@ -214,8 +181,8 @@ class NamespaceSandbox(Sandbox):
             (base / sub).mkdir(parents=True, exist_ok=True)
         argv = ["unshare", "--mount", "--uts", "--pid", "--fork", "--propagation", "private", "--",
                 "/bin/sh", "-c", INIT, "init", str(base / "merged"), str(base / "upper"), str(base / "work"),
-                instance["hostname"], str(self.state_dir), REAPER]
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                instance["hostname"], str(self.state_dir), INIT_PROGRAM]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
         assert proc.stdout is not None
         line = proc.stdout.readline().decode().strip()
@@ -236,6 +203,34 @@ class NamespaceSandbox(Sandbox):
             self._on_init(instance["id"], pid, start_time(pid))
         LOG.info("instance %s: init pid %d", instance["id"], pid)
         return pid
+
+    def prepare(self, instance: dict[str, Any], user: str, workdir: str, script: str, content: bytes) -> str:
+        """Check user/dir and save the script, inside the instance (its init does it)."""
+        request = {"op": "save_script", "user": user, "workdir": workdir, "path": script}
+        return self._ask_init(instance, request, content, failure="ExecutionException")
+
+    def write_file(self, instance: dict[str, Any], target_dir: str, name: str, content: bytes, mode: str,
+                   owner: str, group: str, overwrite: bool) -> str:
+        """SendFile inside the instance (its init does it); returns 'OK' or a §3.6 error code."""
+        request = {"op": "write_file", "directory": target_dir, "name": name, "mode": mode, "owner": owner,
+                   "group": group, "overwrite": overwrite, "set_owner": True}
+        return self._ask_init(instance, request, content, failure="FileCreateFail")
+
+    def _ask_init(self, instance: dict[str, Any], request: dict[str, Any], content: bytes, failure: str) -> str:
+        """One request to the instance's init, over its stdin and stdout (one at a time per instance)."""
+        self.ensure(instance)
+        with self._guard:
+            lock = self._file_locks.setdefault(instance["id"], threading.Lock())
+        with lock:
+            proc = self._inits.get(instance["id"])
+            if proc is None or proc.stdin is None or proc.stdout is None:
+                return failure
+            try:
+                proc.stdin.write(json.dumps(dict(request, size=len(content))).encode() + b"\n" + content)
+                proc.stdin.flush()
+                return proc.stdout.readline().decode(errors="replace").strip() or failure
+            except OSError:  # the init died (instance stopped meanwhile)
+                return failure
 
     def describe(self, instance_id: str) -> dict[str, Any]:
         """Isolation facts: upper dir (the instance's changes) and whether the init is alive."""
