@@ -187,6 +187,7 @@ EXAMPLES = r"""
 
 import getpass
 import os
+import re
 import shlex
 import socket
 
@@ -217,6 +218,8 @@ display = Display()
 
 FAILURES = (CloudError, ConfigError, InvocationTimeout, RemoteExecError, TransportError)
 MAX_INVOCATION_NAME = 128  # RunCommand Name limit
+# What ansible runs to expand ``~`` (or ``~user``) in remote_tmp before every task that needs a temporary directory.
+HOME_QUERY = re.compile(r"^(?:\S+ -c )?'?echo (~[A-Za-z0-9_.-]*)'?$")
 MAX_TAG_VALUE = 128
 
 
@@ -307,7 +310,8 @@ class Connection(ConnectionBase):
             rc, out, err = self._run(cmd, in_data)
             return rc, out, replace_stderr_clixml(err)
         if not (sudoable and self.become):
-            return self._run(cmd, in_data)
+            home = HOME_QUERY.match(cmd) if in_data is None else None
+            return self._home(cmd, home.group(1)) if home else self._run(cmd, in_data)
         if self.become.expect_prompt():
             return self._run_with_become_password(cmd, in_data)
         rc, out, err = self._run(cmd, in_data)
@@ -315,6 +319,21 @@ class Connection(ConnectionBase):
             raise AnsibleError(
                 f"Missing {self.become.name} password: the instance asked for one; set become_password "
                 f"(ansible_become_password) or allow {self.become.name} without a password for this user")
+        return rc, out, err
+
+    def _home(self, cmd: str, tilde: str) -> tuple[int, bytes, bytes]:
+        """A home directory does not move: the instance's first answer to ``echo ~`` is remembered (per
+        instance and remote user), which saves a round trip on every copy, template, fetch or script task."""
+        self._connect()
+        cache = self._executor.cache
+        known = cache.remembered(f"home {tilde}") if cache else None
+        if known:
+            display.vvv(f"{tilde} is {known} (remembered from this instance's earlier answer)", host=self._instance_id())
+            return 0, known.encode() + b"\n", b""
+        rc, out, err = self._run(cmd, None)
+        answer = out.decode(errors="replace").strip()
+        if cache and rc == 0 and answer.startswith("/") and "\n" not in answer:
+            cache.remember(f"home {tilde}", answer)
         return rc, out, err
 
     def _run_with_become_password(self, cmd: str, in_data: bytes | None) -> tuple[int, bytes, bytes]:

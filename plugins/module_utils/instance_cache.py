@@ -67,6 +67,16 @@ class InstanceCache:
         data.setdefault("timings", {})[kind] = timing
         self._save(data)
 
+    def remembered(self, key: str) -> str | None:
+        value = self._load().get("answers", {}).get(key)
+        return value if isinstance(value, str) else None
+
+    def remember(self, key: str, value: str) -> None:
+        """A stable answer of the instance (a home directory), so the question need not be asked again."""
+        data = self._load()
+        data.setdefault("answers", {})[key] = value
+        self._save(data)
+
     def base(self, module: str) -> tuple[str, bytes] | None:
         """(sha256, bytes) of the payload of ``module`` the instance keeps, when all of it is still here."""
         entry = self._load().get("bases", {}).get(module)

@@ -61,3 +61,22 @@ def test_a_module_in_the_next_playbook_run_is_not_sent_again(ansible, emulator, 
         kept.append(emulator.exec(target["id"], "ls /var/tmp/.alicloud-ecs/root | grep -c '[.]base$'")["stdout"])
     assert sent[0] > 0 and sent[1:] == [0, 0], sent
     assert int(kept[0]) >= 1 and kept[1:] == kept[:1] * 2, f"the newest payload replaces the older: {kept}"
+
+
+def test_the_home_directory_is_asked_once_per_instance(ansible, emulator, reachable, tmp_path) -> None:
+    """ansible expands ~ in remote_tmp before every task that needs a temporary directory (copy, template...)."""
+    target = reachable[0]
+    inventory = tmp_path / "one.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {"target": {
+        "ansible_connection": "alicloud.ecs.cloud_assistant", "ansible_alicloud_instance_id": target["id"],
+        "ansible_alicloud_region": target["region"]}}}}))
+    playbook = tmp_path / "copies.yml"
+    playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": [
+        {"name": f"Copy {n}", "ansible.builtin.copy": {"content": f"{n}\n", "dest": f"/tmp/home-memo-{n}.txt"}}
+        for n in range(2)]}]))
+    first = ansible.playbook(playbook, "-vvv", inventory=inventory)
+    second = ansible.playbook(playbook, "-vvv", inventory=inventory)
+    assert first.rc == 0 and second.rc == 0, first.output + second.output
+    remembered = "~ is /root (remembered from this instance's earlier answer)"
+    assert (first.stdout.count(remembered), second.stdout.count(remembered)) == (1, 2)
+    assert emulator.exec(target["id"], "cat /tmp/home-memo-0.txt /tmp/home-memo-1.txt")["stdout"] == "0\n1\n"
