@@ -1,13 +1,17 @@
 """Inventory benchmark: `ansible-inventory --list` over many emulated instances with API latency.
 
 Cold (regions in parallel), cached (a warm jsonfile cache) and sequential regions (as aws_ec2 does
-it), side by side in one run, with wall time and API calls for each.
+it), side by side in one run, with wall time and API calls for each. Two floor rows of the same run
+show what ansible-core itself costs for the same answer, without our plugin: an inventory of the same
+host names with no vars, and one giving those hosts exactly the hostvars our plugin produced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -27,11 +31,31 @@ def fleet() -> dict:
     }
 
 
-def list_inventory(env: dict[str, str], config: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(config), "--list"],
-                   env=env, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def list_inventory(env: dict[str, str], inventory: Path, output: Path | None = None) -> float:
+    """Wall time of one `ansible-inventory --list`; its JSON goes to ``output`` when given."""
+    with open(output, "wb") if output else contextlib.nullcontext(subprocess.DEVNULL) as stdout:
+        started = time.perf_counter()
+        subprocess.run([str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(inventory), "--list"],
+                       env=env, check=True, stdout=stdout, stdin=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+
+def write_floors(listing: Path, work: Path, size: int) -> dict[str, Path]:
+    """Inventories that give ansible-core the answer our plugin produced, without our plugin.
+
+    The names alone go in an INI file. The names with our hostvars come from an inventory script that
+    prints our own --list output: ansible's cheapest way in for that data (a static YAML or JSON file
+    measured slower than our plugin itself), and the ``__ansible_unsafe`` marks read back as the same
+    untrusted values, so ansible-inventory answers exactly what ours did. The benchmark config makes
+    no groups, so every host is ungrouped in ours and in both floors.
+    """
+    names = work / f"floor-{size}.ini"
+    names.write_text("".join(f"{name}\n" for name in json.loads(listing.read_text())["_meta"]["hostvars"]))
+    script = work / f"floor-{size}.sh"
+    script.write_text(f"#!/bin/sh\nexec cat {shlex.quote(str(listing))}\n")
+    script.chmod(0o755)
+    return {"ansible-core floor: same host names, no vars": names,
+            "ansible-core floor: same hosts and hostvars": script}
 
 
 def measure(work: Path, env_base: dict[str, str], sizes: list[int], latency_ms: int) -> list[dict]:
@@ -50,14 +74,17 @@ def measure(work: Path, env_base: dict[str, str], sizes: list[int], latency_ms: 
                                                        f"cache_connection: {cache_dir}\ncache_timeout: 3600\n",
                 "cold, regions one after another": base + "region_parallelism: 1\n",
             }
+            inventories = {}
+            for index, (label, text) in enumerate(configs.items()):
+                inventories[label] = work / f"bench-{size}-{index}.alicloud_ecs.yml"
+                inventories[label].write_text(text)
             emulator.faults(latency_ms=latency_ms)
-            # Warm the cache once; the cached row then measures a pure cache hit.
-            warm = work / "warm.alicloud_ecs.yml"
-            warm.write_text(configs["cached (warm jsonfile cache)"])
-            list_inventory(env, warm)
-            for label, text in configs.items():
-                path = work / f"bench-{size}.alicloud_ecs.yml"
-                path.write_text(text)
+            # Warm the cache once; the cached row then measures a pure cache hit. This run's answer
+            # is what the floor inventories are made of.
+            listing = work / f"listing-{size}.json"
+            list_inventory(env, inventories["cached (warm jsonfile cache)"], listing)
+            inventories.update(write_floors(listing, work, size))
+            for label, path in inventories.items():
                 emulator.reset_counters()
                 seconds = list_inventory(env, path)
                 rows.append({"instances": size, "mode": label, "seconds": round(seconds, 2),
@@ -78,9 +105,10 @@ def run_inventory_bench(sizes: list[int], latency_ms: int = 50) -> None:
 
 def report(rows: list[dict], latency_ms: int, results: Path) -> None:
     print(f"\nansible-inventory --list, {len(REGIONS)} regions, {latency_ms} ms injected API latency")
-    print(f"{'instances':>9}  {'mode':34} {'seconds':>8} {'API calls':>10}")
+    width = max(len(row["mode"]) for row in rows)
+    print(f"{'instances':>9}  {'mode':{width}} {'seconds':>8} {'API calls':>10}")
     for row in rows:
-        print(f"{row['instances']:>9}  {row['mode']:34} {row['seconds']:>8} {row['api_calls']:>10}")
+        print(f"{row['instances']:>9}  {row['mode']:{width}} {row['seconds']:>8} {row['api_calls']:>10}")
     out = results / f"inventory-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps({"benchmark": "inventory", "latency_ms": latency_ms, "rows": rows}, indent=2) + "\n")
     print(f"written to {out.relative_to(results.parent.parent)}")
