@@ -148,6 +148,7 @@ cache_connection: ~/.cache/alicloud_ecs_inventory
 cache_timeout: 600
 """
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -163,6 +164,23 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.instances import (
     all_hostnames, assistant_status, describe_instances, filter_params, hostvars_for, is_permission_error,
     list_regions, pending_events, pick_hostname,
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class _HostRules:
+    """The options that shape each host, read once per parse rather than once per host."""
+
+    hostnames: list[t.Any]
+    allow_duplicated_hosts: bool
+    include_events: bool
+    prefix: str
+    suffix: str
+    connection_vars: bool
+    endpoint: str | None
+    strict: bool
+    compose: dict[str, t.Any]
+    groups: dict[str, t.Any]
+    keyed_groups: list[t.Any]
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -196,24 +214,36 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         listing = None
         if use_cache:
             try:
-                listing = self._cache[key]
+                listing = json.loads(self._cache[key])
             except KeyError:
                 pass
         if listing is None:
             listing = self._fetch(settings, include, exclude)
             if self.get_option("cache"):
-                self._cache[key] = listing
+                # One JSON string rather than the nested listing: ansible's cache decoder looks for
+                # its own type tags in every dict, a second per 10,000 instances on each cache hit.
+                self._cache[key] = json.dumps(listing)
+        rules = _HostRules(
+            hostnames=self.get_option("hostnames"), allow_duplicated_hosts=self.get_option("allow_duplicated_hosts"),
+            include_events=self.get_option("include_events"), prefix=self.get_option("hostvars_prefix"),
+            suffix=self.get_option("hostvars_suffix"), connection_vars=self.get_option("connection_vars"),
+            endpoint=settings.endpoint, strict=self.get_option("strict"), compose=self.get_option("compose"),
+            groups=self.get_option("groups"), keyed_groups=self.get_option("keyed_groups"))
         self._names: dict[str, str] = {}
         for item in listing:
-            self._add_instance(item, settings.endpoint)
+            self._add_instance(item, rules)
 
     def _listing_key(self, settings: Settings, include: list[t.Any], exclude: list[t.Any]) -> str:
-        """Everything that changes the answer, and nothing secret: the access key ID, never the secret."""
+        """Everything that changes the answer, and nothing secret: the access key ID, never the secret.
+
+        The v2 marks the cached value as a JSON string; an entry written as a nested list by an
+        earlier version of this plugin is simply never read.
+        """
         scope = [settings.access_key_id, settings.endpoint, self.get_option("regions"),
                  [str(item) for item in include], [str(item) for item in exclude],
                  self.get_option("cloud_assistant_only"), self.get_option("include_events")]
         digest = hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()[:32]
-        return f"alicloud_ecs_instances_{digest}"
+        return f"alicloud_ecs_instances_v2_{digest}"
 
     def _fetch(self, settings: Settings, include: list[dict[str, t.Any]],
                exclude: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
@@ -233,8 +263,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     raise AnsibleParserError(f"alicloud.ecs.instances: region {region}: {error}")
                 self.display.warning(f"alicloud.ecs.instances: skipping region {region}: {error.code}: {error.message}")
                 continue
-            # str() drops ansible's tags from the configured name: tagged values in the cache cost
-            # a slow decode on every cache hit.
+            # str() drops ansible's tags from the configured name, so a host's region is the same
+            # plain value whether this listing is used now or read back from the cache.
             listing += [{"region": str(region), **item} for item in instances]
         return listing
 
@@ -262,21 +292,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except CloudError as error:
             return [], error
 
-    def _add_instance(self, item: dict[str, t.Any], endpoint: str | None) -> None:
+    def _add_instance(self, item: dict[str, t.Any], rules: _HostRules) -> None:
         hostvars = hostvars_for(item["instance"])
-        if self.get_option("include_events"):
+        if rules.include_events:
             hostvars["system_events"] = item["events"]
         if item.get("agent"):
             hostvars["cloud_assistant_online"] = item["agent"]["online"]
             hostvars["cloud_assistant_version"] = item["agent"]["version"]
-        for name in self._host_names(hostvars):
-            self._add_host(name, hostvars, item, endpoint)
+        for name in self._host_names(hostvars, rules):
+            self._add_host(name, hostvars, item, rules)
 
-    def _host_names(self, hostvars: dict[str, t.Any]) -> list[str]:
+    def _host_names(self, hostvars: dict[str, t.Any], rules: _HostRules) -> list[str]:
         """The instance's host names; one that another instance already took gives way to the ID."""
         instance_id = hostvars["instance_id"]
-        names = all_hostnames(hostvars, self.get_option("hostnames"))
-        if not self.get_option("allow_duplicated_hosts"):
+        names = all_hostnames(hostvars, rules.hostnames)
+        if not rules.allow_duplicated_hosts:
             names = names[:1]
         chosen = []
         for name in names or [instance_id]:
@@ -289,28 +319,29 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 chosen.append(name)
         return chosen
 
-    def _add_host(self, name: str, hostvars: dict[str, t.Any], item: dict[str, t.Any], endpoint: str | None) -> None:
+    def _add_host(self, name: str, hostvars: dict[str, t.Any], item: dict[str, t.Any], rules: _HostRules) -> None:
         self.inventory.add_host(name)
-        prefix, suffix = self.get_option("hostvars_prefix"), self.get_option("hostvars_suffix")
-        hostvars = {f"{prefix}{key}{suffix}": value for key, value in hostvars.items()}
+        if rules.prefix or rules.suffix:
+            hostvars = {f"{rules.prefix}{key}{rules.suffix}": value for key, value in hostvars.items()}
         for key, value in hostvars.items():
             self.inventory.set_variable(name, key, value)
-        if self.get_option("connection_vars"):
+        if rules.connection_vars:
             self.inventory.set_variable(name, "ansible_connection", "alicloud.ecs.cloud_assistant")
             self.inventory.set_variable(name, "ansible_alicloud_instance_id", item["instance"]["InstanceId"])
             self.inventory.set_variable(name, "ansible_alicloud_region", item["region"])
-            if endpoint:
-                self.inventory.set_variable(name, "ansible_alicloud_endpoint", endpoint)
+            if rules.endpoint:
+                self.inventory.set_variable(name, "ansible_alicloud_endpoint", rules.endpoint)
             if str(item["instance"].get("OSType", "")).lower() == "windows":
                 self.inventory.set_variable(name, "ansible_shell_type", "powershell")
         for event in item["events"]:
             for group in ("events_pending", "events_" + re.sub(r"[^a-z0-9_]", "_", event["type"].lower())):
                 self.inventory.add_group(group)
                 self.inventory.add_child(group, name)
-        strict = self.get_option("strict")
+        if not (rules.compose or rules.groups or rules.keyed_groups):
+            return  # nothing to construct: skip the three helpers' per-host work
         try:
-            self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, name, strict=strict)
+            self._set_composite_vars(rules.compose, hostvars, name, strict=rules.strict)
+            self._add_host_to_composed_groups(rules.groups, hostvars, name, strict=rules.strict)
+            self._add_host_to_keyed_groups(rules.keyed_groups, hostvars, name, strict=rules.strict)
         except AnsibleError as error:
             raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import typing as t
 
@@ -98,6 +99,7 @@ def pending_events(client: CloudClient, instance_ids: t.Sequence[str]) -> dict[s
     return events
 
 
+@functools.cache  # a few dozen API field names, converted once each instead of once per instance
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z][a-z])", r"_\1\2", name).lower()
 
