@@ -40,18 +40,28 @@ def test_wrong_secret_fails_the_task_naming_key_and_code(ansible, emulator, reac
     assert secret not in run.output
 
 
-def test_a_module_in_the_next_playbook_run_is_not_sent_again(ansible, emulator, reachable, tmp_path) -> None:
-    """ansible-core rebuilds (and re-stamps) every module zip in each playbook run; the instance keeps the
-    last payload of each module and the next run's travels as edits inside the RunCommand."""
-    target = reachable[0]
+def one_host_inventory(tmp_path: Path, target: dict) -> Path:
+    """A static inventory of one instance, wired to the connection."""
     inventory = tmp_path / "one.json"
     inventory.write_text(json.dumps({"all": {"hosts": {"target": {
         "ansible_connection": "alicloud.ecs.cloud_assistant", "ansible_alicloud_instance_id": target["id"],
         "ansible_alicloud_region": target["region"]}}}}))
-    playbook = tmp_path / "echo.yml"
-    playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": [
+    return inventory
+
+
+def play_file(path: Path, tasks: list[dict]) -> Path:
+    path.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": tasks}]))
+    return path
+
+
+def test_a_module_in_the_next_playbook_run_is_not_sent_again(ansible, emulator, reachable, tmp_path) -> None:
+    """ansible-core rebuilds (and re-stamps) every module zip in each playbook run; the instance keeps the
+    last payload of each module and the next run's travels as edits inside the RunCommand."""
+    target = reachable[0]
+    inventory = one_host_inventory(tmp_path, target)
+    playbook = play_file(tmp_path / "echo.yml", [
         {"name": "Echo", "ansible.builtin.command": "echo {{ word }}", "register": "echoed"},
-        {"name": "Check", "ansible.builtin.assert": {"that": ["echoed.stdout == word"]}}]}]))
+        {"name": "Check", "ansible.builtin.assert": {"that": ["echoed.stdout == word"]}}])
     sent, kept = [], []
     for word in ("first", "second", "third"):
         emulator.reset_counters()
@@ -66,14 +76,10 @@ def test_a_module_in_the_next_playbook_run_is_not_sent_again(ansible, emulator, 
 def test_the_home_directory_is_asked_once_per_instance(ansible, emulator, reachable, tmp_path) -> None:
     """ansible expands ~ in remote_tmp before every task that needs a temporary directory (copy, template...)."""
     target = reachable[0]
-    inventory = tmp_path / "one.json"
-    inventory.write_text(json.dumps({"all": {"hosts": {"target": {
-        "ansible_connection": "alicloud.ecs.cloud_assistant", "ansible_alicloud_instance_id": target["id"],
-        "ansible_alicloud_region": target["region"]}}}}))
-    playbook = tmp_path / "copies.yml"
-    playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": [
+    inventory = one_host_inventory(tmp_path, target)
+    playbook = play_file(tmp_path / "copies.yml", [
         {"name": f"Copy {n}", "ansible.builtin.copy": {"content": f"{n}\n", "dest": f"/tmp/home-memo-{n}.txt"}}
-        for n in range(2)]}]))
+        for n in range(2)])
     first = ansible.playbook(playbook, "-vvv", inventory=inventory)
     second = ansible.playbook(playbook, "-vvv", inventory=inventory)
     assert first.rc == 0 and second.rc == 0, first.output + second.output
