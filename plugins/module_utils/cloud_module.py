@@ -46,6 +46,11 @@ class CloudModule(AnsibleModule):
                 self._client = CloudClient(settings)
         return self._client
 
+    def add_path_info(self, kwargs: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Leave results as they are: a ``path`` these modules return is on the instances, and ansible's
+        default would add the owner, mode and size of whatever file has that path on the controller."""
+        return kwargs
+
     def fail_cloud(self, error: CloudError, **result: t.Any) -> t.NoReturn:
         """Fail with the API's own words (action, code, request id) and the error as data."""
         self.fail_json(msg=str(error), error=error.to_dict(), **result)

@@ -114,6 +114,18 @@ def test_missing_owner_is_the_same_instance_failure_for_small_and_large_files(an
     assert emulator.exec(instance_id, "ls /tmp/o.txt /tmp/p.txt")["exit_code"] != 0
 
 
+def test_a_path_that_also_exists_on_the_controller_reports_only_the_instance(ansible, emulator, tmp_path):
+    """ansible's modules add owner, mode and size of a local file named by ``path``; ours name instance paths."""
+    here = tmp_path / "here.txt"
+    here.write_text("controller\n")
+    instance_id = emulator.instance_id("web-2")
+    played = ansible.play([{"name": "send", "alicloud.ecs.send_file": {
+        "instance_ids": [instance_id], "content": "instance\n", "name": "here.txt", "target_dir": str(tmp_path)}}])
+    result = played.result("send")
+    assert result["path"] == str(here) and not {"uid", "owner", "mode", "size"} & set(result)
+    assert emulator.exec(instance_id, f"cat {here}")["stdout"] == "instance\n"
+
+
 def test_unknown_instance_fails_before_anything_is_run(ansible, emulator):
     emulator.reset_counters()
     played = ansible.play([{"name": "ghost", "alicloud.ecs.send_file": {
