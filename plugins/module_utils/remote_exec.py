@@ -39,7 +39,7 @@ LAG_SHRINK = 0.95       # after a first-look hit, expect a little less delivery 
 FIRST_LAG = 0.1         # delivery lag assumed before anything is known
 OUTLIER_SPREADS = 3.0   # a run beyond mean + this many spreads (+ slack) counts only up to there
 OUTLIER_SLACK = 0.05
-MAX_EDITS = 1024        # a delta with more edits goes as chunks instead (each edit is a dd on the instance)
+MAX_EDITS = 1024        # a delta with more edits goes as chunks instead (a scattered change, not a re-stamped zip)
 
 
 @dataclass

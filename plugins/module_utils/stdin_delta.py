@@ -19,7 +19,7 @@ import typing as t
 from dataclasses import dataclass
 
 BLOCK = 256        # bytes compared at a time while looking for differences
-EDIT_GAP = 32      # differences this close together become one edit (one dd on the instance)
+EDIT_GAP = 32      # differences this close together become one edit (fewer offsets to list)
 # The AnsiballZ wrapper of ansible-core >= 2.19 names its module near the top (before the zip).
 MODULE_NAME_RE = re.compile(rb"\nmodule_fqn='([A-Za-z0-9_.]+)',\n")
 MODULE_NAME_WINDOW = 64 * 1024

@@ -152,7 +152,7 @@ def _sha256_check(plan: StdinPlan) -> str:
 
 # Applies a BaseEdit: argv = base, middle, edit list, edit bytes, output, prefix, resume. It runs
 # under the payload's own interpreter (only module payloads are kept as bases), which is one
-# process instead of one dd per edit. Python 2.7 and 3 alike; no single quotes (it sits in sh '').
+# process for all edits. Python 2.7 and 3 alike; no single quotes (it sits in sh '').
 REBUILD_PY = """import sys
 a = sys.argv
 b = open(a[1], "rb").read()
