@@ -22,6 +22,7 @@ import typing as t
 
 from .file_transfer import split_pieces
 
+PIECE_BYTES = 32 << 10    # kept payloads are stored in pieces this big, end-aligned: a run's payloads share all but the head
 PIECE_DAYS = 7            # stored pieces no base has used for this long are removed...
 PRUNE_EVERY = 3600        # ... in a sweep at most this often (seconds)
 
@@ -97,7 +98,7 @@ class InstanceCache:
     def set_base(self, module: str, data: bytes) -> None:
         os.makedirs(self.pieces, mode=0o700, exist_ok=True)
         names = []
-        for piece in split_pieces(data):
+        for piece in split_pieces(data, PIECE_BYTES):
             name = hashlib.sha256(piece).hexdigest()
             path = os.path.join(self.pieces, name)
             if not os.path.exists(path):

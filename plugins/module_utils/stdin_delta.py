@@ -47,7 +47,7 @@ class Delta:
     edits: tuple[tuple[int, bytes], ...]  # (offset in new, bytes written there), in order
 
     def apply(self, base: bytes) -> bytes:
-        """What the instance does, in Python: for tests and for checking a delta before use."""
+        """What the instance's rebuild (transport.REBUILD_PY) does, as the reference the tests check deltas with."""
         data = bytearray(base[:self.prefix] + self.middle + base[self.resume:])
         for offset, replacement in self.edits:
             data[offset:offset + len(replacement)] = replacement

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import split_pieces
-from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
+from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import PIECE_BYTES, InstanceCache
 
 
 def test_cache_remembers_chunks_per_instance_and_scope(tmp_path) -> None:
@@ -36,7 +36,7 @@ def test_cache_keeps_the_base_payload_of_each_module_once_per_scope(tmp_path) ->
     two.set_base("ansible.modules.ping", payload)
     digest, data = InstanceCache(str(tmp_path), "scope", "i-1").base("ansible.modules.ping")
     assert data == payload and len(digest) == 64
-    assert len(list(Path(one.pieces).glob("[0-9a-f]*"))) == len({bytes(piece) for piece in split_pieces(payload)}), \
+    assert len(list(Path(one.pieces).glob("[0-9a-f]*"))) == len({bytes(piece) for piece in split_pieces(payload, PIECE_BYTES)}), \
         "the pieces are stored once for both instances"
     assert one.base("ansible.modules.setup") is None
     one.forget_holdings()
