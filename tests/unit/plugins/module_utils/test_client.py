@@ -129,3 +129,23 @@ def test_non_retryable_codes_fail_at_once() -> None:
     with pytest.raises(CloudError):
         client.call("DescribeInstances")
     assert client._sdk.calls == 1
+
+
+class RecordingSdk:
+    """Stands in for AcsClient: keeps the request it was given."""
+
+    def __init__(self) -> None:
+        self.request = None
+
+    def do_action_with_exception(self, request):
+        self.request = request
+        return b'{"RequestId": "R"}'
+
+
+def test_long_values_ride_in_the_form_body_and_short_ones_in_the_query() -> None:
+    client = make_client([])
+    client._sdk = RecordingSdk()
+    content = "QUJD" * (client_mod.BODY_PARAM_BYTES // 4 + 1)
+    client.call("SendFile", Content=content, Name="a b", InstanceId=["i-1"])
+    assert client._sdk.request.get_body_params() == {"Content": content}
+    assert client._sdk.request.get_query_params() == {"RegionId": "cn-hangzhou", "Name": "a b", "InstanceId.1": "i-1"}
