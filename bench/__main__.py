@@ -2,7 +2,10 @@
 
 Every task is timed and its API calls counted by a callback (bench/callbacks/task_clock.py), so
 ansible's start-up never enters the figures, and one playbook per run holds rounds of one task per
-module. The tasks are what playbooks mostly consist of:
+module. Cloud Assistant has two rows: hosts from the collection's inventory plugin (the usual setup, and the
+plugin loads the connection's code before ansible forks a worker per task) and from a static inventory
+(each worker then imports the SDK and compiles the connection's module_utils itself). The tasks are what
+playbooks mostly consist of:
 
 * ping, and command (``echo bench``): the smallest module round trip;
 * copy of a small file whose content changes with every task, so each one takes the path that moves
@@ -68,9 +71,29 @@ def write_playbook(path: Path, modules: t.Sequence[str], rounds: int, template: 
     path.write_text(json.dumps([play], indent=1))
 
 
-def write_inventory(path: Path, connection: str, instance_id: str, work: Path, ssh_vars: dict | None = None) -> None:
+CLOUD_ASSISTANT = "alicloud.ecs.cloud_assistant"  # hosts from the alicloud.ecs.instances inventory plugin
+STATIC = "cloud_assistant, static inv."  # the same connection, hosts from a static inventory
+INVENTORY_PLUGIN = """plugin: alicloud.ecs.instances
+regions: [cn-hangzhou]
+hostnames: [instance_name]
+groups:
+  bench: true
+compose:
+  ansible_python_interpreter: "'/usr/bin/python3'"
+  bench_dir: "'/tmp'"
+"""
+
+
+def write_inventory(work: Path, row: str, instance_id: str, ssh_vars: dict | None = None) -> Path:
+    """The inventory of one row: the product's own inventory plugin for Cloud Assistant (it also loads the
+    connection's code before ansible forks its workers), static JSON for the rest."""
+    if row == CLOUD_ASSISTANT:
+        path = work / "bench.alicloud_ecs.yml"
+        path.write_text(INVENTORY_PLUGIN)
+        return path
+    connection = "alicloud.ecs.cloud_assistant" if row == STATIC else row
     host = {"ansible_connection": connection, "ansible_python_interpreter": "/usr/bin/python3"}
-    if connection == "alicloud.ecs.cloud_assistant":
+    if row == STATIC:
         host.update({"ansible_alicloud_instance_id": instance_id, "ansible_alicloud_region": "cn-hangzhou",
                      "bench_dir": "/tmp"})
     else:  # ssh and local both write on this machine: one directory each, inside the run's temporary directory
@@ -79,7 +102,9 @@ def write_inventory(path: Path, connection: str, instance_id: str, work: Path, s
         host["bench_dir"] = str(files)
     if connection == "ssh":
         host.update(ssh_vars or {})
+    path = work / f"{connection if row != STATIC else 'static'}.json"
     path.write_text(json.dumps({"all": {"children": {"bench": {"hosts": {"bench-1": host}}}}}))
+    return path
 
 
 def run_playbook(env: dict[str, str], inventory: Path, playbook: Path, emulator: EmulatorProcess) -> list[dict]:
@@ -127,16 +152,13 @@ def measure_all(emulator: EmulatorProcess, env: dict[str, str], work: Path, inst
     machine noise hits them alike; the first round of each run is left out, as it pays for whatever
     ansible does once per process.
     """
-    connections = ("alicloud.ecs.cloud_assistant", "ssh", "local") if ssh_vars else ("alicloud.ecs.cloud_assistant", "local")
+    connections = (CLOUD_ASSISTANT, STATIC, "ssh", "local") if ssh_vars else (CLOUD_ASSISTANT, STATIC, "local")
     template = work / "bench.j2"
     template.write_text(TEMPLATE)
     first_use, playbook = work / "first.yml", work / "tasks.yml"
     write_playbook(first_use, modules, 1, template)
     write_playbook(playbook, modules, 1 + tasks, template)
-    inventories = {}
-    for name in connections:
-        inventories[name] = work / f"{name}.json"
-        write_inventory(inventories[name], name, instance_id, work, ssh_vars)
+    inventories = {name: write_inventory(work, name, instance_id, ssh_vars) for name in connections}
     first = {name: run_playbook(env, inventories[name], first_use, emulator) for name in connections}
     runs: dict[str, list[list[dict]]] = {name: [] for name in connections}
     for _repeat in range(repeats):
@@ -160,15 +182,16 @@ def print_table(rows: dict[str, dict[str, dict[str, t.Any]]], tasks: int, repeat
           f"{'first use: s':>13} {'calls':>6}")
     for module, by_connection in rows.items():
         for connection, row in by_connection.items():
-            ours = connection == "alicloud.ecs.cloud_assistant"
+            ours = connection in (CLOUD_ASSISTANT, STATIC)
             low, high = row["seconds_per_task_range"]
             print(f"{module:9} {connection:29} {row['seconds_per_task']:>7} {f'{low}-{high}':>12} "
                   f"{row['median_task_seconds']:>7} {row['calls_per_task'] if ours else '-'!s:>15} "
                   f"{row['first_use_seconds']:>13} {row['first_use_calls'] if ours else '-'!s:>6}")
-        ours = by_connection["alicloud.ecs.cloud_assistant"]["seconds_per_task"]
-        ratios = [f"/ {other} {ours / (by_connection[other]['seconds_per_task'] or 1e-9):.2f}"
-                  for other in ("ssh", "local") if other in by_connection]
-        print(f"{'':9} ratio cloud_assistant {'  '.join(ratios)}")
+        for row_name, label in ((CLOUD_ASSISTANT, "cloud_assistant"), (STATIC, "static inv.")):
+            ours = by_connection[row_name]["seconds_per_task"]
+            ratios = [f"/ {other} {ours / (by_connection[other]['seconds_per_task'] or 1e-9):.2f}"
+                      for other in ("ssh", "local") if other in by_connection]
+            print(f"{'':9} ratio {label:15} {'  '.join(ratios)}")
 
 
 def main() -> int:
