@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
+import time
 import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .errors import CloudError, ConfigError
+from .redaction import scrub, unreachable_reason
 from .retries import NO_RETRY, Backoff
 
 try:
@@ -27,6 +30,9 @@ try:
     from aliyunsdkcore.request import CommonRequest
     HAS_SDK = True
     SDK_IMPORT_ERROR: Exception | None = None
+    # The SDK logs every failed request with its signed URL (STS token included) at ERROR level. Ansible's
+    # log_path sets up the root logger, which would write those lines to the log file: keep them in the SDK.
+    logging.getLogger("aliyunsdkcore").propagate = False
 except ImportError as import_error:  # pragma: no cover - exercised only without the SDK
     HAS_SDK = False
     SDK_IMPORT_ERROR = import_error
@@ -37,6 +43,10 @@ READ_ONLY_PREFIXES = ("Describe", "List", "Get")
 # Longer values (file content, scripts) ride in the form body: the signature covers them there too, the URL
 # stays short for gateways that cap it, and the SDK percent-encodes them three times instead of five.
 BODY_PARAM_BYTES = 1024
+
+# The optional diagnostics hook: log(verbosity, message), verbosity as ansible's -v count (3: retries, 4: API calls).
+LogHook = t.Callable[[int, str], None]
+TRACE_VERBOSITY = 4
 
 # Where each setting may come from, in order of preference after the explicit option.
 ENV_ACCESS_KEY_ID = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALICLOUD_ACCESS_KEY")
@@ -197,18 +207,35 @@ class CloudClient:
     """One region's view of the API. Cheap to create: the SDK client is built on first use."""
 
     def __init__(self, settings: Settings, region: str | None = None, backoff: Backoff | None = None,
-                 env: t.Mapping[str, str] | None = None) -> None:
+                 env: t.Mapping[str, str] | None = None, log: LogHook | None = None) -> None:
         if not HAS_SDK:
             raise ConfigError(f"aliyun-python-sdk-core is required: {SDK_IMPORT_ERROR}")
         self.settings = settings
         self.region = region or settings.region
         self.backoff = backoff or Backoff()
+        self.log = log
         self._env = os.environ if env is None else env
         self._sdk: t.Any = None
 
     def for_region(self, region: str) -> CloudClient:
-        """A client for another region with the same credentials, endpoint and retry policy."""
-        return CloudClient(self.settings, region, self.backoff, self._env)
+        """A client for another region with the same credentials, endpoint, retry policy and log hook."""
+        return CloudClient(self.settings, region, self.backoff, self._env, self.log)
+
+    def _say(self, verbosity: int, message: str) -> None:
+        """Hand a diagnostics line to the log hook, with any secret value masked."""
+        if self.log is not None:
+            self.log(verbosity, scrub(message, self._secrets()))
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self.settings.access_key_secret, self.settings.security_token)
+
+    def _endpoint_url(self, product: str) -> str:
+        """scheme://host[:port] the requests of ``product`` go to (no path, no query)."""
+        if self.settings.endpoint:
+            protocol, domain = split_endpoint(self.settings.endpoint)
+        else:
+            protocol, domain = "https", default_domain(product, self.region)
+        return f"{protocol}://{domain}"
 
     def _sdk_client(self) -> t.Any:
         if self._sdk is None:
@@ -233,10 +260,7 @@ class CloudClient:
         return self._sdk
 
     def _request(self, action: str, product: str, params: dict[str, str]) -> t.Any:
-        if self.settings.endpoint:
-            protocol, domain = split_endpoint(self.settings.endpoint)
-        else:
-            protocol, domain = "https", default_domain(product, self.region)
+        protocol, domain = self._endpoint_url(product).split("://", 1)
         request = CommonRequest(domain=domain, version=API_VERSIONS[product], action_name=action)
         request.set_method("POST")
         request.set_protocol_type(protocol)
@@ -261,21 +285,57 @@ class CloudClient:
         safe = retry if retry is not None else (
             action.startswith(READ_ONLY_PREFIXES) or "ClientToken" in flat)
         policy = self.backoff if safe else NO_RETRY
-        return policy.run(lambda: self._call_once(action, product, flat))
+        attempts = 0
 
-    def _call_once(self, action: str, product: str, params: dict[str, str]) -> dict[str, t.Any]:
+        def attempt() -> dict[str, t.Any]:
+            nonlocal attempts
+            attempts += 1
+            return self._call_once(action, product, flat, attempts - 1)
+
+        return policy.run(attempt)
+
+    def _call_once(self, action: str, product: str, params: dict[str, str], retry: int = 0) -> dict[str, t.Any]:
+        """One request; the log hook gets one line for it (action, request id, HTTP status, duration, retry)."""
+        started = time.monotonic()
+        try:
+            body = self._send(action, product, params)
+        except CloudError as error:
+            self._trace(action, started, retry, error.request_id, error.http_status, error.code)
+            raise
+        self._trace(action, started, retry, body.get("RequestId") if isinstance(body, dict) else None, None, None)
+        return body
+
+    def _trace(self, action: str, started: float, retry: int, request_id: str | None, http_status: int | None,
+               code: str | None) -> None:
+        if self.log is None:
+            return
+        # The SDK hands back only 2xx answers as success, so a success's exact status is not known here.
+        outcome = f"{code}, HTTP {http_status or 'none'}" if code else "HTTP 2xx"
+        self._say(TRACE_VERBOSITY, f"API {action} {self.region or '-'}: {outcome}, request id {request_id or 'none'}, "
+                                   f"{time.monotonic() - started:.3f} s, retry {retry}")
+
+    def _send(self, action: str, product: str, params: dict[str, str]) -> dict[str, t.Any]:
+        """The decoded answer, or a CloudError whose text holds no secret, token or signed URL."""
         request = self._request(action, product, params)
+        secrets = self._secrets()
         try:
             body = self._sdk_client().do_action_with_exception(request)
         except ServerException as error:
             raise CloudError(
-                error.get_error_code(), _readable_message(error.get_error_code(), error.get_error_msg()), action=action,
+                error.get_error_code(),
+                scrub(_readable_message(error.get_error_code(), error.get_error_msg()), secrets), action=action,
                 request_id=error.get_request_id(), http_status=error.get_http_status(),
                 access_key_id=self.settings.access_key_id) from None
         except ClientException as error:
-            raise CloudError(
-                error.get_error_code(), error.get_error_msg(), action=action,
-                access_key_id=self.settings.access_key_id) from None
+            if error.get_error_code() == "SDK.HttpError":
+                # The SDK's text is the HTTP stack's, with the whole signed URL in it: keep only where and why.
+                reason = unreachable_reason(
+                    error.get_error_msg(), self.settings.connect_timeout, self.settings.read_timeout)
+                message = f"cannot reach {self._endpoint_url(product)}: {reason}"
+            else:
+                message = scrub(error.get_error_msg(), secrets)
+            raise CloudError(error.get_error_code(), message, action=action,
+                             access_key_id=self.settings.access_key_id) from None
         try:
             return json.loads(body)
         except ValueError as error:

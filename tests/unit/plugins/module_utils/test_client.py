@@ -149,3 +149,123 @@ def test_long_values_ride_in_the_form_body_and_short_ones_in_the_query() -> None
     client.call("SendFile", Content=content, Name="a b", InstanceId=["i-1"])
     assert client._sdk.request.get_body_params() == {"Content": content}
     assert client._sdk.request.get_query_params() == {"RegionId": "cn-hangzhou", "Name": "a b", "InstanceId.1": "i-1"}
+
+
+SECRET = "SENTINEL-secret-9f2c"
+TOKEN = "SENTINEL/token+7e1d=="
+
+
+def sts_client(endpoint: str, log=None, **timeouts):
+    settings = resolve_settings("LTAIkeyid", SECRET, TOKEN, region="cn-hangzhou", endpoint=endpoint, env={})
+    settings = client_mod.Settings(**{**settings.__dict__, **timeouts})
+    return client_mod.CloudClient(settings, backoff=client_mod.Backoff(attempts=1), env={}, log=log)
+
+
+def assert_no_secret(text: str) -> None:
+    from urllib.parse import quote
+    for value in (SECRET, TOKEN, quote(TOKEN, safe=""), "Signature=", "SecurityToken"):
+        assert value not in text
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound once, then released)."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_endpoint_names_host_and_reason_only() -> None:
+    unused_tcp_port = closed_port()
+    lines = []
+    client = sts_client(f"http://127.0.0.1:{unused_tcp_port}", log=lambda level, line: lines.append((level, line)))
+    with pytest.raises(CloudError) as caught:
+        client.call("DescribeInstances")
+    text = str(caught.value)
+    assert caught.value.code == "SDK.HttpError"
+    assert f"cannot reach http://127.0.0.1:{unused_tcp_port}: connection refused" in text
+    assert "LTAIkeyid" in text
+    assert_no_secret(text + repr(caught.value.to_dict()) + repr(lines))
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_unresolvable_host_says_dns() -> None:
+    client = sts_client("http://no-such-host.invalid:8080")
+    with pytest.raises(CloudError) as caught:
+        client.call("DescribeInstances")
+    assert "cannot reach http://no-such-host.invalid:8080: the host name does not resolve (DNS)" in str(caught.value)
+    assert_no_secret(str(caught.value))
+
+
+def test_silent_server_is_a_read_timeout() -> None:
+    import socket
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        client = sts_client(f"http://127.0.0.1:{port}", read_timeout=1)
+        with pytest.raises(CloudError) as caught:
+            client.call("DescribeInstances")
+    assert f"cannot reach http://127.0.0.1:{port}: no answer within the read timeout (1 s)" in str(caught.value)
+    assert_no_secret(str(caught.value))
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("HTTPSConnectionPool(host='h', port=443): Max retries exceeded with url: /?SecurityToken=x (Caused by "
+     "SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed')))",
+     "the TLS certificate could not be verified"),
+    ("... (Caused by ConnectTimeoutError(<c>, 'Connection to h timed out. (connect timeout=5)'))",
+     "the connection timed out (5 s)"),
+    ("('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))",
+     "the server closed the connection without an answer"),
+    ("... [Errno 101] Network is unreachable", "the network is unreachable"),
+    ("something new", "the connection failed"),
+])
+def test_unreachable_reasons(text, reason) -> None:
+    from ansible_collections.alicloud.ecs.plugins.module_utils.redaction import unreachable_reason
+    assert unreachable_reason(text, 5, 10) == reason
+
+
+def test_scrub_masks_signed_values_and_secrets_in_any_form() -> None:
+    from urllib.parse import quote
+    from ansible_collections.alicloud.ecs.plugins.module_utils.redaction import scrub
+    text = (f"url: /?SecurityToken={quote(TOKEN, safe='')}&Action=X&Signature=abc%3D said {SECRET} and {TOKEN}")
+    cleaned = scrub(text, [SECRET, TOKEN, None, "ab"])
+    assert_no_secret(cleaned.replace("SecurityToken=********", "").replace("Signature=********", ""))
+    assert "Action=X" in cleaned and "SecurityToken=********" in cleaned
+
+
+class EchoingSdk:
+    """Stands in for AcsClient: a server (or proxy) that echoes the request, secrets and all."""
+
+    def do_action_with_exception(self, request):
+        from aliyunsdkcore.acs_exception.exceptions import ServerException
+        raise ServerException("SDK.UnknownServerError", f"ServerResponseBody: bad gateway for {SECRET} {TOKEN}",
+                              http_status=502, request_id="R9")
+
+
+def test_server_text_loses_secret_values_and_every_call_is_traced() -> None:
+    lines = []
+    client = sts_client("http://127.0.0.1:1", log=lambda level, line: lines.append((level, line)))
+    client._sdk = EchoingSdk()
+    with pytest.raises(CloudError) as caught:
+        client.call("DescribeInstances")
+    assert_no_secret(str(caught.value))
+    assert caught.value.http_status == 502
+    client._sdk = RecordingSdk()
+    regional = client.for_region("cn-beijing")
+    regional._sdk = RecordingSdk()
+    regional.call("DescribeRegions")
+    assert [level for level, _line in lines] == [4, 4]
+    assert "API DescribeInstances cn-hangzhou: SDK.UnknownServerError, HTTP 502, request id R9," in lines[0][1]
+    assert lines[0][1].endswith("retry 0")
+    assert "API DescribeRegions cn-beijing: HTTP 2xx, request id R, " in lines[1][1]
+
+
+def test_trace_counts_retries() -> None:
+    lines = []
+    client = make_client(["Throttling", "Throttling"])
+    client.log = lambda level, line: lines.append(line)
+    client.call("DescribeInstances")
+    assert [line.split(", ")[-1] for line in lines] == ["retry 0", "retry 1", "retry 2"]
+    assert lines[0].startswith("API DescribeInstances cn-hangzhou: Throttling, HTTP 400, request id R,")
