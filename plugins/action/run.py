@@ -28,6 +28,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
     summarize,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.instances import describe_instances
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import (
     CommandSpec, Phase, run_all, run_rollout,
 )
@@ -77,7 +78,7 @@ class ActionModule(ActionBase):
         for option in ("health_check", "rollback"):
             if args[option] is not None and not args[option].strip():
                 raise PlanError(f"{option} must not be empty when given")
-        client = CloudClient(settings)
+        client = CloudClient(settings, log=display_log(display))
         targets = self._targets(args, task_vars, client)
         total = len(targets)
         sizes = plan_batches(total, args["batch"], args["batch_size"])

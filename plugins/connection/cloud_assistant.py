@@ -207,6 +207,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import (
     ExecOptions, InstanceExecutor, RemoteExecError, ShellEnvelope,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.transport import TransportError
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 
 try:  # ansible-core's own decoder for PowerShell's CLIXML error stream, as its ssh and winrm plugins use
     from ansible._internal._powershell._clixml import replace_stderr_clixml
@@ -266,7 +267,7 @@ class Connection(ConnectionBase):
                 region=self.get_option("region"),
                 endpoint=self.get_option("endpoint"),
             )
-            client = CloudClient(settings)
+            client = CloudClient(settings, log=display_log(display, instance_id))
         except ConfigError as error:
             raise AnsibleConnectionFailure(to_native(error)) from None
         tags = {}

@@ -164,6 +164,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.instances import (
     all_hostnames, assistant_status, describe_instances, filter_params, hostvars_for, is_permission_error,
     list_regions, pending_events, pick_hostname,
 )
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 # Every host listed here runs over the cloud_assistant connection, and ansible forks a fresh worker for each
 # task: code imported here, in the parent, is inherited already compiled, where the collection loader would
 # otherwise compile the connection's module_utils from source again in every worker (measured: 40 ms a task,
@@ -252,7 +253,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _fetch(self, settings: Settings, include: list[dict[str, t.Any]],
                exclude: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
-        client = CloudClient(settings, region=(self.get_option("regions") or [""])[0])
+        client = CloudClient(settings, region=(self.get_option("regions") or [""])[0],
+                             log=display_log(self.display))
         try:
             regions = self.get_option("regions") or list_regions(client.for_region(settings.region or "cn-hangzhou"))
         except CloudError as error:

@@ -47,6 +47,8 @@ BODY_PARAM_BYTES = 1024
 # The optional diagnostics hook: log(verbosity, message), verbosity as ansible's -v count (3: retries, 4: API calls).
 LogHook = t.Callable[[int, str], None]
 TRACE_VERBOSITY = 4
+INVOCATION_VERBOSITY = 3
+NAMED_INSTANCES = 5  # an invocation line names this many instances, then counts the rest
 
 # Where each setting may come from, in order of preference after the explicit option.
 ENV_ACCESS_KEY_ID = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALICLOUD_ACCESS_KEY")
@@ -203,6 +205,13 @@ def _readable_message(code: str, message: str) -> str:
     return message
 
 
+def _instances_named(params: t.Mapping[str, str]) -> str:
+    """The InstanceId.N values of a request, the first few by name."""
+    ids = [value for key, value in params.items() if key.startswith("InstanceId.")]
+    named = ", ".join(ids[:NAMED_INSTANCES])
+    return f"{named} and {len(ids) - NAMED_INSTANCES} more" if len(ids) > NAMED_INSTANCES else (named or "no instance")
+
+
 class CloudClient:
     """One region's view of the API. Cheap to create: the SDK client is built on first use."""
 
@@ -292,7 +301,11 @@ class CloudClient:
             attempts += 1
             return self._call_once(action, product, flat, attempts - 1)
 
-        return policy.run(attempt)
+        body = policy.run(attempt)
+        if self.log is not None and isinstance(body, dict) and body.get("InvokeId"):
+            self._say(INVOCATION_VERBOSITY, f"{action} invocation {body['InvokeId']} on "
+                                            f"{_instances_named(flat)} in {self.region or '-'}")
+        return body
 
     def _call_once(self, action: str, product: str, params: dict[str, str], retry: int = 0) -> dict[str, t.Any]:
         """One request; the log hook gets one line for it (action, request id, HTTP status, duration, retry)."""

@@ -47,7 +47,7 @@ def scrub(text: str, secrets: t.Iterable[str | None] = ()) -> str:
     for secret in secrets:
         if not secret or len(secret) < _MIN_SECRET_LENGTH:
             continue
-        for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+        for form in (secret, quote(secret, safe=""), quote_plus(secret, safe="")):
             text = text.replace(form, REDACTED)
     return text
 

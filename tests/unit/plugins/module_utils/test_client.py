@@ -269,3 +269,22 @@ def test_trace_counts_retries() -> None:
     client.call("DescribeInstances")
     assert [line.split(", ")[-1] for line in lines] == ["retry 0", "retry 1", "retry 2"]
     assert lines[0].startswith("API DescribeInstances cn-hangzhou: Throttling, HTTP 400, request id R,")
+
+
+class InvokingSdk:
+    """Stands in for AcsClient: answers every call with an invocation id."""
+
+    def do_action_with_exception(self, request):
+        return b'{"RequestId": "R", "InvokeId": "t-abc"}'
+
+
+def test_invocations_are_named_at_verbosity_three() -> None:
+    lines = []
+    client = make_client([])
+    client.log = lambda level, line: lines.append((level, line))
+    client._sdk = InvokingSdk()
+    client.call("RunCommand", InstanceId=["i-1", "i-2"], CommandContent="x")
+    client.call("SendFile", InstanceId=[f"i-{n}" for n in range(7)], Content="x")
+    invocations = [line for level, line in lines if level == 3]
+    assert invocations == ["RunCommand invocation t-abc on i-1, i-2 in cn-hangzhou",
+                           "SendFile invocation t-abc on i-0, i-1, i-2, i-3, i-4 and 2 more in cn-hangzhou"]
