@@ -195,7 +195,7 @@ class OptionsConnection(cloud_assistant.Connection):
 def test_the_connection_picks_the_script_type_from_the_shell(shell, command_type, tmp_path, monkeypatch) -> None:
     connection = OptionsConnection(shell, str(tmp_path / "cache"))
     cloud = CannedCloud()
-    monkeypatch.setattr(cloud_assistant, "CloudClient", lambda settings: cloud)
+    monkeypatch.setattr(cloud_assistant, "CloudClient", lambda settings, **_options: cloud)
     assert connection.exec_command("whoami") == (0, b"ok\n", b"")
     fetched = tmp_path / "fetched"
     connection.fetch_file("C:\\Windows\\win.ini" if shell == "powershell" else "/etc/hostname", str(fetched))
