@@ -3,16 +3,21 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """alicloud.ecs.run: one command to a whole fleet in a few API calls, with rate control and batches.
 
-Runs on the controller once per play (``run_once: true``). The documentation lives in
+Runs on the controller. Without ``run_once`` every host's task reports its own instance's result, while
+the command itself goes out once per batch of hosts: the first host's task to arrive runs it for all
+(plugin_utils/fleet_share.py), the others wait for their instance's result. With ``run_once: true`` the
+one task runs it for the whole batch and returns every host's result at once. The documentation lives in
 plugins/modules/run.py; the planning rules in module_utils/fleet.py; the API work in
 plugin_utils/fleet_runner.py. This file only reads the task, asks the operator, and shapes results.
 """
 
 from __future__ import annotations
 
+import time
 import typing as t
 import uuid
 
+from ansible import constants as C
 from ansible.errors import AnsibleError, AnsiblePromptInterrupt, AnsiblePromptNoninteractive
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
@@ -23,15 +28,16 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudCl
 from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import api_argument_spec
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
-    HEALTH_FAILED, RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF, SKIPPED, SUCCESS, ErrorBudget,
-    PlanError, Target, check_pause, chunks, host_result, parse_amount, pause_after, plan_batches, split_batches,
-    summarize,
+    HEALTH_FAILED, NOT_RUNNABLE, RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF, SKIPPED, SUCCESS,
+    ErrorBudget, PlanError, Target, check_pause, chunks, compact_summary, host_outcome, host_result, parse_amount,
+    pause_after, plan_batches, split_batches, summarize,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import (
     CommandSpec, Phase, run_all, run_rollout,
 )
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_share import LeaderGone, SharedRun, digest, run_directory
 
 display = Display()
 
@@ -39,6 +45,12 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {**RUN_ARGUMENT_SPEC, **api_argumen
 FACT = "alicloud_run"
 RESULTS_FACT = "alicloud_run_results"
 SUMMARY_FACT = "alicloud_run_summary"
+# Strategies that run a task on every host of the batch before the next task: there the first host's task
+# can run the command for the whole batch. Under the others (free, host_pinned) hosts move on their own,
+# so each host's task runs the command for its own instance.
+LOCKSTEP_STRATEGIES = frozenset({"linear", "ansible.builtin.linear", "ansible.legacy.linear",
+                                 "debug", "ansible.builtin.debug", "ansible.legacy.debug"})
+PROGRESS_EVERY = 15.0  # seconds between the running/succeeded/failed lines of a long batch
 
 
 class RunStopped(Exception):
@@ -58,28 +70,132 @@ class ActionModule(ActionBase):
             argument_spec=ARGUMENT_SPEC,
             mutually_exclusive=RUN_MUTUALLY_EXCLUSIVE, required_one_of=RUN_REQUIRED_ONE_OF)
         try:
-            plan = self._plan(args, task_vars)
-        except (PlanError, ConfigError, CloudError) as error:
+            check_options(args)
+            if self._task.run_once:
+                return {**result, **self._whole_batch(args, task_vars)}
+            return {**result, **self._own_host(args, task_vars)}
+        except (PlanError, ConfigError, CloudError, LeaderGone) as error:
             return {**result, "failed": True, "msg": f"alicloud.ecs.run: {error}"}
+
+    def _whole_batch(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        """run_once: this one task runs the batch and returns every host's result (and the template fact)."""
+        plan = self._plan(args, task_vars, list(task_vars.get("ansible_play_batch") or []), strict=True)
         if self._task.check_mode:
-            return {**result, **self._would(plan, args)}
-        return {**result, **self._execute(plan, args)}
+            return self._would(plan, args)
+        results, summary = self._execute(plan, args)
+        return self._report(results, summary, args["fail_when_stopped"])
+
+    # -- one host's task of a batch (no run_once) ---------------------------------------------
+
+    def _own_host(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        """This host's own result; the command goes out once per batch, from the first host's task."""
+        host = task_vars["inventory_hostname"]
+        region = resolve_settings(
+            access_key_id=args["access_key"], access_key_secret=args["secret_key"],
+            security_token=args["security_token"], region=args["region"], endpoint=args["endpoint"]).region
+        own = instance_of(host, task_vars, region)
+        explicit = args["instance_ids"] is not None or args["instance_tags"] is not None
+        if own is None and not explicit:
+            raise PlanError(f"no instance ID for host {host}: set ansible_alicloud_instance_id or instance_id "
+                            "(the alicloud.ecs.instances inventory does)")
+        if self._task.check_mode:
+            if explicit:
+                return self._would(self._plan(args, task_vars, [], strict=False), args)
+            return {"changed": True, "msg": f"would run {args['command_type']} on instance {own.instance_id} "
+                                            f"({own.region}) with the other hosts of the batch"}
+        lockstep = explicit or self._lockstep()
+        scope = list(task_vars.get("ansible_play_batch") or []) if lockstep else [own.region, own.instance_id]
+        share = SharedRun(run_directory() / digest(str(self._task._uuid), *scope), host)
+        if share.lead():
+            outcome = self._lead(share, args, task_vars, [host] if not lockstep else None)
+        else:
+            outcome = share.wait()
+        if outcome.get("error"):
+            return {"failed": True, "msg": outcome["error"]}
+        mine = share.result_of(own.instance_id) if own else None
+        if mine is None and explicit:
+            return {"changed": False, "skipped": True,
+                    "msg": f"host {host} is not among the instance_ids or instance_tags targets"}
+        if mine is None:
+            # The leader judged this host's `when` false, yet its task runs: it runs for this host alone.
+            solo = SharedRun(run_directory() / digest(str(self._task._uuid), own.region, own.instance_id), host)
+            outcome = self._lead(solo, args, task_vars, [host]) if solo.lead() else solo.wait()
+            if outcome.get("error"):
+                return {"failed": True, "msg": outcome["error"]}
+            mine = solo.result_of(own.instance_id)
+        report = host_outcome(mine, outcome["summary"], args["fail_when_stopped"])
+        report["ansible_facts"] = {FACT: mine, SUMMARY_FACT: report["summary"]}
+        return report
+
+    def _lead(self, share: SharedRun, args: dict[str, t.Any], task_vars: dict[str, t.Any],
+              hosts: list[str] | None) -> dict[str, t.Any]:
+        """Run the command for ``hosts`` (None: the batch's hosts whose `when` holds) and share the results."""
+        published = False
+        try:
+            plan = self._plan(args, task_vars, self._active_hosts(task_vars) if hosts is None else hosts, strict=False)
+            results, summary = self._execute(plan, args)
+            outcome = {"summary": compact_summary(summary)}
+            if summary["skipped"]:
+                display.warning(f"alicloud.ecs.run stopped: {summary['stopped']}")
+            share.publish({item["instance_id"]: item for item in results.values()}, outcome)
+            published = True
+        except (PlanError, ConfigError, CloudError) as error:
+            outcome = {"error": f"alicloud.ecs.run: {error}"}
+            share.publish({}, outcome)
+            published = True
+        finally:
+            if not published:
+                share.publish({}, {"error": "alicloud.ecs.run: the task that ran the command for this batch failed "
+                                            "(see its host's result); the command is not sent again"})
+        return outcome
+
+    def _lockstep(self) -> bool:
+        play = self._task.get_play()
+        return (getattr(play, "strategy", None) or C.DEFAULT_STRATEGY) in LOCKSTEP_STRATEGIES
+
+    def _active_hosts(self, task_vars: dict[str, t.Any]) -> list[str]:
+        """The batch's hosts whose `when` holds, each judged with its own variables as ansible will judge it.
+
+        ansible evaluates `when` in each host's own worker; the leader cannot wait for those that have not
+        started (forks smaller than the batch), so it evaluates them itself, with the variable manager ansible
+        gives the workers. A host judged wrongly to be skipped still gets its run: its task runs it alone.
+        """
+        batch = list(task_vars.get("ansible_play_batch") or [])
+        if not self._task.when:
+            return batch
+        me = task_vars["inventory_hostname"]
+        hostvars = task_vars["hostvars"]
+        manager, inventory = hostvars._variable_manager, hostvars._inventory  # pylint: disable=protected-access
+        play = self._task.get_play()
+        loop_var = task_vars.get("ansible_loop_var")
+        active = []
+        for name in batch:
+            if name == me:
+                active.append(name)
+                continue
+            variables = manager.get_vars(play=play, host=inventory.get_host(name), task=self._task, _hosts=batch,
+                                         _hosts_all=list(task_vars.get("ansible_play_hosts_all") or batch))
+            if loop_var and loop_var in task_vars:
+                variables[loop_var] = task_vars[loop_var]
+            try:
+                holds = self._task._resolve_conditional_with_item(  # pylint: disable=protected-access
+                    self._task.when, variables)[0]
+            except AnsibleError:
+                holds = False  # the host's own task fails on the same error before it gets here
+            if holds:
+                active.append(name)
+        return active
 
     # -- planning (no API call except listing instances by tag) -------------------------------
 
-    def _plan(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+    def _plan(self, args: dict[str, t.Any], task_vars: dict[str, t.Any], hosts: list[str],
+              strict: bool) -> dict[str, t.Any]:
         settings = resolve_settings(
             access_key_id=args["access_key"], access_key_secret=args["secret_key"],
             security_token=args["security_token"], region=args["region"], endpoint=args["endpoint"])
-        if args["timeout"] < 10:
-            raise PlanError(f"timeout must be at least 10 seconds, got {args['timeout']}")
-        check_pause(args["pause"])
         content = self._content(args, task_vars)
-        for option in ("health_check", "rollback"):
-            if args[option] is not None and not args[option].strip():
-                raise PlanError(f"{option} must not be empty when given")
         client = CloudClient(settings, log=display_log(display))
-        targets = self._targets(args, task_vars, client)
+        targets = self._targets(args, hosts, task_vars["hostvars"], client, strict)
         total = len(targets)
         sizes = plan_batches(total, args["batch"], args["batch_size"])
         return {
@@ -91,8 +207,6 @@ class ActionModule(ActionBase):
     def _content(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> str:
         """The inline content, or the controller script rendered with the play's variables."""
         if args["content"] is not None:
-            if not args["content"].strip():
-                raise PlanError("content must not be empty")
             return args["content"]
         try:
             path = self._find_needle("files", args["script"])
@@ -103,34 +217,32 @@ class ActionModule(ActionBase):
         templar = self._templar.copy_with_new_env(available_variables=task_vars)
         return to_text(templar.template(trust_as_template(source)))
 
-    def _targets(self, args: dict[str, t.Any], task_vars: dict[str, t.Any], client: CloudClient) -> list[Target]:
+    def _targets(self, args: dict[str, t.Any], play_hosts: list[str], hostvars: t.Mapping[str, t.Any],
+                 client: CloudClient, strict: bool) -> list[Target]:
+        """The instances to run on; ``strict``: a host without an instance ID fails the task (run_once), else
+        it is left out (its own task fails, naming it)."""
         hosts: dict[str, Target] = {}
         missing = []
-        for host in task_vars.get("ansible_play_batch") or []:
-            found = instance_of(host, task_vars["hostvars"][host], client.region)
+        for host in play_hosts:
+            found = instance_of(host, hostvars[host], client.region)
             if found:
                 # Two inventory names for one instance (allow_duplicated_hosts): the instance runs once.
                 hosts.setdefault(found.instance_id, found)
             else:
                 missing.append(host)
         if args["instance_ids"] is not None:
-            ids = list(dict.fromkeys(args["instance_ids"]))
-            if not ids:
-                raise PlanError("instance_ids must not be empty when given")
-            return [hosts.get(iid) or Target(iid, iid, client.region) for iid in ids]
+            return [hosts.get(iid) or Target(iid, iid, client.region) for iid in dict.fromkeys(args["instance_ids"])]
         if args["instance_tags"] is not None:
-            if not args["instance_tags"] or len(args["instance_tags"]) > 20:
-                raise PlanError("instance_tags must hold between 1 and 20 tags")
             listed = describe_instances(client, Status="Running", Tag=[
                 {"Key": key, "Value": str(value)} for key, value in args["instance_tags"].items()])
             if not listed:
                 raise PlanError(f"instance_tags {args['instance_tags']} match no running instance in {client.region}")
             return [hosts.get(item["InstanceId"]) or Target(item["InstanceId"], item["InstanceId"], client.region)
                     for item in listed]
-        if missing:
+        if missing and strict:
             raise PlanError("no instance ID for host(s) " + ", ".join(missing[:10]) +
                             ": set ansible_alicloud_instance_id or instance_id (the alicloud.ecs.instances inventory does)")
-        if not hosts:
+        if not hosts and strict:
             raise PlanError("no targets: the play has no hosts; give instance_ids or instance_tags")
         return list(hosts.values())
 
@@ -145,7 +257,7 @@ class ActionModule(ActionBase):
 
     # -- running ------------------------------------------------------------------------------
 
-    def _execute(self, plan: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
+    def _execute(self, plan: dict[str, t.Any], args: dict[str, t.Any]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
         client: CloudClient = plan["client"]
         clients: dict[str, CloudClient] = {}
 
@@ -175,13 +287,14 @@ class ActionModule(ActionBase):
         if stopped and args["rollback"]:
             phases.append(self._rollback(client_for, run_id, spec, args["rollback"], results))
         summary = summarize(results, [iid for phase in phases for iid in phase.invoke_ids], len(batches), done, stopped)
-        return self._report(results, summary, args["fail_when_stopped"])
+        return results, summary
 
     def _batch(self, main: Phase, health: Phase, batch: list[Target], index: int, count: int, concurrency: int,
                budget: ErrorBudget, args: dict[str, t.Any], results: dict[str, dict[str, t.Any]]) -> None:
         display.display(f"alicloud.ecs.run: batch {index + 1}/{count}: {len(batch)} instance(s), "
                         f"{concurrency} at a time")
-        run_rollout(main, batch, index + 1, concurrency, budget)
+        run_rollout(main, batch, index + 1, concurrency, budget,
+                    progress=Progress(f"alicloud.ecs.run: batch {index + 1}/{count}"))
         for target in batch:
             if target.host in main.results:
                 results[target.host] = main.results[target.host]
@@ -235,7 +348,7 @@ class ActionModule(ActionBase):
         """Run ``rollback`` on every instance of the batches that were started (their work may be half done)."""
         phase = Phase(client_for, CommandSpec(content, **spec), f"alicloud.ecs.run-{run_id}-rollback")
         started = [Target(host, item["instance_id"], item["region"]) for host, item in results.items()
-                   if item["status"] != SKIPPED]
+                   if item["status"] not in (SKIPPED, NOT_RUNNABLE)]
         display.display(f"alicloud.ecs.run: rolling back {len(started)} instance(s)")
         try:
             run_all(phase, started, 0)
@@ -265,6 +378,39 @@ class ActionModule(ActionBase):
         else:
             report["msg"] = f"succeeded on {len(summary['succeeded'])} host(s)"
         return report
+
+
+class Progress:
+    """Counts of a long batch (running, succeeded, failed), at most one line every PROGRESS_EVERY seconds."""
+
+    def __init__(self, label: str, clock: t.Callable[[], float] = time.monotonic) -> None:
+        self.label = label
+        self.clock = clock
+        self.due = clock() + PROGRESS_EVERY
+
+    def __call__(self, running: int, succeeded: int, failed: int) -> None:
+        if running and self.clock() >= self.due:
+            display.display(f"{self.label}: {running} running, {succeeded} succeeded, {failed} failed")
+            self.due = self.clock() + PROGRESS_EVERY
+
+
+def check_options(args: t.Mapping[str, t.Any]) -> None:
+    """Checks that need no targets, made by every host's task before anything is shared or sent."""
+    if args["timeout"] < 10:
+        raise PlanError(f"timeout must be at least 10 seconds, got {args['timeout']}")
+    check_pause(args["pause"])
+    if args["content"] is not None and not args["content"].strip():
+        raise PlanError("content must not be empty")
+    for option in ("health_check", "rollback"):
+        if args[option] is not None and not args[option].strip():
+            raise PlanError(f"{option} must not be empty when given")
+    if args["instance_ids"] is not None and not args["instance_ids"]:
+        raise PlanError("instance_ids must not be empty when given")
+    if args["instance_tags"] is not None and not 1 <= len(args["instance_tags"]) <= 20:
+        raise PlanError("instance_tags must hold between 1 and 20 tags")
+    for option in ("concurrency", "max_errors"):
+        parse_amount(args[option], 100, option)
+    plan_batches(1, args["batch"], args["batch_size"])
 
 
 def instance_of(host: str, hostvars: t.Mapping[str, t.Any], default_region: str) -> Target | None:

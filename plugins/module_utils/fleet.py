@@ -20,6 +20,7 @@ SUCCESS = "Success"
 # Our own statuses next to the API's InvocationStatus values.
 SKIPPED = "Skipped"              # never launched: the run stopped first
 HEALTH_FAILED = "HealthCheckFailed"  # the content succeeded, the batch's health check did not
+NOT_RUNNABLE = "NotRunnable"     # RunCommand refused it: unknown, in another region, or not Running
 PAUSE_CHOICES = ("none", "first", "every")
 # The action's own options (the shared credential options are added by the action and the doc stub).
 RUN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -209,6 +210,50 @@ def summarize(results: t.Mapping[str, t.Mapping[str, t.Any]], invoke_ids: t.Sequ
         "batches_done": batches_done,
         "stopped": stopped,
     }
+
+
+def compact_summary(summary: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The part of the summary every host of a per-host run carries: no host lists, so that 10,000 hosts
+    do not each hold 10,000 names (ansible's own PLAY RECAP and ``ansible_play_hosts`` tell who failed)."""
+    return {key: summary[key] for key in ("counts", "batches", "batches_done", "stopped")}
+
+
+def cause(result: t.Mapping[str, t.Any]) -> str:
+    """Why one host's run did not succeed, in plain words."""
+    instance, status, code = result["instance_id"], result["status"], result["error_code"]
+    if status == NOT_RUNNABLE:
+        return f"{result['error_info']}: RunCommand refused it ({code})"
+    if status == HEALTH_FAILED:
+        check = result["health_check"] or {}
+        return f"the command succeeded on instance {instance} but its health check exited {check.get('exit_code')}"
+    if code == "ExitCodeNonzero":
+        return f"the command exited {result['exit_code']} on instance {instance}"
+    if status == "Timeout":
+        return f"the command timed out on instance {instance}"
+    if code in ("ClientNotResponse", "ClientNetworkBlocked", "ClientIsUpgrading", "ClientNeedUpgrade"):
+        return f"the Cloud Assistant agent of instance {instance} did not take the command ({code}: {result['error_info']})"
+    return f"instance {instance} ended {status}" + (f" ({code}: {result['error_info']})" if code else "")
+
+
+def host_outcome(result: t.Mapping[str, t.Any], summary: t.Mapping[str, t.Any], fail_when_stopped: bool) -> dict[str, t.Any]:
+    """One host's own task result: failed when its instance did not succeed, changed when the command ran.
+
+    A host never started because the run stopped first fails too, unless ``fail_when_stopped`` is false:
+    then it is reported skipped.
+    """
+    status = result["status"]
+    outcome: dict[str, t.Any] = {
+        **result, "changed": bool(result["invoke_id"]) and status not in (SKIPPED, NOT_RUNNABLE),
+        "rc": result["exit_code"], "stdout": result["output"], "stdout_lines": result["output"].splitlines(),
+        "summary": dict(summary)}
+    if status == SUCCESS:
+        outcome["msg"] = f"succeeded on instance {result['instance_id']}"
+    elif status == SKIPPED:
+        outcome["msg"] = f"not started on instance {result['instance_id']}: the run stopped: {summary['stopped']}"
+        outcome["failed" if fail_when_stopped else "skipped"] = True
+    else:
+        outcome.update(failed=True, msg=cause(result))
+    return outcome
 
 
 def check_pause(pause: str) -> None:

@@ -11,10 +11,19 @@ module: run
 short_description: Run one command on a whole fleet in a few API calls, with rate control, batches and rollback
 version_added: 0.1.0
 description:
-  - Runs a shell, batch or PowerShell script on many ECS instances through Cloud Assistant, from the controller,
-    once per play (use C(run_once=true)). One RunCommand carries up to 100 instances of one region, and all running
-    invocations are polled together with one DescribeInvocations per region, so the API calls grow with
-    the number of instances divided by 100, not with the number of hosts.
+  - Runs a shell, batch or PowerShell script on many ECS instances through Cloud Assistant, from the controller.
+    One RunCommand carries up to 100 instances of one region, and all running invocations are polled together
+    with one DescribeInvocations per region, so the API calls grow with the number of instances divided by 100,
+    not with the number of hosts.
+  - 'Like any task, it runs once per host, and each host gets its own result: failed when its instance did not
+    succeed (it then drops out of the play), C(changed) when the command ran, C(rc) and C(stdout) as the command
+    module has them, its own C(register) and facts. The command itself goes out once per batch of hosts: the
+    first host''s task runs it for every host of the batch whose C(when) holds, whatever C(forks) is, and the
+    other hosts'' tasks pick up their own instance''s result. It runs exactly once on every instance, also for
+    ad hoc C(ansible -m alicloud.ecs.run), under C(serial), with two inventory names for one instance, and with
+    C(strategy: free) (where each host runs its own instance, one RunCommand each).'
+  - With C(run_once=true) the one task runs the command for the whole batch and returns every host's result at
+    once (C(results), C(summary), and facts for every host); existing playbooks written that way keep working.
   - 'Targets: the play''s hosts by default (their C(ansible_alicloud_instance_id) or C(instance_id) variable,
     which the P(alicloud.ecs.instances#inventory) inventory sets, and their C(ansible_alicloud_region) or C(region_id)),
     grouped per region; or O(instance_ids); or the running instances carrying O(instance_tags).'
@@ -29,8 +38,14 @@ description:
     is set, the rollback content runs on every instance of the batches that were started, including the failing one.
   - 'Results: every host of the play gets the fact C(alicloud_run) with its own result, the play gets
     C(alicloud_run_summary), and C(alicloud_run_results) maps each host to its result. See RETURN.'
-  - The task fails when the run stopped (see above), naming the failed hosts (unless O(fail_when_stopped=false));
-    failures within O(max_errors) leave the task successful and are listed in the summary.
+  - 'Unrunnable instances fail alone: when RunCommand is refused because an instance is stopped, unknown or in
+    another region, those instances are reported on their own hosts (for example C(instance i-... is Stopped)) and
+    the command goes to the rest; an instance whose agent does not answer ends with its own error.'
+  - 'Per host: a host whose instance did not succeed fails; a host never started because the run stopped first
+    fails too, or is skipped with O(fail_when_stopped=false). With C(run_once): the task fails when the run stopped,
+    naming the failed hosts (unless O(fail_when_stopped=false)); failures within O(max_errors) leave it successful
+    and are listed in the summary.'
+  - The semantics table (what runs where, what each host's result is) is in the collection's C(docs/fleet.md).
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 options:
@@ -121,7 +136,10 @@ options:
     type: str
   fail_when_stopped:
     description:
-      - Fail the task when the run stopped early (threshold passed, health check failed, operator stopped it).
+      - Per host (no C(run_once)), whether a host never started because the run stopped early fails (V(true)) or is
+        reported skipped (V(false)). Hosts that ran and failed fail either way.
+      - With C(run_once), fail the task when the run stopped early (threshold passed, health check failed, operator
+        stopped it).
       - ansible-core sets no facts from a failed task, so a failed run leaves C(alicloud_run) and
         C(alicloud_run_summary) unset; its C(results) and C(summary) are still in the registered result
         (set on every host of the play) and in C(ansible_failed_result) inside C(rescue).
@@ -140,7 +158,12 @@ attributes:
     description: Not applicable.
 notes:
   - This is an action plugin; it runs on the controller and needs no connection to the hosts.
-  - 'Facts: every host of a C(run_once) task receives the same facts, so C(alicloud_run) is stored as a template that
+  - 'Options are read once per batch, from the task of the first host to arrive: a template in them (and a
+    O(script)) is rendered with that host''s variables, as for C(run_once). C(when) is judged per host.'
+  - 'Facts per host (no C(run_once)): C(alicloud_run) is the host''s own result and C(alicloud_run_summary) holds
+    C(counts), C(batches), C(batches_done) and C(stopped) (no host lists: the PLAY RECAP and C(ansible_play_hosts)
+    say who failed). Both are plain values and survive a persistent fact cache.'
+  - 'Facts with C(run_once): every host of a C(run_once) task receives the same facts, so C(alicloud_run) is stored as a template that
     each host resolves to its own entry of C(alicloud_run_results). A persistent fact cache (for example jsonfile)
     keeps only the text of that template; use C(alicloud_run_results[inventory_hostname]) there.'
   - Read the facts as C(ansible_facts.alicloud_run); the top-level C(alicloud_run) works too while ansible-core
@@ -150,12 +173,16 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Patch every web server, 100 at a time, stop after 5 failures
+- name: Patch every web server, 100 at a time, stop after 5 failures; failed hosts drop out of the play
   alicloud.ecs.run:
     content: yum -y update openssl
     concurrency: 100
     max_errors: 5
-  run_once: true
+  register: patched
+
+- name: Only the hosts whose patch succeeded get here, each with its own output
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname }}: {{ patched.stdout_lines | last }}"
 
 - name: Rolling restart in 3 batches with a health check, a pause after the first batch and a rollback
   alicloud.ecs.run:
@@ -166,7 +193,7 @@ EXAMPLES = r"""
     rollback: /opt/app/rollback.sh
   run_once: true
 
-- name: Act on each host's own result
+- name: Act on each host's own result (every host has its fact after the run_once task above)
   ansible.builtin.debug:
     msg: "{{ inventory_hostname }} exited {{ ansible_facts.alicloud_run.exit_code }}"
   when: ansible_facts.alicloud_run.status == 'Success'
@@ -186,11 +213,30 @@ EXAMPLES = r"""
 
 RETURN = r"""
 msg:
-  description: What happened, naming the failed hosts.
+  description: What happened on this host (per host), or across the batch naming the failed hosts (C(run_once)).
   returned: always
   type: str
+status:
+  description: Per host, this host's status; the fields of RV(results) are all at the top of each host's result.
+  returned: per host (no C(run_once)), not in check mode
+  type: str
+rc:
+  description: Per host, the exit code of the command on this host's instance (C(exit_code)); null when it never ran.
+  returned: per host (no C(run_once)), not in check mode
+  type: int
+stdout:
+  description: Per host, the output of the command on this host's instance (C(output)).
+  returned: per host (no C(run_once)), not in check mode
+  type: str
+stdout_lines:
+  description: Per host, RV(stdout) split into lines.
+  returned: per host (no C(run_once)), not in check mode
+  type: list
+  elements: str
 summary:
-  description: The run summary (also set as the fact C(alicloud_run_summary)).
+  description:
+    - The run summary (also set as the fact C(alicloud_run_summary)).
+    - Per host (no C(run_once)) only C(counts), C(batches), C(batches_done) and C(stopped).
   returned: success and failure, not in check mode
   type: dict
   contains:
@@ -230,12 +276,13 @@ results:
   description:
     - The result of every target host, by host name (also the fact C(alicloud_run_results)); each entry is what the
       host's own fact C(alicloud_run) holds.
-  returned: success and failure, not in check mode
+  returned: with C(run_once), not in check mode
   type: dict
   contains:
     status:
       description: The Cloud Assistant InvocationStatus (C(Success), C(Failed), C(Timeout), C(Error), C(Aborted)...),
-        or C(HealthCheckFailed), or C(Skipped) for a host never started.
+        or C(HealthCheckFailed), or C(Skipped) for a host never started, or C(NotRunnable) for an instance RunCommand
+        refused (stopped, unknown, another region; C(error_info) says which).
       type: str
     exit_code:
       description: Exit code of the content; null when it never ran.

@@ -15,10 +15,12 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient
+from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, Json
+from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError
 from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
-    ErrorBudget, Rollout, SUCCESS, Target, chunks, host_result,
+    NOT_RUNNABLE, ErrorBudget, Rollout, SUCCESS, Target, chunks, host_result,
 )
+from ansible_collections.alicloud.ecs.plugins.module_utils.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import (
     TERMINAL_STATUSES, PollSchedule, encode_content, new_client_token, stop_invocation,
 )
@@ -29,6 +31,9 @@ INVOCATIONS_PAGE = 50
 POLLS = PollSchedule(first=0.5, then=0.75, factor=1.5, cap=5.0)
 # Past Timeout the agent itself ends a task; this extra wait only covers a service that never answers.
 DEADLINE_GRACE = 120
+# RunCommand refuses the whole call when one instance cannot run it ("if one of the specified instances
+# does not meet the conditions, the call fails", contract §2.1): unknown, in another region, not Running.
+REFUSED_CODES = frozenset({"InvalidInstance.NotFound", "InvalidInstance.NotMatch", "InvalidInstanceId.NotFound"})
 
 
 @dataclass
@@ -63,6 +68,7 @@ class Phase:
         self.clock = clock
         self.launches: list[Launch] = []
         self.results: dict[str, dict[str, t.Any]] = {}
+        self.refused: list[tuple[str, bool]] = []  # ended before they started: reported at the next poll
 
     @property
     def invoke_ids(self) -> list[str]:
@@ -70,20 +76,40 @@ class Phase:
 
     def launch(self, targets: t.Sequence[Target], batch: int) -> None:
         for group in chunks(targets):
-            region = group[0].region
+            self._launch_group(group, batch)
+
+    def _launch_group(self, group: list[Target], batch: int) -> None:
+        """One RunCommand; when it is refused, the instances that cannot run are set aside, the rest go again."""
+        region = group[0].region
+        try:
             response = self.clients(region).call(
                 "RunCommand", Type=self.spec.command_type, CommandContent=encode_content(self.spec.content),
                 ContentEncoding="Base64", InstanceId=[target.instance_id for target in group],
                 Timeout=self.spec.timeout, Name=self.name, Username=self.spec.username,
                 WorkingDir=self.spec.working_dir, ClientToken=new_client_token(), TerminationMode="ProcessTree")
-            self.launches.append(Launch(response["InvokeId"], region, {item.instance_id: item for item in group},
-                                        self.clock() + self.spec.timeout + DEADLINE_GRACE))
+        except CloudError as error:
+            if error.code not in REFUSED_CODES:
+                raise
+            causes = unrunnable(self.clients(region), group)
+            if not causes:
+                raise
             for target in group:
-                self.results[target.host] = host_result(target, batch, "Pending", invoke_id=response["InvokeId"])
+                if target.instance_id in causes:
+                    self.results[target.host] = host_result(
+                        target, batch, NOT_RUNNABLE, error_code=error.code, error_info=causes[target.instance_id])
+                    self.refused.append((target.host, False))
+            rest = [target for target in group if target.instance_id not in causes]
+            if rest:
+                self._launch_group(rest, batch)
+            return
+        self.launches.append(Launch(response["InvokeId"], region, {item.instance_id: item for item in group},
+                                    self.clock() + self.spec.timeout + DEADLINE_GRACE))
+        for target in group:
+            self.results[target.host] = host_result(target, batch, "Pending", invoke_id=response["InvokeId"])
 
     def poll(self) -> list[tuple[str, bool]]:
         """(host, succeeded) for every instance seen ending since the last poll."""
-        ended: list[tuple[str, bool]] = []
+        ended, self.refused = self.refused, []
         open_launches = [launch for launch in self.launches if not launch.fetched]
         by_id = {launch.invoke_id: launch for launch in open_launches}
         for region in sorted({launch.region for launch in open_launches}):
@@ -139,16 +165,38 @@ def instances_of(invocation: dict[str, t.Any]) -> list[dict[str, t.Any]]:
     return (invocation.get("InvokeInstances") or {}).get("InvokeInstance") or []
 
 
+def unrunnable(client: CloudClient, group: t.Sequence[Target]) -> dict[str, str]:
+    """Why each instance of a refused RunCommand cannot run, in plain words (one DescribeInstances call)."""
+    found = {item["InstanceId"]: item.get("Status", "") for item in
+             describe_instances(client, InstanceIds=Json([target.instance_id for target in group]))}
+    causes = {}
+    for target in group:
+        status = found.get(target.instance_id)
+        if status is None:
+            causes[target.instance_id] = f"instance {target.instance_id} does not exist in region {target.region}"
+        elif status != "Running":
+            causes[target.instance_id] = f"instance {target.instance_id} is {status}"
+    return causes
+
+
 def run_rollout(phase: Phase, batch: list[Target], index: int, concurrency: int, budget: ErrorBudget,
-                sleep: t.Callable[[float], None] = time.sleep) -> None:
-    """Run one batch under the concurrency limit until it ended or the error budget stopped it."""
+                sleep: t.Callable[[float], None] = time.sleep,
+                progress: t.Callable[[int, int, int], None] | None = None) -> None:
+    """Run one batch under the concurrency limit until it ended or the error budget stopped it.
+
+    ``progress(running, succeeded, failed)`` is called after every poll.
+    """
     rollout = Rollout(batch, concurrency, budget)
     phase.launch(rollout.take(), index)
     delays = POLLS.delays()
+    counts = {True: 0, False: 0}
     while not (rollout.done and phase.finished):
         sleep(next(delays))
         for host, succeeded in phase.poll():
             rollout.finish(host, succeeded)
+            counts[succeeded] += 1
+        if progress:
+            progress(len(rollout.in_flight), counts[True], counts[False])
         more = rollout.take()
         if more:
             phase.launch(more, index)

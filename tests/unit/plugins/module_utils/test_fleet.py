@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
-    ErrorBudget, PlanError, Rollout, Target, check_pause, chunks, host_result, parse_amount, pause_after,
-    plan_batches, split_batches, summarize,
+    ErrorBudget, PlanError, Rollout, Target, check_pause, chunks, compact_summary, host_outcome, host_result,
+    parse_amount, pause_after, plan_batches, split_batches, summarize,
 )
 
 
@@ -108,3 +108,41 @@ def test_pause_points() -> None:
     assert [pause_after("none", index, 3) for index in range(3)] == [False, False, False]
     with pytest.raises(PlanError, match="pause"):
         check_pause("sometimes")
+
+
+def per_host_result(status: str, **details) -> dict:
+    return host_result(Target("web-1", "i-1", "cn-hangzhou"), 1, status, **details)
+
+
+SUMMARY = {"counts": {"Success": 1}, "batches": 1, "batches_done": 1, "stopped": "", "succeeded": ["web-1"]}
+
+
+def test_a_host_that_succeeded_is_changed_with_its_own_output() -> None:
+    outcome = host_outcome(per_host_result("Success", exit_code=0, output="a\nb\n", invoke_id="t-1"),
+                           compact_summary(SUMMARY), True)
+    assert (outcome["changed"], outcome["rc"], outcome["stdout_lines"]) == (True, 0, ["a", "b"])
+    assert "failed" not in outcome and outcome["summary"] == {"counts": {"Success": 1}, "batches": 1,
+                                                              "batches_done": 1, "stopped": ""}
+
+
+@pytest.mark.parametrize(("status", "details", "message"), [
+    ("Failed", {"exit_code": 3, "error_code": "ExitCodeNonzero", "invoke_id": "t-1"},
+     "the command exited 3 on instance i-1"),
+    ("NotRunnable", {"error_code": "InvalidInstance.NotMatch", "error_info": "instance i-1 is Stopped"},
+     "instance i-1 is Stopped: RunCommand refused it (InvalidInstance.NotMatch)"),
+    ("Aborted", {"error_code": "ClientNotResponse", "error_info": "no heartbeat", "invoke_id": "t-1"},
+     "the Cloud Assistant agent of instance i-1 did not take the command (ClientNotResponse: no heartbeat)"),
+    ("Timeout", {"invoke_id": "t-1"}, "the command timed out on instance i-1"),
+])
+def test_a_host_that_did_not_succeed_fails_with_the_cause_in_plain_words(status, details, message) -> None:
+    outcome = host_outcome(per_host_result(status, **details), SUMMARY, True)
+    assert outcome["failed"] and outcome["msg"] == message
+    assert outcome["changed"] == (status != "NotRunnable")
+
+
+def test_a_host_never_started_fails_unless_fail_when_stopped_is_false() -> None:
+    summary = {**SUMMARY, "stopped": "the health check of batch 1 failed on web-2"}
+    assert host_outcome(per_host_result("Skipped"), summary, True)["failed"]
+    skipped = host_outcome(per_host_result("Skipped"), summary, False)
+    assert skipped["skipped"] and "failed" not in skipped and not skipped["changed"]
+    assert skipped["msg"].endswith("the run stopped: the health check of batch 1 failed on web-2")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import typing as t
 
+from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError
 from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import ErrorBudget, Target
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import fleet_runner
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import CommandSpec, Phase, run_all, run_rollout
@@ -13,15 +15,22 @@ from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import C
 class FakeCloud:
     """Instances end on the poll after their launch; ``fail`` ones exit 1, ``hang`` ones never end."""
 
-    def __init__(self, fail: t.Iterable[str] = (), hang: t.Iterable[str] = ()) -> None:
-        self.fail, self.hang = set(fail), set(hang)
+    def __init__(self, fail: t.Iterable[str] = (), hang: t.Iterable[str] = (),
+                 stopped: t.Iterable[str] = ()) -> None:
+        self.fail, self.hang, self.stopped = set(fail), set(hang), set(stopped)
         self.calls: list[tuple[str, dict]] = []
         self.invocations: dict[str, dict] = {}
         self.ids = itertools.count(1)
 
     def call(self, action: str, **params: t.Any) -> dict:
         self.calls.append((action, params))
+        if action == "DescribeInstances":
+            wanted = json.loads(str(params["InstanceIds"]))
+            return {"Instances": {"Instance": [{"InstanceId": iid, "Status": "Stopped" if iid in self.stopped else "Running"}
+                                               for iid in wanted if iid != "i-gone"]}, "TotalCount": 0}
         if action == "RunCommand":
+            if self.stopped.intersection(params["InstanceId"]) or "i-gone" in params["InstanceId"]:
+                raise CloudError("InvalidInstance.NotMatch", "The specified instance type does not match the command.")
             invoke_id = f"t-{next(self.ids)}"
             self.invocations[invoke_id] = {"name": params["Name"], "ids": params["InstanceId"], "polled": False}
             return {"InvokeId": invoke_id}
@@ -88,3 +97,19 @@ def test_an_invocation_past_its_deadline_is_stopped_once(monkeypatch) -> None:
     run_all(phase, fleet(2), 1, sleep=lambda seconds: None)
     assert cloud.count("StopInvocation") == 1
     assert phase.finished
+
+
+def test_a_refused_run_command_sets_the_unrunnable_instances_aside_and_runs_the_rest() -> None:
+    cloud = FakeCloud(stopped={"i-2"})
+    phase = Phase(lambda region: cloud, CommandSpec("echo"), "run-4")
+    budget = ErrorBudget(5)
+    targets = [Target(f"h{index}", f"i-{index}", "cn-hangzhou") for index in range(4)] + [
+        Target("gone", "i-gone", "cn-hangzhou")]
+    run_rollout(phase, targets, 1, 10, budget, sleep=lambda seconds: None)
+    launched = [params["InstanceId"] for name, params in cloud.calls if name == "RunCommand"]
+    assert launched == [["i-0", "i-1", "i-2", "i-3", "i-gone"], ["i-0", "i-1", "i-3"]]
+    assert phase.results["h2"]["status"] == "NotRunnable"
+    assert phase.results["h2"]["error_info"] == "instance i-2 is Stopped"
+    assert phase.results["gone"]["error_info"] == "instance i-gone does not exist in region cn-hangzhou"
+    assert phase.results["h3"]["status"] == "Success"
+    assert budget.failed == {"h2", "gone"}
