@@ -206,7 +206,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.powershell_transport 
 from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import (
     ExecOptions, InstanceExecutor, RemoteExecError, ShellEnvelope,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.transport import TransportError
+from ansible_collections.alicloud.ecs.plugins.module_utils.transport import BecomeAnswer, TransportError
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 
 try:  # ansible-core's own decoder for PowerShell's CLIXML error stream, as its ssh and winrm plugins use
@@ -295,10 +295,11 @@ class Connection(ConnectionBase):
         self._connected = True
         return self
 
-    def _run(self, command: str, in_data: bytes | None) -> tuple[int, bytes, bytes]:
+    def _run(self, command: str, in_data: bytes | None,
+             become: BecomeAnswer | None = None) -> tuple[int, bytes, bytes]:
         self._connect()
         try:
-            frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), in_data)
+            frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), in_data, become=become)
         except FAILURES as error:
             raise AnsibleConnectionFailure(to_native(error)) from None
         return frame.rc, frame.stdout, frame.stderr
@@ -338,14 +339,22 @@ class Connection(ConnectionBase):
         return rc, out, err
 
     def _run_with_become_password(self, cmd: str, in_data: bytes | None) -> tuple[int, bytes, bytes]:
-        """Answer the become prompt without a terminal: the password is the first line of stdin.
+        """Answer the become prompt without a terminal, and only if it comes.
 
-        Nothing here can type into a prompt, so the password goes ahead of the command's own input
-        (``sudo -S`` and ``su``-style plugins read it from there). A wrong or missing password makes
-        the escalation fail at once with a clear error, never a hang.
+        Cloud Assistant is not interactive, so the envelope on the instance does what ansible's ssh plugin
+        does on a terminal: it watches the command's stderr for the become plugin's prompt and its stdout
+        for the success marker, gives the password once to the prompt, and the command's own input only
+        after the marker. Root becoming another user, or NOPASSWD sudo, never sees the password. A wrong
+        password is answered no further: the escalation fails at once with a clear error, never a hang.
         """
+        if not isinstance(self.become.prompt, str) or not self.become.success:
+            raise AnsibleError(
+                f"{self.become.name} asks for its password in a way only a terminal can answer, and Cloud Assistant "
+                "has none: use sudo, or let the remote user escalate without a password")
         password = self.become.get_option("become_pass", playcontext=self._play_context) or ""
-        rc, out, err = self._run(cmd, to_bytes(password, errors="surrogate_or_strict") + b"\n" + (in_data or b""))
+        answer = BecomeAnswer(password=to_bytes(password, errors="surrogate_or_strict"),
+                              prompt=self.become.prompt, success=self.become.success)
+        rc, out, err = self._run(cmd, in_data, answer)
         if self.become.check_incorrect_password(err) or self.become.check_incorrect_password(out):
             raise AnsibleError(f"Incorrect {self.become.name} password")
         if self.become.check_missing_password(err) or self.become.check_missing_password(out):

@@ -24,7 +24,8 @@ import re
 
 from .remote_exec import ShellEnvelope
 from .transport import (
-    CHUNK_WAIT_SECONDS, MISSING_REPORT_LIMIT, OUTPUT_PAGE_BYTES, STALL_SECONDS, TAIL_BYTES, StdinPlan, TransportError,
+    CHUNK_WAIT_SECONDS, MISSING_REPORT_LIMIT, OUTPUT_PAGE_BYTES, STALL_SECONDS, TAIL_BYTES, BecomeAnswer, StdinPlan,
+    TransportError,
 )
 
 WINDOWS_ROOT = "C:\\ProgramData\\alicloud-ecs"  # chunks, work and spool directories, SYSTEM and Administrators only
@@ -275,7 +276,9 @@ class PowerShellEnvelope(ShellEnvelope):
     inline_budget = PS_INLINE_BUDGET
     keeps_bases = False  # Windows modules are not AnsiballZ zips; no delta rebuild in PowerShell
 
-    def run_script(self, command: bytes, plan: StdinPlan | None) -> str:
+    def run_script(self, command: bytes, plan: StdinPlan | None, become: BecomeAnswer | None = None) -> str:
+        if become is not None:
+            raise TransportError("Windows instances escalate inside ansible's exec wrapper, never at a prompt")
         return build_ps_run_script(command, plan)
 
     def page_script(self, spool: str, index: int) -> str:

@@ -25,7 +25,7 @@ from .instance_cache import InstanceCache
 from .invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
 from .stdin_delta import make_delta, module_name
 from .transport import (
-    INLINE_BUDGET, OUTPUT_PAGE_BYTES, BaseEdit, Frame, StdinPart, StdinPlan, Trailer, TransportError,
+    INLINE_BUDGET, OUTPUT_PAGE_BYTES, BaseEdit, BecomeAnswer, Frame, StdinPart, StdinPlan, Trailer, TransportError,
     build_page_script, build_run_script, decode_frame, pack_inline, parse_trailer,
 )
 
@@ -118,8 +118,8 @@ class ShellEnvelope:
     inline_budget = INLINE_BUDGET  # packed stdin bytes one script may carry inline
     keeps_bases = True  # rebuilds stdin from a kept earlier payload (StdinPlan.from_base)
 
-    def run_script(self, command: bytes, plan: StdinPlan | None) -> str:
-        return build_run_script(command, plan)
+    def run_script(self, command: bytes, plan: StdinPlan | None, become: BecomeAnswer | None = None) -> str:
+        return build_run_script(command, plan, become)
 
     def page_script(self, spool: str, index: int) -> str:
         return build_page_script(spool, index)
@@ -162,10 +162,12 @@ class InstanceExecutor:
         self.cache = cache
         self._staged = False
 
-    def run(self, command: bytes, stdin: bytes | None = None, stdout: t.BinaryIO | None = None) -> Frame:
+    def run(self, command: bytes, stdin: bytes | None = None, stdout: t.BinaryIO | None = None,
+            become: BecomeAnswer | None = None) -> Frame:
         """Run ``command`` with ``stdin`` and return its exact rc, stdout and stderr.
 
-        With ``stdout`` given, standard output streams into that file instead of ``Frame.stdout``.
+        With ``stdout`` given, standard output streams into that file instead of ``Frame.stdout``; with
+        ``become``, its password answers the become prompt on the instance if (and only if) one comes.
         """
         self._staged = False
         keeps_base = self.cache is not None and self.options.envelope.keeps_bases
@@ -173,7 +175,7 @@ class InstanceExecutor:
         kind = timing_kind(command, stdin)
         for _attempt in range(MAX_STAGING_ATTEMPTS):
             plan = self._plan(staging)
-            result, invoke_id, completion = self._invoke(self.options.envelope.run_script(command, plan), kind)
+            result, invoke_id, completion = self._invoke(self.options.envelope.run_script(command, plan, become), kind)
             trailer = parse_trailer(result.output)
             if trailer.missing and plan and plan.from_base:
                 # The kept base is gone (most likely the whole chunk directory with it) or is not what

@@ -21,7 +21,7 @@ import re
 import shlex
 import typing as t
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FRAME_MAGIC = b"ACE1"
 OUTPUT_PAGE_BYTES = 24576          # the API's output cap; a page read never exceeds it
@@ -115,6 +115,55 @@ class StdinPlan:
     from_base: BaseEdit | None = None
     keep_as: str | None = None  # keep the rebuilt stdin under this name in the chunk directory...
     drop: str | None = None     # ... instead of this earlier copy
+
+
+@dataclass(frozen=True)
+class BecomeAnswer:
+    """A become password, to be given on the instance only to the become plugin's own prompt.
+
+    ``prompt`` is the exact prompt text the become command asks with (sudo's ``-p``), ``success`` the
+    marker the escalated command prints before anything else. The password never joins the command's
+    stdin: the envelope holds stdin back until either the prompt shows on stderr (then the password
+    goes, once) or the success marker on stdout (then stdin goes).
+    """
+
+    password: bytes = field(repr=False)
+    prompt: str
+    success: str
+
+
+# The become helper: the command reads a FIFO; the envelope watches the command's stderr for the prompt and its
+# stdout for the success marker (both plain files, as the envelope captures them anyway). A second prompt means a
+# wrong password: nothing more is written, sudo reads EOF and fails. The password file sits in a 0700 directory on
+# tmpfs (/dev/shm) where there is one, is removed once read, and the whole directory at exit.
+BECOME_POLL_SECONDS = "0.02"
+
+
+def _become_run(become: BecomeAnswer) -> str:
+    prompt = shlex.quote(become.prompt)
+    success = shlex.quote(become.success)
+    return (
+        "_s=$(mktemp -d /dev/shm/.alicloud-ecs-b.XXXXXXXX 2>/dev/null || mktemp -d \"$_d/b.XXXXXXXX\") || exit 97\n"
+        "trap 'rm -rf \"$_d\" \"$_s\"' EXIT\n"
+        f"printf '%s' '{_b64(become.password)}' | base64 -d > \"$_s/p\" && mkfifo \"$_s/i\" || exit 97\n"
+        ": > \"$_d/out\"; : > \"$_d/err\"\n"
+        "/bin/sh -c \"$_cmd\" < \"$_s/i\" > \"$_d/out\" 2> \"$_d/err\" &\n"
+        "_pid=$!\n"
+        "exec 4> \"$_s/i\"\n"
+        "_asked=0\n"
+        "while :; do\n"
+        f"  if grep -qF -- {success} \"$_d/out\"; then (cat \"$_d/in\") >&4 2>/dev/null; break; fi\n"
+        f"  if [ \"$(grep -oF -- {prompt} \"$_d/err\" | wc -l)\" -gt \"$_asked\" ]; then\n"
+        "    [ \"$_asked\" -eq 0 ] || break\n"
+        "    (cat \"$_s/p\"; echo) >&4 2>/dev/null; rm -f \"$_s/p\"; _asked=1\n"
+        "  fi\n"
+        "  kill -0 \"$_pid\" 2>/dev/null || break\n"
+        f"  sleep {BECOME_POLL_SECONDS}\n"
+        "done\n"
+        "exec 4>&-\n"
+        "rm -f \"$_s/p\"\n"
+        "wait \"$_pid\"\n"
+    )
 
 
 def _assemble_function(plan: StdinPlan) -> tuple[str, str]:
@@ -248,8 +297,10 @@ def _keep_base(plan: StdinPlan) -> str:
     return f"cp \"$_d/in\" \"$_c/{plan.keep_as}\" 2>/dev/null{drop}\n"
 
 
-def build_run_script(command: bytes, stdin: StdinPlan | None = None) -> str:
+def build_run_script(command: bytes, stdin: StdinPlan | None = None, become: BecomeAnswer | None = None) -> str:
     """The shell script that restores stdin, runs ``command`` and prints the framed result.
+
+    With ``become``, the password is given only to the become prompt (see BecomeAnswer).
 
     A frame larger than one page is split on the instance into page files of OUTPUT_PAGE_BYTES
     (all but its last TAIL_BYTES, which this output carries): the controller reads them back,
@@ -266,8 +317,8 @@ def build_run_script(command: bytes, stdin: StdinPlan | None = None) -> str:
         # The command's own run time (stdin restored, chunk waits excluded) aims the controller's polls.
         "_t0=$(date +%s%N 2>/dev/null)\n"
         f"_cmd=$(printf '%s' '{_b64(command)}' | base64 -d)\n"
-        "/bin/sh -c \"$_cmd\" < \"$_d/in\" > \"$_d/out\" 2> \"$_d/err\"\n"
-        "_rc=$?\n"
+        + (_become_run(become) if become else "/bin/sh -c \"$_cmd\" < \"$_d/in\" > \"$_d/out\" 2> \"$_d/err\"\n")
+        + "_rc=$?\n"
         "rm -f \"$_d/in\"\n"
         "{ printf 'ACE1 %d %d %d\\n' \"$_rc\" \"$(wc -c < \"$_d/out\")\" \"$(wc -c < \"$_d/err\")\"\n"
         "  cat \"$_d/out\" \"$_d/err\"; } | gzip -c | base64 -w0 > \"$_d/frame\"\n"
