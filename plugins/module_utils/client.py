@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from .errors import CloudError, ConfigError
 from .redaction import scrub, unreachable_reason
-from .retries import NO_RETRY, Backoff
+from .retries import DEFAULT_BUDGET, NO_RETRY, RetryPolicy
 
 try:
     from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
@@ -48,6 +48,7 @@ BODY_PARAM_BYTES = 1024
 LogHook = t.Callable[[int, str], None]
 TRACE_VERBOSITY = 4
 INVOCATION_VERBOSITY = 3
+RETRY_VERBOSITY = 3
 NAMED_INSTANCES = 5  # an invocation line names this many instances, then counts the rest
 
 # Where each setting may come from, in order of preference after the explicit option.
@@ -79,6 +80,7 @@ class Settings:
     endpoint: str | None = None
     connect_timeout: int = 5
     read_timeout: int = 10
+    retry_budget: float = DEFAULT_BUDGET  # seconds a call that is safe to repeat keeps being retried
 
 
 def _first_env(names: t.Iterable[str], env: t.Mapping[str, str]) -> str | None:
@@ -99,6 +101,7 @@ def resolve_settings(
     read_timeout: int | None = None,
     env: t.Mapping[str, str] | None = None,
     require_region: bool = True,
+    retry_budget: float | None = None,
 ) -> Settings:
     """Explicit values first, then the ALIBABA_CLOUD_* variables, then the older ALICLOUD_* ones."""
     env = os.environ if env is None else env
@@ -115,6 +118,11 @@ def resolve_settings(
     endpoint = endpoint or _first_env(ENV_ENDPOINT, env)
     if endpoint:
         split_endpoint(endpoint)  # validates early
+    for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1 second, got {value}")
+    if retry_budget is not None and retry_budget < 0:
+        raise ConfigError(f"retry_budget must be 0 seconds (no retries) or more, got {retry_budget}")
     return Settings(
         access_key_id=key_id,
         access_key_secret=secret,
@@ -123,6 +131,7 @@ def resolve_settings(
         endpoint=endpoint,
         connect_timeout=connect_timeout or 5,
         read_timeout=read_timeout or 10,
+        retry_budget=DEFAULT_BUDGET if retry_budget is None else float(retry_budget),
     )
 
 
@@ -215,20 +224,20 @@ def _instances_named(params: t.Mapping[str, str]) -> str:
 class CloudClient:
     """One region's view of the API. Cheap to create: the SDK client is built on first use."""
 
-    def __init__(self, settings: Settings, region: str | None = None, backoff: Backoff | None = None,
+    def __init__(self, settings: Settings, region: str | None = None, retry: RetryPolicy | None = None,
                  env: t.Mapping[str, str] | None = None, log: LogHook | None = None) -> None:
         if not HAS_SDK:
             raise ConfigError(f"aliyun-python-sdk-core is required: {SDK_IMPORT_ERROR}")
         self.settings = settings
         self.region = region or settings.region
-        self.backoff = backoff or Backoff()
+        self.retry = retry or RetryPolicy(settings.retry_budget)
         self.log = log
         self._env = os.environ if env is None else env
         self._sdk: t.Any = None
 
     def for_region(self, region: str) -> CloudClient:
         """A client for another region with the same credentials, endpoint, retry policy and log hook."""
-        return CloudClient(self.settings, region, self.backoff, self._env, self.log)
+        return CloudClient(self.settings, region, self.retry, self._env, self.log)
 
     def _say(self, verbosity: int, message: str) -> None:
         """Hand a diagnostics line to the log hook, with any secret value masked."""
@@ -284,24 +293,30 @@ class CloudClient:
         return request
 
     def call(self, action: str, *, product: str = "ecs", retry: bool | None = None,
-             **params: t.Any) -> dict[str, t.Any]:
+             budget: float | None = None, **params: t.Any) -> dict[str, t.Any]:
         """Call ``action`` and return the decoded JSON body, or raise CloudError.
 
         Retries happen only for calls that are safe to repeat: reads, and writes that carry a
-        ClientToken (the service then answers a repeat with the first result). ``retry`` overrides.
+        ClientToken (the service then answers a repeat with the first result). ``retry`` overrides;
+        ``budget`` replaces the policy's seconds of retrying for this one call.
         """
         flat = flatten_params(params)
         safe = retry if retry is not None else (
             action.startswith(READ_ONLY_PREFIXES) or "ClientToken" in flat)
-        policy = self.backoff if safe else NO_RETRY
+        policy = NO_RETRY if not safe else self.retry if budget is None else self.retry.within(budget)
         attempts = 0
+
+        def note_retry(error: CloudError, attempt: int, pause: float) -> None:
+            self._say(RETRY_VERBOSITY, f"{action} attempt {attempt} failed with {error.code}"
+                                       f"{f' (request id {error.request_id})' if error.request_id else ''}; "
+                                       f"retrying in {pause:.1f}s")
 
         def attempt() -> dict[str, t.Any]:
             nonlocal attempts
             attempts += 1
             return self._call_once(action, product, flat, attempts - 1)
 
-        body = policy.run(attempt)
+        body = policy.run(attempt, note_retry)
         if self.log is not None and isinstance(body, dict) and body.get("InvokeId"):
             self._say(INVOCATION_VERBOSITY, f"{action} invocation {body['InvokeId']} on "
                                             f"{_instances_named(flat)} in {self.region or '-'}")

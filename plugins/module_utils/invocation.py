@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from .client import CloudClient
 from .errors import CloudError
+from .interrupts import tracking
+from .retries import is_retryable
 
 # Per-instance InvocationStatus values after which nothing changes any more (contract §3.1).
 TERMINAL_STATUSES = frozenset({
@@ -197,21 +199,36 @@ def wait_for_results(
     """Poll until every instance reached a terminal status; on deadline stop it and raise.
 
     A single instance is polled with an InstanceId filter so the answer stays one small page.
+    The command runs on whether the API answers or not, so a poll that fails for a passing reason
+    (throttling, a 5xx, the endpoint gone for a while) is only a look that saw nothing: the wait
+    goes on until the invocation's own deadline. While waiting, a SIGINT or SIGTERM stops it.
     """
     started = clock()
     only = instance_ids[0] if len(instance_ids) == 1 else None
     last_unfinished = 0.0
-    for polls, delay in enumerate((schedule or PollSchedule()).delays(), 1):
-        remaining = deadline - clock()
-        if remaining <= 0:
-            stop_invocation(client, invoke_id)
-            raise InvocationTimeout(invoke_id, clock() - started)
-        sleep(min(delay, remaining))
-        looked_at = clock() - started
-        results = describe_results(client, invoke_id, only)
-        if all(iid in results and results[iid].finished for iid in instance_ids):
-            return Completion(results, polls, last_unfinished, looked_at)
-        last_unfinished = looked_at
+    failed_look: CloudError | None = None
+    where = instance_ids[0] if len(instance_ids) == 1 else f"{len(instance_ids)} instances"
+    with tracking(client, invoke_id, f"on {where}"):
+        for polls, delay in enumerate((schedule or PollSchedule()).delays(), 1):
+            remaining = deadline - clock()
+            if remaining <= 0:
+                stop_invocation(client, invoke_id)
+                if failed_look is not None:
+                    raise failed_look
+                raise InvocationTimeout(invoke_id, clock() - started)
+            sleep(min(delay, remaining))
+            looked_at = clock() - started
+            try:
+                results = describe_results(client, invoke_id, only)
+            except CloudError as error:
+                if not is_retryable(error):
+                    raise
+                failed_look = error
+                continue
+            failed_look = None
+            if all(iid in results and results[iid].finished for iid in instance_ids):
+                return Completion(results, polls, last_unfinished, looked_at)
+            last_unfinished = looked_at
     raise AssertionError("unreachable")  # pragma: no cover
 
 

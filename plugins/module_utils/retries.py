@@ -1,10 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the alicloud.ecs collection
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Jittered exponential backoff for calls that are safe to repeat.
+"""Retrying calls that are safe to repeat, for as long as a time budget lasts.
 
 Only reads and calls carrying a ClientToken opt in: repeating anything else could run a command
-twice, which we never do.
+twice, which we never do. The budget is counted in seconds rather than attempts because what an
+account meets is measured in time: a throttling storm of a minute, an endpoint gone for half a
+minute. Each pause is drawn at random up to an exponentially growing, capped limit ("full jitter"),
+so many forks throttled at once do not come back in step.
 """
 
 from __future__ import annotations
@@ -17,10 +20,17 @@ from .errors import CloudError
 
 # Codes that say "try again later": throttling in its several spellings, and server-side hiccups.
 THROTTLING_CODES = frozenset({"Throttling", "Throttling.User", "Throttling.Api", "ServiceUnavailable"})
+# SDK.HttpError is the SDK's word for anything below HTTP: refused, reset, timed out, name not resolved.
 TRANSIENT_CODES = frozenset({"InternalError", "UnknownError", "InternalError.Dispatch", "SDK.HttpError"})
 TRANSIENT_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Rides out a minute-long throttling storm or a 30 s outage with room to spare (the issue's two measured cases).
+DEFAULT_BUDGET = 120.0
+BASE_DELAY = 0.5
+MAX_DELAY = 10.0
 
 T = t.TypeVar("T")
+# Called before each pause: (the error, the attempt that failed counting from 1, the pause in seconds).
+RetryHook = t.Callable[[CloudError, int, float], None]
 
 
 def is_retryable(error: CloudError) -> bool:
@@ -30,29 +40,44 @@ def is_retryable(error: CloudError) -> bool:
     return error.http_status in TRANSIENT_HTTP_STATUSES
 
 
-class Backoff:
-    """Full-jitter exponential backoff: attempt n waits uniform(0, min(cap, base * 2**n))."""
+class RetryPolicy:
+    """Full-jitter exponential backoff within ``budget`` seconds: pause n is uniform(0, min(cap, base * 2**n)).
 
-    def __init__(self, attempts: int = 5, base: float = 0.2, cap: float = 5.0,
-                 sleep: t.Callable[[float], None] = time.sleep) -> None:
-        self.attempts = max(1, attempts)
+    A retry is attempted only when its pause still ends inside the budget, so a call gives up at
+    most ``budget`` seconds (plus the last attempt's own duration) after it was first tried.
+    """
+
+    def __init__(self, budget: float = DEFAULT_BUDGET, base: float = BASE_DELAY, cap: float = MAX_DELAY,
+                 sleep: t.Callable[[float], None] = time.sleep,
+                 clock: t.Callable[[], float] = time.monotonic) -> None:
+        self.budget = max(0.0, float(budget))
         self.base = base
         self.cap = cap
         self._sleep = sleep
+        self._clock = clock
+
+    def within(self, budget: float) -> RetryPolicy:
+        """The same policy with another budget (say, a few seconds for a stop sent on the way out)."""
+        return RetryPolicy(budget, self.base, self.cap, self._sleep, self._clock)
 
     def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap, self.base * (2 ** attempt)))
+        return random.uniform(0, min(self.cap, self.base * (2 ** min(attempt, 32))))
 
-    def run(self, func: t.Callable[[], T]) -> T:
-        """Call ``func`` until it succeeds, raises a non-retryable error, or attempts run out."""
-        for attempt in range(self.attempts):
+    def run(self, func: t.Callable[[], T], on_retry: RetryHook | None = None) -> T:
+        """Call ``func`` until it succeeds, raises a non-retryable error, or the budget is spent."""
+        started = self._clock()
+        attempt = 0
+        while True:
             try:
                 return func()
             except CloudError as error:
-                if attempt + 1 >= self.attempts or not is_retryable(error):
+                pause = self.delay(attempt)
+                if not is_retryable(error) or self._clock() - started + pause > self.budget:
                     raise
-                self._sleep(self.delay(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+                attempt += 1
+                if on_retry is not None:
+                    on_retry(error, attempt, pause)
+                self._sleep(pause)
 
 
-NO_RETRY = Backoff(attempts=1)
+NO_RETRY = RetryPolicy(budget=0)

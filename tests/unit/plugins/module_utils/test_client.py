@@ -100,7 +100,7 @@ class FlakySdk:
 
 def make_client(failures: list[str]):
     settings = resolve_settings("id", "secret", region="cn-hangzhou", endpoint="http://127.0.0.1:1", env={})
-    client = client_mod.CloudClient(settings, backoff=client_mod.Backoff(attempts=4, sleep=lambda _: None))
+    client = client_mod.CloudClient(settings, retry=client_mod.RetryPolicy(budget=30, sleep=lambda _: None))
     client._sdk = FlakySdk(failures)
     return client
 
@@ -122,6 +122,54 @@ def test_writes_with_client_token_are_retried() -> None:
     client = make_client(["InternalError"])
     assert client.call("RunCommand", ClientToken="t")["ok"] is True
     assert client._sdk.calls == 2
+
+
+class FakeTime:
+    """A clock that only moves when the policy sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def test_retries_last_for_the_budget_in_seconds_then_the_error_comes_through() -> None:
+    fake = FakeTime()
+    settings = resolve_settings("id", "secret", region="cn-hangzhou", endpoint="http://127.0.0.1:1", env={})
+    lines = []
+    client = client_mod.CloudClient(settings, retry=client_mod.RetryPolicy(budget=90, sleep=fake.sleep, clock=fake.clock),
+                                    log=lambda level, message: lines.append((level, message)))
+    client._sdk = FlakySdk(["Throttling"] * 10_000)
+    with pytest.raises(CloudError, match="Throttling"):
+        client.call("DescribeInstances")
+    assert 80 <= fake.now <= 90  # pauses are capped at 10 s, so the last one ends within 10 s of the budget
+    assert client._sdk.calls > 10
+    assert len(lines) == client._sdk.calls - 1
+    assert lines[0][0] == 3 and "DescribeInstances attempt 1 failed with Throttling (request id R)" in lines[0][1]
+
+
+def test_a_call_can_carry_its_own_budget_and_the_default_is_sized_for_an_outage() -> None:
+    fake = FakeTime()
+    settings = resolve_settings("id", "secret", region="cn-hangzhou", endpoint="http://127.0.0.1:1", env={})
+    assert settings.retry_budget >= 90
+    client = client_mod.CloudClient(settings, retry=client_mod.RetryPolicy(budget=90, sleep=fake.sleep, clock=fake.clock))
+    client._sdk = FlakySdk(["Throttling"] * 10_000)
+    with pytest.raises(CloudError):
+        client.call("StopInvocation", retry=True, budget=3)
+    assert fake.now <= 3
+
+
+def test_timeouts_and_budget_are_checked_before_any_call() -> None:
+    with pytest.raises(client_mod.ConfigError, match="read_timeout must be at least 1"):
+        resolve_settings("id", "secret", region="r", read_timeout=0, env={})
+    with pytest.raises(client_mod.ConfigError, match="retry_budget"):
+        resolve_settings("id", "secret", region="r", retry_budget=-1, env={})
+    settings = resolve_settings("id", "secret", region="r", connect_timeout=3, read_timeout=30, retry_budget=0, env={})
+    assert (settings.connect_timeout, settings.read_timeout, settings.retry_budget) == (3, 30, 0)
 
 
 def test_non_retryable_codes_fail_at_once() -> None:

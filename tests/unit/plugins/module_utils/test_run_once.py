@@ -10,7 +10,7 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import run_command
-from ansible_collections.alicloud.ecs.plugins.module_utils.retries import Backoff
+from ansible_collections.alicloud.ecs.plugins.module_utils.retries import RetryPolicy
 
 
 class ActThenDrop:
@@ -43,7 +43,7 @@ class ActThenDrop:
 
 def client_with(fake: ActThenDrop) -> CloudClient:
     client = CloudClient(resolve_settings("id", "secret", region="cn-hangzhou", env={}),
-                         backoff=Backoff(attempts=3, sleep=lambda _seconds: None))
+                         retry=RetryPolicy(budget=30, sleep=lambda _seconds: None))
     client._sdk = fake
     return client
 
