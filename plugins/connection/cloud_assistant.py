@@ -31,6 +31,15 @@ options:
   endpoint:
     vars:
       - name: ansible_alicloud_endpoint
+  retry_budget:
+    vars:
+      - name: ansible_alicloud_retry_budget
+  connect_timeout:
+    vars:
+      - name: ansible_alicloud_connect_timeout
+  read_timeout:
+    vars:
+      - name: ansible_alicloud_read_timeout
   instance_id:
     description:
       - ID of the ECS instance to run on, for example C(i-bp1hsglsw6t0lrzjhgxa).
@@ -200,6 +209,9 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudCl
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import InvocationTimeout, PollSchedule
+from ansible_collections.alicloud.ecs.plugins.module_utils.reachability import (
+    agent_error_is_unreachable, api_error_is_unreachable, instance_state, refused_for_the_instance,
+)
 from ansible_collections.alicloud.ecs.plugins.module_utils.powershell_transport import (
     PowerShellEnvelope, fetch_command, put_command,
 )
@@ -266,6 +278,9 @@ class Connection(ConnectionBase):
                 security_token=self.get_option("security_token"),
                 region=self.get_option("region"),
                 endpoint=self.get_option("endpoint"),
+                retry_budget=self.get_option("retry_budget"),
+                connect_timeout=self.get_option("connect_timeout"),
+                read_timeout=self.get_option("read_timeout"),
             )
             client = CloudClient(settings, log=display_log(display, instance_id))
         except ConfigError as error:
@@ -301,8 +316,27 @@ class Connection(ConnectionBase):
         try:
             frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), in_data, become=become)
         except FAILURES as error:
-            raise AnsibleConnectionFailure(to_native(error)) from None
+            raise self._failure(error) from None
         return frame.rc, frame.stdout, frame.stderr
+
+    def _failure(self, error: Exception) -> AnsibleError:
+        """UNREACHABLE (AnsibleConnectionFailure) only when nothing could run on the instance; a command
+        that ran and failed, timed out or was stopped is the task's failure (AnsibleError), as with ssh.
+        The table is in docs/connection.md; module_utils/reachability decides on the service's codes."""
+        message = to_native(error)
+        if isinstance(error, CloudError):
+            unreachable = api_error_is_unreachable(error)
+            ask_state = refused_for_the_instance(error)
+        elif isinstance(error, RemoteExecError):
+            unreachable = agent_error_is_unreachable(error.error_code)
+            ask_state = unreachable
+        else:
+            unreachable, ask_state = isinstance(error, ConfigError), False
+        if ask_state and self._executor is not None:
+            state = instance_state(self._executor.client, self._executor.instance_id)
+            if state:
+                message = f"{state}; {message}"
+        return AnsibleConnectionFailure(message) if unreachable else AnsibleError(message)
 
     def exec_command(self, cmd: str, in_data: bytes | None = None, sudoable: bool = True) -> tuple[int, bytes, bytes]:
         super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
@@ -391,7 +425,7 @@ class Connection(ConnectionBase):
             except OSError as error:
                 raise AnsibleError(f"cannot write {out_path}: {to_native(error)}") from None
             except FAILURES as error:
-                raise AnsibleConnectionFailure(to_native(error)) from None
+                raise self._failure(error) from None
             if frame.rc != 0:
                 raise AnsibleError(f"failed to read {in_path} on the instance (rc {frame.rc}): "
                                    f"{to_native(frame.stderr)}")

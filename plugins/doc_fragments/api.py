@@ -46,4 +46,28 @@ options:
     env:
       - name: ALIBABA_CLOUD_ECS_ENDPOINT
       - name: ALICLOUD_ECS_ENDPOINT
+  retry_budget:
+    description:
+      - Seconds an API call that is safe to repeat (a read, or a write carrying a ClientToken) keeps being retried
+        when it is throttled, answered with a 5xx, or cannot reach the endpoint; pauses grow exponentially with
+        random jitter, up to 10 seconds each. V(0) retries nothing.
+      - The default rides out a minute-long throttling storm or a 30-second outage of the API.
+    type: float
+    default: 120
+    env:
+      - name: ANSIBLE_ALICLOUD_RETRY_BUDGET
+  connect_timeout:
+    description:
+      - Seconds to wait for the API endpoint to accept a connection.
+    type: int
+    default: 5
+    env:
+      - name: ANSIBLE_ALICLOUD_CONNECT_TIMEOUT
+  read_timeout:
+    description:
+      - Seconds to wait for the answer to one API call once it is sent.
+    type: int
+    default: 10
+    env:
+      - name: ANSIBLE_ALICLOUD_READ_TIMEOUT
 """

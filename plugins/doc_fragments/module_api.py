@@ -42,6 +42,23 @@ options:
       - This is the one switch between the real cloud and the local emulator.
       - Falls back to the environment variables E(ALIBABA_CLOUD_ECS_ENDPOINT) and E(ALICLOUD_ECS_ENDPOINT), in that order.
     type: str
+  retry_budget:
+    description:
+      - Seconds an API call that is safe to repeat (a read, or a write carrying a ClientToken) keeps being retried
+        when it is throttled, answered with a 5xx, or cannot reach the endpoint; pauses grow exponentially with
+        random jitter, up to 10 seconds each. V(0) retries nothing.
+      - Falls back to the environment variable E(ANSIBLE_ALICLOUD_RETRY_BUDGET), then 120 seconds.
+    type: float
+  connect_timeout:
+    description:
+      - Seconds to wait for the API endpoint to accept a connection.
+      - Falls back to the environment variable E(ANSIBLE_ALICLOUD_CONNECT_TIMEOUT), then 5 seconds.
+    type: int
+  read_timeout:
+    description:
+      - Seconds to wait for the answer to one API call once it is sent.
+      - Falls back to the environment variable E(ANSIBLE_ALICLOUD_READ_TIMEOUT), then 10 seconds.
+    type: int
 notes:
   - >-
     The module runs on the controller and calls the API from there; use it with C(delegate_to: localhost)

@@ -211,6 +211,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 security_token=self.get_option("security_token"),
                 endpoint=self.get_option("endpoint"),
                 require_region=False,
+                retry_budget=self.get_option("retry_budget"),
+                connect_timeout=self.get_option("connect_timeout"),
+                read_timeout=self.get_option("read_timeout"),
             )
         except (ValueError, ConfigError) as error:  # all before any API call
             raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None

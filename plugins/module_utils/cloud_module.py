@@ -42,6 +42,9 @@ class CloudModule(AnsibleModule):
                     security_token=self.params["security_token"],
                     region=self.params["region"],
                     endpoint=self.params["endpoint"],
+                    retry_budget=self.params["retry_budget"],
+                    connect_timeout=self.params["connect_timeout"],
+                    read_timeout=self.params["read_timeout"],
                 )
                 self._client = CloudClient(settings)
         return self._client

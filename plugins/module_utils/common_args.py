@@ -13,11 +13,14 @@ import typing as t
 
 from ansible.module_utils.basic import env_fallback
 
-from .client import ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_ENDPOINT, ENV_REGION, ENV_SECURITY_TOKEN
+from .client import (
+    ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_CONNECT_TIMEOUT, ENV_ENDPOINT, ENV_READ_TIMEOUT, ENV_REGION,
+    ENV_RETRY_BUDGET, ENV_SECURITY_TOKEN,
+)
 
 
 def api_argument_spec() -> dict[str, dict[str, t.Any]]:
-    """Credentials, region and endpoint, each falling back to its environment variables."""
+    """Credentials, region, endpoint, retry budget and timeouts, each falling back to its environment variables."""
     return {
         "access_key": {"type": "str", "aliases": ["access_key_id"], "no_log": False,
                        "fallback": (env_fallback, list(ENV_ACCESS_KEY_ID))},
@@ -28,4 +31,7 @@ def api_argument_spec() -> dict[str, dict[str, t.Any]]:
         "region": {"type": "str", "aliases": ["region_id"],
                    "fallback": (env_fallback, list(ENV_REGION))},
         "endpoint": {"type": "str", "fallback": (env_fallback, list(ENV_ENDPOINT))},
+        "retry_budget": {"type": "float", "fallback": (env_fallback, list(ENV_RETRY_BUDGET))},
+        "connect_timeout": {"type": "int", "fallback": (env_fallback, list(ENV_CONNECT_TIMEOUT))},
+        "read_timeout": {"type": "int", "fallback": (env_fallback, list(ENV_READ_TIMEOUT))},
     }

@@ -322,7 +322,7 @@ class InstanceExecutor:
         if result.status not in ("Success", "Failed"):
             detail = f"{result.error_code}: {result.error_info}" if result.error_code else result.status
             raise RemoteExecError(
-                f"Cloud Assistant could not run the command on {self.instance_id} "
+                f"{_what_happened(result.status, options.timeout)} on {self.instance_id} "
                 f"(invocation {invoke_id}, status {result.status}): {detail}",
                 invoke_id, result.error_code)
         return result, invoke_id, completion
@@ -363,6 +363,15 @@ class InstanceExecutor:
                 frame_text.write(data)
         frame_text.seek(trailer.head)
         frame_text.write(trailer.frame_tail)
+
+
+def _what_happened(status: str, timeout: int) -> str:
+    """The start of the message for a run that did not end with the command's own exit code."""
+    if status == "Timeout":
+        return f"the command ran longer than its timeout of {timeout}s and was stopped"
+    if status in ("Terminated", "Cancelled"):
+        return "the command was stopped (StopInvocation) before it ended"
+    return "Cloud Assistant could not run the command"
 
 
 class _Staging:
