@@ -50,7 +50,7 @@ def interrupt(ansible, emulator, tmp_path, play: list[dict], args: list[str], re
         wait_for(lambda: len([item for item in invocations(emulator, region, name)
                               if item["InvocationStatus"] == "Running"]) >= running, f"{running} running invocations")
         proc.send_signal(signum)
-        output, _ = proc.communicate(timeout=120)
+        output = proc.communicate(timeout=120)[0]
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -60,6 +60,7 @@ def interrupt(ansible, emulator, tmp_path, play: list[dict], args: list[str], re
     wait_for(lambda: emulator.counters().get("StopInvocation", 0) - before >= running, f"the stops:\n{output}", 60)
     assert emulator.counters().get("StopInvocation", 0) - before == running, output
     assert proc.returncode != 0
+
     def ended() -> list[dict] | None:
         found = invocations(emulator, region, name)
         return found if all(item["InvocationStatus"] not in ("Pending", "Running", "Stopping") for item in found) else None
