@@ -26,7 +26,8 @@ BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
             "HOME": "/root"}
 SCRIPT_DIR = "/usr/local/share/aliyun-assist/work/script"
 
-# Init: mount the instance's root, print the host pid, become a reaper as PID 1 of the instance.
+# Init: mount the instance's root, name it (hostname, and a hosts entry so sudo & co. resolve it, as cloud images
+# have), print the host pid, become a reaper as PID 1 of the instance.
 INIT = r"""
 set -e
 read -r hostpid _ < /proc/self/stat
@@ -37,6 +38,7 @@ mount --rbind /dev "$m/dev"
 mount -t sysfs sysfs "$m/sys" 2>/dev/null || true
 [ -d "$m$5" ] && mount -t tmpfs -o size=1m,mode=0700 tmpfs "$m$5"
 hostname "$4"
+grep -qs "[[:space:]]$4\([[:space:]]\|\$\)" "$m/etc/hosts" || printf '127.0.1.1\t%s\n' "$4" >> "$m/etc/hosts"
 echo "$hostpid"
 exec chroot "$m" /usr/bin/python3 -c "$6"
 """

@@ -45,9 +45,21 @@ def parameter_names(content: bytes) -> list[str]:
             raise ApiError("CmdParamName.ExceedLimit", "The length of the parameter name exceeds the limit.", 403)
         if name not in names:
             names.append(name)
+    check_count(names)
+    return names
+
+
+def check_count(names: list[str]) -> None:
+    """At most 20 distinct user placeholders (CmdParamCount.ExceedLimit)."""
     if len(names) > 20:
         raise ApiError("CmdParamCount.ExceedLimit", "The count of command parameters exceeds the limit.", 403)
-    return names
+
+
+def check_parameter_count(content: bytes) -> None:
+    """Only the count rule of ``parameter_names``: RunCommand without KeepCommand checks no more (⚠ the names'
+    own rules are known for CreateCommand only)."""
+    names = {match.group(1).strip() for match in PLACEHOLDER.finditer(content.decode("utf-8", "replace"))}
+    check_count([name for name in names if name and not name.startswith("ACS::")])
 
 
 def save(emu: Emulator, region: str, command_id: str, fields: dict[str, Any]) -> None:

@@ -32,6 +32,8 @@ def run_command(emu: Emulator, p: Params) -> dict[str, Any]:
     content, b64 = validate.decode_content(raw, (p.get("ContentEncoding") or "").lower() == "base64",
                                            "CmdContent.DecodeError", "The CommandContent can not be base64 decoded.")
     enable = p.boolean("EnableParameter")
+    if enable:  # too many placeholders fail the count check before any value is looked for, as in CreateCommand
+        commands.check_parameter_count(content)
     values = validate.parameters(p, enable, content)
     size = len(b64) + (len(base64.b64encode(json.dumps(values).encode())) if values else 0)
     if size > (18432 if p.boolean("KeepCommand") else 24576):

@@ -44,8 +44,9 @@ def instance_ids(p: Params, limit: int) -> list[str]:
 
 
 def timeout(p: Params, options: Options, floor: int) -> int:
-    """Timeout in seconds; below ``floor`` it is raised (⚠ RunCommand floor configurable), out of range → 403."""
-    value = p.integer("Timeout", 60, invalid("Timeout", "InvalidTimeout.ExceedLimit", 403))
+    """Timeout in seconds; below ``floor`` it is raised (⚠ RunCommand floor configurable), out of range → 403,
+    not an integer → the generic invalid-parameter error (InvalidTimeout.ExceedLimit is for the range only)."""
+    value = p.integer("Timeout", 60)  # not a number: the generic InvalidParameter.Timeout (400), contract §4
     assert value is not None
     if value < 0 or value > options.max_timeout:
         raise ApiError("InvalidTimeout.ExceedLimit", "The specified timeout exceeds the limit.", 403)

@@ -44,6 +44,12 @@ def test_hostname_and_pid_namespace(emu: EmulatorProcess, api: Api, ids: dict[st
         assert int(lines[2]) < 10       # only the instance's own processes are visible
 
 
+def test_the_hostname_resolves_inside_the_instance(emu: EmulatorProcess, ids: dict[str, str]) -> None:
+    """Cloud images list their hostname in /etc/hosts; without it sudo warns "unable to resolve host" on every call."""
+    out = emu.exec(ids["web-1"], "getent hosts \"$(hostname)\"")
+    assert out["exit_code"] == 0 and "web-1" in out["stdout"], out
+
+
 def test_state_dir_is_hidden_inside(emu: EmulatorProcess, ids: dict[str, str]) -> None:
     out = emu.exec(ids["web-1"], f"ls -A {emu.state_dir.resolve()}")
     assert out["stdout"].strip() == ""
