@@ -193,7 +193,8 @@ class ActionModule(ActionBase):
         settings = resolve_settings(
             access_key_id=args["access_key"], access_key_secret=args["secret_key"],
             security_token=args["security_token"], region=args["region"], endpoint=args["endpoint"],
-            retry_budget=args["retry_budget"], connect_timeout=args["connect_timeout"], read_timeout=args["read_timeout"])
+            retry_budget=args["retry_budget"], connect_timeout=args["connect_timeout"], read_timeout=args["read_timeout"],
+            api_concurrency=args["api_concurrency"])
         content = self._content(args, task_vars)
         client = CloudClient(settings, log=display_log(display))
         targets = self._targets(args, hosts, task_vars["hostvars"], client, strict)

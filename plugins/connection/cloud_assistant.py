@@ -40,6 +40,9 @@ options:
   read_timeout:
     vars:
       - name: ansible_alicloud_read_timeout
+  api_concurrency:
+    vars:
+      - name: ansible_alicloud_api_concurrency
   instance_id:
     description:
       - ID of the ECS instance to run on, for example C(i-bp1hsglsw6t0lrzjhgxa).
@@ -281,6 +284,7 @@ class Connection(ConnectionBase):
                 retry_budget=self.get_option("retry_budget"),
                 connect_timeout=self.get_option("connect_timeout"),
                 read_timeout=self.get_option("read_timeout"),
+                api_concurrency=self.get_option("api_concurrency"),
             )
             client = CloudClient(settings, log=display_log(display, instance_id))
         except ConfigError as error:

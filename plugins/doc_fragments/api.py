@@ -70,4 +70,14 @@ options:
     default: 10
     env:
       - name: ANSIBLE_ALICLOUD_READ_TIMEOUT
+  api_concurrency:
+    description:
+      - Most API calls in flight at once in one ansible run, counted across all forks, their transfer threads and
+        the inventory (each call holds one of this many lock files while its request is on the wire).
+      - Keeps many forks with parallel transfers from flooding the controller and the account's rate limit. V(0)
+        sets no cap.
+    type: int
+    default: 32
+    env:
+      - name: ANSIBLE_ALICLOUD_API_CONCURRENCY
 """

@@ -59,6 +59,11 @@ options:
       - Seconds to wait for the answer to one API call once it is sent.
       - Falls back to the environment variable E(ANSIBLE_ALICLOUD_READ_TIMEOUT), then 10 seconds.
     type: int
+  api_concurrency:
+    description:
+      - Most API calls this task keeps in flight at once (V(0) sets no cap).
+      - Falls back to the environment variable E(ANSIBLE_ALICLOUD_API_CONCURRENCY), then 32.
+    type: int
 notes:
   - >-
     The module runs on the controller and calls the API from there; use it with C(delegate_to: localhost)

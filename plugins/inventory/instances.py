@@ -214,6 +214,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 retry_budget=self.get_option("retry_budget"),
                 connect_timeout=self.get_option("connect_timeout"),
                 read_timeout=self.get_option("read_timeout"),
+                api_concurrency=self.get_option("api_concurrency"),
             )
         except (ValueError, ConfigError) as error:  # all before any API call
             raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None

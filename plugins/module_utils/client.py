@@ -11,6 +11,7 @@ only switch between the real cloud and the emulator.
 from __future__ import annotations
 
 import ipaddress
+from contextlib import nullcontext
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from .call_slots import DEFAULT_LIMIT as DEFAULT_API_CONCURRENCY, shared as shared_slots
 from .errors import CloudError, ConfigError
 from .redaction import scrub, unreachable_reason
 from .retries import DEFAULT_BUDGET, NO_RETRY, RetryPolicy
@@ -60,6 +62,7 @@ ENV_ENDPOINT = ("ALIBABA_CLOUD_ECS_ENDPOINT", "ALICLOUD_ECS_ENDPOINT")
 ENV_RETRY_BUDGET = ("ANSIBLE_ALICLOUD_RETRY_BUDGET",)
 ENV_CONNECT_TIMEOUT = ("ANSIBLE_ALICLOUD_CONNECT_TIMEOUT",)
 ENV_READ_TIMEOUT = ("ANSIBLE_ALICLOUD_READ_TIMEOUT",)
+ENV_API_CONCURRENCY = ("ANSIBLE_ALICLOUD_API_CONCURRENCY",)
 
 
 class Json:
@@ -84,6 +87,7 @@ class Settings:
     connect_timeout: int = 5
     read_timeout: int = 10
     retry_budget: float = DEFAULT_BUDGET  # seconds a call that is safe to repeat keeps being retried
+    api_concurrency: int = DEFAULT_API_CONCURRENCY  # calls in flight at once per ansible run (0: no cap)
 
 
 def _first_env(names: t.Iterable[str], env: t.Mapping[str, str]) -> str | None:
@@ -105,6 +109,7 @@ def resolve_settings(
     env: t.Mapping[str, str] | None = None,
     require_region: bool = True,
     retry_budget: float | None = None,
+    api_concurrency: int | None = None,
 ) -> Settings:
     """Explicit values first, then the ALIBABA_CLOUD_* variables, then the older ALICLOUD_* ones."""
     env = os.environ if env is None else env
@@ -126,6 +131,8 @@ def resolve_settings(
             raise ConfigError(f"{name} must be at least 1 second, got {value}")
     if retry_budget is not None and retry_budget < 0:
         raise ConfigError(f"retry_budget must be 0 seconds (no retries) or more, got {retry_budget}")
+    if api_concurrency is not None and api_concurrency < 0:
+        raise ConfigError(f"api_concurrency must be 0 (no cap) or more calls, got {api_concurrency}")
     return Settings(
         access_key_id=key_id,
         access_key_secret=secret,
@@ -135,6 +142,7 @@ def resolve_settings(
         connect_timeout=connect_timeout or 5,
         read_timeout=read_timeout or 10,
         retry_budget=DEFAULT_BUDGET if retry_budget is None else float(retry_budget),
+        api_concurrency=DEFAULT_API_CONCURRENCY if api_concurrency is None else int(api_concurrency),
     )
 
 
@@ -327,12 +335,14 @@ class CloudClient:
 
     def _call_once(self, action: str, product: str, params: dict[str, str], retry: int = 0) -> dict[str, t.Any]:
         """One request; the log hook gets one line for it (action, request id, HTTP status, duration, retry)."""
-        started = time.monotonic()
-        try:
-            body = self._send(action, product, params)
-        except CloudError as error:
-            self._trace(action, started, retry, error.request_id, error.http_status, error.code)
-            raise
+        slot = shared_slots(self.settings.api_concurrency).held() if self.settings.api_concurrency else nullcontext()
+        with slot:  # the time waited for a slot is not the call's: its duration starts once it holds one
+            started = time.monotonic()
+            try:
+                body = self._send(action, product, params)
+            except CloudError as error:
+                self._trace(action, started, retry, error.request_id, error.http_status, error.code)
+                raise
         self._trace(action, started, retry, body.get("RequestId") if isinstance(body, dict) else None, None, None)
         return body
 

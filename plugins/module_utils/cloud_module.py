@@ -45,6 +45,7 @@ class CloudModule(AnsibleModule):
                     retry_budget=self.params["retry_budget"],
                     connect_timeout=self.params["connect_timeout"],
                     read_timeout=self.params["read_timeout"],
+                    api_concurrency=self.params["api_concurrency"],
                 )
                 self._client = CloudClient(settings)
         return self._client

@@ -14,13 +14,13 @@ import typing as t
 from ansible.module_utils.basic import env_fallback
 
 from .client import (
-    ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_CONNECT_TIMEOUT, ENV_ENDPOINT, ENV_READ_TIMEOUT, ENV_REGION,
+    ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_API_CONCURRENCY, ENV_CONNECT_TIMEOUT, ENV_ENDPOINT, ENV_READ_TIMEOUT, ENV_REGION,
     ENV_RETRY_BUDGET, ENV_SECURITY_TOKEN,
 )
 
 
 def api_argument_spec() -> dict[str, dict[str, t.Any]]:
-    """Credentials, region, endpoint, retry budget and timeouts, each falling back to its environment variables."""
+    """Credentials, region, endpoint, retry budget, timeouts and the call cap, each falling back to its environment variables."""
     return {
         "access_key": {"type": "str", "aliases": ["access_key_id"], "no_log": False,
                        "fallback": (env_fallback, list(ENV_ACCESS_KEY_ID))},
@@ -34,4 +34,5 @@ def api_argument_spec() -> dict[str, dict[str, t.Any]]:
         "retry_budget": {"type": "float", "fallback": (env_fallback, list(ENV_RETRY_BUDGET))},
         "connect_timeout": {"type": "int", "fallback": (env_fallback, list(ENV_CONNECT_TIMEOUT))},
         "read_timeout": {"type": "int", "fallback": (env_fallback, list(ENV_READ_TIMEOUT))},
+        "api_concurrency": {"type": "int", "fallback": (env_fallback, list(ENV_API_CONCURRENCY))},
     }

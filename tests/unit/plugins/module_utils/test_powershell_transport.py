@@ -185,7 +185,8 @@ class OptionsConnection(cloud_assistant.Connection):
                        "security_token": None, "endpoint": None, "remote_user": None, "audit_tags": False,
                        "invocation_name": None, "play_name": None, "command_timeout": 60, "wait_margin": 5,
                        "poll_first_delay": 0, "poll_max_interval": 0.1, "transfer_parallelism": 2,
-                       "transfer_cache": cache}
+                       "transfer_cache": cache, "retry_budget": None, "connect_timeout": None, "read_timeout": None,
+                       "api_concurrency": None}
 
     def get_option(self, option, hostvars=None):
         return self.values[option]

@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A cap on the API calls in flight at once, shared by every process of one ansible run.
+
+ansible forks a worker per task and host, and each worker's transfers keep up to
+``transfer_parallelism`` calls in flight: fifty forks are eight hundred requests at once, which
+chokes a small controller (and an account's rate limit) until reads time out. So every call holds a
+slot while its request is on the wire. A slot is an exclusively flock()ed file in a directory named
+after the controller process (ansible-playbook itself, the parent of the workers): the kernel frees
+a slot whose holder died, nothing needs setting up before the fork, and a worker, a thread or the
+parent's inventory plugin all draw from the same pool. Pauses between retries hold no slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import multiprocessing
+import os
+import random
+import shutil
+import tempfile
+import threading
+import typing as t
+
+DEFAULT_LIMIT = 32
+
+
+def _start_time(pid: int) -> str:
+    """The kernel's start time of ``pid`` where /proc has it (tells a live process from a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "0"
+
+
+def controller_pid() -> int:
+    """The process whose run the slots belong to: an ansible worker's parent, else this process."""
+    parent = multiprocessing.parent_process()
+    return parent.pid if parent is not None and parent.pid else os.getpid()
+
+
+class CallSlots:
+    """``limit`` slot files; ``held()`` blocks until one is free and keeps it for the block."""
+
+    def __init__(self, directory: str, limit: int) -> None:
+        self.directory = directory
+        self.limit = max(1, int(limit))
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+
+    def _path(self, index: int) -> str:
+        return os.path.join(self.directory, f"slot-{index}")
+
+    @contextlib.contextmanager
+    def held(self) -> t.Iterator[None]:
+        order = random.sample(range(self.limit), self.limit)
+        fd = -1
+        for index in order:  # a free slot first, tried in random order so holders spread out
+            candidate = os.open(self._path(index), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(candidate, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(candidate)
+                continue
+            fd = candidate
+            break
+        if fd < 0:  # all taken: wait for one
+            fd = os.open(self._path(order[0]), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+        try:
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases its lock
+
+
+_POOLS: dict[tuple[int, int], CallSlots] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared(limit: int, base: str | None = None) -> CallSlots:
+    """The pool of this ansible run for ``limit`` concurrent calls (one per process, made on first use)."""
+    owner = controller_pid()
+    with _POOLS_LOCK:
+        pool = _POOLS.get((owner, limit))
+        if pool is None:
+            root = os.path.join(base or tempfile.gettempdir(), f"alicloud-ecs-{os.getuid()}")
+            _prune(root)
+            pool = CallSlots(os.path.join(root, f"calls-{owner}-{_start_time(owner)}-{limit}"), limit)
+            _POOLS[(owner, limit)] = pool
+        return pool
+
+
+def _prune(root: str) -> None:
+    """Remove the slot directories of runs whose controller is gone."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) != 4 or parts[0] != "calls" or not parts[1].isdigit():
+            continue
+        if _start_time(int(parts[1])) != parts[2]:
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
