@@ -11,12 +11,13 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import yaml
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
 
-from conftest import CALLBACKS
+CALLBACKS = Path(__file__).resolve().parent / "callbacks"
 
 
 def closed_port() -> int:

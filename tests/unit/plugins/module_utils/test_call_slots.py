@@ -22,7 +22,7 @@ def test_no_more_than_the_limit_hold_a_slot_at_once_across_threads(tmp_path) -> 
             with lock:
                 inside[0] -= 1
 
-    threads = [threading.Thread(target=call) for _ in range(24)]
+    threads = [threading.Thread(target=call) for _index in range(24)]
     for thread in threads:
         thread.start()
     for thread in threads:
