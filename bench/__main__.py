@@ -34,7 +34,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.fleet import run_fleet_bench, sizes_arg  # noqa: E402
+from bench.fleet import FLEET_SIZES, run_fleet_bench, sizes_arg  # noqa: E402
 from bench.inventory import run_inventory_bench  # noqa: E402
 from bench.ssh import loopback_sshd  # noqa: E402
 from bench.transfer import SEND_PARALLELISM, run_transfer_bench  # noqa: E402
@@ -203,7 +203,7 @@ def main() -> int:
     parser.add_argument("--transfer-parallelism", type=int, default=SEND_PARALLELISM)
     parser.add_argument("--inventory-sizes", default="1000,10000",
                         help="instance counts for the inventory benchmark, comma-separated")
-    parser.add_argument("--fleet-sizes", type=sizes_arg, default=[10, 100, 1000],
+    parser.add_argument("--fleet-sizes", type=sizes_arg, default=list(FLEET_SIZES),
                         help="instance counts for the fleet fan-out benchmark, comma-separated")
     parser.add_argument("--fleet-connection-sizes", type=sizes_arg, default=[10, 100, 1000],
                         help="the counts also run host by host over the connection (forks=50)")

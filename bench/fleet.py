@@ -1,10 +1,12 @@
-"""Fleet fan-out benchmark: one command on 10 / 100 / 1,000 instances, alicloud.ecs.run vs the connection.
+"""Fleet fan-out benchmark: one command on 10 / 100 / 1,000 / 10,000 instances, alicloud.ecs.run vs the connection.
 
-Both sides run the same shell command (``echo bench``): once through ``alicloud.ecs.run`` (run_once, one
-RunCommand per 100 instances, polled together), once as an ``ansible.builtin.raw`` task over the
+Both sides run the same shell command (``echo bench``): through ``alicloud.ecs.run`` as a plain per-host
+task (no run_once: every host's task reports its own result, the first one of the batch sends one
+RunCommand per 100 instances for all) at forks 5 and 50 (10,000 at forks 50 only), with run_once (one
+task for all hosts), and as an ``ansible.builtin.raw`` task over the
 alicloud.ecs.cloud_assistant connection with forks=50 (host by host). Wall time is the whole
 ansible-playbook run; API calls come from the emulator's counters. The emulator runs with
-``isolation: none`` (1,000 isolated instances would each need their own init), no injected latency
+``isolation: none`` (thousands of isolated instances would each need their own init), no injected latency
 unless asked for.
 """
 
@@ -25,8 +27,21 @@ if str(REPO_ROOT) not in sys.path:
 
 from emulator.testing import EmulatorProcess  # noqa: E402
 
-FORKS = 50
+RUN_FORKS = (5, 50)
+# ansible itself costs tens of milliseconds per host and task on a loaded 2-core machine (a debug task on 1,000
+# hosts takes about a minute), so the largest fleets are run at forks=50 only.
+FORKS_5_MAX_SIZE = 1000
+CONNECTION_FORKS = 50
+CONNECTION = f"connection, forks={CONNECTION_FORKS}"
+RUN_ONCE = f"alicloud.ecs.run, run_once, forks={CONNECTION_FORKS}"
 COMMAND = "echo bench"
+
+
+FLEET_SIZES = (10, 100, 1000, 10000)
+
+
+def run_mode(forks: int) -> str:
+    return f"alicloud.ecs.run, forks={forks}"
 
 
 def fleet(size: int) -> dict:
@@ -42,21 +57,23 @@ def write_inputs(work: Path, emulator: EmulatorProcess) -> dict[str, Path]:
     hosts = {item["name"]: {"ansible_connection": "alicloud.ecs.cloud_assistant",
                             "ansible_alicloud_instance_id": item["id"], "ansible_alicloud_region": item["region"]}
              for item in emulator.instances()}
-    paths = {"inventory": work / "fleet.json", "alicloud.ecs.run": work / "run.yml",
-             "connection, forks=50": work / "connection.yml"}
+    paths = {"inventory": work / "fleet.json", "run": work / "run.yml", "run_once": work / "run_once.yml",
+             "connection": work / "connection.yml"}
     paths["inventory"].write_text(json.dumps({"all": {"children": {"fleet": {"hosts": hosts}}}}))
     play = {"name": "Fleet", "hosts": "fleet", "gather_facts": False}
-    paths["alicloud.ecs.run"].write_text(json.dumps([{**play, "tasks": [
-        {"name": "Fan out", "alicloud.ecs.run": {"content": COMMAND}, "run_once": True}]}]))
-    paths["connection, forks=50"].write_text(json.dumps([{**play, "tasks": [
+    paths["run"].write_text(json.dumps([{**play, "tasks": [
+        {"name": "Fan out", "alicloud.ecs.run": {"content": COMMAND}}]}]))
+    paths["run_once"].write_text(json.dumps([{**play, "tasks": [
+        {"name": "Fan out once", "alicloud.ecs.run": {"content": COMMAND}, "run_once": True}]}]))
+    paths["connection"].write_text(json.dumps([{**play, "tasks": [
         {"name": "Host by host", "ansible.builtin.raw": COMMAND, "changed_when": False}]}]))
     return paths
 
 
-def timed_run(env: dict[str, str], inventory: Path, playbook: Path) -> float:
+def timed_run(env: dict[str, str], inventory: Path, playbook: Path, forks: int) -> float:
     started = time.perf_counter()
     subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook),
-                    "--forks", str(FORKS)], env=env, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                    "--forks", str(forks)], env=env, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -69,11 +86,14 @@ def measure(work: Path, env_base: dict[str, str], sizes: list[int], connection_s
             env = dict(env_base, **emulator.env())
             paths = write_inputs(work, emulator)
             emulator.faults(latency_ms=latency_ms)
-            for mode in ("alicloud.ecs.run", "connection, forks=50"):
-                if mode != "alicloud.ecs.run" and size not in connection_sizes:
-                    continue
+            runs = [(run_mode(forks), paths["run"], forks) for forks in RUN_FORKS
+                    if forks == CONNECTION_FORKS or size <= FORKS_5_MAX_SIZE]
+            runs.append((RUN_ONCE, paths["run_once"], CONNECTION_FORKS))
+            if size in connection_sizes:
+                runs.append((CONNECTION, paths["connection"], CONNECTION_FORKS))
+            for mode, playbook, forks in runs:
                 emulator.reset_counters()
-                seconds = timed_run(env, paths["inventory"], paths[mode])
+                seconds = timed_run(env, paths["inventory"], playbook, forks)
                 rows.append({"instances": size, "mode": mode, "seconds": round(seconds, 2),
                              "api_calls": sum(emulator.counters().values()), "counters": emulator.counters()})
             emulator.clear_faults()
@@ -90,13 +110,15 @@ def report(rows: list[dict], profile: dict, latency_ms: int, results: Path) -> N
               f"{row['api_calls'] / row['instances']:>15.2f}")
     for size in sorted({row["instances"] for row in rows}):
         pair = {row["mode"]: row for row in rows if row["instances"] == size}
-        if len(pair) == 2:
-            run, conn = pair["alicloud.ecs.run"], pair["connection, forks=50"]
-            print(f"{size:>9}  alicloud.ecs.run is {conn['seconds'] / max(run['seconds'], 1e-9):.1f}x faster "
+        if CONNECTION in pair:
+            run, conn = pair[run_mode(CONNECTION_FORKS)], pair[CONNECTION]
+            print(f"{size:>9}  alicloud.ecs.run (forks={CONNECTION_FORKS}) is "
+                  f"{conn['seconds'] / max(run['seconds'], 1e-9):.1f}x faster "
                   f"with {conn['api_calls'] / max(run['api_calls'], 1):.0f}x fewer API calls")
     results.mkdir(parents=True, exist_ok=True)
     out = results / "fleet.json"
-    out.write_text(json.dumps({"benchmark": "fleet", "command": COMMAND, "forks": FORKS, "latency_ms": latency_ms,
+    out.write_text(json.dumps({"benchmark": "fleet", "command": COMMAND, "run_forks": list(RUN_FORKS),
+                               "connection_forks": CONNECTION_FORKS, "latency_ms": latency_ms,
                                "rows": rows, "emulator": profile, "python": sys.version.split()[0],
                                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
     print(f"written to {out.relative_to(REPO_ROOT)}")
@@ -121,7 +143,7 @@ def sizes_arg(text: str) -> list[int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", type=sizes_arg, default=[10, 100, 1000])
+    parser.add_argument("--sizes", type=sizes_arg, default=list(FLEET_SIZES))
     parser.add_argument("--connection-sizes", type=sizes_arg, default=[10, 100, 1000])
     parser.add_argument("--latency-ms", type=int, default=0)
     args = parser.parse_args()

@@ -13,6 +13,7 @@ plugin_utils/fleet_runner.py. This file only reads the task, asks the operator, 
 
 from __future__ import annotations
 
+import json
 import time
 import typing as t
 import uuid
@@ -20,6 +21,7 @@ import uuid
 from ansible import constants as C
 from ansible.errors import AnsibleError, AnsiblePromptInterrupt, AnsiblePromptNoninteractive
 from ansible.module_utils.common.text.converters import to_text
+from ansible.parsing.mod_args import ModuleArgsParser
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 from ansible.utils.display import Display
@@ -117,7 +119,8 @@ class ActionModule(ActionBase):
             return {"changed": False, "skipped": True,
                     "msg": f"host {host} is not among the instance_ids or instance_tags targets"}
         if mine is None:
-            # The leader judged this host's `when` false, yet its task runs: it runs for this host alone.
+            # The leader left this host out (its options differ, or its `when` was judged false, yet its task
+            # runs): it runs for this host alone.
             solo = SharedRun(run_directory() / digest(str(self._task._uuid), own.region, own.instance_id), host)
             outcome = self._lead(solo, args, task_vars, [host]) if solo.lead() else solo.wait()
             if outcome.get("error"):
@@ -132,7 +135,8 @@ class ActionModule(ActionBase):
         """Run the command for ``hosts`` (None: the batch's hosts whose `when` holds) and share the results."""
         published = False
         try:
-            plan = self._plan(args, task_vars, self._active_hosts(task_vars) if hosts is None else hosts, strict=False)
+            active = self._active_hosts(args, task_vars) if hosts is None else hosts
+            plan = self._plan(args, task_vars, active, strict=False)
             results, summary = self._execute(plan, args)
             outcome = {"summary": compact_summary(summary)}
             if summary["skipped"]:
@@ -153,17 +157,21 @@ class ActionModule(ActionBase):
         play = self._task.get_play()
         return (getattr(play, "strategy", None) or C.DEFAULT_STRATEGY) in LOCKSTEP_STRATEGIES
 
-    def _active_hosts(self, task_vars: dict[str, t.Any]) -> list[str]:
-        """The batch's hosts whose `when` holds, each judged with its own variables as ansible will judge it.
+    def _active_hosts(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> list[str]:
+        """The batch's hosts this task runs the command for: those whose `when` holds and whose options come out
+        as this host's, each judged with its own variables as ansible will judge it.
 
-        ansible evaluates `when` in each host's own worker; the leader cannot wait for those that have not
-        started (forks smaller than the batch), so it evaluates them itself, with the variable manager ansible
-        gives the workers. A host judged wrongly to be skipped still gets its run: its task runs it alone.
+        ansible evaluates `when` and renders a task's options in each host's own worker; the leader cannot wait
+        for the hosts that have not started (forks smaller than the batch), so it evaluates them itself, with
+        the variable manager ansible gives the workers. A host left out (its options differ, or it was judged
+        wrongly to be skipped) is not lost: its own task finds no result and runs the command for itself.
         """
         batch = list(task_vars.get("ansible_play_batch") or [])
-        if not self._task.when:
+        raw = self._templated_options()
+        if not self._task.when and raw is None and args["script"] is None:
             return batch
         me = task_vars["inventory_hostname"]
+        mine = self._rendered(raw, args, task_vars)
         hostvars = task_vars["hostvars"]
         manager, inventory = hostvars._variable_manager, hostvars._inventory  # pylint: disable=protected-access
         play = self._task.get_play()
@@ -180,11 +188,28 @@ class ActionModule(ActionBase):
             try:
                 holds = self._task._resolve_conditional_with_item(  # pylint: disable=protected-access
                     self._task.when, variables)[0]
-            except AnsibleError:
-                holds = False  # the host's own task fails on the same error before it gets here
+                holds = holds and self._rendered(raw, args, variables) == mine
+            except (AnsibleError, PlanError):
+                holds = False  # the host's own task meets the same error before it gets here
             if holds:
                 active.append(name)
         return active
+
+    def _templated_options(self) -> dict[str, t.Any] | None:
+        """The task's options as written, when a template in them may render differently per host; else None."""
+        data = self._task.get_ds()
+        if not isinstance(data, dict):
+            return None
+        raw = ModuleArgsParser(data, collection_list=self._task.collections).parse(skip_action_validation=True)[1]
+        text = json.dumps(raw, default=str)
+        return raw if "{{" in text or "{%" in text else None
+
+    def _rendered(self, raw: dict[str, t.Any] | None, args: dict[str, t.Any], variables: dict[str, t.Any]) -> str:
+        """A digest of what the options and the script come out as with ``variables``."""
+        templar = self._templar.copy_with_new_env(available_variables=variables)
+        options = templar.template(raw) if raw is not None else None
+        script = self._content(args, variables) if args["script"] is not None else None
+        return digest(json.dumps([options, script], sort_keys=True, default=str))
 
     # -- planning (no API call except listing instances by tag) -------------------------------
 

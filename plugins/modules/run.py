@@ -158,8 +158,9 @@ attributes:
     description: Not applicable.
 notes:
   - This is an action plugin; it runs on the controller and needs no connection to the hosts.
-  - 'Options are read once per batch, from the task of the first host to arrive: a template in them (and a
-    O(script)) is rendered with that host''s variables, as for C(run_once). C(when) is judged per host.'
+  - 'Options are each host''s own. The first host''s task sends the command for the hosts whose options (and rendered
+    O(script)) come out the same as its own; a host whose options render differently sends its own RunCommand.
+    C(when) is judged per host.'
   - 'Facts per host (no C(run_once)): C(alicloud_run) is the host''s own result and C(alicloud_run_summary) holds
     C(counts), C(batches), C(batches_done) and C(stopped) (no host lists: the PLAY RECAP and C(ansible_play_hosts)
     say who failed). Both are plain values and survive a persistent fact cache.'

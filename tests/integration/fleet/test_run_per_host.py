@@ -184,3 +184,15 @@ def test_stopped_and_agent_offline_instances_fail_alone_with_their_causes(ansibl
     assert f"the Cloud Assistant agent of instance {ids['dark-1']} did not take the command" in dark["msg"], dark
     for host in NODES:
         assert played.result(RUN, host)["stdout"] == f"{host}\n"
+
+
+def test_options_rendered_differently_per_host_run_with_each_hosts_own_values(ansible, emulator, tmp_path):
+    content = "echo x >> /root/runcount; echo {{ 'odd' if inventory_hostname in ['node-1', 'node-3'] else 'even' }}"
+    played = play(ansible, emulator, tmp_path, [run_task(**{"alicloud.ecs.run": {"content": content}})],
+                  "--forks", "2")
+    assert played.rc == 0, played.output[-3000:]
+    assert runs(emulator) == dict.fromkeys(NODES, 1)
+    assert {host: item["stdout"] for host, item in played.per_host(RUN).items()} == {
+        "node-1": "odd\n", "node-2": "even\n", "node-3": "odd\n", "node-4": "even\n"}
+    # node-1 sends for itself and node-3; node-2 and node-4 differ from it, so each sends its own.
+    assert emulator.counters()["RunCommand"] == 3
