@@ -314,11 +314,16 @@ class Connection(ConnectionBase):
         self._connected = True
         return self
 
+    def _private(self) -> bool:
+        """A no_log task: nothing of it may stay in what the collection keeps (kept payloads, staged chunks, cache)."""
+        return bool(self._play_context.no_log)
+
     def _run(self, command: str, in_data: bytes | None,
              become: BecomeAnswer | None = None) -> tuple[int, bytes, bytes]:
         self._connect()
         try:
-            frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), in_data, become=become)
+            frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), in_data, become=become,
+                                       private=self._private())
         except FAILURES as error:
             raise self._failure(error) from None
         return frame.rc, frame.stdout, frame.stderr
@@ -425,7 +430,8 @@ class Connection(ConnectionBase):
         try:
             try:
                 with open(partial, "xb") as sink:
-                    frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), None, sink)
+                    frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), None, sink,
+                                               private=self._private())
             except OSError as error:
                 raise AnsibleError(f"cannot write {out_path}: {to_native(error)}") from None
             except FAILURES as error:

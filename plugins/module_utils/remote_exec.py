@@ -163,15 +163,17 @@ class InstanceExecutor:
         self._staged = False
 
     def run(self, command: bytes, stdin: bytes | None = None, stdout: t.BinaryIO | None = None,
-            become: BecomeAnswer | None = None) -> Frame:
+            become: BecomeAnswer | None = None, private: bool = False) -> Frame:
         """Run ``command`` with ``stdin`` and return its exact rc, stdout and stderr.
 
         With ``stdout`` given, standard output streams into that file instead of ``Frame.stdout``; with
         ``become``, its password answers the become prompt on the instance if (and only if) one comes.
+        ``private`` (a no_log task) keeps nothing of the run: no payload kept as a base, the chunks it
+        staged removed on the instance when the script ends, nothing of it in the controller's cache.
         """
         self._staged = False
-        keeps_base = self.cache is not None and self.options.envelope.keeps_bases
-        staging = _Staging(stdin or b"", module_name(stdin) if keeps_base else None)
+        keeps_base = self.cache is not None and self.options.envelope.keeps_bases and not private
+        staging = _Staging(stdin or b"", module_name(stdin) if keeps_base else None, private)
         kind = timing_kind(command, stdin)
         for _attempt in range(MAX_STAGING_ATTEMPTS):
             plan = self._plan(staging)
@@ -188,7 +190,7 @@ class InstanceExecutor:
                 continue
             if plan and plan.keep_as and self.cache:
                 self.cache.set_base(t.cast(str, staging.module), staging.data)
-            if trailer.run_seconds is not None:
+            if trailer.run_seconds is not None and not private:
                 # The run time excludes waiting for freshly sent chunks; the lag around it does not.
                 self._learn(kind, trailer.run_seconds, None if self._staged else completion)
             if staging.uses_manifest and self.cache:
@@ -222,10 +224,10 @@ class InstanceExecutor:
             if rebuilt:
                 return rebuilt
         known = self.cache.known_chunks() if self.cache else set()
-        if staging.uses_manifest:
-            self._send(chunk for chunk in staging.produce() if chunk.name not in known)
+        if staging.uses_manifest:  # the script removes a manifest's chunks once it has rebuilt the data
+            self._send((chunk for chunk in staging.produce() if chunk.name not in known), remember=not staging.private)
             manifest = staging.manifest()
-            self._send(chunk for chunk in manifest if chunk.name not in known)
+            self._send((chunk for chunk in manifest if chunk.name not in known), remember=not staging.private)
             return StdinPlan(manifest=[chunk.name for chunk in manifest], chunk_dir=self._chunk_dir(),
                              sha256=digest, wait_seconds=None if self._staged else 0)
         budget = self.options.envelope.inline_budget
@@ -241,9 +243,10 @@ class InstanceExecutor:
             else:
                 parts.append(StdinPart(chunk=chunk.name))
                 to_send.append(chunk)
-        self._send(to_send)
+        self._send(to_send, remember=not staging.private)
         return StdinPlan(parts=parts, chunk_dir=self._chunk_dir(), sha256=digest,
                          wait_seconds=None if self._staged else 0,
+                         release=[chunk.name for chunk in to_send] if staging.private else (),
                          keep_as=base_file(digest) if staging.module else None,
                          drop=base_file(kept[0]) if kept else None)
 
@@ -276,11 +279,11 @@ class InstanceExecutor:
         if self.cache:
             self.cache.update_chunks(remove=[chunk.name for chunk in staged] if everything else missing)
         wanted = set(missing)
-        self._send([chunk for chunk in staged if everything or chunk.name in wanted])
+        self._send([chunk for chunk in staged if everything or chunk.name in wanted], remember=not staging.private)
 
-    def _send(self, chunks: t.Iterable[Chunk]) -> None:
+    def _send(self, chunks: t.Iterable[Chunk], remember: bool = True) -> None:
         """SendFile what the instance lacks, once per name (repeated data makes repeated chunks),
-        starting on each chunk as soon as ``chunks`` yields it."""
+        starting on each chunk as soon as ``chunks`` yields it; ``remember`` records them as held."""
         sent: set[str] = set()
 
         def unique() -> t.Iterator[Chunk]:
@@ -293,7 +296,7 @@ class InstanceExecutor:
                     self.options.username or "root", self.options.parallelism)
         if sent:
             self._staged = True
-            if self.cache:
+            if self.cache and remember:
                 self.cache.update_chunks(add=sent)
 
     def _chunk_dir(self) -> str:
@@ -377,9 +380,10 @@ def _what_happened(status: str, timeout: int) -> str:
 class _Staging:
     """One stdin's chunks, cut once and reused across staging attempts."""
 
-    def __init__(self, data: bytes, module: str | None = None) -> None:
+    def __init__(self, data: bytes, module: str | None = None, private: bool = False) -> None:
         self.data = data
         self.module = module  # the module whose payload this is, when the instance may keep it as a base
+        self.private = private  # a no_log task's: what it stages goes when its script ends
         self.use_base = True  # False once the instance showed its kept base cannot be used
         self.uses_manifest = len(data) > MANIFEST_AFTER
         self._chunks: list[Chunk] | None = None

@@ -115,6 +115,7 @@ class StdinPlan:
     from_base: BaseEdit | None = None
     keep_as: str | None = None  # keep the rebuilt stdin under this name in the chunk directory...
     drop: str | None = None     # ... instead of this earlier copy
+    release: t.Sequence[str] = ()  # chunks of a no_log task's stdin: removed when the script ends, however it ends
 
 
 @dataclass(frozen=True)
@@ -143,25 +144,24 @@ def _become_run(become: BecomeAnswer) -> str:
     prompt = shlex.quote(become.prompt)
     success = shlex.quote(become.success)
     return (
-        "_s=$(mktemp -d /dev/shm/.alicloud-ecs-b.XXXXXXXX 2>/dev/null || mktemp -d \"$_d/b.XXXXXXXX\") || exit 97\n"
-        "trap 'rm -rf \"$_d\" \"$_s\"' EXIT\n"
-        f"printf '%s' '{_b64(become.password)}' | base64 -d > \"$_s/p\" && mkfifo \"$_s/i\" || exit 97\n"
+        "_b=$(mktemp -d /dev/shm/.alicloud-ecs-b.XXXXXXXX 2>/dev/null || mktemp -d \"$_d/b.XXXXXXXX\") || exit 97\n"
+        f"printf '%s' '{_b64(become.password)}' | base64 -d > \"$_b/p\" && mkfifo \"$_b/i\" || exit 97\n"
         ": > \"$_d/out\"; : > \"$_d/err\"\n"
-        "/bin/sh -c \"$_cmd\" < \"$_s/i\" > \"$_d/out\" 2> \"$_d/err\" &\n"
+        "/bin/sh -c \"$_cmd\" < \"$_b/i\" > \"$_d/out\" 2> \"$_d/err\" &\n"
         "_pid=$!\n"
-        "exec 4> \"$_s/i\"\n"
+        "exec 4> \"$_b/i\"\n"
         "_asked=0\n"
         "while :; do\n"
         f"  if grep -qF -- {success} \"$_d/out\"; then (cat \"$_d/in\") >&4 2>/dev/null; break; fi\n"
         f"  if [ \"$(grep -oF -- {prompt} \"$_d/err\" | wc -l)\" -gt \"$_asked\" ]; then\n"
         "    [ \"$_asked\" -eq 0 ] || break\n"
-        "    (cat \"$_s/p\"; echo) >&4 2>/dev/null; rm -f \"$_s/p\"; _asked=1\n"
+        "    (cat \"$_b/p\"; echo) >&4 2>/dev/null; rm -f \"$_b/p\"; _asked=1\n"
         "  fi\n"
         "  kill -0 \"$_pid\" 2>/dev/null || break\n"
         f"  sleep {BECOME_POLL_SECONDS}\n"
         "done\n"
         "exec 4>&-\n"
-        "rm -f \"$_s/p\"\n"
+        "rm -f \"$_b/p\"\n"
         "wait \"$_pid\"\n"
     )
 
@@ -270,12 +270,15 @@ def _stdin_script(plan: StdinPlan) -> str:
         return inline + assemble + "_a || exit 96\n"
     # A manifest's chunks belong to one large transfer: once it is rebuilt they are removed, so
     # the instance's disk (and the controller's memory of it) does not grow with every big file.
-    release = ("(cd \"$_c\" && tr '\\n' '\\000' < \"$_d/m\" | xargs -0 rm -f -- "
-               f"{' '.join(plan.manifest)})\n") if plan.manifest else ""
+    done_with = ("(cd \"$_c\" && tr '\\n' '\\000' < \"$_d/m\" | xargs -0 rm -f -- "
+                 f"{' '.join(plan.manifest)})\n") if plan.manifest else ""
+    # Chunk names are hex digests: safe unquoted in the exit trap's rm.
+    release = f"_r='{' '.join(plan.release)}'\n" if plan.release else ""
     return (
         inline + assemble + _missing_function(plan)
         + f"_c={shlex.quote(plan.chunk_dir)}; _n=0; _seen=''; _still=0\n"
-        "until _a; do\n"
+        + release
+        + "until _a; do\n"
         # Chunks in flight keep landing; when none has landed for a while, the rest is not coming.
         "  _now=$(ls \"$_c\" 2>/dev/null | wc -l)\n"
         "  if [ \"$_now\" = \"$_seen\" ]; then _still=$((_still+1)); else _still=0; _seen=$_now; fi\n"
@@ -284,7 +287,7 @@ def _stdin_script(plan: StdinPlan) -> str:
         "  fi\n"
         "  sleep 0.1; _n=$((_n+1))\n"
         "done\n"
-        + release + _keep_base(plan)
+        + done_with + _keep_base(plan)
     )
 
 
@@ -312,7 +315,9 @@ def build_run_script(command: bytes, stdin: StdinPlan | None = None, become: Bec
         "# alicloud.ecs cloud_assistant envelope v2\n"
         "umask 077\n"
         "_d=$(mktemp -d \"${TMPDIR:-/tmp}/.alicloud-ecs.XXXXXXXX\") || exit 97\n"
-        "trap 'rm -rf \"$_d\"' EXIT\n"
+        # _b: the become helper's tmpfs directory; _r: what a no_log task staged. Both go, however the script ends.
+        "_b=''; _r=''\n"
+        "trap 'rm -rf \"$_d\" ${_b:+\"$_b\"}; [ -z \"$_r\" ] || (cd \"$_c\" && rm -f -- $_r)' EXIT\n"
         f"{restore}"
         # The command's own run time (stdin restored, chunk waits excluded) aims the controller's polls.
         "_t0=$(date +%s%N 2>/dev/null)\n"

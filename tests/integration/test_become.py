@@ -56,7 +56,10 @@ def matrix_play(tmp_path: Path) -> Path:
                  "changed_when": False},
                 {"name": "script reading stdin", "ansible.builtin.script": str(script), "register": "script",
                  "changed_when": False},
+                {"name": "output larger than one API page", "ansible.builtin.raw": "head -c 40000 /dev/zero | base64 -w0",
+                 "register": "large", "changed_when": False},
                 {"name": "each ran as the become user and read an empty stdin", "ansible.builtin.assert": {"that": [
+                    "large.stdout | trim | length == 53336",
                     f"module.stdout == '{expected}'",
                     f"raw.stdout | trim == '{expected}'",
                     f"script.stdout | trim == '{expected}'",
