@@ -20,6 +20,7 @@ from .errors import missing, region_not_found
 from .faults import Faults
 from .fleet import Fleet
 from .isolation import choose
+from .metadata import MetadataService
 from .oos.executions import Executions
 from .protocol import NonceCache, Params
 from .store import Store
@@ -48,6 +49,8 @@ class Emulator:
         self.power.boot_listeners.append(self.scheduler.on_boot)
         self.executions = Executions(self)
         self.nonces = NonceCache()
+        self.sts_sessions: dict[str, dict[str, str]] = {}  # issued STS key id → {role, session}
+        self.metadata = MetadataService(self)
         self.idempotency_lock = threading.Lock()
         self.token_locks: dict[tuple[str, str], threading.Lock] = {}
         self._counters: Counter[str] = Counter()

@@ -43,6 +43,10 @@ class Fleet:
     instances: list[dict[str, Any]] = field(default_factory=list)
     # STS keys: key id → (security token, expiry epoch or None). Such keys sign only with their token.
     sts_tokens: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    # RAM roles by lower-cased ARN, OIDC providers by lower-cased ARN, and the role the metadata service serves.
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    oidc_providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    instance_role: dict[str, Any] | None = None
 
 
 def digest(*parts: str) -> bytes:
@@ -66,7 +70,28 @@ def load(source: str | Path | dict[str, Any]) -> Fleet:
     regions = [normalize_region(r) for r in data.get("regions") or []]
     if not regions:
         raise FleetError("regions: at least one region is required")
-    return Fleet(keys, regions, expand(data.get("instances") or [], regions), sts_tokens(data))
+    roles = {role["arn"].lower(): role for role in (normalize_role(entry) for entry in data.get("roles") or [])}
+    providers = {str(entry["arn"]).lower(): {**entry, "tokens": [str(token) for token in entry.get("tokens") or []]}
+                 for entry in data.get("oidc_providers") or []}
+    instance_role = data.get("instance_role")
+    return Fleet(keys, regions, expand(data.get("instances") or [], regions), sts_tokens(data), roles, providers,
+                 normalize_role({"arn": f"acs:ram::1234567890123456:role/{instance_role['name']}", **instance_role})
+                 if instance_role else None)
+
+
+def normalize_role(entry: dict[str, Any]) -> dict[str, Any]:
+    """A RAM role: ``arn`` required; ``trusted`` (who may assume it), ``max_session_duration`` (3600),
+    ``external_id``, and the emulator-only ``token_lifetime`` (seconds the issued credentials live)."""
+    arn = str(entry.get("arn") or "")
+    if not re.match(r"^acs:ram::\d+:role/[\w.@+=,-]+$", arn):
+        raise FleetError(f"role arn must look like acs:ram::<account>:role/<name>, got {arn!r}")
+    duration = int(entry.get("max_session_duration", 3600))
+    if not 3600 <= duration <= 43200:
+        raise FleetError(f"role {arn}: max_session_duration must be 3600..43200")
+    name = arn.rsplit("/", 1)[1]
+    return {**entry, "arn": arn, "name": str(entry.get("name") or name), "max_session_duration": duration,
+            "id": str(entry.get("id") or int.from_bytes(digest(arn)[:8]) % 10**18),
+            "trusted": [str(item) for item in entry.get("trusted") or []]}
 
 
 def sts_tokens(data: dict[str, Any]) -> dict[str, tuple[str, float | None]]:

@@ -8,6 +8,7 @@ from .cloud_assistant import commands, files, responses as ca
 from .ecs import events, power, tags, responses as ecs
 from .oos import executions, tasks, templates
 from .protocol import Params
+from . import sts
 
 if TYPE_CHECKING:
     from .app import Emulator
@@ -53,7 +54,7 @@ OOS: dict[str, Handler] = {
     "ListTemplates": templates.list_templates,
 }
 
-VERSIONS: dict[str, dict[str, Handler]] = {"2014-05-26": ECS, "2019-06-01": OOS}
+VERSIONS: dict[str, dict[str, Handler]] = {"2014-05-26": ECS, "2019-06-01": OOS, sts.VERSION: sts.ACTIONS}
 
 # Actions whose ClientToken makes a retry return the first result instead of running twice (contract §2.17).
 IDEMPOTENT = frozenset({"RunCommand", "InvokeCommand", "CreateCommand", "SendFile", "StartExecution"})

@@ -14,8 +14,10 @@ from .errors import ApiError, envelope, invalid_action, missing
 from .protocol import Params, authenticate, check_security_token, collect_params
 from .routes import IDEMPOTENT, VERSIONS
 from .signature_v3 import authenticate_v3, is_v3
+from . import sts
 
 LOG = logging.getLogger("emulator.server")
+PRODUCTS = {"2019-06-01": "oos", sts.VERSION: "sts"}
 
 
 def call_api(emu: Emulator, method: str, params: dict[str, str], headers: dict[str, str],
@@ -26,7 +28,7 @@ def call_api(emu: Emulator, method: str, params: dict[str, str], headers: dict[s
     drop = False
     request_id = str(uuid.uuid4()).upper()
     region = params.get("RegionId")
-    product = "oos" if (params.get("Version") or headers.get("x-acs-version")) == "2019-06-01" else "ecs"
+    product = PRODUCTS.get(params.get("Version") or headers.get("x-acs-version") or "", "ecs")
     host_id = f"{product}.{region}.aliyuncs.com" if region else f"{product}.aliyuncs.com"
     try:
         action = params.get("Action") or headers.get("x-acs-action")
@@ -37,7 +39,9 @@ def call_api(emu: Emulator, method: str, params: dict[str, str], headers: dict[s
             raise missing("Version")
         emu.count(action)
         drop = emu.faults.apply(action)
-        if is_v3(headers):
+        if version == sts.VERSION and action in sts.ANONYMOUS:
+            pass  # AssumeRoleWithOIDC is authenticated by its OIDC token, not by a key
+        elif is_v3(headers):
             key_id = authenticate_v3(method, wire[0], wire[1], headers, wire[2], emu.fleet.access_keys, emu.nonces,
                                      emu.options.check_timestamp)
             check_security_token(key_id, headers.get("x-acs-security-token", ""), emu.fleet.sts_tokens)
@@ -79,6 +83,10 @@ class Handler(BaseHTTPRequestHandler):
         """RPC (generated request classes use POST) or control writes."""
         self._dispatch("POST")
 
+    def do_PUT(self) -> None:
+        """The metadata service's session token."""
+        self._dispatch("PUT")
+
     def do_PATCH(self) -> None:
         """Control API only."""
         self._dispatch("PATCH")
@@ -92,6 +100,11 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         emu = self.server.emulator
+        if url.path.startswith("/latest/"):
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, text = emu.metadata.handle(method, url.path, headers)
+            self._send_text(status, text)
+            return
         if url.path.startswith("/_emulator/"):
             status, payload = control.handle(emu, method, url.path[len("/_emulator/"):].strip("/"), body)
         elif url.path == "/" and method in ("GET", "POST"):
@@ -113,6 +126,14 @@ class Handler(BaseHTTPRequestHandler):
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_text(self, status: int, text: str) -> None:
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain;charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

@@ -27,7 +27,7 @@ from ansible.template import trust_as_template
 from ansible.utils.display import Display
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
-from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import api_argument_spec
+from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import api_argument_spec, credential_args
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
     HEALTH_FAILED, NOT_RUNNABLE, RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF, SKIPPED, SUCCESS,
@@ -35,6 +35,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
     pause_after, plan_batches, split_batches, summarize,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.instances import describe_instances
+from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import (
     CommandSpec, Phase, run_all, run_rollout,
@@ -219,7 +220,9 @@ class ActionModule(ActionBase):
             access_key_id=args["access_key"], access_key_secret=args["secret_key"],
             security_token=args["security_token"], region=args["region"], endpoint=args["endpoint"],
             retry_budget=args["retry_budget"], connect_timeout=args["connect_timeout"], read_timeout=args["read_timeout"],
-            api_concurrency=args["api_concurrency"])
+            api_concurrency=args["api_concurrency"],
+            inherited=inventory_credentials.lookup(task_vars.get(inventory_credentials.HOSTVAR)),
+            **credential_args(args.get))
         content = self._content(args, task_vars)
         client = CloudClient(settings, log=display_log(display))
         targets = self._targets(args, hosts, task_vars["hostvars"], client, strict)

@@ -28,6 +28,43 @@ options:
   security_token:
     vars:
       - name: ansible_alicloud_security_token
+  profile:
+    vars:
+      - name: ansible_alicloud_profile
+  profile_file:
+    vars:
+      - name: ansible_alicloud_profile_file
+  assume_role_arn:
+    vars:
+      - name: ansible_alicloud_assume_role_arn
+  assume_role_session_name:
+    vars:
+      - name: ansible_alicloud_assume_role_session_name
+  assume_role_duration:
+    vars:
+      - name: ansible_alicloud_assume_role_duration
+  assume_role_external_id:
+    vars:
+      - name: ansible_alicloud_assume_role_external_id
+  assume_role_policy:
+    vars:
+      - name: ansible_alicloud_assume_role_policy
+  sts_endpoint:
+    vars:
+      - name: ansible_alicloud_sts_endpoint
+  sts_region:
+    vars:
+      - name: ansible_alicloud_sts_region
+  vpc_endpoint:
+    vars:
+      - name: ansible_alicloud_vpc_endpoint
+  credential_source:
+    description:
+      - Name of the inventory source whose credentials this host uses, set by the M(alicloud.ecs.instances)
+        inventory (its file's path). Credential variables of the host itself still win; environment variables do not.
+    type: str
+    vars:
+      - name: ansible_alicloud_credential_source
   endpoint:
     vars:
       - name: ansible_alicloud_endpoint
@@ -202,6 +239,7 @@ import os
 import re
 import shlex
 import socket
+import typing as t
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_native
@@ -209,6 +247,7 @@ from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import CREDENTIAL_OPTIONS
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import InvocationTimeout, PollSchedule
@@ -222,6 +261,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import (
     ExecOptions, InstanceExecutor, RemoteExecError, ShellEnvelope,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.transport import BecomeAnswer, TransportError
+from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 
 try:  # ansible-core's own decoder for PowerShell's CLIXML error stream, as its ssh and winrm plugins use
@@ -270,21 +310,35 @@ class Connection(ConnectionBase):
                 "(the alicloud.ecs.instances inventory does) or use the instance ID as the host address")
         return instance_id
 
+    def _credential_options(self) -> dict[str, t.Any]:
+        """resolve_settings' credential arguments: the host's own variables, else its inventory source's
+        credentials (which beat environment variables, as the source named them for its hosts), else the chain."""
+        inherited = inventory_credentials.lookup(self.get_option("credential_source"))
+        values: dict[str, t.Any] = {"inherited": inherited}
+        for name, option in (("access_key_id", "access_key"), ("access_key_secret", "secret_key"),
+                             ("security_token", "security_token"), *((name, name) for name in CREDENTIAL_OPTIONS)):
+            value = self.get_option(option)
+            if value is not None and inherited is not None and self._from_environment(option):
+                value = None
+            values[name] = value
+        return values
+
+    def _from_environment(self, option: str) -> bool:
+        return str(self.get_option_and_origin(option)[1]).startswith("env")
+
     def _connect(self) -> Connection:
         if self._connected:
             return self
         instance_id = self._instance_id()
         try:
             settings = resolve_settings(
-                access_key_id=self.get_option("access_key"),
-                access_key_secret=self.get_option("secret_key"),
-                security_token=self.get_option("security_token"),
                 region=self.get_option("region"),
                 endpoint=self.get_option("endpoint"),
                 retry_budget=self.get_option("retry_budget"),
                 connect_timeout=self.get_option("connect_timeout"),
                 read_timeout=self.get_option("read_timeout"),
                 api_concurrency=self.get_option("api_concurrency"),
+                **self._credential_options(),
             )
             client = CloudClient(settings, log=display_log(display, instance_id))
         except ConfigError as error:
@@ -306,7 +360,7 @@ class Connection(ConnectionBase):
             envelope=PowerShellEnvelope() if self._is_powershell() else ShellEnvelope(),
         )
         # Staged chunks live in a per-user directory on the instance, so what it holds is per user too.
-        scope = f"{settings.endpoint or settings.region}|{settings.access_key_id}|{options.username or 'root'}"
+        scope = f"{settings.endpoint or settings.region}|{settings.credentials.identity}|{options.username or 'root'}"
         cache = InstanceCache(self.get_option("transfer_cache"), scope, instance_id)
         self._executor = InstanceExecutor(client, instance_id, options, cache)
         display.vvv(f"ESTABLISH CLOUD ASSISTANT CONNECTION FOR USER: {options.username or 'root'}",

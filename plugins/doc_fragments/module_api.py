@@ -30,6 +30,57 @@ options:
       - STS security token, for temporary credentials.
       - Falls back to the environment variables E(ALIBABA_CLOUD_SECURITY_TOKEN) and E(ALICLOUD_SECURITY_TOKEN), in that order.
     type: str
+  profile:
+    description:
+      - Name of a profile in the aliyun CLI configuration (O(profile_file)) or a section of the credentials ini
+        file, used when no keys are given. Every mode C(aliyun configure) writes is supported.
+      - Without it, the configuration's C(current) profile is used, then the ini file's C([default]) section.
+      - Falls back to the environment variables E(ALIBABA_CLOUD_PROFILE) and E(ALICLOUD_PROFILE), in that order.
+      - See docs/credentials.md for the whole order in which credentials are looked for.
+    type: str
+  profile_file:
+    description:
+      - Path of the aliyun CLI configuration holding the profiles.
+      - Falls back to the environment variable E(ALIBABA_CLOUD_CONFIG_FILE), then C(~/.aliyun/config.json).
+    type: path
+  assume_role_arn:
+    description:
+      - ARN of a RAM role to assume (STS AssumeRole) with the credentials found otherwise, for example
+        V(acs:ram::123456789012****:role/ansible-operator). Temporary credentials are renewed before they expire.
+    type: str
+  assume_role_session_name:
+    description:
+      - Session name of the assumed role (2 to 64 characters), shown in ActionTrail. Default V(ansible-alicloud-ecs).
+    type: str
+  assume_role_duration:
+    description:
+      - Lifetime in seconds of the assumed role's credentials, 900 up to the role's maximum session duration.
+        Default V(3600).
+    type: int
+  assume_role_external_id:
+    description:
+      - External ID the role's trust policy asks for (2 to 1224 characters).
+    type: str
+  assume_role_policy:
+    description:
+      - Inline RAM policy (JSON, at most 2048 characters) further limiting the assumed role's permissions.
+    type: str
+  sts_endpoint:
+    description:
+      - STS endpoint to use instead of the regional or central one, as V(https://host) or V(http://host:port).
+      - Falls back to the environment variable E(ALIBABA_CLOUD_STS_ENDPOINT).
+    type: str
+  sts_region:
+    description:
+      - Region whose STS endpoint is called (C(sts.<region>.aliyuncs.com)); the central C(sts.aliyuncs.com) when unset.
+      - Falls back to the environment variable E(ALIBABA_CLOUD_STS_REGION).
+    type: str
+  vpc_endpoint:
+    description:
+      - Call the VPC endpoints of STS (C(sts-vpc.<region>.aliyuncs.com)) and ECS (C(ecs-vpc.<region>.aliyuncs.com)),
+        for controllers inside a VPC without internet access. O(endpoint) and O(sts_endpoint) still win.
+      - Falls back to the environment variable E(ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED).
+    type: bool
   region:
     description:
       - The region to act in, for example V(cn-hangzhou).
@@ -72,4 +123,5 @@ notes:
     credentials and the region can be set once per play.
 requirements:
   - aliyun-python-sdk-core >= 2.16.1
+  - alibabacloud-credentials >= 1.0 (only to assume a role, with assume_role_arn or a RamRoleArn, ChainableRamRoleArn or OIDC profile)
 """

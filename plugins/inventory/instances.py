@@ -112,6 +112,9 @@ options:
       - Set C(ansible_connection), C(ansible_alicloud_instance_id), C(ansible_alicloud_region) (and
         C(ansible_alicloud_endpoint) when an endpoint is configured) on every host, and
         C(ansible_shell_type=powershell) on Windows instances.
+      - Also C(ansible_alicloud_credential_source), the path of this inventory file, by which the connection
+        finds the credentials this source was configured with (keys, profile, assumed role) in ansible's memory;
+        no key, secret or token is ever a host variable.
       - Host and group variables of your own still override them.
     type: bool
     default: true
@@ -159,6 +162,7 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, Settings, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import credential_args
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.instances import (
     all_hostnames, assistant_status, describe_instances, filter_params, hostvars_for, is_permission_error,
@@ -170,6 +174,7 @@ from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import di
 # otherwise compile the connection's module_utils from source again in every worker (measured: 40 ms a task,
 # 50 ms more for the SDK that client.py imports).
 from ansible_collections.alicloud.ecs.plugins.module_utils import powershell_transport, remote_exec  # noqa: F401  pylint: disable=unused-import
+from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +188,7 @@ class _HostRules:
     suffix: str
     connection_vars: bool
     endpoint: str | None
+    credential_source: str
     strict: bool
     compose: dict[str, t.Any]
     groups: dict[str, t.Any]
@@ -215,10 +221,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 connect_timeout=self.get_option("connect_timeout"),
                 read_timeout=self.get_option("read_timeout"),
                 api_concurrency=self.get_option("api_concurrency"),
+                **credential_args(self.get_option),
             )
         except (ValueError, ConfigError) as error:  # all before any API call
             raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None
 
+        # The hosts' connections use what this source was configured with; only its name becomes a host variable.
+        inventory_credentials.register(str(path), settings.credentials)
         key = self._listing_key(settings, include, exclude)
         use_cache = self.get_option("cache") and cache
         listing = None
@@ -237,19 +246,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             hostnames=self.get_option("hostnames"), allow_duplicated_hosts=self.get_option("allow_duplicated_hosts"),
             include_events=self.get_option("include_events"), prefix=self.get_option("hostvars_prefix"),
             suffix=self.get_option("hostvars_suffix"), connection_vars=self.get_option("connection_vars"),
-            endpoint=settings.endpoint, strict=self.get_option("strict"), compose=self.get_option("compose"),
+            endpoint=settings.endpoint, credential_source=str(path), strict=self.get_option("strict"), compose=self.get_option("compose"),
             groups=self.get_option("groups"), keyed_groups=self.get_option("keyed_groups"))
         self._names: dict[str, str] = {}
         for item in listing:
             self._add_instance(item, rules)
 
     def _listing_key(self, settings: Settings, include: list[t.Any], exclude: list[t.Any]) -> str:
-        """Everything that changes the answer, and nothing secret: the access key ID, never the secret.
+        """Everything that changes the answer, and nothing secret: the credentials' identity (access key ID,
+        profile, role), never a secret; and no STS call, so a warm cache still answers without any.
 
         The v2 marks the cached value as a JSON string; an entry written as a nested list by an
         earlier version of this plugin is simply never read.
         """
-        scope = [settings.access_key_id, settings.endpoint, self.get_option("regions"),
+        scope = [settings.credentials.identity, settings.endpoint, self.get_option("regions"),
                  [str(item) for item in include], [str(item) for item in exclude],
                  self.get_option("cloud_assistant_only"), self.get_option("include_events")]
         digest = hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()[:32]
@@ -340,6 +350,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.set_variable(name, "ansible_connection", "alicloud.ecs.cloud_assistant")
             self.inventory.set_variable(name, "ansible_alicloud_instance_id", item["instance"]["InstanceId"])
             self.inventory.set_variable(name, "ansible_alicloud_region", item["region"])
+            self.inventory.set_variable(name, inventory_credentials.HOSTVAR, rules.credential_source)
             if rules.endpoint:
                 self.inventory.set_variable(name, "ansible_alicloud_endpoint", rules.endpoint)
             if str(item["instance"].get("OSType", "")).lower() == "windows":

@@ -17,10 +17,12 @@ import logging
 import os
 import time
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .call_slots import DEFAULT_LIMIT as DEFAULT_API_CONCURRENCY, shared as shared_slots
+from .credential_chain import CredentialOptions, first_env, resolve_credentials, role_spec
+from .credentials import Credential, CredentialProvider
 from .errors import CloudError, ConfigError
 from .redaction import scrub, unreachable_reason
 from .retries import DEFAULT_BUDGET, NO_RETRY, RetryPolicy
@@ -53,10 +55,8 @@ INVOCATION_VERBOSITY = 3
 RETRY_VERBOSITY = 3
 NAMED_INSTANCES = 5  # an invocation line names this many instances, then counts the rest
 
-# Where each setting may come from, in order of preference after the explicit option.
-ENV_ACCESS_KEY_ID = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALICLOUD_ACCESS_KEY")
-ENV_ACCESS_KEY_SECRET = ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALICLOUD_SECRET_KEY")
-ENV_SECURITY_TOKEN = ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALICLOUD_SECURITY_TOKEN")
+# Where each setting may come from, in order of preference after the explicit option (credentials: see
+# credential_chain.py, which owns their order).
 ENV_REGION = ("ALIBABA_CLOUD_REGION_ID", "ALICLOUD_REGION")
 ENV_ENDPOINT = ("ALIBABA_CLOUD_ECS_ENDPOINT", "ALICLOUD_ECS_ENDPOINT")
 ENV_RETRY_BUDGET = ("ANSIBLE_ALICLOUD_RETRY_BUDGET",)
@@ -77,25 +77,22 @@ class Json:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything needed to reach the API; the secret never appears in a repr or a message."""
+    """Everything needed to reach the API. The credentials are a provider: temporary ones are renewed
+    before they expire, so one Settings serves a play of any length; no secret appears in a repr."""
 
-    access_key_id: str
-    access_key_secret: str = field(repr=False)
-    security_token: str | None = field(default=None, repr=False)
+    credentials: CredentialProvider
     region: str = ""
     endpoint: str | None = None
     connect_timeout: int = 5
     read_timeout: int = 10
     retry_budget: float = DEFAULT_BUDGET  # seconds a call that is safe to repeat keeps being retried
     api_concurrency: int = DEFAULT_API_CONCURRENCY  # calls in flight at once per ansible run (0: no cap)
+    vpc_endpoint: bool = False
 
-
-def _first_env(names: t.Iterable[str], env: t.Mapping[str, str]) -> str | None:
-    for name in names:
-        value = env.get(name)
-        if value:
-            return value
-    return None
+    @property
+    def access_key_id(self) -> str:
+        """The AccessKey ID signing now (for messages and cache keys; never the secret)."""
+        return self.credentials.current().access_key_id
 
 
 def resolve_settings(
@@ -110,20 +107,27 @@ def resolve_settings(
     require_region: bool = True,
     retry_budget: float | None = None,
     api_concurrency: int | None = None,
+    profile: str | None = None,
+    profile_file: str | None = None,
+    assume_role_arn: str | None = None,
+    assume_role_session_name: str | None = None,
+    assume_role_duration: int | None = None,
+    assume_role_external_id: str | None = None,
+    assume_role_policy: str | None = None,
+    sts_endpoint: str | None = None,
+    sts_region: str | None = None,
+    vpc_endpoint: bool | None = None,
+    inherited: CredentialProvider | None = None,
 ) -> Settings:
-    """Explicit values first, then the ALIBABA_CLOUD_* variables, then the older ALICLOUD_* ones."""
+    """Credentials in the order credential_chain.py defines; region and endpoint from the option, then the
+    ALIBABA_CLOUD_* variables, then the older ALICLOUD_* ones (the region last from the profile used)."""
     env = os.environ if env is None else env
-    key_id = access_key_id or _first_env(ENV_ACCESS_KEY_ID, env)
-    secret = access_key_secret or _first_env(ENV_ACCESS_KEY_SECRET, env)
-    if not key_id or not secret:
-        raise ConfigError(
-            "No Alibaba Cloud credentials: set the access_key/secret_key options or "
-            "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET."
-        )
-    region = region or _first_env(ENV_REGION, env) or ""
-    if require_region and not region:
-        raise ConfigError("No region: set the region option or ALIBABA_CLOUD_REGION_ID.")
-    endpoint = endpoint or _first_env(ENV_ENDPOINT, env)
+    options = CredentialOptions(
+        access_key_id, access_key_secret, security_token, profile, profile_file,
+        role_spec(assume_role_arn, assume_role_session_name, assume_role_duration, assume_role_external_id,
+                  assume_role_policy),
+        sts_endpoint, sts_region, vpc_endpoint)
+    endpoint = endpoint or first_env(ENV_ENDPOINT, env)
     if endpoint:
         split_endpoint(endpoint)  # validates early
     for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
@@ -133,16 +137,19 @@ def resolve_settings(
         raise ConfigError(f"retry_budget must be 0 seconds (no retries) or more, got {retry_budget}")
     if api_concurrency is not None and api_concurrency < 0:
         raise ConfigError(f"api_concurrency must be 0 (no cap) or more calls, got {api_concurrency}")
+    credentials = resolve_credentials(options, env, inherited)
+    region = region or first_env(ENV_REGION, env) or credentials.region or ""
+    if require_region and not region:
+        raise ConfigError("No region: set the region option or ALIBABA_CLOUD_REGION_ID.")
     return Settings(
-        access_key_id=key_id,
-        access_key_secret=secret,
-        security_token=security_token or _first_env(ENV_SECURITY_TOKEN, env),
+        credentials=credentials,
         region=region,
         endpoint=endpoint,
         connect_timeout=connect_timeout or 5,
         read_timeout=read_timeout or 10,
         retry_budget=DEFAULT_BUDGET if retry_budget is None else float(retry_budget),
         api_concurrency=DEFAULT_API_CONCURRENCY if api_concurrency is None else int(api_concurrency),
+        vpc_endpoint=bool(options.sts(env).vpc),
     )
 
 
@@ -166,9 +173,10 @@ def split_endpoint(endpoint: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
-def default_domain(product: str, region: str) -> str:
-    """The public regional endpoint, computed here so the SDK never asks the Location service."""
-    return f"{product}.{region}.aliyuncs.com"
+def default_domain(product: str, region: str, vpc: bool = False) -> str:
+    """The regional endpoint (public, or the VPC one for controllers without internet access), computed here so
+    the SDK never asks the Location service."""
+    return f"{product}-vpc.{region}.aliyuncs.com" if vpc else f"{product}.{region}.aliyuncs.com"
 
 
 def bypasses_proxy(host: str, env: t.Mapping[str, str]) -> bool:
@@ -245,6 +253,7 @@ class CloudClient:
         self.log = log
         self._env = os.environ if env is None else env
         self._sdk: t.Any = None
+        self._sdk_credential: Credential | None = None
 
     def for_region(self, region: str) -> CloudClient:
         """A client for another region with the same credentials, endpoint, retry policy and log hook."""
@@ -256,24 +265,27 @@ class CloudClient:
             self.log(verbosity, scrub(message, self._secrets()))
 
     def _secrets(self) -> tuple[str | None, ...]:
-        return (self.settings.access_key_secret, self.settings.security_token)
+        current = self.settings.credentials.current()
+        return (current.access_key_secret, current.security_token)
 
     def _endpoint_url(self, product: str) -> str:
         """scheme://host[:port] the requests of ``product`` go to (no path, no query)."""
         if self.settings.endpoint:
             protocol, domain = split_endpoint(self.settings.endpoint)
         else:
-            protocol, domain = "https", default_domain(product, self.region)
+            protocol, domain = "https", default_domain(product, self.region, self.settings.vpc_endpoint)
         return f"{protocol}://{domain}"
 
     def _sdk_client(self) -> t.Any:
-        if self._sdk is None:
+        """The SDK client, rebuilt whenever the credential provider has renewed its credentials."""
+        current = self.settings.credentials.current()
+        if self._sdk is None or (self._sdk_credential is not None and current is not self._sdk_credential):
             settings = self.settings
-            if settings.security_token:
+            if current.security_token:
                 credential = StsTokenCredential(
-                    settings.access_key_id, settings.access_key_secret, settings.security_token)
+                    current.access_key_id, current.access_key_secret, current.security_token)
             else:
-                credential = AccessKeyCredential(settings.access_key_id, settings.access_key_secret)
+                credential = AccessKeyCredential(current.access_key_id, current.access_key_secret)
             proxy = None
             if settings.endpoint and bypasses_proxy(split_endpoint(settings.endpoint)[1], self._env):
                 proxy = {"http": "", "https": ""}
@@ -286,6 +298,7 @@ class CloudClient:
                 proxy=proxy,
             )
             self._sdk.append_user_agent("alicloud.ecs", COLLECTION_VERSION)
+            self._sdk_credential = current
         return self._sdk
 
     def _request(self, action: str, product: str, params: dict[str, str]) -> t.Any:

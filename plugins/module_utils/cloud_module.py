@@ -16,7 +16,7 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from .client import HAS_SDK, SDK_IMPORT_ERROR, CloudClient, resolve_settings
-from .common_args import api_argument_spec
+from .common_args import api_argument_spec, credential_args
 from .errors import CloudError, ConfigError
 
 
@@ -46,6 +46,7 @@ class CloudModule(AnsibleModule):
                     connect_timeout=self.params["connect_timeout"],
                     read_timeout=self.params["read_timeout"],
                     api_concurrency=self.params["api_concurrency"],
+                    **credential_args(self.params.get),
                 )
                 self._client = CloudClient(settings)
         return self._client

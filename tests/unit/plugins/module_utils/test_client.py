@@ -15,7 +15,8 @@ def test_explicit_options_win_over_environment() -> None:
     env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "env-id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "env-secret",
            "ALIBABA_CLOUD_REGION_ID": "cn-beijing"}
     settings = resolve_settings("opt-id", "opt-secret", region="cn-shanghai", env=env)
-    assert (settings.access_key_id, settings.access_key_secret, settings.region) == \
+    current = settings.credentials.current()
+    assert (current.access_key_id, current.access_key_secret, settings.region) == \
         ("opt-id", "opt-secret", "cn-shanghai")
 
 
@@ -24,15 +25,17 @@ def test_new_environment_names_win_over_old_ones() -> None:
            "ALICLOUD_SECRET_KEY": "old-secret", "ALICLOUD_REGION": "cn-hangzhou",
            "ALICLOUD_SECURITY_TOKEN": "tok", "ALICLOUD_ECS_ENDPOINT": "http://127.0.0.1:9"}
     settings = resolve_settings(env=env)
+    current = settings.credentials.current()
     assert settings.access_key_id == "new"
-    assert settings.access_key_secret == "old-secret"
-    assert settings.security_token == "tok"
+    assert current.access_key_secret == "old-secret"
+    assert current.security_token == "tok"
     assert settings.endpoint == "http://127.0.0.1:9"
 
 
 def test_missing_credentials_and_region_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="credentials"):
-        resolve_settings(env={})
+        resolve_settings(env={"ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true", "ALIBABA_CLOUD_CONFIG_FILE": "/nonexistent",
+                              "ALIBABA_CLOUD_CREDENTIALS_FILE": "/nonexistent"})
     with pytest.raises(ConfigError, match="region"):
         resolve_settings("id", "secret", env={})
 

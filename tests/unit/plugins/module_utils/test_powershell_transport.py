@@ -19,6 +19,7 @@ from ansible.plugins.loader import shell_loader
 
 from ansible_collections.alicloud.ecs.plugins.connection import cloud_assistant
 from ansible_collections.alicloud.ecs.plugins.module_utils import powershell_transport as pst
+from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import CREDENTIAL_OPTIONS
 from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import GRAIN_BYTES, STORED_GRAINS
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import PollSchedule
 from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import ExecOptions, InstanceExecutor
@@ -186,7 +187,7 @@ class OptionsConnection(cloud_assistant.Connection):
                        "invocation_name": None, "play_name": None, "command_timeout": 60, "wait_margin": 5,
                        "poll_first_delay": 0, "poll_max_interval": 0.1, "transfer_parallelism": 2,
                        "transfer_cache": cache, "retry_budget": None, "connect_timeout": None, "read_timeout": None,
-                       "api_concurrency": None}
+                       "api_concurrency": None, **dict.fromkeys(("credential_source",) + CREDENTIAL_OPTIONS)}
 
     def get_option(self, option, hostvars=None):
         return self.values[option]
