@@ -1,0 +1,109 @@
+"""Plays ride out a misbehaving API: heavy throttling with 5xx, responses lost after the server acted.
+
+30 namespace-isolated instances, a real playbook over the cloud_assistant connection (setup, command, copy,
+template) and the alicloud.ecs.run action, with the emulator's fault injection on every action. Every host
+must succeed and every command must have run exactly once (each appends a line to a file on its instance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from emulator.testing import EmulatorProcess
+
+CALLBACKS = Path(__file__).resolve().parent / "callbacks"
+HOSTS = 30
+FLEET = {
+    "access_keys": [{"id": "LTAI5tResilience", "secret": "resilience-secret"}],
+    "regions": [{"id": "cn-hangzhou", "name": "China (Hangzhou)", "zones": ["cn-hangzhou-h"]}],
+    "instances": [{"name": "node", "region": "cn-hangzhou", "zone": "cn-hangzhou-h", "count": HOSTS}],
+}
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    """Overrides the demo fleet: 30 isolated instances in one region."""
+    with EmulatorProcess(fleet=FLEET, state_dir=tmp_path_factory.mktemp("unreliable-api")) as process:
+        yield process
+
+
+def play(ansible, emulator, tmp_path: Path, tasks: list[dict], *args: str, facts: bool = False, hosts: int = HOSTS):
+    instances = sorted(emulator.instances(), key=lambda item: int(item["name"].rsplit("-", 1)[1]))[:hosts]
+    inventory = tmp_path / "nodes.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"vars": {
+        "ansible_connection": "alicloud.ecs.cloud_assistant", "ansible_python_interpreter": "/usr/bin/python3"},
+        "hosts": {item["name"]: {"ansible_alicloud_instance_id": item["id"], "ansible_alicloud_region": item["region"]}
+                  for item in instances}}}))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(json.dumps([{"name": "unreliable", "hosts": "all", "gather_facts": facts,
+                                     "gather_subset": ["min"], "tasks": tasks}]))
+    record = tmp_path / "record.json"
+    run = ansible.playbook(playbook, "-f", "10", *args, inventory=inventory, env={
+        "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "record", "RECORD_FILE": str(record)})
+    return run, json.loads(record.read_text()), instances
+
+
+def lines_of(emulator, instances: list[dict], path: str) -> dict[str, str]:
+    return {item["name"]: emulator.exec(item["id"], f"cat {path} 2>/dev/null")["stdout"] for item in instances}
+
+
+def assert_every_host_ok(run, entries: list[dict], tasks: int, hosts: int = HOSTS) -> None:
+    outcomes = [entry["outcome"] for entry in entries]
+    assert not [entry for entry in entries if entry["outcome"] in ("failed", "unreachable")], run.output[-6000:]
+    assert len(outcomes) == tasks * hosts and run.rc == 0, run.output[-6000:]
+
+
+def test_forty_percent_throttling_and_some_5xx_lose_no_host_and_run_nothing_twice(ansible, emulator, tmp_path) -> None:
+    template = tmp_path / "motd.j2"
+    template.write_text("host {{ inventory_hostname }} system {{ ansible_facts.system }}\n")
+    # Deterministic rates over every action: 1 in 5 throttled, 1 in 4 of the rest (40 % in all), then 1 in 12
+    # of what is left answered 500 or 503 (5 % in all).
+    emulator.faults(EmulatorProcess.throttle("*", times=None, every=5),
+                    EmulatorProcess.throttle("*", times=None, every=4, code="Throttling.User"),
+                    EmulatorProcess.error("*", times=None, every=24),
+                    EmulatorProcess.error("*", times=None, every=23, code="ServiceUnavailable"))
+    try:
+        run, entries, instances = play(ansible, emulator, tmp_path, [
+            {"name": "command", "ansible.builtin.command": "sh -c 'echo ran >> /root/command-runs'"},
+            {"name": "copy", "ansible.builtin.copy": {"content": "{{ inventory_hostname }}\n", "dest": "/root/copied"}},
+            {"name": "template", "ansible.builtin.template": {"src": str(template), "dest": "/root/motd"}},
+            {"name": "fleet", "alicloud.ecs.run": {"content": "echo ran >> /root/fleet-runs"}},
+        ], facts=True)
+        plan = emulator.fault_plan()
+    finally:
+        emulator.clear_faults()
+    assert_every_host_ok(run, entries, tasks=5)  # setup and the four tasks
+    assert sum(rule["fired"] for rule in plan["rules"][:2]) > 100  # the storm did happen
+    assert sum(rule["fired"] for rule in plan["rules"][2:]) > 5
+    assert set(lines_of(emulator, instances, "/root/command-runs").values()) == {"ran\n"}
+    assert set(lines_of(emulator, instances, "/root/fleet-runs").values()) == {"ran\n"}
+    assert lines_of(emulator, instances, "/root/copied") == {item["name"]: f"{item['name']}\n" for item in instances}
+    motd = lines_of(emulator, instances, "/root/motd")
+    assert all(text == f"host {name} system Linux\n" for name, text in motd.items()), motd
+
+
+def test_responses_lost_after_the_server_acted_cost_nothing(ansible, emulator, tmp_path) -> None:
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(bytes(range(256)) * 1024)  # 256 KB: several SendFile calls per host
+    emulator.faults(EmulatorProcess.drop("SendFile", times=None, every=3),
+                    EmulatorProcess.drop("RunCommand", times=None, every=3))
+    try:
+        run, entries, instances = play(ansible, emulator, tmp_path, [
+            {"name": "command", "ansible.builtin.command": "sh -c 'echo ran >> /root/dropped-runs'"},
+            {"name": "copy", "ansible.builtin.copy": {"src": str(payload), "dest": "/root/payload.bin"}},
+            {"name": "check", "ansible.builtin.command": "sha256sum /root/payload.bin", "register": "sums"},
+        ], hosts=10)
+        plan = emulator.fault_plan()
+    finally:
+        emulator.clear_faults()
+    assert_every_host_ok(run, entries, tasks=3, hosts=10)
+    assert all(rule["fired"] >= 10 for rule in plan["rules"]), plan
+    assert set(lines_of(emulator, instances, "/root/dropped-runs").values()) == {"ran\n"}
+    digest = hashlib.sha256(payload.read_bytes()).hexdigest()
+    sums = {entry["host"]: entry["result"]["stdout"].split()[0] for entry in entries if entry["task"] == "check"}
+    assert set(sums.values()) == {digest}
