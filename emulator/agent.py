@@ -7,7 +7,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
 from .cloud_assistant.results import Results
 from .cloud_assistant.status import FILE_OUTCOMES
@@ -15,6 +16,7 @@ from .config import Options
 from .faults import Faults
 from .isolation import Sandbox
 from .procs import kill_process, kill_tree
+from .runs import Run
 
 LOG = logging.getLogger("emulator.agent")
 BUILTIN = re.compile(r"\{\{\s*(ACS::[A-Za-z]+)\s*\}\}")
@@ -29,14 +31,13 @@ class TailBuffer:
         self.total = 0
         self.lock = threading.Lock()
 
-    def feed(self, stream: IO[bytes]) -> None:
-        """Drain the stream until EOF (runs in its own thread)."""
-        while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
-            with self.lock:
-                self.total += len(chunk)
-                self.data += chunk
-                if len(self.data) > self.limit:
-                    del self.data[:len(self.data) - self.limit]
+    def add(self, chunk: bytes) -> None:
+        """Take the next bytes of the stream."""
+        with self.lock:
+            self.total += len(chunk)
+            self.data += chunk
+            if len(self.data) > self.limit:
+                del self.data[:len(self.data) - self.limit]
 
     def snapshot(self) -> tuple[bytes, int]:
         """(tail, dropped) right now."""
@@ -48,7 +49,8 @@ class Agent:
     """One agent per emulator; each delivered task runs in its own thread, like the real agent's task pool."""
 
     def __init__(self, results: Results, lookup: Callable[[str], dict[str, Any] | None], sandbox: Sandbox,
-                 options: Options, faults: Faults) -> None:
+                 options: Options, faults: Faults, runs_dir: Path) -> None:
+        self.runs_dir = runs_dir  # one directory per running command (see runs.py): they outlive this process
         self.results = results
         self.faults = faults
         self.lookup = lookup
@@ -74,6 +76,13 @@ class Agent:
             running = self._running.get((invoke_id, instance_id))
         if running is not None:
             terminate(*running)
+
+    def kill_all(self) -> None:
+        """Kill every running command with all it started (the emulator stops cleanly, or is reset)."""
+        with self._lock:
+            running = list(self._running.values())
+        for run, _script, _task in running:
+            kill_tree(run.pid)
 
     def _deliver(self, invoke_id: str, instance_id: str, task: dict[str, Any]) -> None:
         try:
@@ -144,22 +153,63 @@ class Agent:
             self.results.finish(invoke_id, iid, status, error_code=verdict)
             return
         started = time.time()
-        proc = self.sandbox.spawn(inst, task["username"], workdir, script)
+        run = Run.start(self.runs_dir / f"{invoke_id}.{iid}",
+                        lambda directory: self.sandbox.spawn(inst, task["username"], workdir, script, directory),
+                        {"invoke_id": invoke_id, "instance_id": iid, "script": script, "started": started,
+                         "timeout": task["timeout"], "termination_mode": task.get("termination_mode", "")})
+        self._follow(invoke_id, iid, run, script, task, started + task["timeout"])
+
+    def _follow(self, invoke_id: str, iid: str, run: Run, script: str, task: dict[str, Any], deadline: float) -> None:
+        """Watch a run to its end (publishing output, killing it at the deadline) and report it."""
         with self._lock:
-            self._running[(invoke_id, iid)] = (proc, script, task)
+            self._running[(invoke_id, iid)] = (run, script, task)
         row = self.results.get(invoke_id, iid)
         if row is not None and row["status"] == "Stopping":  # StopInvocation came between claim and spawn
-            terminate(proc, script, task)
+            terminate(run, script, task)
         buffer = TailBuffer(self.options.output_limit)
-        reader = threading.Thread(target=buffer.feed, args=(proc.stdout,), daemon=True)
+        ended = threading.Event()
+        reader = threading.Thread(target=run.follow, args=(buffer.add, ended), daemon=True)
         reader.start()
-        timed_out = self._wait((proc, script, task), invoke_id, iid, buffer, started + task["timeout"])
-        # a killed script's surviving children (TerminationMode=Process) may hold the pipe: take what is there
-        reader.join(timeout=0.5 if timed_out or proc.returncode < 0 else 5)
+        timed_out = self._wait((run, script, task), invoke_id, iid, buffer, deadline)
+        ended.set()
+        reader.join(timeout=5)
         with self._lock:
             self._running.pop((invoke_id, iid), None)
         output, dropped = buffer.snapshot()
-        self._report(invoke_id, iid, proc.returncode, output, dropped, timed_out, started + task["timeout"])
+        self._report(invoke_id, iid, run.returncode, output, dropped, timed_out, deadline)
+        run.discard()
+
+    def resume(self) -> set[tuple[str, str]]:
+        """After an emulator restart: follow on the commands an earlier process started that are still running
+        (or ended while nobody watched). Returns their (invoke id, instance id); the rest is left to be marked
+        interrupted."""
+        resumed: set[tuple[str, str]] = set()
+        if not self.runs_dir.is_dir():
+            return resumed
+        for directory in sorted(self.runs_dir.iterdir()):
+            adopted = Run.adopt(directory)
+            row = self.results.get(adopted[1]["invoke_id"], adopted[1]["instance_id"]) if adopted else None
+            if adopted is None or row is None or row["status"] not in ("Running", "Stopping"):
+                Run(directory, 0, None).discard()
+                continue
+            run, meta = adopted
+            key = (meta["invoke_id"], meta["instance_id"])
+            task = {"timeout": meta["timeout"], "termination_mode": meta["termination_mode"]}
+            with self._lock:
+                self._active[key[1]] = self._active.get(key[1], 0) + 1
+            threading.Thread(target=self._follow_adopted, args=(key, run, meta, task), daemon=True).start()
+            resumed.add(key)
+        return resumed
+
+    def _follow_adopted(self, key: tuple[str, str], run: Run, meta: dict[str, Any], task: dict[str, Any]) -> None:
+        try:
+            self._follow(key[0], key[1], run, meta["script"], task, meta["started"] + meta["timeout"])
+        except Exception:  # the agent must always report; never leave a task Running
+            LOG.exception("resumed task %s on %s failed", *key)
+            self.results.finish(key[0], key[1], "Error", error_code="ExecutionException")
+        finally:
+            with self._lock:
+                self._active[key[1]] -= 1
 
     def _wait(self, running: tuple[Any, str, dict[str, Any]], invoke_id: str, iid: str, buffer: TailBuffer,
               deadline: float) -> bool:

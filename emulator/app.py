@@ -43,7 +43,7 @@ class Emulator:
         self.sandbox = choose(options.isolation, state_dir, self.instances.set_init)
         self.results = Results(self.store)
         self.faults = Faults()
-        self.agent = Agent(self.results, self.instances.get, self.sandbox, options, self.faults)
+        self.agent = Agent(self.results, self.instances.get, self.sandbox, options, self.faults, state_dir / "runs")
         self.ca = CloudAssistant(self.store, self.instances, self.results, self.agent, options)
         self.scheduler = Scheduler(self.store, self.results, self.agent, options)
         self.power.boot_listeners.append(self.scheduler.on_boot)
@@ -58,27 +58,33 @@ class Emulator:
         self.instances.listeners.append(self._on_instance_change)
 
     def start(self) -> None:
-        """Clean up inits of a previous process, seed the fleet (existing records win), re-deliver pending tasks."""
+        """Take over the instances and commands a previous process left running (a crash or kill leaves them, as
+        an API restart leaves real instances), seed the fleet (existing records win), re-deliver pending tasks."""
         for inst in self.instances.all():
-            self.sandbox.adopt(inst["id"], inst["init_pid"], inst["init_start"])
-            self.instances.set_init(inst["id"], None, None)
+            if not self.sandbox.adopt(inst["id"], inst["init_pid"], inst["init_start"]):
+                self.instances.set_init(inst["id"], None, None)
         self.instances.seed(self.fleet.instances, replace=False)
-        self.ca.redeliver()
+        self.ca.redeliver(self.agent.resume())
         self.executions.interrupt_all()
         self.scheduler.start()
         self.maintenance.start()
 
     def shutdown(self) -> None:
-        """Kill every instance init; the database stays for the next start."""
+        """Kill every instance init and command (a clean stop stops the instances too); the database stays for the
+        next start, which finds the commands interrupted. Only a crash leaves instances and commands running."""
         self.agent.shutting_down = True
         self.scheduler.shutdown()
         self.maintenance.shutdown()
+        self.agent.kill_all()
         self.sandbox.shutdown()
+        shutil.rmtree(self.state_dir / "runs", ignore_errors=True)
         self.store.close()
 
     def reset(self) -> None:
         """Back to the fleet file: fresh instance filesystems, no invocations, counters and faults cleared."""
+        self.agent.kill_all()
         self.sandbox.shutdown()
+        shutil.rmtree(self.state_dir / "runs", ignore_errors=True)
         for table in ("results", "history", "invocations", "commands", "templates", "executions", "tokens",
                       "instances"):
             self.store.execute(f"DELETE FROM {table}")

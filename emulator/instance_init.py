@@ -115,5 +115,10 @@ def main() -> None:
             time.sleep(1)
 
 
+def once() -> None:
+    """Answer one request and exit: the file work for an init adopted by a restarted emulator (no pipes to it)."""
+    serve(sys.stdin.buffer, sys.stdout)
+
+
 if __name__ == "__main__":
-    main()
+    once() if sys.argv[1:] == ["once"] else main()

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import instance_init
 from .procs import kill_tree, start_time
+from .runs import wrap
 
 LOG = logging.getLogger("emulator.isolation")
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
@@ -82,13 +83,16 @@ class Sandbox:
         """Check user/dir and save the script; returns 'OK' or a §3.5 error code."""
         return instance_init.save_script(user, workdir, script, content)
 
-    def spawn(self, instance: dict[str, Any], user: str, workdir: str, script: str) -> subprocess.Popen[bytes]:
-        """Start the saved script as ``user``; one combined stdout+stderr stream, in its own process group."""
+    def spawn(self, instance: dict[str, Any], user: str, workdir: str, script: str,
+              run_dir: Path) -> subprocess.Popen[bytes]:
+        """Start the saved script as ``user`` in its own session, detached from the emulator: one combined
+        stdout+stderr stream and the exit code go to files in ``run_dir`` (runs.py)."""
         argv = [*self.prefix(instance, workdir), "/bin/sh", script]
         if self.as_root and user != "root":
             argv = [*self.prefix(instance, workdir), "runuser", "-u", user, "--", "/bin/sh", script]
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                cwd=self._cwd(workdir), env=BASE_ENV, start_new_session=True)
+        return subprocess.Popen(wrap(run_dir, argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, cwd=self._cwd(workdir), env=BASE_ENV,
+                                start_new_session=True)
 
     def write_file(self, instance: dict[str, Any], target_dir: str, name: str, content: bytes, mode: str,
                    owner: str, group: str, overwrite: bool) -> str:
@@ -110,8 +114,9 @@ class Sandbox:
     def stop_instance(self, instance_id: str) -> None:
         """Nothing to stop in host mode."""
 
-    def adopt(self, instance_id: str, pid: int | None, started: str | None) -> None:
-        """Nothing survives a restart in host mode."""
+    def adopt(self, instance_id: str, pid: int | None, started: str | None) -> bool:
+        """Host mode has no init to find again after a restart."""
+        return False
 
     def shutdown(self) -> None:
         """Nothing to tear down in host mode."""
@@ -225,6 +230,8 @@ class NamespaceSandbox(Sandbox):
             lock = self._file_locks.setdefault(instance["id"], threading.Lock())
         with lock:
             proc = self._inits.get(instance["id"])
+            if proc is None and instance["id"] in self._pids:
+                return self._ask_adopted(instance, request, content, failure)
             if proc is None or proc.stdin is None or proc.stdout is None:
                 return failure
             try:
@@ -233,6 +240,16 @@ class NamespaceSandbox(Sandbox):
                 return proc.stdout.readline().decode(errors="replace").strip() or failure
             except OSError:  # the init died (instance stopped meanwhile)
                 return failure
+
+    def _ask_adopted(self, instance: dict[str, Any], request: dict[str, Any], content: bytes, failure: str) -> str:
+        """One request to a one-shot copy of the init program inside an adopted instance (no pipes to its init)."""
+        argv = [*self.prefix(instance, "/"), "/usr/bin/python3", "-c", INIT_PROGRAM, "once"]
+        try:
+            done = subprocess.run(argv, input=json.dumps(dict(request, size=len(content))).encode() + b"\n" + content,
+                                  capture_output=True, env=BASE_ENV, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return failure
+        return done.stdout.decode(errors="replace").strip() or failure
 
     def describe(self, instance_id: str) -> dict[str, Any]:
         """Isolation facts: upper dir (the instance's changes) and whether the init is alive."""
@@ -256,15 +273,25 @@ class NamespaceSandbox(Sandbox):
         if self._on_init:
             self._on_init(instance_id, None, None)
 
-    def adopt(self, instance_id: str, pid: int | None, started: str | None) -> None:
-        """Kill an init left behind by a previous emulator process (verified by its start time, not just the pid)."""
-        if pid and started and start_time(pid) == started:
+    def adopt(self, instance_id: str, pid: int | None, started: str | None) -> bool:
+        """Take over the init an earlier emulator process left running (verified by its start time, not just the
+        pid): the instance kept running, and so did its commands. Its pipes died with that process, so its file
+        work is done by a one-shot copy of the init program entered into the instance (``_ask_adopted``)."""
+        if not (pid and started and start_time(pid) == started):
+            return False
+        self._pids[instance_id], self._starts[instance_id] = pid, started
+        if not self._is_instance_init(instance_id, pid):
+            self._pids.pop(instance_id)
+            self._starts.pop(instance_id)
             LOG.warning("killing stale init %d of %s", pid, instance_id)
             kill_tree(pid)  # its unshare parent exits on its own once the init is gone
+            return False
+        LOG.info("instance %s: adopted init pid %d", instance_id, pid)
+        return True
 
     def shutdown(self) -> None:
         """Emulator exit / reset: kill every init."""
-        for iid in list(self._inits):
+        for iid in list(self._pids):
             self.stop_instance(iid)
 
 

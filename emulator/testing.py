@@ -51,8 +51,9 @@ class EmulatorProcess:
         """Launch the server and wait until /_emulator/health answers."""
         port_file = self.state_dir / "port"
         port_file.unlink(missing_ok=True)
+        # A restart (after ``crash``) keeps the port, so clients find the API where it was.
         argv = [sys.executable, "-m", "emulator", "serve", "--fleet", str(self.fleet_path),
-                "--state-dir", str(self.state_dir), "--port", "0", "--port-file", str(port_file)]
+                "--state-dir", str(self.state_dir), "--port", str(self.port), "--port-file", str(port_file)]
         for key, value in self.opts.items():
             argv += [f"--{key.replace('_', '-')}", str(value)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -84,6 +85,14 @@ class EmulatorProcess:
         self.proc = None
         if self._own_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def crash(self) -> None:
+        """SIGKILL the API process, as a control plane outage: instances and their running commands live on, and
+        ``start()`` on the same state dir (and port) takes them over."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
 
     def __enter__(self) -> EmulatorProcess:
         return self.start()

@@ -107,9 +107,10 @@ class CloudAssistant:
             elif rows[iid]["status"] == "Running":
                 self.results.mark_stop_time(invoke_id, iid)
 
-    def redeliver(self) -> None:
-        """After a restart: re-deliver tasks that were still Pending (running ones were marked interrupted)."""
-        pending = self.results.interrupted_at_restart()
+    def redeliver(self, resumed: set[tuple[str, str]]) -> None:
+        """After a restart: re-deliver tasks that were still Pending; running ones the agent did not ``resumed``
+        (they lost their process) are marked interrupted."""
+        pending = self.results.interrupted_at_restart(resumed)
         datas = {r["id"]: r for r in self.store.query("SELECT id, kind, data FROM invocations WHERE id IN "
                                                       "(SELECT invoke_id FROM results WHERE status='Pending')")}
         for row in pending:

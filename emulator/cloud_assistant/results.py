@@ -119,10 +119,15 @@ class Results:
                 out[row["invoke_id"]].append(row)
         return out
 
-    def interrupted_at_restart(self) -> list[dict[str, Any]]:
-        """After a restart: running tasks lost their process (→ Error), pending ones are re-delivered."""
+    def interrupted_at_restart(self, resumed: set[tuple[str, str]]) -> list[dict[str, Any]]:
+        """After a restart: running tasks that lost their process (not ``resumed``) → Error; pending ones are
+        returned for re-delivery."""
         now = time.time()
-        self.store.execute("UPDATE results SET status='Error', error_code='ExecutionInterrupted', error_info=?, "
-                           "finished=?, updated=? WHERE status IN ('Running', 'Stopping')",
-                           (ERROR_INFO["ExecutionInterrupted"], now, now))
+        for row in self.store.query("SELECT invoke_id, instance_id FROM results WHERE status IN ('Running', 'Stopping')"):
+            if (row["invoke_id"], row["instance_id"]) in resumed:
+                continue
+            self.store.execute("UPDATE results SET status='Error', error_code='ExecutionInterrupted', error_info=?, "
+                               "finished=?, updated=? WHERE invoke_id=? AND instance_id=? AND status IN "
+                               "('Running', 'Stopping')",
+                               (ERROR_INFO["ExecutionInterrupted"], now, now, row["invoke_id"], row["instance_id"]))
         return self.store.query("SELECT invoke_id, instance_id FROM results WHERE status='Pending' ORDER BY seq")

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_helpers import FLEET, output, run
+from emulator_helpers import FLEET, KEY_ID, SECRET, output, run, sdk_call, wait_result
 
+from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 
 from emulator.testing import EmulatorProcess
@@ -65,20 +66,52 @@ def test_stop_start_keeps_files_and_restarts_init(emu: EmulatorProcess, api: Api
     assert out["stdout"].split() == ["kept", "0"]
 
 
-def test_restart_cleans_stale_inits(tmp_path: Path) -> None:
-    """A killed emulator leaves inits behind; the next one on the same state dir kills them."""
+def test_a_crashed_emulator_s_instances_and_commands_run_on_and_the_next_one_takes_them_over(tmp_path: Path) -> None:
+    """A killed API process leaves instances and their commands running, as an outage of the real control plane
+    does; the next emulator on the same state dir adopts the inits, follows the commands to their real results
+    (also one that ended while nothing watched) and does new work in the same instances."""
     state = tmp_path / "state"
     first = EmulatorProcess(fleet=FLEET, state_dir=state).start()
-    iid = first.instance_id("web-1")
-    assert first.exec(iid, "echo persisted > /root/p")["exit_code"] == 0
-    pid = next(i for i in first.instances() if i["id"] == iid)["isolation"]["init_pid"]
-    assert first.proc is not None
-    first.proc.kill()  # no clean shutdown
-    first.proc.wait()
-    assert Path(f"/proc/{pid}").exists()
-    with EmulatorProcess(fleet=FLEET, state_dir=state) as second:
-        assert not Path(f"/proc/{pid}").exists()
-        assert second.exec(iid, "cat /root/p")["stdout"] == "persisted\n"
+    client = AcsClient(KEY_ID, SECRET, "cn-hangzhou", proxy={"http": "", "https": ""})
+
+    def api(action: str, **params: Any) -> dict[str, Any]:
+        return sdk_call(client, first.endpoint, action, **{"RegionId": "cn-hangzhou", **params})
+
+    def started(iid: str, script: str) -> str:
+        return api("RunCommand", Type="RunShellScript", CommandContent=script, **{"InstanceId.1": iid})["InvokeId"]
+
+    try:
+        iid = first.instance_id("web-1")
+        assert first.exec(iid, "echo persisted > /root/p")["exit_code"] == 0
+        pid = next(i for i in first.instances() if i["id"] == iid)["isolation"]["init_pid"]
+        slow = started(iid, "sleep 4; echo slow done; exit 3")
+        quick = started(iid, "sleep 1; echo quick done")
+        deadline = time.monotonic() + 30
+        while api("DescribeInvocationResults", InvokeId=slow)["Invocation"]["InvocationResults"][
+                "InvocationResult"][0]["InvocationStatus"] != "Running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first.crash()
+        assert Path(f"/proc/{pid}").exists()
+        time.sleep(2)  # the quick one ends while no emulator runs
+        first.start()
+        assert next(i for i in first.instances() if i["id"] == iid)["isolation"]["init_pid"] == pid
+        assert first.exec(iid, "cat /root/p")["stdout"] == "persisted\n"
+        [quick_result] = wait_result(api, quick, timeout=60)
+        assert (quick_result["InvocationStatus"], output(quick_result)) == ("Success", "quick done\n")
+        [slow_result] = wait_result(api, slow, timeout=60)
+        assert (slow_result["InvocationStatus"], slow_result["ExitCode"], output(slow_result)) == (
+            "Failed", 3, "slow done\n")
+        [again] = wait_result(api, started(iid, "cat /root/p; hostname"), timeout=60)
+        assert output(again) == "persisted\nweb-1\n"
+        sent = api("SendFile", **{"InstanceId.1": iid}, Name="f", TargetDir="/root", Content="after the restart")
+        deadline = time.monotonic() + 30
+        while first.exec(iid, "cat /root/f 2>/dev/null")["stdout"] != "after the restart":
+            assert time.monotonic() < deadline, sent
+            time.sleep(0.1)
+    finally:
+        first.stop()
+    assert not Path(f"/proc/{pid}").exists()
 
 
 def test_host_mode_is_flagged(tmp_path: Path) -> None:

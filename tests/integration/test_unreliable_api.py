@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+
 from emulator.testing import EmulatorProcess
 
 CALLBACKS = Path(__file__).resolve().parent / "callbacks"
 HOSTS = 30
+OUTAGE_HOSTS = 5
 FLEET = {
     "access_keys": [{"id": "LTAI5tResilience", "secret": "resilience-secret"}],
     "regions": [{"id": "cn-hangzhou", "name": "China (Hangzhou)", "zones": ["cn-hangzhou-h"]}],
@@ -107,3 +112,41 @@ def test_responses_lost_after_the_server_acted_cost_nothing(ansible, emulator, t
     digest = hashlib.sha256(payload.read_bytes()).hexdigest()
     sums = {entry["host"]: entry["result"]["stdout"].split()[0] for entry in entries if entry["task"] == "check"}
     assert set(sums.values()) == {digest}
+
+
+def test_a_30_second_api_outage_mid_play_loses_nothing_and_runs_nothing_twice(ansible, emulator, tmp_path) -> None:
+    """The API process is killed while a command runs on every host and comes back 30 s later on the same state:
+    the commands ran on (as on real instances), the play completes with their real results, and nothing ran
+    twice."""
+    name = "outage"
+    down = threading.Event()
+
+    def outage() -> None:
+        client = CloudClient(resolve_settings(env=emulator.env()), region="cn-hangzhou")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            listed = client.call("DescribeInvocations", CommandName=name, InvocationStatus="Running", MaxResults=50)
+            if len(listed["Invocations"]["Invocation"]) >= OUTAGE_HOSTS:
+                break
+            time.sleep(0.2)
+        emulator.crash()
+        down.set()
+        time.sleep(30)
+        emulator.start()
+
+    breaker = threading.Thread(target=outage)
+    breaker.start()
+    try:
+        run, entries, instances = play(ansible, emulator, tmp_path, [
+            {"name": "spans the outage", "ansible.builtin.command": "sh -c 'sleep 6; echo ran >> /root/outage-runs; "
+             "echo finished on $(hostname)'", "vars": {"ansible_alicloud_invocation_name": name}},
+            {"name": "after it", "ansible.builtin.copy": {"content": "after\n", "dest": "/root/after"}},
+        ], hosts=OUTAGE_HOSTS)
+    finally:
+        breaker.join()
+    assert down.is_set()
+    assert_every_host_ok(run, entries, tasks=2, hosts=OUTAGE_HOSTS)
+    spanned = {entry["host"]: entry["result"]["stdout"] for entry in entries if entry["task"] == "spans the outage"}
+    assert spanned == {item["name"]: f"finished on {item['name']}" for item in instances}
+    assert set(lines_of(emulator, instances, "/root/outage-runs").values()) == {"ran\n"}
+    assert set(lines_of(emulator, instances, "/root/after").values()) == {"after\n"}

@@ -1,0 +1,109 @@
+"""A command's run, detached from the emulator's process: it survives an API restart, as on a real instance.
+
+The real agent runs on the instance and keeps running (and keeps the results) while the control plane blinks. So
+the agent here does not hold a command by a pipe: a small host-side wrapper runs it with its output going to a
+file in a per-run directory of the state dir and writes the exit code next to it when the command ends. The
+emulator follows the file; an emulator started on the same state dir after a crash finds the directory (and the
+wrapper's pid with its kernel start time, so a recycled pid is never taken for it) and follows it on.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .procs import start_time
+
+# $1 is the run directory; the command's own exit status lands in rc once it has ended (renamed into place).
+WRAP = 'd=$1; shift; "$@" > "$d/out" 2>&1 < /dev/null; echo $? > "$d/rc.part"; mv -f "$d/rc.part" "$d/rc"'
+POLL = 0.05
+
+
+def wrap(run_dir: Path, argv: list[str]) -> list[str]:
+    """argv of the wrapper running ``argv`` with its output and exit code kept in ``run_dir``."""
+    return ["/bin/sh", "-c", WRAP, "agent-run", str(run_dir), *argv]
+
+
+class Run:
+    """A wrapper process (started here, or adopted from an earlier emulator process) and its run directory."""
+
+    def __init__(self, directory: Path, pid: int, started: str | None, popen: subprocess.Popen[bytes] | None = None):
+        self.directory = directory
+        self.pid = pid
+        self.started = started
+        self.popen = popen
+
+    @classmethod
+    def start(cls, directory: Path, spawn: Any, meta: dict[str, Any]) -> Run:
+        """Create the directory, start the wrapper with ``spawn(directory)``, and record how to find it again."""
+        directory.mkdir(parents=True, exist_ok=True)
+        popen = spawn(directory)
+        run = cls(directory, popen.pid, start_time(popen.pid), popen)
+        (directory / "run.json").write_text(json.dumps({**meta, "pid": run.pid, "start": run.started}))
+        return run
+
+    @classmethod
+    def adopt(cls, directory: Path) -> tuple[Run, dict[str, Any]] | None:
+        """The run an earlier emulator process left in ``directory``, with its metadata (None if unreadable)."""
+        try:
+            meta = json.loads((directory / "run.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(directory, int(meta["pid"]), meta.get("start")), meta
+
+    @property
+    def output_path(self) -> Path:
+        return self.directory / "out"
+
+    def ended(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is not None
+        return (self.directory / "rc").exists() or start_time(self.pid) != self.started
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until the wrapper has ended; subprocess.TimeoutExpired after ``timeout`` seconds (as Popen.wait)."""
+        if self.popen is not None:
+            self.popen.wait(timeout)
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.ended():
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"run {self.pid}", timeout or 0)
+            time.sleep(POLL)
+
+    @property
+    def returncode(self) -> int:
+        """The command's exit status; negative (killed) when the wrapper itself died before writing it."""
+        try:
+            return int((self.directory / "rc").read_text().strip())
+        except (OSError, ValueError):
+            code = self.popen.returncode if self.popen is not None else None
+            return code if code is not None and code < 0 else -9
+
+    def follow(self, feed: Any, ended: threading.Event) -> None:
+        """Hand the output file's bytes to ``feed`` as they are written, until ``ended`` is set and all is read."""
+        while not self.output_path.exists() and not ended.is_set():
+            time.sleep(POLL)
+        try:
+            stream = self.output_path.open("rb")
+        except OSError:
+            return
+        with stream:
+            while True:
+                chunk = stream.read(65536)
+                if chunk:
+                    feed(chunk)
+                elif ended.is_set():
+                    rest = stream.read()
+                    if rest:
+                        feed(rest)
+                    return
+                else:
+                    time.sleep(POLL)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
