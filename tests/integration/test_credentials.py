@@ -183,11 +183,23 @@ def test_a_per_host_variable_overrides_the_inventory_source(keyless, emulator, t
     assert_no_secret(run.output)
 
 
-@pytest.mark.parametrize("profile, calls", [("ShortRole", "AssumeRole"), ("EcsRamRole", "Metadata.Credentials")])
+@pytest.mark.parametrize("profile, calls, static", [("ShortRole", "AssumeRole", False),
+                                                     ("EcsRamRole", "Metadata.Credentials", True)],
+                         ids=["assumed-role-inventory-plugin", "instance-role-static-inventory"])
 def test_a_play_outliving_several_token_lifetimes_renews_per_lifetime_not_per_task(keyless, emulator, tmp_path,
-                                                                                   profile, calls):
-    """Separate tasks fork separate workers; renewals must follow the clock, shared through the cache."""
-    inventory = write(tmp_path, "short.alicloud_ecs.yml", {**INVENTORY, "profile": profile})
+                                                                                   profile, calls, static):
+    """Separate tasks fork separate workers; renewals must follow the clock, shared through the cache. With the
+    inventory plugin the workers inherit what ansible's parent resolved; with a static inventory nothing is
+    resolved in the parent, and only the 0600 cache keeps each worker from fetching its own set."""
+    if static:
+        inventory = tmp_path / "static.ini"
+        inventory.write_text("[role_web]\n" + "".join(
+            f"{name} ansible_alicloud_instance_id={emulator.instance_id(name)}\n" for name in ("web-1", "web-2"))
+            + "[role_web:vars]\nansible_connection=alicloud.ecs.cloud_assistant\nansible_alicloud_region=cn-hangzhou\n"
+            "ansible_python_interpreter=/usr/bin/python3\n")
+        keyless.env["ALIBABA_CLOUD_PROFILE"] = profile
+    else:
+        inventory = write(tmp_path, "short.alicloud_ecs.yml", {**INVENTORY, "profile": profile})
     tasks = [{"name": f"ping {number}", "ansible.builtin.ping": {}} for number in range(14)]
     tasks.insert(7, {"name": "outlive a token", "ansible.builtin.pause": {"seconds": LIFETIME + 1}})
     playbook = write(tmp_path, "long.yml", [{**PLAY[0], "tasks": tasks}])
@@ -199,6 +211,7 @@ def test_a_play_outliving_several_token_lifetimes_renews_per_lifetime_not_per_ta
     counters = emulator.counters()
     executions = 14 * 2
     renewals = counters.get(calls, 0)
+    print(f"{calls}: {renewals} in {elapsed:.1f} s of play, {executions} task executions")  # shown with -s
     # At least one renewal (the play outlived a token) and at most one per two thirds of a lifetime (plus the
     # first fetch and one race at the cache), however many tasks ran; never once per task.
     assert elapsed > LIFETIME and renewals >= 2, (renewals, elapsed)
