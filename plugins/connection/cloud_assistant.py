@@ -171,6 +171,27 @@ options:
       - name: ANSIBLE_ALICLOUD_TRANSFER_CACHE
     vars:
       - name: ansible_alicloud_transfer_cache
+  staging_max_age:
+    description:
+      - Hours the instance keeps staged transfer chunks and kept module payloads (under
+        C(/var/tmp/.alicloud-ecs/<user>)) and work directories a killed command left behind, before they are pruned.
+      - Pruning runs on the instance at most once an hour, inside a command that uses the staging directory.
+        What was pruned is sent again when needed, so this trades instance disk for API calls.
+    type: int
+    default: 168
+    env:
+      - name: ANSIBLE_ALICLOUD_STAGING_MAX_AGE
+    vars:
+      - name: ansible_alicloud_staging_max_age
+  staging_max_size:
+    description:
+      - Megabytes the instance's staging directory may hold after pruning by age; beyond that the oldest files go.
+    type: int
+    default: 512
+    env:
+      - name: ANSIBLE_ALICLOUD_STAGING_MAX_SIZE
+    vars:
+      - name: ansible_alicloud_staging_max_size
   transfer_parallelism:
     description:
       - How many SendFile calls (uploads) and page reads (downloads and large outputs) a file transfer
@@ -260,7 +281,9 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.powershell_transport 
 from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import (
     ExecOptions, InstanceExecutor, RemoteExecError, ShellEnvelope,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.transport import BecomeAnswer, TransportError
+from ansible_collections.alicloud.ecs.plugins.module_utils.transport import (
+    BecomeAnswer, StagingLimits, TransportError,
+)
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 
@@ -358,6 +381,8 @@ class Connection(ConnectionBase):
                                   cap=self.get_option("poll_max_interval")),
             parallelism=self.get_option("transfer_parallelism"),
             envelope=PowerShellEnvelope() if self._is_powershell() else ShellEnvelope(),
+            staging=StagingLimits(max_age_hours=self.get_option("staging_max_age"),
+                                  max_size_mb=self.get_option("staging_max_size")),
         )
         # Staged chunks live in a per-user directory on the instance, so what it holds is per user too.
         scope = f"{settings.endpoint or settings.region}|{settings.credentials.identity}|{options.username or 'root'}"

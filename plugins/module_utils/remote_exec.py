@@ -25,7 +25,7 @@ from .instance_cache import InstanceCache
 from .invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
 from .stdin_delta import make_delta, module_name
 from .transport import (
-    INLINE_BUDGET, OUTPUT_PAGE_BYTES, BaseEdit, BecomeAnswer, Frame, StdinPart, StdinPlan, Trailer, TransportError,
+    INLINE_BUDGET, OUTPUT_PAGE_BYTES, BaseEdit, BecomeAnswer, Frame, StagingLimits, StdinPart, StdinPlan, Trailer, TransportError,
     build_page_script, build_run_script, decode_frame, pack_inline, parse_trailer,
 )
 
@@ -149,6 +149,7 @@ class ExecOptions:
     schedule: PollSchedule = field(default_factory=PollSchedule)
     parallelism: int = SEND_PARALLELISM  # SendFile calls and page reads in flight at once
     envelope: ShellEnvelope = field(default_factory=ShellEnvelope)  # the instance's script dialect
+    staging: StagingLimits = field(default_factory=StagingLimits)  # how much the instance's chunk directory keeps
 
 
 class InstanceExecutor:
@@ -229,7 +230,7 @@ class InstanceExecutor:
             manifest = staging.manifest()
             self._send((chunk for chunk in manifest if chunk.name not in known), remember=not staging.private)
             return StdinPlan(manifest=[chunk.name for chunk in manifest], chunk_dir=self._chunk_dir(),
-                             sha256=digest, wait_seconds=None if self._staged else 0)
+                             sha256=digest, wait_seconds=None if self._staged else 0, prune=self.options.staging)
         budget = self.options.envelope.inline_budget
         parts: list[StdinPart] = []
         to_send = []
@@ -248,7 +249,7 @@ class InstanceExecutor:
                          wait_seconds=None if self._staged else 0,
                          release=[chunk.name for chunk in to_send] if staging.private else (),
                          keep_as=base_file(digest) if staging.module else None,
-                         drop=base_file(kept[0]) if kept else None)
+                         drop=base_file(kept[0]) if kept else None, prune=self.options.staging)
 
     def _from_base(self, staging: _Staging, digest: str, base_digest: str, base: bytes) -> StdinPlan | None:
         """The payload as a delta against the instance's copy of the previous one, when that fits inline."""
@@ -268,7 +269,7 @@ class InstanceExecutor:
         changed = digest != base_digest
         return StdinPlan(chunk_dir=self._chunk_dir(), sha256=digest, wait_seconds=0, from_base=edit,
                          keep_as=base_file(digest) if changed else None,
-                         drop=base_file(base_digest) if changed else None)
+                         drop=base_file(base_digest) if changed else None, prune=self.options.staging)
 
     def _restage(self, staging: _Staging, missing: t.Sequence[str]) -> None:
         """Send again what the instance reported missing. A report cut short (``+``) or a failed check

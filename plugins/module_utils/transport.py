@@ -98,6 +98,50 @@ class BaseEdit:
     patch: str     # packed bytes of every edit, concatenated in order
 
 
+@dataclass(frozen=True)
+class StagingLimits:
+    """How much the instance keeps of staged data: files older than ``max_age_hours`` go, then the oldest until
+    the chunk directory is within ``max_size_mb``. Checked at most once per PRUNE_EVERY_MINUTES per directory."""
+
+    max_age_hours: int = 168
+    max_size_mb: int = 512
+
+
+PRUNE_EVERY_MINUTES = 60
+# Work directories the envelope, the full-output wrapper and the become helper create; a script killed before its
+# exit trap (a timeout's ProcessTree kill) leaves them behind.
+STRAY_WORK_DIRS = ("${TMPDIR:-/tmp}/.alicloud-ecs.*", "${TMPDIR:-/tmp}/.alicloud-ecs-spool.*",
+                   "${TMPDIR:-/tmp}/.alicloud-ecs-run.*", "/dev/shm/.alicloud-ecs-b.*")
+
+
+def _prune_script(limits: StagingLimits) -> str:
+    """Prune the chunk directory ``$_c`` and stray work directories, by age, then the chunks by size (oldest first).
+
+    Pruning only costs round trips later: a chunk or kept payload the controller still counts on is reported
+    missing and sent again.
+    """
+    minutes = limits.max_age_hours * 60
+    budget_kb = limits.max_size_mb * 1024
+    strays = " ".join(STRAY_WORK_DIRS)
+    return (
+        f"if [ -z \"$(find \"$_c/.pruned\" -mmin -{PRUNE_EVERY_MINUTES} 2>/dev/null)\" ] && : > \"$_c/.pruned\"; then\n"
+        f"  find \"$_c\" -maxdepth 1 -type f ! -name .pruned -mmin +{minutes} -exec rm -f {{}} + 2>/dev/null\n"
+        f"  for _w in {strays}; do\n"
+        f"    [ -n \"$(find \"$_w\" -maxdepth 0 -mmin +{minutes} 2>/dev/null)\" ] && rm -rf \"$_w\"\n"
+        "  done\n"
+        "  _kb=$(du -sk \"$_c\" 2>/dev/null | cut -f1)\n"
+        f"  if [ \"${{_kb:-0}}\" -gt {budget_kb} ]; then\n"
+        f"    _over=$(( (_kb - {budget_kb}) * 1024 ))\n"
+        # Chunk names are hex digests (and .base): safe to split on whitespace.
+        "    for _f in $(ls -tr \"$_c\"); do\n"
+        "      [ \"$_over\" -gt 0 ] || break\n"
+        "      _over=$((_over - $(wc -c < \"$_c/$_f\"))); rm -f \"$_c/$_f\"\n"
+        "    done\n"
+        "  fi\n"
+        "fi\n"
+    )
+
+
 @dataclass
 class StdinPlan:
     """How the script rebuilds stdin.
@@ -116,6 +160,7 @@ class StdinPlan:
     keep_as: str | None = None  # keep the rebuilt stdin under this name in the chunk directory...
     drop: str | None = None     # ... instead of this earlier copy
     release: t.Sequence[str] = ()  # chunks of a no_log task's stdin: removed when the script ends, however it ends
+    prune: StagingLimits | None = None  # bounds of what the chunk directory and stray work directories may keep
 
 
 @dataclass(frozen=True)
@@ -288,6 +333,7 @@ def _stdin_script(plan: StdinPlan) -> str:
         "  sleep 0.1; _n=$((_n+1))\n"
         "done\n"
         + done_with + _keep_base(plan)
+        + (_prune_script(plan.prune) if plan.prune else "")
     )
 
 

@@ -48,3 +48,26 @@ def test_a_base_with_a_lost_piece_is_no_base(tmp_path) -> None:
     cache.set_base("m", bytes(range(256)) * 400)
     next(Path(cache.pieces).glob("[0-9a-f]*")).unlink()
     assert cache.base("m") is None
+
+
+def test_pieces_unused_for_a_week_are_pruned_at_most_hourly(tmp_path) -> None:
+    import os
+    import time
+    from ansible_collections.alicloud.ecs.plugins.module_utils import instance_cache as module
+
+    cache = module.InstanceCache(str(tmp_path), "scope", "i-1")
+    os.makedirs(cache.pieces)
+    stale, recent = os.path.join(cache.pieces, "stale"), os.path.join(cache.pieces, "recent")
+    for path, age_days in ((stale, module.PIECE_DAYS + 1), (recent, module.PIECE_DAYS - 1)):
+        with open(path, "wb") as handle:
+            handle.write(b"x")
+        then = time.time() - age_days * 86400
+        os.utime(path, (then, then))
+    cache.set_base("command", b"payload")
+    assert not os.path.exists(stale) and os.path.exists(recent)
+    with open(stale, "wb") as handle:
+        handle.write(b"x")
+    then = time.time() - (module.PIECE_DAYS + 1) * 86400
+    os.utime(stale, (then, then))
+    cache.set_base("command", b"payload 2")
+    assert os.path.exists(stale), "swept at most once per PRUNE_EVERY"

@@ -187,7 +187,8 @@ class OptionsConnection(cloud_assistant.Connection):
                        "invocation_name": None, "play_name": None, "command_timeout": 60, "wait_margin": 5,
                        "poll_first_delay": 0, "poll_max_interval": 0.1, "transfer_parallelism": 2,
                        "transfer_cache": cache, "retry_budget": None, "connect_timeout": None, "read_timeout": None,
-                       "api_concurrency": None, **dict.fromkeys(("credential_source",) + CREDENTIAL_OPTIONS)}
+                       "api_concurrency": None,
+                       "staging_max_age": 168, "staging_max_size": 512, **dict.fromkeys(("credential_source",) + CREDENTIAL_OPTIONS)}
 
     def get_option(self, option, hostvars=None):
         return self.values[option]
