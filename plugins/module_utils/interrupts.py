@@ -85,15 +85,25 @@ def install() -> bool:
     return True
 
 
+def track(client: CloudClient, invoke_id: str, label: str) -> int:
+    """From now on a SIGINT or SIGTERM stops ``invoke_id`` (``label`` says what it was); ``untrack`` the key
+    returned once it ended. For waits that are not one block (a fleet run's launches and polls)."""
+    install()
+    return IN_FLIGHT.add(client, invoke_id, label)
+
+
+def untrack(key: int) -> None:
+    IN_FLIGHT.remove(key)
+
+
 @contextlib.contextmanager
 def tracking(client: CloudClient, invoke_id: str, label: str) -> t.Iterator[None]:
     """While the block runs, a SIGINT or SIGTERM stops ``invoke_id`` (``label`` says what it was)."""
-    install()
-    key = IN_FLIGHT.add(client, invoke_id, label)
+    key = track(client, invoke_id, label)
     try:
         yield
     finally:
-        IN_FLIGHT.remove(key)
+        untrack(key)
 
 
 def stop_all(reason: str, seconds: float = STOP_SECONDS) -> list[str]:
