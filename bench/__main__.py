@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.fleet import FLEET_SIZES, run_fleet_bench, sizes_arg  # noqa: E402
 from bench.inventory import run_inventory_bench  # noqa: E402
+from bench.resilience import run_resilience_bench  # noqa: E402
 from bench.ssh import loopback_sshd  # noqa: E402
 from bench.transfer import SEND_PARALLELISM, run_transfer_bench  # noqa: E402
 from emulator.testing import EmulatorProcess  # noqa: E402
@@ -207,6 +208,8 @@ def main() -> int:
                         help="instance counts for the fleet fan-out benchmark, comma-separated")
     parser.add_argument("--fleet-connection-sizes", type=sizes_arg, default=[10, 100, 1000],
                         help="the counts also run host by host over the connection (forks=50)")
+    parser.add_argument("--resilience-forks", type=int, default=50,
+                        help="forks (= hosts) of the 5 MB fan-in rows of bench/resilience.py; 0 skips them")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp, EmulatorProcess(fleet=FLEET, state_dir=Path(temp) / "state") as emulator:
         work = Path(temp)
@@ -233,6 +236,8 @@ def main() -> int:
     run_transfer_bench(args.transfer_parallelism)
     run_inventory_bench([int(size) for size in args.inventory_sizes.split(",") if size])
     run_fleet_bench(args.fleet_sizes, args.fleet_connection_sizes)
+    if args.resilience_forks:
+        run_resilience_bench(forks=args.resilience_forks)
     return 0
 
 
