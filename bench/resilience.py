@@ -115,7 +115,7 @@ def play(emulator: EmulatorProcess, work: Path, tasks: list[dict], forks: int, h
     memory = TreeMemory(proc.pid)
     output = proc.communicate()[0]
     memory.stop()
-    recap = output.split("PLAY RECAP")[-1]
+    recap = output.rsplit("PLAY RECAP", maxsplit=1)[-1]
     hosts_seen = [line for line in recap.splitlines() if "ok=" in line]
     bad = [line for line in hosts_seen if "failed=0" not in line or "unreachable=0" not in line]
     return {"seconds": round(time.monotonic() - started, 1), "rc": proc.returncode, "bad_hosts": len(bad),
