@@ -102,8 +102,9 @@ def cut_chunks(data: bytes) -> t.Iterator[Chunk]:
     end = len(pieces)
     while end > 0:
         start, budget = end - 1, estimates[end - 1]
-        while (start > 0 and end - start < MAX_GRAINS_PER_CHUNK and len(pieces[start - 1]) == GRAIN_BYTES
-               and budget + estimates[start - 1] <= SENDFILE_BYTES * PACK_STRETCH):
+        while start > 0 and end - start < MAX_GRAINS_PER_CHUNK and len(pieces[start - 1]) == GRAIN_BYTES:
+            if budget + estimates[start - 1] > SENDFILE_BYTES * PACK_STRETCH:
+                break
             start -= 1
             budget += estimates[start]
         if budget >= sum(len(piece) for piece in pieces[start:end]):

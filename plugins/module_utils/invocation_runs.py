@@ -182,8 +182,8 @@ def stop_run(client: CloudClient, invoke_id: str, instance_ids: t.Sequence[str],
     unknown = sorted(set(instance_ids) - {item["InstanceId"] for item in instances})
     if unknown:
         raise LookupError(f"instance_ids: {', '.join(unknown)} not part of invocation {invoke_id}")
-    live = [item for item in instances if (not instance_ids or item["InstanceId"] in instance_ids)
-            and item.get("InvocationStatus") not in TERMINAL_STATUSES]
+    chosen = [item for item in instances if not instance_ids or item["InstanceId"] in instance_ids]
+    live = [item for item in chosen if item.get("InvocationStatus") not in TERMINAL_STATUSES]
     if not live or check_mode:
         return bool(live), invocation.get("InvocationStatus", "")
     client.call("StopInvocation", InvokeId=invoke_id, InstanceId=list(instance_ids) or None)

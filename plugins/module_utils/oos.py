@@ -276,6 +276,6 @@ def wait_execution(client: CloudClient, execution_id: str, timeout: float,
 
 def waiting_tasks(tasks: list[dict[str, t.Any]], task_name: str | None, loop_item: str | None) -> list[str]:
     """Failed task executions a RetryTask/SkipTask can settle, narrowed by task name and loop item."""
-    return [task["task_execution_id"] for task in tasks
-            if task["status"] == "Failed" and (not task_name or task["name"] == task_name)
-            and (not loop_item or task["loop_item"] == loop_item)]
+    failed = [task for task in tasks if task["status"] == "Failed"]
+    return [task["task_execution_id"] for task in failed
+            if (not task_name or task["name"] == task_name) and (not loop_item or task["loop_item"] == loop_item)]

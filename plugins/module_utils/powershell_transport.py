@@ -241,14 +241,14 @@ def build_ps_run_script(command: bytes, plan: StdinPlan | None = None) -> str:
         raise TransportError("a PowerShell command must be UTF-8 text") from None
     exe, arguments = child_process(text)
     variables, restore = _stdin_code(plan)
-    script = (
-        PRELUDE.replace("@ROOT@", WINDOWS_ROOT)
-        + variables + (RESTORE.replace("@LIMIT@", str(MISSING_REPORT_LIMIT)) if variables else "")
-        + f"$X = {exe}\n$A = {arguments}\n"
-        + "function Main {\n" + restore + "  $sw.Restart()\n"  # time the command alone, as on POSIX
-        + RUN_AND_FRAME.replace("@TAIL@", str(TAIL_BYTES)).replace("@PAGE@", str(OUTPUT_PAGE_BYTES))
-        + "}\n" + MAIN
-    )
+    script = "".join((
+        PRELUDE.replace("@ROOT@", WINDOWS_ROOT),
+        variables, RESTORE.replace("@LIMIT@", str(MISSING_REPORT_LIMIT)) if variables else "",
+        f"$X = {exe}\n$A = {arguments}\n",
+        "function Main {\n", restore, "  $sw.Restart()\n",  # time the command alone, as on POSIX
+        RUN_AND_FRAME.replace("@TAIL@", str(TAIL_BYTES)).replace("@PAGE@", str(OUTPUT_PAGE_BYTES)),
+        "}\n", MAIN,
+    ))
     encoded = 4 * math.ceil(len(script) / 3)
     if encoded > CONTENT_LIMIT:
         raise TransportError(f"the PowerShell envelope is {encoded} bytes after Base64; RunCommand takes at most "

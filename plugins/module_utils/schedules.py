@@ -236,8 +236,8 @@ def fire_times(fields: CronFields, after: dt.datetime) -> t.Iterator[dt.datetime
     last_year = max(fields.years) if fields.years else day.year + 5
     while day.year <= last_year:
         quartz_weekday = day.isoweekday() % 7 + 1
-        if (day.month in fields.months and day.day in fields.days and quartz_weekday in fields.weekdays
-                and (fields.years is None or day.year in fields.years)):
+        on_day = day.month in fields.months and day.day in fields.days and quartz_weekday in fields.weekdays
+        if on_day and (fields.years is None or day.year in fields.years):
             for hour, minute, second in itertools.product(fields.hours, fields.minutes, fields.seconds):
                 when = dt.datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=fields.tz)
                 if when > start:

@@ -128,8 +128,8 @@ class RemoteFile:
     content: bytes | None = None  # only for small files, when a diff was asked for
 
     def matches(self, spec: FileSpec) -> bool:
-        return (self.regular and self.sha256 == spec.sha256 and spec.owner in (self.owner, self.uid)
-                and spec.group in (self.group, self.gid) and int(self.mode or "0", 8) == int(spec.mode, 8))
+        same_owner = spec.owner in (self.owner, self.uid) and spec.group in (self.group, self.gid)
+        return self.regular and self.sha256 == spec.sha256 and same_owner and int(self.mode or "0", 8) == int(spec.mode, 8)
 
     def summary(self) -> dict[str, t.Any]:
         if not self.exists:

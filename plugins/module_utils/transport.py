@@ -282,8 +282,8 @@ def _missing_function(plan: StdinPlan) -> str:
     """A function ``_l`` that lists missing chunks into ``_m`` — at most MISSING_REPORT_LIMIT names,
     then ``+`` — so the report always fits the tail of the output the API keeps. ``+`` also follows
     missing manifest chunks: without the manifest the data chunks cannot be checked."""
-    listed = " ".join(plan.manifest or [part.chunk for part in plan.parts if part.chunk]
-                      or ([plan.from_base.base] if plan.from_base else []))
+    named = plan.manifest or [part.chunk for part in plan.parts if part.chunk]
+    listed = " ".join(named or ([plan.from_base.base] if plan.from_base else []))
     manifest = (
         "  [ -n \"$_m\" ] && { _m=\"$_m,+\"; return 0; }\n"
         "  while IFS= read -r _h; do\n"
@@ -319,11 +319,11 @@ def _stdin_script(plan: StdinPlan) -> str:
                  f"{' '.join(plan.manifest)})\n") if plan.manifest else ""
     # Chunk names are hex digests: safe unquoted in the exit trap's rm.
     release = f"_r='{' '.join(plan.release)}'\n" if plan.release else ""
-    return (
-        inline + assemble + _missing_function(plan)
-        + f"_c={shlex.quote(plan.chunk_dir)}; _n=0; _seen=''; _still=0\n"
-        + release
-        + "until _a; do\n"
+    return "".join((
+        inline, assemble, _missing_function(plan),
+        f"_c={shlex.quote(plan.chunk_dir)}; _n=0; _seen=''; _still=0\n",
+        release,
+        "until _a; do\n"
         # Chunks in flight keep landing; when none has landed for a while, the rest is not coming.
         "  _now=$(ls \"$_c\" 2>/dev/null | wc -l)\n"
         "  if [ \"$_now\" = \"$_seen\" ]; then _still=$((_still+1)); else _still=0; _seen=$_now; fi\n"
@@ -331,10 +331,10 @@ def _stdin_script(plan: StdinPlan) -> str:
         "    _l; printf '\\n<<ACE1 missing=%s>>\\n' \"${_m#,}\"; exit 0\n"
         "  fi\n"
         "  sleep 0.1; _n=$((_n+1))\n"
-        "done\n"
-        + done_with + _keep_base(plan)
-        + (_prune_script(plan.prune) if plan.prune else "")
-    )
+        "done\n",
+        done_with, _keep_base(plan),
+        _prune_script(plan.prune) if plan.prune else "",
+    ))
 
 
 def _keep_base(plan: StdinPlan) -> str:

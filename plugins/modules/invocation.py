@@ -336,8 +336,8 @@ def checked_request(params: dict) -> tuple[RunRequest, bool, bool]:
     if run_content_size(plain, request.parameters) > RUN_CONTENT_LIMIT:
         raise ValueError(f"content: {run_content_size(plain, request.parameters)} bytes as Base64 (with the "
                          f"parameters), at most {RUN_CONTENT_LIMIT} are allowed")
-    wanted = (params["full_output"] and params["wait"] and request.command_type == "RunShellScript"
-              and not (request.container_id or request.container_name))
+    in_container = bool(request.container_id or request.container_name)
+    wanted = all((params["full_output"], params["wait"], request.command_type == "RunShellScript", not in_container))
     if not wanted:
         return request, False, False
     wrapped = wrap_script(params["content"])
