@@ -6,6 +6,8 @@
 #                    and tests/integration; pytest's summary line is the last thing printed. A failing
 #                    step does not stop the later ones, but any failure makes the target fail.
 #   make demo        the walking skeleton: emulator with the demo fleet + playbooks/demo.yml
+#   make test-matrix sanity, unit tests and the end-to-end smoke on every supported ansible-core line,
+#                    each in its own .venv-<line> (MATRIX_LINES="2.17" for some lines only)
 #   make lint | sanity | unit | emulator-tests | integration | bench | clean | distclean
 #
 # Python: scripts/pick-python chooses the newest CPython >= 3.12 (python3.14/3.13/3.12 on PATH, then
@@ -49,6 +51,8 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 SANITY_ARGS ?=
+# Empty: every line scripts/test-matrix knows (all that meta/runtime.yml admits).
+MATRIX_LINES ?=
 TEST_DIRS := tests/unit tests/emulator tests/integration
 
 # Everything run from a recipe uses the venv's tools and this checkout as alicloud.ecs.
@@ -67,10 +71,10 @@ endif
 # Pass an explicit interpreter choice through to scripts/venv.
 export PYTHON
 
-.PHONY: help venv collection system-deps lint sanity unit emulator-tests integration test demo bench clean distclean
+.PHONY: help venv collection system-deps lint sanity unit emulator-tests integration test test-matrix demo bench clean distclean
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
 
 venv:
 	@scripts/venv "$(VENV)" $(REQUIREMENTS)
@@ -86,12 +90,13 @@ $(BUILD)/ansible.cfg:
 	@mkdir -p "$(@D)"
 	@printf '# Written by the Makefile: ansible defaults, no user or system config.\n[defaults]\n' > "$@"
 
-# All three linters run; the target fails if any of them did.
+# All four linters run; the target fails if any of them did.
 lint: venv collection
 	@failed=""; \
 	echo "ansible-lint (profile: production)"; ansible-lint || failed="$$failed ansible-lint"; \
 	echo "yamllint --strict ."; yamllint --strict . || failed="$$failed yamllint"; \
 	echo "antsibull-changelog lint"; antsibull-changelog lint || failed="$$failed antsibull-changelog"; \
+	echo "galaxy-importer (the built tarball)"; scripts/galaxy-importer || failed="$$failed galaxy-importer"; \
 	if [[ -n "$$failed" ]]; then echo "make lint: FAILED:$$failed"; exit 1; fi
 
 sanity: venv collection
@@ -122,6 +127,10 @@ test: venv collection system-deps
 	if [[ -n "$$failed" && $$rc -eq 0 ]]; then rc=1; fi; \
 	exit $$rc
 
+# The emulator runs from .venv; each line's tests run from its own .venv-<line> (scripts/test-matrix).
+test-matrix: venv collection system-deps
+	@scripts/test-matrix "$(VENV)" $(MATRIX_LINES)
+
 demo: venv collection
 	python -m emulator run --fleet emulator/fleets/demo.yml -- \
 		ansible-playbook -i playbooks/inventory/demo.alicloud_ecs.yml playbooks/demo.yml
@@ -136,4 +145,4 @@ clean:
 	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf "$(VENV)"
+	rm -rf "$(VENV)" $(ROOT)/.venv-*

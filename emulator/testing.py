@@ -22,6 +22,9 @@ from typing import Any
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The interpreter that serves the emulator. `make test-matrix` runs the tests from an older ansible-core's
+# venv and points this at the main venv, so the emulator stays one program whatever line is tested.
+EMULATOR_PYTHON = os.environ.get("ALICLOUD_ECS_EMULATOR_PYTHON") or sys.executable
 
 
 class EmulatorProcess:
@@ -52,7 +55,7 @@ class EmulatorProcess:
         port_file = self.state_dir / "port"
         port_file.unlink(missing_ok=True)
         # A restart (after ``crash``) keeps the port, so clients find the API where it was.
-        argv = [sys.executable, "-m", "emulator", "serve", "--fleet", str(self.fleet_path),
+        argv = [EMULATOR_PYTHON, "-m", "emulator", "serve", "--fleet", str(self.fleet_path),
                 "--state-dir", str(self.state_dir), "--port", str(self.port), "--port-file", str(port_file)]
         for key, value in self.opts.items():
             argv += [f"--{key.replace('_', '-')}", str(value)]

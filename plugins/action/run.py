@@ -23,8 +23,12 @@ from ansible.errors import AnsibleError, AnsiblePromptInterrupt, AnsiblePromptNo
 from ansible.module_utils.common.text.converters import to_text
 from ansible.parsing.mod_args import ModuleArgsParser
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
 from ansible.utils.display import Display
+
+try:
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core < 2.19: no trust to grant, and an action's facts are never templated
+    trust_as_template = None
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import api_argument_spec, credential_args
@@ -245,7 +249,7 @@ class ActionModule(ActionBase):
         with open(path, encoding="utf-8") as handle:
             source = handle.read()
         templar = self._templar.copy_with_new_env(available_variables=task_vars)
-        return to_text(templar.template(trust_as_template(source)))
+        return to_text(templar.template(trust_as_template(source) if trust_as_template else source))
 
     def _targets(self, args: dict[str, t.Any], play_hosts: list[str], hostvars: t.Mapping[str, t.Any],
                  client: CloudClient, strict: bool) -> list[Target]:
@@ -270,8 +274,9 @@ class ActionModule(ActionBase):
             return [hosts.get(item["InstanceId"]) or Target(item["InstanceId"], item["InstanceId"], client.region)
                     for item in listed]
         if missing and strict:
-            raise PlanError("no instance ID for host(s) " + ", ".join(missing[:10]) +
-                            ": set ansible_alicloud_instance_id or instance_id (the alicloud.ecs.instances inventory does)")
+            named = ", ".join(missing[:10])
+            raise PlanError(f"no instance ID for host(s) {named}: "
+                            "set ansible_alicloud_instance_id or instance_id (the alicloud.ecs.instances inventory does)")
         if not hosts and strict:
             raise PlanError("no targets: the play has no hosts; give instance_ids or instance_tags")
         return list(hosts.values())
@@ -395,8 +400,11 @@ class ActionModule(ActionBase):
         # that each host resolves against its own name, so each one reads its own entry (no extra call).
         # ansible-core applies the facts of successful results only (2.21 strategy): a failed task
         # leaves them unset, which is why ``fail_when_stopped: false`` exists.
-        facts = {RESULTS_FACT: results, SUMMARY_FACT: summary,
-                 FACT: trust_as_template("{{ ansible_facts['" + RESULTS_FACT + "'][inventory_hostname] | default(None) }}")}
+        # Before 2.19 ansible-core marks every fact an action returns as unsafe, so the template would stay
+        # text: there ``alicloud_run`` is not set and hosts read ``alicloud_run_results[inventory_hostname]``.
+        facts = {RESULTS_FACT: results, SUMMARY_FACT: summary}
+        if trust_as_template:
+            facts[FACT] = trust_as_template("{{ ansible_facts['" + RESULTS_FACT + "'][inventory_hostname] | default(None) }}")
         report = {"changed": bool(summary["invoke_ids"]), "ansible_facts": facts, "summary": summary,
                   "results": results}
         if summary["stopped"]:

@@ -356,6 +356,7 @@ def build_run_script(command: bytes, stdin: StdinPlan | None = None, become: Bec
     several at once, and each read removes its page (the last one the directory).
     """
     restore = _stdin_script(stdin) if stdin else ": > \"$_d/in\"\n"
+    run = _become_run(become) if become else "/bin/sh -c \"$_cmd\" < \"$_d/in\" > \"$_d/out\" 2> \"$_d/err\"\n"
     return (
         "#!/bin/sh\n"
         "# alicloud.ecs cloud_assistant envelope v2\n"
@@ -368,8 +369,8 @@ def build_run_script(command: bytes, stdin: StdinPlan | None = None, become: Bec
         # The command's own run time (stdin restored, chunk waits excluded) aims the controller's polls.
         "_t0=$(date +%s%N 2>/dev/null)\n"
         f"_cmd=$(printf '%s' '{_b64(command)}' | base64 -d)\n"
-        + (_become_run(become) if become else "/bin/sh -c \"$_cmd\" < \"$_d/in\" > \"$_d/out\" 2> \"$_d/err\"\n")
-        + "_rc=$?\n"
+        f"{run}"
+        "_rc=$?\n"
         "rm -f \"$_d/in\"\n"
         "{ printf 'ACE1 %d %d %d\\n' \"$_rc\" \"$(wc -c < \"$_d/out\")\" \"$(wc -c < \"$_d/err\")\"\n"
         "  cat \"$_d/out\" \"$_d/err\"; } | gzip -c | base64 -w0 > \"$_d/frame\"\n"

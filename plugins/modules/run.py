@@ -167,6 +167,9 @@ notes:
   - 'Facts with C(run_once): every host of a C(run_once) task receives the same facts, so C(alicloud_run) is stored as a template that
     each host resolves to its own entry of C(alicloud_run_results). A persistent fact cache (for example jsonfile)
     keeps only the text of that template; use C(alicloud_run_results[inventory_hostname]) there.'
+  - With C(run_once) on ansible-core before 2.19, which marks every fact an action returns as unsafe, no template
+    can resolve per host, so C(alicloud_run) is not set; C(alicloud_run_results[inventory_hostname]) is each host's
+    own result on every line. Per host (no C(run_once)) C(alicloud_run) is set on every line.
   - Read the facts as C(ansible_facts.alicloud_run); the top-level C(alicloud_run) works too while ansible-core
     injects facts as variables (deprecated in 2.21).
 seealso:

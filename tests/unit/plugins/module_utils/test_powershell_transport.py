@@ -12,8 +12,6 @@ import gzip
 import hashlib
 import re
 import pytest
-from ansible._internal._powershell import _script
-from ansible.executor.powershell.module_manifest import _get_powershell_script
 from ansible.playbook.play_context import PlayContext
 from ansible.plugins.loader import shell_loader
 
@@ -32,7 +30,16 @@ NOISE = b"".join(hashlib.sha256(str(index).encode()).digest() for index in range
 
 
 def module_command() -> str:
-    """The command line ansible's powershell shell sends to run a pipelined module."""
+    """The command line the installed ansible-core sends to run a pipelined PowerShell module.
+
+    ansible-core 2.19 and later build it from their bootstrap wrapper in ``ansible._internal``; older
+    lines let the powershell shell plugin's ``build_module_command`` build it.
+    """
+    try:
+        from ansible._internal._powershell import _script
+        from ansible.executor.powershell.module_manifest import _get_powershell_script
+    except ImportError:
+        return shell_loader.get("powershell").build_module_command("", "#!powershell", "")
     wrapper = _get_powershell_script("bootstrap_wrapper.ps1").decode()
     return " ".join(_script.get_pwsh_encoded_cmdline(wrapper, override_execution_policy=True))
 

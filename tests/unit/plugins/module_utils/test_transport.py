@@ -13,8 +13,8 @@ import pytest
 from ansible_collections.alicloud.ecs.plugins.module_utils import file_transfer, transport
 
 
-def run_locally(script: str, cap: int | None = None) -> bytes:
-    """Run a script the way the agent would and return its merged output, optionally tail-capped."""
+def run_locally(script: str, cap: int = 0) -> bytes:
+    """Run a script the way the agent would and return its merged output, tail-capped to ``cap`` bytes if given."""
     merged = subprocess.run(["/bin/sh", "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, check=True).stdout
     return merged[-cap:] if cap else merged
