@@ -13,10 +13,10 @@ from .errors import ApiError
 from .protocol import Params
 
 if TYPE_CHECKING:
-    from .app import Emulator
+    from .services import Services
 
 
-def once(emu: Emulator, action: str, p: Params, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def once(emu: Services, action: str, p: Params, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run ``run`` at most once per (ClientToken, action); the token table is persisted with the state."""
     token = client_token(p)
     if token is None:

@@ -11,9 +11,9 @@ from .protocol import Params
 from . import sts
 
 if TYPE_CHECKING:
-    from .app import Emulator
+    from .services import Services
 
-Handler = Callable[["Emulator", Params], dict[str, Any]]
+Handler = Callable[["Services", Params], dict[str, Any]]
 
 ECS: dict[str, Handler] = {
     "DescribeRegions": ecs.describe_regions,

@@ -16,7 +16,7 @@ from . import validate
 from .models import new_id
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..services import Services
 
 KEEP_LIMIT = 18432  # Base64 bytes of a kept command (content + parameters for InvokeCommand)
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
@@ -62,7 +62,7 @@ def check_parameter_count(content: bytes) -> None:
     check_count([name for name in names if name and not name.startswith("ACS::")])
 
 
-def save(emu: Emulator, region: str, command_id: str, fields: dict[str, Any]) -> None:
+def save(emu: Services, region: str, command_id: str, fields: dict[str, Any]) -> None:
     """Persist a command (CreateCommand, RunCommand KeepCommand=true)."""
     content = base64.b64decode(fields["content_b64"])
     data = {**fields, "invoke_times": 0,
@@ -71,7 +71,7 @@ def save(emu: Emulator, region: str, command_id: str, fields: dict[str, Any]) ->
                       (command_id, region, json.dumps(data), time.time()))
 
 
-def load(emu: Emulator, region: str, command_id: str) -> dict[str, Any]:
+def load(emu: Services, region: str, command_id: str) -> dict[str, Any]:
     """A command of this region, or InvalidCmdId.NotFound."""
     row = emu.store.one("SELECT * FROM commands WHERE id=? AND region=?", (command_id, region))
     if row is None:
@@ -79,13 +79,13 @@ def load(emu: Emulator, region: str, command_id: str) -> dict[str, Any]:
     return json.loads(row["data"]) | {"id": row["id"], "created": row["created"]}
 
 
-def count_invocation(emu: Emulator, command_id: str) -> None:
+def count_invocation(emu: Services, command_id: str) -> None:
     """InvokeTimes + 1 (RunCommand with KeepCommand, InvokeCommand)."""
     emu.store.execute("UPDATE commands SET data=json_set(data, '$.invoke_times', json_extract(data, "
                       "'$.invoke_times') + 1) WHERE id=?", (command_id,))
 
 
-def create_command(emu: Emulator, p: Params) -> dict[str, Any]:
+def create_command(emu: Services, p: Params) -> dict[str, Any]:
     """CreateCommand: content Base64 unless ContentEncoding=PlainText; ≤ 18 KB as Base64."""
     region = emu.region(p)
     name = p.require("Name")
@@ -117,7 +117,7 @@ def editable(p: Params) -> dict[str, str]:
                                          "The length of launcher exceeds the limit.")}
 
 
-def modify_command(emu: Emulator, p: Params) -> dict[str, Any]:
+def modify_command(emu: Services, p: Params) -> dict[str, Any]:
     """ModifyCommand: name, description, working dir, timeout, launcher; CommandContent no longer applies."""
     region = emu.region(p)
     command = load(emu, region, p.require("CommandId"))
@@ -132,7 +132,7 @@ def modify_command(emu: Emulator, p: Params) -> dict[str, Any]:
     return {}
 
 
-def delete_command(emu: Emulator, p: Params) -> dict[str, Any]:
+def delete_command(emu: Services, p: Params) -> dict[str, Any]:
     """DeleteCommand: existing invocations keep running (⚠ contract §2.5)."""
     region = emu.region(p)
     if not emu.store.execute("DELETE FROM commands WHERE id=? AND region=?", (p.require("CommandId"), region)):
@@ -140,7 +140,7 @@ def delete_command(emu: Emulator, p: Params) -> dict[str, Any]:
     return {}
 
 
-def describe_commands(emu: Emulator, p: Params) -> dict[str, Any]:
+def describe_commands(emu: Services, p: Params) -> dict[str, Any]:
     """DescribeCommands: top-level pagination (PageSize ≤ 50); unknown CommandId → empty list; no public
     commands are emulated, so any Provider → empty list."""
     region = emu.region(p)

@@ -12,12 +12,12 @@ from . import validate
 from .status import file_batch_status
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..services import Services
 
 FILE_MODE = re.compile(r"^[0-7]{3,4}$")
 
 
-def send_file(emu: Emulator, p: Params) -> dict[str, Any]:
+def send_file(emu: Services, p: Params) -> dict[str, Any]:
     """SendFile: Content ≤ 32 KB measured after Base64; Base64 ContentType → decoded bytes are written."""
     region = emu.region(p)
     ids = validate.instance_ids(p, 50)
@@ -56,7 +56,7 @@ def send_file(emu: Emulator, p: Params) -> dict[str, Any]:
     return emu.ca.send_file(region, spec, targets)
 
 
-def describe_send_file_results(emu: Emulator, p: Params) -> dict[str, Any]:
+def describe_send_file_results(emu: Services, p: Params) -> dict[str, Any]:
     """DescribeSendFileResults: one entry per SendFile call, per-instance statuses inside."""
     region = emu.region(p)
     name, status = p.get("Name"), p.get("InvocationStatus")

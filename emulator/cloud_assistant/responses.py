@@ -14,7 +14,7 @@ from . import commands, frequency, validate
 from .status import COARSE, batch_coarse, batch_status
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..services import Services
 
 TYPES = ("RunShellScript", "RunBatScript", "RunPowerShellScript")
 REPEAT_MODES = ("Once", "Period", "NextRebootOnly", "EveryReboot", "DryRun")
@@ -22,7 +22,7 @@ LIVE = frozenset({"Pending", "Scheduled", "Running", "Stopping"})  # a schedule 
 SHELL_FOR_OS = {"linux": ("RunShellScript",), "windows": ("RunBatScript", "RunPowerShellScript")}
 
 
-def run_command(emu: Emulator, p: Params) -> dict[str, Any]:
+def run_command(emu: Services, p: Params) -> dict[str, Any]:
     """RunCommand (§2.1)."""
     region = emu.region(p)
     ctype = p.require("Type")
@@ -60,7 +60,7 @@ def run_command(emu: Emulator, p: Params) -> dict[str, Any]:
     return result
 
 
-def invoke_command(emu: Emulator, p: Params) -> dict[str, Any]:
+def invoke_command(emu: Services, p: Params) -> dict[str, Any]:
     """InvokeCommand (§2.2): run a saved command; Timeout/WorkingDir/Launcher override it for this run only."""
     region = emu.region(p)
     command = commands.load(emu, region, p.require("CommandId"))
@@ -107,13 +107,13 @@ def run_options(p: Params) -> dict[str, Any]:
             "container_name": p.get("ContainerName", ""), "oss_output_delivery": p.get("OssOutputDelivery", "")}
 
 
-def check_frequency(emu: Emulator, options: dict[str, Any], timeout: int) -> None:
+def check_frequency(emu: Services, options: dict[str, Any], timeout: int) -> None:
     """A Period task's Frequency must parse and respect the minimum intervals (InvalidParam.Frequency)."""
     if options["repeat_mode"] == "Period":
         frequency.parse(options["frequency"], timeout, time.time(), emu.options.period_min)
 
 
-def check_targets(emu: Emulator, region: str, ids: list[str], ctype: str) -> list[dict[str, Any]]:
+def check_targets(emu: Services, region: str, ids: list[str], ctype: str) -> list[dict[str, Any]]:
     """Resolve the instances and check the command type fits each one's OS."""
     targets = emu.ca.targets(region, ids, "The specified instance does not exist.")
     for inst in targets:
@@ -122,7 +122,7 @@ def check_targets(emu: Emulator, region: str, ids: list[str], ctype: str) -> lis
     return targets
 
 
-def target_ids(emu: Emulator, region: str, p: Params) -> list[str]:
+def target_ids(emu: Services, region: str, p: Params) -> list[str]:
     """InstanceId.N or ResourceTag.N (mutually exclusive), at most 100 instances."""
     resource_tags = p.structs("ResourceTag")
     if resource_tags and p.repeat("InstanceId"):
@@ -148,7 +148,7 @@ def plain_text(p: Params) -> bool:
     return (p.get("ContentEncoding") or "").lower() == "plaintext"
 
 
-def describe_invocations(emu: Emulator, p: Params) -> dict[str, Any]:
+def describe_invocations(emu: Services, p: Params) -> dict[str, Any]:
     """DescribeInvocations (§2.7): batch view with per-instance status; unknown InvokeId → empty list."""
     region = emu.region(p)
     instance_id = p.get("InstanceId")
@@ -211,7 +211,7 @@ def render_invocation(inv: dict[str, Any], rows: list[dict[str, Any]], output: b
             "Tags": {"Tag": d["tags"]}, "InvokeInstances": {"InvokeInstance": instances}}
 
 
-def describe_invocation_results(emu: Emulator, p: Params) -> dict[str, Any]:
+def describe_invocation_results(emu: Services, p: Params) -> dict[str, Any]:
     """DescribeInvocationResults (§2.8): per-instance records, pagination nested inside ``Invocation``."""
     region = emu.region(p)
     record_status = p.get("InvokeRecordStatus")
@@ -252,7 +252,7 @@ def result_record(invoke_id: str, d: dict[str, Any], r: dict[str, Any], plain: b
         "OssOutputErrorCode": "", "OssOutputErrorInfo": ""}
 
 
-def stop_invocation(emu: Emulator, p: Params) -> dict[str, Any]:
+def stop_invocation(emu: Services, p: Params) -> dict[str, Any]:
     """StopInvocation (§2.9)."""
     region = emu.region(p)
     invoke_id = p.require("InvokeId")

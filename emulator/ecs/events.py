@@ -11,13 +11,13 @@ from ..pagination import paginate
 from ..protocol import Params
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..services import Services
 
 PENDING = ("Scheduled", "Executing", "Inquiring")  # what DescribeInstancesFullStatus lists
 STATUS_CODES = {"Pending": 0, "Running": 1, "Starting": 2, "Stopping": 3, "Stopped": 4}  # ⚠ doc: Running=1
 
 
-def add_events(emu: Emulator, instance_id: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def add_events(emu: Services, instance_id: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Control API: append events to an instance; returns its events."""
     def change(record: dict[str, Any]) -> None:
         events = record.get("events", [])
@@ -62,7 +62,7 @@ def _matches(ev: dict[str, Any], p: Params, types: list[str], event_ids: list[st
     return True
 
 
-def describe_instances_full_status(emu: Emulator, p: Params) -> dict[str, Any]:
+def describe_instances_full_status(emu: Services, p: Params) -> dict[str, Any]:
     """DescribeInstancesFullStatus: status, health and the not-yet-finished events per instance."""
     region = emu.region(p)
     ids = list(dict.fromkeys(p.repeat("InstanceId")))
@@ -97,7 +97,7 @@ def describe_instances_full_status(emu: Emulator, p: Params) -> dict[str, Any]:
     return {"InstanceFullStatusSet": {"InstanceFullStatusType": page}, **counters}
 
 
-def describe_instance_history_events(emu: Emulator, p: Params) -> dict[str, Any]:
+def describe_instance_history_events(emu: Services, p: Params) -> dict[str, Any]:
     """DescribeInstanceHistoryEvents: every event of the region's instances, newest publish time first."""
     region = emu.region(p)
     resource_type = p.get("ResourceType", "instance")

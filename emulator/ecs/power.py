@@ -18,7 +18,7 @@ from ..protocol import Params
 from .models import Instances
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..services import Services
 
 BOOT_LOG_KEEP = 5  # boots whose console lines GetInstanceConsoleOutput shows
 
@@ -75,7 +75,7 @@ class Power:
                 listener(instance_id, how)
 
 
-def _instance(emu: Emulator, p: Params) -> dict[str, Any]:
+def _instance(emu: Services, p: Params) -> dict[str, Any]:
     """InstanceId! of the region (InvalidInstanceId.NotFound otherwise)."""
     region = emu.region(p)
     iid = p.get("InstanceId")
@@ -87,25 +87,25 @@ def _instance(emu: Emulator, p: Params) -> dict[str, Any]:
     return inst
 
 
-def start_instance(emu: Emulator, p: Params) -> dict[str, Any]:
+def start_instance(emu: Services, p: Params) -> dict[str, Any]:
     """StartInstance."""
     emu.power.start(_instance(emu, p)["id"])
     return {}
 
 
-def stop_instance(emu: Emulator, p: Params) -> dict[str, Any]:
+def stop_instance(emu: Services, p: Params) -> dict[str, Any]:
     """StopInstance (ForceStop/StoppedMode accepted: every stop kills the processes, files persist)."""
     emu.power.stop(_instance(emu, p)["id"])
     return {}
 
 
-def reboot_instance(emu: Emulator, p: Params) -> dict[str, Any]:
+def reboot_instance(emu: Services, p: Params) -> dict[str, Any]:
     """RebootInstance: a boot, so an installed agent comes online and reboot tasks run."""
     emu.power.reboot(_instance(emu, p)["id"])
     return {}
 
 
-def install_cloud_assistant(emu: Emulator, p: Params) -> dict[str, Any]:
+def install_cloud_assistant(emu: Services, p: Params) -> dict[str, Any]:
     """InstallCloudAssistant (§2.13): an agent not online becomes "installed"; online only after a reboot."""
     region = emu.region(p)
     ids = list(dict.fromkeys(p.repeat("InstanceId")))
@@ -126,7 +126,7 @@ def install_cloud_assistant(emu: Emulator, p: Params) -> dict[str, Any]:
     return {}
 
 
-def get_instance_console_output(emu: Emulator, p: Params) -> dict[str, Any]:
+def get_instance_console_output(emu: Services, p: Params) -> dict[str, Any]:
     """GetInstanceConsoleOutput: a Base64 boot log of the last boots (a Pending instance never booted → 405)."""
     inst = _instance(emu, p)
     if inst["status"] == "Pending":

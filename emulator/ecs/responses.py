@@ -15,7 +15,7 @@ from ..protocol import Params
 from .models import render
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..services import Services
 
 # DescribeInstances filter parameter → record field (exact match)
 EXACT = {"ZoneId": "zone", "VpcId": "vpc_id", "VSwitchId": "vswitch_id", "InstanceType": "instance_type",
@@ -31,7 +31,7 @@ ENUMS = {"InstanceNetworkType": (("vpc", "classic"), "InvalidNetworkType.NotFoun
          "InternetChargeType": (("PayByBandwidth", "PayByTraffic"), "InvalidInternetChargeType.ValueNotSupported")}
 
 
-def describe_regions(emu: Emulator, p: Params) -> dict[str, Any]:
+def describe_regions(emu: Services, p: Params) -> dict[str, Any]:
     """DescribeRegions: the fleet's regions (RegionId not required)."""
     return {"Regions": {"Region": [{"RegionId": r["id"], "LocalName": r["name"],
                                     "RegionEndpoint": f"ecs.{r['id']}.aliyuncs.com", "Status": "available"}
@@ -54,7 +54,7 @@ def json_list(p: Params, name: str, limit: int = 100) -> list[str] | None:
     return value
 
 
-def describe_instances(emu: Emulator, p: Params) -> dict[str, Any]:
+def describe_instances(emu: Services, p: Params) -> dict[str, Any]:
     """DescribeInstances with the filters a fleet can answer; unknown ids are simply absent."""
     region = emu.region(p)
     ids = json_list(p, "InstanceIds")
@@ -135,7 +135,7 @@ def creation_window(p: Params) -> tuple[float, float]:
     return low, high
 
 
-def describe_cloud_assistant_status(emu: Emulator, p: Params) -> dict[str, Any]:
+def describe_cloud_assistant_status(emu: Services, p: Params) -> dict[str, Any]:
     """DescribeCloudAssistantStatus: heartbeat = agent online on a Running instance ("true"/"false" strings)."""
     region = emu.region(p)
     ids = list(dict.fromkeys(p.repeat("InstanceId")))
@@ -169,7 +169,7 @@ def describe_cloud_assistant_status(emu: Emulator, p: Params) -> dict[str, Any]:
     return {"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": items}, **counters}
 
 
-def task_stats(emu: Emulator, ids: list[str]) -> dict[str, tuple[int, int, float | None]]:
+def task_stats(emu: Services, ids: list[str]) -> dict[str, tuple[int, int, float | None]]:
     """instance → (invocation count, active task count, last invoked time)."""
     if not ids:
         return {}

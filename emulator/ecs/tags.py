@@ -8,7 +8,7 @@ from ..pagination import decode_token, encode_token
 from ..protocol import Params
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..services import Services
 
 RESOURCE_TYPES = ("instance", "disk", "snapshot", "image", "securitygroup", "volume", "eni", "ddh", "ddhcluster",
                   "keypair", "launchtemplate", "reservedinstance", "snapshotpolicy", "elasticityassurance",
@@ -26,7 +26,7 @@ def _resource_type(p: Params) -> str:
     return value.lower()
 
 
-def _resource_ids(emu: Emulator, region: str, p: Params, kind: str, required: bool) -> list[str]:
+def _resource_ids(emu: Services, region: str, p: Params, kind: str, required: bool) -> list[str]:
     ids = list(dict.fromkeys(p.repeat("ResourceId")))
     if len(ids) > 50:
         raise ApiError("NumberExceed.ResourceIds", "The maximum number of ResourceIds is exceeded. Valid : 50")
@@ -62,7 +62,7 @@ def _tags(p: Params, required: bool) -> list[dict[str, str]]:
     return items
 
 
-def tag_resources(emu: Emulator, p: Params) -> dict[str, Any]:
+def tag_resources(emu: Services, p: Params) -> dict[str, Any]:
     """TagResources: add or overwrite tags (at most 20 per resource: OperationDenied.QuotaExceed)."""
     region = emu.region(p)
     kind = _resource_type(p)
@@ -80,7 +80,7 @@ def tag_resources(emu: Emulator, p: Params) -> dict[str, Any]:
     return {}
 
 
-def list_tag_resources(emu: Emulator, p: Params) -> dict[str, Any]:
+def list_tag_resources(emu: Services, p: Params) -> dict[str, Any]:
     """ListTagResources: one row per resource × tag, filtered by ResourceId.N and/or exact Tag.N."""
     region = emu.region(p)
     kind = _resource_type(p)

@@ -22,7 +22,7 @@ from .rate import batches, limit
 from .tasks import current_tasks, new_task
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..services import Services
 
 LOG = logging.getLogger("emulator.oos")
 TERMINAL = ("Success", "Failed", "Cancelled")
@@ -38,7 +38,7 @@ class Executions:
     Item threads and the execution's thread share one record dict: every change to it and every save happens
     under ``_lock`` so a save never serialises a record another thread is changing."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Services) -> None:
         self.emu = emu
         self._events: dict[str, threading.Event] = {}  # resume signals of Waiting executions (batch pauses)
         self._decisions: dict[str, tuple[threading.Event, list[str]]] = {}  # failed items awaiting Retry/Skip
@@ -343,7 +343,7 @@ def render(record: dict[str, Any], listing: bool) -> dict[str, Any]:
             "EndDate": iso_seconds(record.get("ended"))}
 
 
-def start_execution(emu: Emulator, p: Params) -> dict[str, Any]:
+def start_execution(emu: Services, p: Params) -> dict[str, Any]:
     """StartExecution: by TemplateName (only the public BulkyRunCommand executes ⚠) with JSON Parameters."""
     region = emu.region(p)
     template = templates.load(emu, region, p.require("TemplateName"))
@@ -379,7 +379,7 @@ def start_execution(emu: Emulator, p: Params) -> dict[str, Any]:
     return {"Execution": render(record, listing=False)}
 
 
-def list_executions(emu: Emulator, p: Params) -> dict[str, Any]:
+def list_executions(emu: Services, p: Params) -> dict[str, Any]:
     """ListExecutions: unknown ExecutionId → empty list; newest StartDate first unless SortOrder=Ascending."""
     region = emu.region(p)
     rows = emu.store.query("SELECT data FROM executions WHERE region=? ORDER BY seq", (region,))
@@ -398,14 +398,14 @@ def list_executions(emu: Emulator, p: Params) -> dict[str, Any]:
             "NextToken": encode_token(offset + size) if more else "", "TotalCount": len(items)}
 
 
-def cancel_execution(emu: Emulator, p: Params) -> dict[str, Any]:
+def cancel_execution(emu: Services, p: Params) -> dict[str, Any]:
     """CancelExecution."""
     emu.region(p)
     emu.executions.cancel(p.require("ExecutionId"))
     return {}
 
 
-def notify_execution(emu: Emulator, p: Params) -> dict[str, Any]:
+def notify_execution(emu: Services, p: Params) -> dict[str, Any]:
     """NotifyExecution: resume a paused batch loop, retry or skip a failed item (FailurePause), or reject."""
     emu.region(p)
     emu.executions.notify(p.require("ExecutionId"), p.require("NotifyType"), p.get("TaskExecutionId") or "")

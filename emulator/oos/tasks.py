@@ -18,7 +18,7 @@ from ..pagination import decode_token, encode_token
 from ..protocol import Params
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..services import Services
 
 
 def new_task(name: str, action: str, *, loop_item: str = "", parent: str = "",
@@ -47,7 +47,7 @@ def current_tasks(record: dict[str, Any]) -> list[dict[str, str]]:
             for t in record.get("tasks", []) if t["status"] in ("Running", "Waiting") and t["loop_item"]]
 
 
-def list_task_executions(emu: Emulator, p: Params) -> dict[str, Any]:
+def list_task_executions(emu: Services, p: Params) -> dict[str, Any]:
     """ListTaskExecutions of one execution: top-level tasks only unless IncludeChildTaskExecution=true;
     filters TaskName, Status, TaskExecutionId, ParentTaskExecutionId; MaxResults (10–100, clamped ⚠)/NextToken."""
     region = emu.region(p)

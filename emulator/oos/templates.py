@@ -16,7 +16,7 @@ from ..pagination import decode_token, encode_token
 from ..protocol import Params
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..services import Services
 
 BULKY = "ACS-ECS-BulkyRunCommand"
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -69,7 +69,7 @@ def parse_content(text: str) -> tuple[dict[str, Any], str]:
     return doc, fmt
 
 
-def load(emu: Emulator, region: str, name: str) -> dict[str, Any]:
+def load(emu: Services, region: str, name: str) -> dict[str, Any]:
     """A template by name: the public one, or one of the region's own."""
     if name == BULKY:
         return public_template()
@@ -102,7 +102,7 @@ def _tags(p: Params) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-def create_template(emu: Emulator, p: Params) -> dict[str, Any]:
+def create_template(emu: Services, p: Params) -> dict[str, Any]:
     """CreateTemplate: a private template, version v1 (names starting ``ACS-``/``ALIYUN`` are reserved)."""
     region = emu.region(p)
     name = p.require("TemplateName")
@@ -120,7 +120,7 @@ def create_template(emu: Emulator, p: Params) -> dict[str, Any]:
     return {"Template": render(t, region)}
 
 
-def update_template(emu: Emulator, p: Params) -> dict[str, Any]:
+def update_template(emu: Services, p: Params) -> dict[str, Any]:
     """UpdateTemplate: new content → next version (v2, v3 …); tags replaced when given."""
     region = emu.region(p)
     t = load(emu, region, p.require("TemplateName"))
@@ -138,7 +138,7 @@ def update_template(emu: Emulator, p: Params) -> dict[str, Any]:
     return {"Template": render(t, region)}
 
 
-def delete_template(emu: Emulator, p: Params) -> dict[str, Any]:
+def delete_template(emu: Services, p: Params) -> dict[str, Any]:
     """DeleteTemplate."""
     region = emu.region(p)
     if not emu.store.execute("DELETE FROM templates WHERE region=? AND name=?", (region, p.require("TemplateName"))):
@@ -146,7 +146,7 @@ def delete_template(emu: Emulator, p: Params) -> dict[str, Any]:
     return {}
 
 
-def get_template(emu: Emulator, p: Params) -> dict[str, Any]:
+def get_template(emu: Services, p: Params) -> dict[str, Any]:
     """GetTemplate: metadata plus ``Content`` of the latest or the asked ``TemplateVersion``."""
     region = emu.region(p)
     t = load(emu, region, p.require("TemplateName"))
@@ -156,7 +156,7 @@ def get_template(emu: Emulator, p: Params) -> dict[str, Any]:
     return {"Template": render(t, region) | {"TemplateVersion": version}, "Content": t["versions"][version]}
 
 
-def list_templates(emu: Emulator, p: Params) -> dict[str, Any]:
+def list_templates(emu: Services, p: Params) -> dict[str, Any]:
     """ListTemplates: own templates and the public one; TemplateName (substring), ShareType; MaxResults/NextToken."""
     region = emu.region(p)
     rows = emu.store.query("SELECT data FROM templates WHERE region=? ORDER BY seq", (region,))
