@@ -19,7 +19,7 @@ from .clock import iso_seconds, parse_timestamp
 from .sts import issue
 
 if TYPE_CHECKING:
-    from .app import Emulator
+    from .services import Services
 
 CREDENTIALS_PATH = "/latest/meta-data/ram/security-credentials/"
 MAX_TOKEN_TTL = 21600
@@ -28,7 +28,7 @@ MAX_TOKEN_TTL = 21600
 class MetadataService:
     """Session tokens and the instance role's current credentials."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Services) -> None:
         self.emu = emu
         self.tokens: dict[str, float] = {}
         self.current: dict[str, Any] | None = None

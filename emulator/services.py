@@ -1,7 +1,7 @@
 """What a request handler may touch, as a type: the service modules depend on this, not on app.py.
 
 ``app.Emulator`` builds the parts and satisfies this protocol; the handlers of ecs/, cloud_assistant/ and oos/
-(and idempotency, routes) import only this module, so app.py imports the services it assembles and no service
+(and idempotency, routes, sts, metadata) import only this module, so app.py imports the services it assembles and no service
 imports app.py back, not even for a type checker. The parts are typed by the model modules, which import no
 handler; the two parts whose classes live beside their handlers (power, OOS executions) are typed by the
 calls the handlers make on them.
@@ -60,6 +60,10 @@ class Services(Protocol):
     executions: ExecutionControl
     idempotency_lock: threading.Lock
     token_locks: dict[tuple[str, str], threading.Lock]
+    sts_sessions: dict[str, dict[str, str]]
 
     def region(self, p: Params) -> str:
+        ...
+
+    def count(self, action: str) -> None:
         ...

@@ -24,7 +24,7 @@ from .errors import ApiError
 from .protocol import Params
 
 if TYPE_CHECKING:
-    from .app import Emulator
+    from .services import Services
 
 VERSION = "2015-04-01"
 DEFAULT_ACCOUNT = "1234567890123456"
@@ -38,7 +38,7 @@ def account_of(arn: str) -> str:
     return parts[3] if len(parts) > 4 and parts[3] else DEFAULT_ACCOUNT
 
 
-def issue(emu: Emulator, role: dict[str, Any], session: str, lifetime: float) -> dict[str, Any]:
+def issue(emu: Services, role: dict[str, Any], session: str, lifetime: float) -> dict[str, Any]:
     """A new temporary key for ``role``: registered with the fleet's keys, valid for ``lifetime`` seconds."""
     key_id = "STS.NT" + secrets.token_hex(12)
     secret = secrets.token_urlsafe(30)
@@ -52,7 +52,7 @@ def issue(emu: Emulator, role: dict[str, Any], session: str, lifetime: float) ->
             "Expiration": iso_seconds(expires)}
 
 
-def _role(emu: Emulator, p: Params) -> dict[str, Any]:
+def _role(emu: Services, p: Params) -> dict[str, Any]:
     arn = p.require("RoleArn")
     role = emu.fleet.roles.get(arn.lower())
     if role is None:
@@ -78,14 +78,14 @@ def _session_name(p: Params) -> str:
     return name
 
 
-def _answer(emu: Emulator, role: dict[str, Any], session: str, duration: int) -> dict[str, Any]:
+def _answer(emu: Services, role: dict[str, Any], session: str, duration: int) -> dict[str, Any]:
     lifetime = float(role.get("token_lifetime") or duration)
     credentials = issue(emu, role, session, lifetime)
     return {"AssumedRoleUser": {"AssumedRoleId": f"{role['id']}:{session}", "Arn": f"{role['arn']}/{session}"},
             "Credentials": credentials}
 
 
-def assume_role(emu: Emulator, p: Params) -> dict[str, Any]:
+def assume_role(emu: Services, p: Params) -> dict[str, Any]:
     """AssumeRole by a trusted principal: a permanent key, or the session of a trusted role (chaining)."""
     role = _role(emu, p)
     session = _session_name(p)
@@ -105,7 +105,7 @@ def assume_role(emu: Emulator, p: Params) -> dict[str, Any]:
     return _answer(emu, role, session, duration)
 
 
-def assume_role_with_oidc(emu: Emulator, p: Params) -> dict[str, Any]:
+def assume_role_with_oidc(emu: Services, p: Params) -> dict[str, Any]:
     """AssumeRoleWithOIDC: unsigned; the OIDC token must be one the fleet lists for a provider the role trusts."""
     provider_arn = p.require("OIDCProviderArn")
     provider = emu.fleet.oidc_providers.get(provider_arn.lower())
@@ -126,7 +126,7 @@ def assume_role_with_oidc(emu: Emulator, p: Params) -> dict[str, Any]:
             "OIDCTokenInfo": {"Issuer": provider.get("issuer", "https://oidc.example"), "Subject": "emulator"}}
 
 
-def get_caller_identity(emu: Emulator, p: Params) -> dict[str, Any]:
+def get_caller_identity(emu: Services, p: Params) -> dict[str, Any]:
     """Who signed the request: a RAM user's key, or an assumed role's session."""
     caller = p.require("AccessKeyId")
     session = emu.sts_sessions.get(caller)

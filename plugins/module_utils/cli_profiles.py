@@ -114,8 +114,8 @@ def cli_profile(config: dict[str, t.Any], name: str, path: str, context: Profile
         return context.provider(AssumeRoleSource(base, role(), context.sts_for(profile.get("sts_region")), where),
                                 region)
     if mode == "OIDC":
-        spec = RoleSpec(field("ram_role_arn"), str(profile.get("ram_session_name") or profile.get("role_session_name")
-                                                   or DEFAULT_SESSION_NAME), int(profile.get("expired_seconds") or 3600))
+        session = profile.get("ram_session_name") or profile.get("role_session_name") or DEFAULT_SESSION_NAME
+        spec = RoleSpec(field("ram_role_arn"), str(session), int(profile.get("expired_seconds") or 3600))
         return context.provider(OidcSource(spec, field("oidc_provider_arn"), field("oidc_token_file"),
                                            context.sts_for(profile.get("sts_region")), where), region)
     if mode == "External":

@@ -155,5 +155,5 @@ def _base_provider(options: CredentialOptions, env: t.Mapping[str, str], context
             return provider
         except ConfigError as error:
             tried.append(f"the ECS instance RAM role: {error}")
-    raise ConfigError("No Alibaba Cloud credentials. Tried, in order: "
-                      + "; ".join(f"{number}. {text}" for number, text in enumerate(tried, 1)))
+    listed = "; ".join(f"{number}. {text}" for number, text in enumerate(tried, 1))
+    raise ConfigError(f"No Alibaba Cloud credentials. Tried, in order: {listed}")
