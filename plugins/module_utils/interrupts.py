@@ -131,26 +131,54 @@ def stop_all(reason: str, seconds: float = STOP_SECONDS) -> list[str]:
     return sorted(lines)
 
 
-def _is_null(fd: int) -> bool:
+# The ansible CLIs an operator runs; their standard error is where the lines about stopped invocations belong.
+ANSIBLE_CLIS = frozenset({"ansible-playbook", "ansible", "ansible-console", "ansible-pull"})
+MAX_ANCESTORS = 12
+
+
+def _stat_ppid(pid: int) -> int:
     try:
-        here, null = os.fstat(fd), os.stat(os.devnull)
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _runs_ansible_cli(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            argv = cmdline.read().split(b"\0")[:2]
     except OSError:
-        return True
-    return (here.st_dev, here.st_ino) == (null.st_dev, null.st_ino)
+        return False
+    return any(os.path.basename(word.decode("utf-8", "replace")) in ANSIBLE_CLIS for word in argv)
+
+
+def _controller() -> int | None:
+    """The outermost ancestor (or this process) running an ansible CLI: ansible-playbook itself."""
+    pid, found = os.getpid(), None
+    for _step in range(MAX_ANCESTORS):
+        if _runs_ansible_cli(pid):
+            found = pid
+        pid = _stat_ppid(pid)
+        if pid <= 1:
+            break
+    return found
 
 
 def _operator_stream() -> int:
-    """The file descriptor the operator reads: our standard error, or that of an ansible worker's parent.
+    """The file descriptor the operator reads: the standard error of ansible-playbook itself.
 
     ansible's workers have their standard streams on /dev/null and talk to the terminal through a
     queue to the parent, which stops reading it the moment it is interrupted (and on SIGTERM exits at
-    once). So a worker opens the standard error of its parent, ansible-playbook itself, while that
-    still lives (Linux's /proc; elsewhere the lines are lost, the stops are not).
+    once); a module's standard error goes to its worker, which dies first. So a worker or a module
+    opens the standard error of the ansible CLI above it while that still lives (Linux's /proc;
+    elsewhere, or outside ansible, our own standard error: the lines may be lost, the stops are not).
     """
-    if not _is_null(2):
+    controller = _controller()
+    if controller is None or controller == os.getpid():
         return 2
     try:
-        return os.open(f"/proc/{os.getppid()}/fd/2", os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        return os.open(f"/proc/{controller}/fd/2", os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
     except OSError:
         return 2
 

@@ -95,7 +95,8 @@ def test_a_module_waiting_on_an_invocation_stops_it_when_interrupted(ansible, em
             "content": SLOW, "instance_ids": [item["id"] for item in hosts], "name": name, "region": "cn-hangzhou"}}]}]
     inventory = tmp_path / "controller.ini"
     inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    _output, ended = interrupt(ansible, emulator, tmp_path, play, ["-i", str(inventory)], "cn-hangzhou", name, 1,
-                               signal.SIGINT)
+    output, ended = interrupt(ansible, emulator, tmp_path, play, ["-i", str(inventory)], "cn-hangzhou", name, 1,
+                              signal.SIGINT)
     [item] = ended
     assert item["InvocationStatus"] in ("Stopped", "Cancelled", "Terminated"), item
+    assert f"SIGINT: stopped invocation {item['InvokeId']} (on {len(hosts)} instances)" in output, output
