@@ -51,6 +51,7 @@ BODY_PARAM_BYTES = 1024
 # The optional diagnostics hook: log(verbosity, message), verbosity as ansible's -v count (3: retries, 4: API calls).
 LogHook = t.Callable[[int, str], None]
 TRACE_VERBOSITY = 4
+PROGRESS_VERBOSITY = 1  # long transfers and long-running commands
 INVOCATION_VERBOSITY = 3
 RETRY_VERBOSITY = 3
 NAMED_INSTANCES = 5  # an invocation line names this many instances, then counts the rest
@@ -259,7 +260,7 @@ class CloudClient:
         """A client for another region with the same credentials, endpoint, retry policy and log hook."""
         return CloudClient(self.settings, region, self.retry, self._env, self.log)
 
-    def _say(self, verbosity: int, message: str) -> None:
+    def say(self, verbosity: int, message: str) -> None:
         """Hand a diagnostics line to the log hook, with any secret value masked."""
         if self.log is not None:
             self.log(verbosity, scrub(message, self._secrets()))
@@ -331,7 +332,7 @@ class CloudClient:
         attempts = 0
 
         def note_retry(error: CloudError, attempt: int, pause: float) -> None:
-            self._say(RETRY_VERBOSITY, f"{action} attempt {attempt} failed with {error.code}"
+            self.say(RETRY_VERBOSITY, f"{action} attempt {attempt} failed with {error.code}"
                                        f"{f' (request id {error.request_id})' if error.request_id else ''}; "
                                        f"retrying in {pause:.1f}s")
 
@@ -342,7 +343,7 @@ class CloudClient:
 
         body = policy.run(attempt, note_retry)
         if self.log is not None and isinstance(body, dict) and body.get("InvokeId"):
-            self._say(INVOCATION_VERBOSITY, f"{action} invocation {body['InvokeId']} on "
+            self.say(INVOCATION_VERBOSITY, f"{action} invocation {body['InvokeId']} on "
                                             f"{_instances_named(flat)} in {self.region or '-'}")
         return body
 
@@ -365,7 +366,7 @@ class CloudClient:
             return
         # The SDK hands back only 2xx answers as success, so a success's exact status is not known here.
         outcome = f"{code}, HTTP {http_status or 'none'}" if code else "HTTP 2xx"
-        self._say(TRACE_VERBOSITY, f"API {action} {self.region or '-'}: {outcome}, request id {request_id or 'none'}, "
+        self.say(TRACE_VERBOSITY, f"API {action} {self.region or '-'}: {outcome}, request id {request_id or 'none'}, "
                                    f"{time.monotonic() - started:.3f} s, retry {retry}")
 
     def _send(self, action: str, product: str, params: dict[str, str]) -> dict[str, t.Any]:

@@ -20,12 +20,13 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import threading
 import typing as t
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .client import CloudClient
+from .client import PROGRESS_VERBOSITY, CloudClient
 from .invocation import new_client_token
 
 SENDFILE_BYTES = 24576        # 32768 bytes after Base64: exactly SendFile's limit
@@ -38,6 +39,7 @@ HEAD_PIECE_BYTES = 4096       # the varying head of a payload is cut this fine
 MAX_GRAINS_PER_CHUNK = 512    # bounds the controller's work per chunk (1.5 MB of very compressible data)
 PACK_STRETCH = 1.25           # how far level-1 sizes of packed grains may exceed SendFile's limit
 SEND_PARALLELISM = 16
+PROGRESS_BYTES = 4 << 20      # a transfer reports its progress (at -v) each time this much more has moved
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,29 @@ def chunk_dir_for(user: str) -> str:
     return f"/var/tmp/.alicloud-ecs/{user or 'root'}"
 
 
+class Progress:
+    """Bytes moved by one transfer, reported through the client's log hook every PROGRESS_BYTES (so a small
+    transfer says nothing); safe to add to from several threads."""
+
+    def __init__(self, client: CloudClient, what: str, total: int | None = None) -> None:
+        self.client = client
+        self.what = what
+        self.total = total
+        self.done = 0
+        self._next = PROGRESS_BYTES
+        self._lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        with self._lock:
+            self.done += count
+            if self.done < self._next:
+                return
+            self._next = (self.done // PROGRESS_BYTES + 1) * PROGRESS_BYTES
+            done = self.done
+        of = f" of {self.total / 1e6:.1f} MB" if self.total else ""
+        self.client.say(PROGRESS_VERBOSITY, f"{done / 1e6:.1f} MB{of} {self.what} so far")
+
+
 def send_chunks(client: CloudClient, instance_id: str, chunks: t.Iterable[Chunk], chunk_dir: str, owner: str,
                 parallelism: int = SEND_PARALLELISM) -> list[str]:
     """SendFile each chunk, ``parallelism`` calls in flight; returns the InvokeIds.
@@ -136,12 +161,15 @@ def send_chunks(client: CloudClient, instance_id: str, chunks: t.Iterable[Chunk]
     which costs no extra API call (no DescribeSendFileResults round trip). Each call carries its
     own ClientToken, so a retry after a lost response never writes twice.
     """
+    progress = Progress(client, f"sent to {instance_id}")
+
     def send(chunk: Chunk) -> str:
         response = client.call(
             "SendFile", InstanceId=[instance_id], Name=chunk.name, TargetDir=chunk_dir,
             Content=base64.b64encode(chunk.blob).decode("ascii"), ContentType="Base64",
             FileMode="0600", FileOwner=owner or "root", Overwrite=True,
             ClientToken=new_client_token())
+        progress.add(len(chunk.blob))
         return response["InvokeId"]
 
     if parallelism <= 1:

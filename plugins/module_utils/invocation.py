@@ -15,7 +15,7 @@ import typing as t
 import uuid
 from dataclasses import dataclass
 
-from .client import CloudClient
+from .client import PROGRESS_VERBOSITY, CloudClient
 from .errors import CloudError
 from .interrupts import tracking
 from .retries import is_retryable
@@ -25,6 +25,7 @@ TERMINAL_STATUSES = frozenset({
     "Success", "Failed", "Timeout", "Error", "Invalid", "Aborted", "Cancelled", "Terminated",
 })
 MIN_TIMEOUT = 10
+PROGRESS_SECONDS = 10  # a command running longer reports (at -v) how long it has run, this often
 RESULTS_PAGE_SIZE = 50
 
 
@@ -207,6 +208,7 @@ def wait_for_results(
     only = instance_ids[0] if len(instance_ids) == 1 else None
     last_unfinished = 0.0
     failed_look: CloudError | None = None
+    next_report = PROGRESS_SECONDS
     where = instance_ids[0] if len(instance_ids) == 1 else f"{len(instance_ids)} instances"
     with tracking(client, invoke_id, f"on {where}"):
         for polls, delay in enumerate((schedule or PollSchedule()).delays(), 1):
@@ -229,6 +231,9 @@ def wait_for_results(
             if all(iid in results and results[iid].finished for iid in instance_ids):
                 return Completion(results, polls, last_unfinished, looked_at)
             last_unfinished = looked_at
+            if looked_at >= next_report:
+                client.say(PROGRESS_VERBOSITY, f"invocation {invoke_id} on {where}: still running after {looked_at:.0f} s")
+                next_report = looked_at + PROGRESS_SECONDS
     raise AssertionError("unreachable")  # pragma: no cover
 
 

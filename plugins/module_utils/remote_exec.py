@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .client import CloudClient
-from .file_transfer import SEND_PARALLELISM, Chunk, chunk_dir_for, cut_chunks, send_chunks, split_chunks
+from .file_transfer import SEND_PARALLELISM, Chunk, Progress, chunk_dir_for, cut_chunks, send_chunks, split_chunks
 from .instance_cache import InstanceCache
 from .invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
 from .stdin_delta import make_delta, module_name
@@ -351,6 +351,7 @@ class InstanceExecutor:
         pages = trailer.pages
         if pages and not trailer.spool:
             raise RemoteExecError("output was cut by the API but the instance kept no spooled copy")
+        progress = Progress(self.client, f"read from {self.instance_id}", trailer.size)
 
         def read(page: tuple[int, int]) -> tuple[int, bytes]:
             index, length = page
@@ -359,6 +360,7 @@ class InstanceExecutor:
                 raise RemoteExecError(
                     f"page {index} of {trailer.spool} returned {len(result.output)} of {length} bytes "
                     f"(invocation {invoke_id})", invoke_id)
+            progress.add(length)
             return index, result.output
 
         with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:

@@ -27,3 +27,13 @@ def test_vvv_names_invocations_and_vvvv_traces_every_api_call(ansible, emulator,
                           rf"\d+\.\d{{3}} s, retry \d+")
         assert line.search(vvvv.stdout), vvvv.stdout
     assert secret not in vvvv.output
+
+
+def test_v_reports_a_long_command_while_it_runs(ansible, reachable, tmp_path) -> None:
+    target = reachable[0]
+    inventory = one_host_inventory(tmp_path, target)
+    playbook = play_file(tmp_path / "slow.yml", [{"name": "Slow", "ansible.builtin.command": "sleep 14"}])
+    run = ansible.playbook(playbook, "-v", inventory=inventory)
+    assert run.rc == 0, run.output
+    assert re.search(rf"<{target['id']}> invocation t-\S+ on {target['id']}: still running after 1\d s", run.stdout), \
+        run.stdout

@@ -48,3 +48,29 @@ def test_base64_text_fills_a_call_to_within_a_grain_and_random_bytes_fill_it_exa
     assert len(split_chunks(zipped)) <= len(zipped) * 0.77 // SENDFILE_BYTES + 3
     noise = split_chunks(os.urandom(300_000))[2:]
     assert {len(chunk.raw) for chunk in noise} == {STORED_GRAINS * GRAIN_BYTES}
+
+
+class SayingClient:
+    """Collects what a transfer reports through the client's log hook."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str]] = []
+
+    def say(self, verbosity: int, message: str) -> None:
+        self.lines.append((verbosity, message))
+
+
+def test_a_transfer_reports_progress_every_few_megabytes_from_any_thread() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import PROGRESS_BYTES, Progress
+
+    client = SayingClient()
+    progress = Progress(client, "read from i-1", total=10 * PROGRESS_BYTES // 4)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(progress.add, [24576] * (10 * PROGRESS_BYTES // 4 // 24576)))
+    assert [level for level, _line in client.lines] == [1, 1]
+    assert client.lines[0][1] == "4.2 MB of 10.5 MB read from i-1 so far"
+    small = SayingClient()
+    Progress(small, "sent to i-1").add(PROGRESS_BYTES - 1)
+    assert small.lines == []
