@@ -333,8 +333,8 @@ class CloudClient:
 
         def note_retry(error: CloudError, attempt: int, pause: float) -> None:
             self.say(RETRY_VERBOSITY, f"{action} attempt {attempt} failed with {error.code}"
-                                       f"{f' (request id {error.request_id})' if error.request_id else ''}; "
-                                       f"retrying in {pause:.1f}s")
+                                      f"{f' (request id {error.request_id})' if error.request_id else ''}; "
+                                      f"retrying in {pause:.1f}s")
 
         def attempt() -> dict[str, t.Any]:
             nonlocal attempts
@@ -344,7 +344,7 @@ class CloudClient:
         body = policy.run(attempt, note_retry)
         if self.log is not None and isinstance(body, dict) and body.get("InvokeId"):
             self.say(INVOCATION_VERBOSITY, f"{action} invocation {body['InvokeId']} on "
-                                            f"{_instances_named(flat)} in {self.region or '-'}")
+                                           f"{_instances_named(flat)} in {self.region or '-'}")
         return body
 
     def _call_once(self, action: str, product: str, params: dict[str, str], retry: int = 0) -> dict[str, t.Any]:
@@ -367,7 +367,7 @@ class CloudClient:
         # The SDK hands back only 2xx answers as success, so a success's exact status is not known here.
         outcome = f"{code}, HTTP {http_status or 'none'}" if code else "HTTP 2xx"
         self.say(TRACE_VERBOSITY, f"API {action} {self.region or '-'}: {outcome}, request id {request_id or 'none'}, "
-                                   f"{time.monotonic() - started:.3f} s, retry {retry}")
+                                  f"{time.monotonic() - started:.3f} s, retry {retry}")
 
     def _send(self, action: str, product: str, params: dict[str, str]) -> dict[str, t.Any]:
         """The decoded answer, or a CloudError whose text holds no secret, token or signed URL."""
