@@ -183,9 +183,9 @@ def test_a_per_host_variable_overrides_the_inventory_source(keyless, emulator, t
     assert_no_secret(run.output)
 
 
-@pytest.mark.parametrize("profile, calls, static", [("ShortRole", "AssumeRole", False),
-                                                     ("EcsRamRole", "Metadata.Credentials", True)],
-                         ids=["assumed-role-inventory-plugin", "instance-role-static-inventory"])
+@pytest.mark.parametrize("profile, calls, static", [
+    ("ShortRole", "AssumeRole", False), ("EcsRamRole", "Metadata.Credentials", True),
+], ids=["assumed-role-inventory-plugin", "instance-role-static-inventory"])
 def test_a_play_outliving_several_token_lifetimes_renews_per_lifetime_not_per_task(keyless, emulator, tmp_path,
                                                                                    profile, calls, static):
     """Separate tasks fork separate workers; renewals must follow the clock, shared through the cache. With the
