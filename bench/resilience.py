@@ -120,7 +120,8 @@ def play(emulator: EmulatorProcess, work: Path, tasks: list[dict], forks: int, h
     bad = [line for line in hosts_seen if "failed=0" not in line or "unreachable=0" not in line]
     return {"seconds": round(time.monotonic() - started, 1), "rc": proc.returncode, "bad_hosts": len(bad),
             "peak_rss_mb": round(memory.peak_rss / 1024), "peak_pss_mb": round(memory.peak_pss / 1024),
-            "peak_processes": memory.peak_processes, "tail": output[-1500:] if proc.returncode else ""}
+            "peak_processes": memory.peak_processes,
+            "errors": [line[:600] for line in output.splitlines() if line.startswith(("fatal:", "[ERROR]"))][:10]}
 
 
 def fan_in(forks: int, size_mb: int, runs: int, concurrency: int | None) -> list[dict[str, t.Any]]:

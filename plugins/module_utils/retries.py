@@ -43,8 +43,10 @@ def is_retryable(error: CloudError) -> bool:
 class RetryPolicy:
     """Full-jitter exponential backoff within ``budget`` seconds: pause n is uniform(0, min(cap, base * 2**n)).
 
-    A retry is attempted only when its pause still ends inside the budget, so a call gives up at
-    most ``budget`` seconds (plus the last attempt's own duration) after it was first tried.
+    The budget counts from the first failure: time a call spent queued for a slot (call_slots) or
+    waiting on a slow but successful answer is not the API misbehaving. A retry is attempted only when
+    its pause still ends inside the budget, so a call gives up at most ``budget`` seconds (plus the
+    last attempt's own duration) after it first failed.
     """
 
     def __init__(self, budget: float = DEFAULT_BUDGET, base: float = BASE_DELAY, cap: float = MAX_DELAY,
@@ -65,14 +67,16 @@ class RetryPolicy:
 
     def run(self, func: t.Callable[[], T], on_retry: RetryHook | None = None) -> T:
         """Call ``func`` until it succeeds, raises a non-retryable error, or the budget is spent."""
-        started = self._clock()
+        failing_since: float | None = None
         attempt = 0
         while True:
             try:
                 return func()
             except CloudError as error:
+                now = self._clock()
+                failing_since = now if failing_since is None else failing_since
                 pause = self.delay(attempt)
-                if not is_retryable(error) or self._clock() - started + pause > self.budget:
+                if not is_retryable(error) or now - failing_since + pause > self.budget:
                     raise
                 attempt += 1
                 if on_retry is not None:
