@@ -19,6 +19,9 @@ CREATE TABLE IF NOT EXISTS invocations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL, region TEXT NOT NULL,
     data TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS invocation_tags (
+    invoke_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS invocation_tags_pair ON invocation_tags(key, value);
 CREATE TABLE IF NOT EXISTS results (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     invoke_id TEXT NOT NULL, instance_id TEXT NOT NULL, status TEXT NOT NULL,

@@ -58,6 +58,9 @@ class CloudAssistant:
         now = time.time()
         self.store.execute("INSERT INTO invocations(id, kind, region, data, created) VALUES (?,?,?,?,?)",
                            (invoke_id, kind, region, json.dumps(data), now))
+        # Indexed, so a Tag.N filter finds its few invocations among an instance's thousands.
+        self.store.executemany("INSERT INTO invocation_tags(invoke_id, key, value) VALUES (?, ?, ?)",
+                               [(invoke_id, tag["TagKey"], tag["TagValue"]) for tag in data.get("tags") or []])
         self.results.create(invoke_id, [t["id"] for t in targets], now)
         if data.get("repeat_mode") == "DryRun":  # validated and recorded, never delivered (⚠ contract §6.6)
             self.results.dry_run(invoke_id, now)
@@ -78,16 +81,22 @@ class CloudAssistant:
         return {"InvokeId": self._create("file", "f", region, spec, targets)}
 
     def invocations(self, kind: str, region: str, invoke_id: str | None = None,
-                    instance_id: str | None = None) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        """(invocation, result rows) newest first, narrowed by id / instance; callers filter further."""
+                    instance_id: str | None = None, tags: list[dict[str, str]] | None = None,
+                    with_output: bool = True) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """(invocation, result rows) newest first, narrowed by id / instance / Tag.N filter (every key present;
+        a value, when given, must match too); callers filter further. Without ``with_output`` the rows lack
+        their output (``Results.outputs`` reads it for the rows a page actually returns)."""
         sql, args = "SELECT * FROM invocations WHERE kind=? AND region=?", [kind, region]
         if invoke_id:
             sql, args = sql + " AND id=?", [*args, invoke_id]
         if instance_id:
             sql += " AND id IN (SELECT invoke_id FROM results WHERE instance_id=?)"
             args.append(instance_id)
+        for tag in tags or []:
+            sql += " AND id IN (SELECT invoke_id FROM invocation_tags WHERE key=?" + (" AND value=?)" if tag["TagValue"] else ")")
+            args += [tag["TagKey"], tag["TagValue"]] if tag["TagValue"] else [tag["TagKey"]]
         rows = self.store.query(sql + " ORDER BY seq DESC", args)
-        grouped = self.results.for_invokes([r["id"] for r in rows])
+        grouped = self.results.for_invokes([r["id"] for r in rows], with_output)
         return [(r | {"data": json.loads(r["data"])}, grouped[r["id"]]) for r in rows]
 
     def stop(self, region: str, invoke_id: str, instance_ids: list[str]) -> None:

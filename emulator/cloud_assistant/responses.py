@@ -217,8 +217,10 @@ def describe_invocation_results(emu: Services, p: Params) -> dict[str, Any]:
     record_status = p.get("InvokeRecordStatus")
     command_id = p.get("CommandId")
     plain = plain_text(p)
-    records = []
-    for inv, rows in emu.ca.invocations("command", region, p.get("InvokeId"), p.get("InstanceId")):
+    runs_found = []  # (invoke id, invocation data, run); current runs lack their output until paged
+    tags = validate.tags(p)
+    for inv, rows in emu.ca.invocations("command", region, p.get("InvokeId"), p.get("InstanceId"), tags,
+                                        with_output=False):
         d = inv["data"]
         if command_id and d["command_id"] != command_id:
             continue
@@ -232,9 +234,13 @@ def describe_invocation_results(emu: Services, p: Params) -> dict[str, Any]:
                 past = emu.results.history(inv["id"], r["instance_id"])
                 done = past and (past[-1]["repeats"], past[-1]["status"]) == (r["repeats"], r["status"])
                 runs = past if done else [*past, r]
-            records += [result_record(inv["id"], d, run, plain) for run in runs]
-    page, counters = paginate(records, p)
-    return {"Invocation": {"InvocationResults": {"InvocationResult": page}, **counters}}
+            runs_found += [(inv["id"], d, run) for run in runs]
+    page, counters = paginate(runs_found, p)
+    # Only the runs this page returns have their output read and encoded.
+    outputs = emu.results.outputs([run["seq"] for _invoke_id, _d, run in page if "output" not in run])
+    records = [result_record(invoke_id, d, run if "output" in run else {**run, "output": outputs[run["seq"]]}, plain)
+               for invoke_id, d, run in page]
+    return {"Invocation": {"InvocationResults": {"InvocationResult": records}, **counters}}
 
 
 def result_record(invoke_id: str, d: dict[str, Any], r: dict[str, Any], plain: bool) -> dict[str, Any]:

@@ -9,6 +9,10 @@ from ..store import Store
 from .status import ERROR_INFO
 
 
+ROW_COLUMNS = ("seq", "invoke_id", "instance_id", "status", "exit_code", "output", "dropped", "error_code", "error_info",
+               "repeats", "created", "started", "updated", "finished", "stopped")
+
+
 class Results:
     """The only writer of the ``results`` table; every transition names the states it may start from."""
 
@@ -109,15 +113,26 @@ class Results:
         """One row."""
         return self.store.one("SELECT * FROM results WHERE invoke_id=? AND instance_id=?", (invoke_id, instance_id))
 
-    def for_invokes(self, invoke_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """Rows grouped by invocation, in target order."""
+    def for_invokes(self, invoke_ids: list[str], with_output: bool = True) -> dict[str, list[dict[str, Any]]]:
+        """Rows grouped by invocation, in target order (without their output unless ``with_output``)."""
         out: dict[str, list[dict[str, Any]]] = {i: [] for i in invoke_ids}
+        columns = "*" if with_output else ", ".join(column for column in ROW_COLUMNS if column != "output")
         for chunk in range(0, len(invoke_ids), 500):
             ids = invoke_ids[chunk:chunk + 500]
             marks = ",".join("?" * len(ids))
-            for row in self.store.query(f"SELECT * FROM results WHERE invoke_id IN ({marks}) ORDER BY seq", ids):
+            for row in self.store.query(f"SELECT {columns} FROM results WHERE invoke_id IN ({marks}) ORDER BY seq", ids):
                 out[row["invoke_id"]].append(row)
         return out
+
+    def outputs(self, seqs: list[int]) -> dict[int, bytes]:
+        """The output of each result row named by ``seq`` (rows read without it)."""
+        found: dict[int, bytes] = {}
+        for chunk in range(0, len(seqs), 500):
+            ids = seqs[chunk:chunk + 500]
+            marks = ",".join("?" * len(ids))
+            found.update((row["seq"], row["output"])
+                         for row in self.store.query(f"SELECT seq, output FROM results WHERE seq IN ({marks})", ids))
+        return found
 
     def interrupted_at_restart(self, resumed: set[tuple[str, str]]) -> list[dict[str, Any]]:
         """After a restart: running tasks that lost their process (not ``resumed``) → Error; pending ones are

@@ -269,6 +269,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import CREDENTIAL_OPTIONS
+from ansible_collections.alicloud.ecs.plugins.module_utils.deferred_steps import DeferredSteps, StepFailed
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import InvocationTimeout, PollSchedule
@@ -312,6 +313,7 @@ class Connection(ConnectionBase):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._executor: InstanceExecutor | None = None
+        self._steps = DeferredSteps()  # temporary-directory steps waiting to run in front of the next command
         if self._is_powershell():
             # As ansible's ssh plugin does for Windows: PowerShell modules first, no executable wrapping.
             self.module_implementation_preferences = (".ps1", ".exe", "")
@@ -397,14 +399,20 @@ class Connection(ConnectionBase):
         """A no_log task: nothing of it may stay in what the collection keeps (kept payloads, staged chunks, cache)."""
         return bool(self._play_context.no_log)
 
-    def _run(self, command: str, in_data: bytes | None,
-             become: BecomeAnswer | None = None) -> tuple[int, bytes, bytes]:
+    def _run(self, command: str, in_data: bytes | None, become: BecomeAnswer | None = None,
+             sink: t.BinaryIO | None = None) -> tuple[int, bytes, bytes]:
+        """Run ``command`` (with the deferred steps in front) and return its rc, stdout and stderr; with
+        ``sink``, stdout streams into that file instead."""
         self._connect()
+        script, steps, nonce = self._steps.take(to_bytes(command, errors="surrogate_or_strict"))
         try:
-            frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), in_data, become=become,
-                                       private=self._private())
+            frame = self._executor.run(script, in_data, sink, become=become, private=self._private())
         except FAILURES as error:
             raise self._failure(error) from None
+        try:
+            self._steps.check(frame.stderr, steps, nonce)
+        except StepFailed as failed:
+            raise _step_error(failed) from None
         return frame.rc, frame.stdout, frame.stderr
 
     def _failure(self, error: Exception) -> AnsibleError:
@@ -433,6 +441,11 @@ class Connection(ConnectionBase):
             # Become on Windows (runas) happens inside ansible's exec wrapper, never at a prompt.
             rc, out, err = self._run(cmd, in_data)
             return rc, out, replace_stderr_clixml(err)
+        deferred = self._steps.defer(cmd, self._shell.tmpdir) if in_data is None and not sudoable else None
+        if deferred:
+            display.vvv("answered now, runs in front of the task's next command (or never, if none comes)",
+                        host=self._instance_id())
+            return deferred
         if not (sudoable and self.become):
             home = HOME_QUERY.match(cmd) if in_data is None else None
             return self._home(cmd, home.group(1)) if home else self._run(cmd, in_data)
@@ -492,6 +505,10 @@ class Connection(ConnectionBase):
                 data = handle.read()
         except OSError as error:
             raise AnsibleError(f"cannot read {in_path}: {to_native(error)}") from None
+        if not self._is_powershell() and self._steps.defer_put(data, out_path, self._shell.tmpdir):
+            display.vvv("small file in the task's temporary directory: written in front of the task's next command",
+                        host=self._instance_id())
+            return
         command = put_command(out_path) if self._is_powershell() else f"cat > {shlex.quote(out_path)}"
         rc, _out, err = self._run(command, data)
         if rc != 0:
@@ -509,15 +526,11 @@ class Connection(ConnectionBase):
         try:
             try:
                 with open(partial, "xb") as sink:
-                    frame = self._executor.run(to_bytes(command, errors="surrogate_or_strict"), None, sink,
-                                               private=self._private())
+                    rc, _out, err = self._run(command, None, sink=sink)
             except OSError as error:
                 raise AnsibleError(f"cannot write {out_path}: {to_native(error)}") from None
-            except FAILURES as error:
-                raise self._failure(error) from None
-            if frame.rc != 0:
-                raise AnsibleError(f"failed to read {in_path} on the instance (rc {frame.rc}): "
-                                   f"{to_native(frame.stderr)}")
+            if rc != 0:
+                raise AnsibleError(f"failed to read {in_path} on the instance (rc {rc}): {to_native(err)}")
             os.replace(partial, dest)
         finally:
             if os.path.exists(partial):
@@ -527,5 +540,22 @@ class Connection(ConnectionBase):
         self.close()
 
     def close(self) -> None:
+        dropped = self._steps.drop()
+        if dropped:
+            display.vvv(f"not needed after all (no command followed): {'; '.join(step.label for step in dropped)}",
+                        host=self._instance_id())
         self._executor = None
         self._connected = False
+
+
+def _step_error(failed: StepFailed) -> AnsibleError:
+    """The error ansible itself raises when that step fails, saying where it ran."""
+    step, output = failed.step, to_native(failed.output)
+    where = "(run in front of the task's next command, which did not run)"
+    if step.kind == "mkdtemp":
+        return AnsibleConnectionFailure(
+            f"Failed to create temporary directory {where}. Failed command was: {step.script}, exited with result "
+            f"{failed.rc}, output: {output}")
+    if step.kind == "chmod":
+        return AnsibleError(f"Failed to set permissions on remote files {where} (rc: {failed.rc}, err: {output})")
+    return AnsibleError(f"failed to write {step.path} on the instance {where} (rc {failed.rc}): {output}")

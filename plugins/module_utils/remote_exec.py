@@ -16,13 +16,13 @@ import shlex
 import tempfile
 import time
 import typing as t
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .client import CloudClient
 from .file_transfer import SEND_PARALLELISM, Chunk, Progress, chunk_dir_for, cut_chunks, send_chunks, split_chunks
 from .instance_cache import InstanceCache
 from .invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
+from .page_reads import PageReader
 from .stdin_delta import make_delta, module_name
 from .transport import (
     INLINE_BUDGET, OUTPUT_PAGE_BYTES, BaseEdit, BecomeAnswer, Frame, StagingLimits, StdinPart, StdinPlan, Trailer, TransportError,
@@ -40,6 +40,7 @@ FIRST_LAG = 0.1         # delivery lag assumed before anything is known
 OUTLIER_SPREADS = 3.0   # a run beyond mean + this many spreads (+ slack) counts only up to there
 OUTLIER_SLACK = 0.05
 MAX_EDITS = 1024        # a delta with more edits goes as chunks instead (a scattered change, not a re-stamped zip)
+COMMAND_ALLOWANCE = 1024  # command bytes the envelope's stdin budget already leaves room for; more comes off that budget
 
 
 @dataclass
@@ -162,6 +163,7 @@ class InstanceExecutor:
         self.options = options
         self.cache = cache
         self._staged = False
+        self._budget = options.envelope.inline_budget  # packed stdin bytes the current command's script may carry
 
     def run(self, command: bytes, stdin: bytes | None = None, stdout: t.BinaryIO | None = None,
             become: BecomeAnswer | None = None, private: bool = False) -> Frame:
@@ -173,6 +175,8 @@ class InstanceExecutor:
         staged removed on the instance when the script ends, nothing of it in the controller's cache.
         """
         self._staged = False
+        # A long command (steps deferred in front of it, see deferred_steps) leaves less room for inline stdin.
+        self._budget = self.options.envelope.inline_budget - max(0, 4 * -(-len(command) // 3) - COMMAND_ALLOWANCE)
         keeps_base = self.cache is not None and self.options.envelope.keeps_bases and not private
         staging = _Staging(stdin or b"", module_name(stdin) if keeps_base else None, private)
         kind = timing_kind(command, stdin)
@@ -216,7 +220,7 @@ class InstanceExecutor:
         if not staging.data:
             return None
         whole = pack_inline(staging.data) if len(staging.data) <= WHOLE_INLINE_MAX else ""
-        if whole and len(whole) <= self.options.envelope.inline_budget:
+        if whole and len(whole) <= self._budget:
             return StdinPlan(parts=[StdinPart(inline=whole)])
         digest = hashlib.sha256(staging.data).hexdigest()
         kept = self.cache.base(staging.module) if self.cache and staging.module and staging.use_base else None
@@ -231,7 +235,7 @@ class InstanceExecutor:
             self._send((chunk for chunk in manifest if chunk.name not in known), remember=not staging.private)
             return StdinPlan(manifest=[chunk.name for chunk in manifest], chunk_dir=self._chunk_dir(),
                              sha256=digest, wait_seconds=None if self._staged else 0, prune=self.options.staging)
-        budget = self.options.envelope.inline_budget
+        budget = self._budget
         parts: list[StdinPart] = []
         to_send = []
         for chunk in staging.chunks():
@@ -253,7 +257,7 @@ class InstanceExecutor:
 
     def _from_base(self, staging: _Staging, digest: str, base_digest: str, base: bytes) -> StdinPlan | None:
         """The payload as a delta against the instance's copy of the previous one, when that fits inline."""
-        budget = self.options.envelope.inline_budget
+        budget = self._budget
         delta = make_delta(base, staging.data, MAX_EDITS, 4 * budget)
         if delta is None:
             return None
@@ -353,20 +357,21 @@ class InstanceExecutor:
             raise RemoteExecError("output was cut by the API but the instance kept no spooled copy")
         progress = Progress(self.client, f"read from {self.instance_id}", trailer.size)
 
-        def read(page: tuple[int, int]) -> tuple[int, bytes]:
-            index, length = page
-            result, invoke_id, _completion = self._invoke(self.options.envelope.page_script(str(trailer.spool), index))
-            if result.dropped or len(result.output) != length:
+        options = self.options
+        reader = PageReader(self.client, self.instance_id, command_type=options.envelope.command_type,
+                            name=options.name, timeout=options.timeout, username=options.username, tags=options.tags,
+                            schedule=options.schedule, wait_margin=options.wait_margin,
+                            parallelism=options.parallelism)
+        scripts = [options.envelope.page_script(str(trailer.spool), index) for index, _length in pages]
+        for index, invoke_id, result in reader.read(scripts):
+            length = pages[index][1]
+            if result.status != "Success" or result.dropped or len(result.output) != length:
                 raise RemoteExecError(
                     f"page {index} of {trailer.spool} returned {len(result.output)} of {length} bytes "
-                    f"(invocation {invoke_id})", invoke_id)
+                    f"(invocation {invoke_id}, status {result.status})", invoke_id)
+            frame_text.seek(index * OUTPUT_PAGE_BYTES)
+            frame_text.write(result.output)
             progress.add(length)
-            return index, result.output
-
-        with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
-            for index, data in pool.map(read, pages):
-                frame_text.seek(index * OUTPUT_PAGE_BYTES)
-                frame_text.write(data)
         frame_text.seek(trailer.head)
         frame_text.write(trailer.frame_tail)
 

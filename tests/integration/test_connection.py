@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 
 import pytest
 
@@ -86,3 +88,45 @@ def test_the_home_directory_is_asked_once_per_instance(ansible, emulator, reacha
     remembered = "~ is /root (remembered from this instance's earlier answer)"
     assert (first.stdout.count(remembered), second.stdout.count(remembered)) == (1, 2)
     assert emulator.exec(target["id"], "cat /tmp/home-memo-0.txt /tmp/home-memo-1.txt")["stdout"] == "0\n1\n"
+
+
+def test_copy_and_template_prepare_their_directory_without_round_trips_of_their_own(ansible, emulator, reachable,
+                                                                                  tmp_path) -> None:
+    """Creating the task's temporary directory, writing a small source file into it and setting its mode
+    run in front of the task's next command: a small copy or template is three commands (stat, copy,
+    remove), a larger one four (the file goes up in a command of its own; 6 KB still travels inside that
+    command, so no SendFile staging makes the count depend on timing)."""
+    target = reachable[0]
+    inventory = one_host_inventory(tmp_path, target)
+    template = tmp_path / "small.j2"
+    template.write_text("round {{ round }} on {{ inventory_hostname }}\n")
+    large = tmp_path / "large.bin"
+    playbook = play_file(tmp_path / "copies.yml", [
+        {"name": "Copy", "ansible.builtin.copy": {"content": "copy {{ round }}\n", "dest": "/tmp/steps-copy.txt",
+                                                  "mode": "0640"}},
+        {"name": "Template", "ansible.builtin.template": {"src": str(template), "dest": "/tmp/steps-template.txt"}},
+        {"name": "Large", "ansible.builtin.copy": {"src": str(large), "dest": "/tmp/steps-large.bin"}}])
+    commands = []
+    for round_ in range(2):  # the first run also stages the modules
+        large.write_bytes(os.urandom(6000))
+        emulator.reset_counters()
+        run = ansible.playbook(playbook, "-e", f"round={round_}", inventory=inventory)
+        assert run.rc == 0 and "changed=3" in run.stdout, run.output
+        commands.append(emulator.counters().get("RunCommand", 0))
+        files = emulator.exec(target["id"], "cat /tmp/steps-copy.txt /tmp/steps-template.txt; "
+                              "stat -c %a /tmp/steps-copy.txt; sha256sum < /tmp/steps-large.bin")
+        assert files["stdout"] == (f"copy {round_}\nround {round_} on target\n640\n"
+                                   f"{hashlib.sha256(large.read_bytes()).hexdigest()}  -\n")
+    assert commands[1] == 3 + 3 + 4, commands
+
+
+def test_a_temporary_directory_that_cannot_be_made_is_reported_by_the_next_command(ansible, reachable,
+                                                                                    tmp_path) -> None:
+    inventory = one_host_inventory(tmp_path, reachable[0])
+    playbook = play_file(tmp_path / "bad-tmp.yml", [
+        {"name": "Copy", "ansible.builtin.copy": {"content": "x\n", "dest": "/tmp/never.txt"},
+         "vars": {"ansible_remote_tmp": "/etc/hostname/below-a-file"}}])
+    run = ansible.playbook(playbook, inventory=inventory)
+    assert run.rc != 0 and "UNREACHABLE" in run.output, run.output
+    assert "Failed to create temporary directory (run in front of the task's next command" in run.output
+    assert "Not a directory" in run.output

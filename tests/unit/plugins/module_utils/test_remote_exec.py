@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.alicloud.ecs.plugins.module_utils import remote_exec, transport
+from ansible_collections.alicloud.ecs.plugins.module_utils import page_reads, remote_exec, transport
 from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import split_chunks
 from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import PollSchedule
@@ -39,7 +39,7 @@ class FakeCloud:
             self.calls[action] += 1
         return getattr(self, action)(**params)
 
-    def RunCommand(self, CommandContent, InstanceId, **_):
+    def RunCommand(self, CommandContent, InstanceId, Tag=None, **_):
         self.largest_content = max(self.largest_content, len(CommandContent))
         script = base64.b64decode(CommandContent).decode()
         merged = subprocess.run(["/bin/sh", "-c", script], stdout=subprocess.PIPE,
@@ -48,12 +48,22 @@ class FakeCloud:
             invoke_id = f"t-{len(self.results)}"
             self.results[invoke_id] = {}
         self.results[invoke_id] = {
+            "InvokeId": invoke_id, "Tags": {"Tag": [{"TagKey": tag["Key"], "TagValue": tag["Value"]} for tag in Tag or []]},
             "InstanceId": InstanceId[0], "InvocationStatus": "Success", "ExitCode": 0,
             "Output": base64.b64encode(merged[-CAP:]).decode(), "Dropped": max(0, len(merged) - CAP)}
         return {"InvokeId": invoke_id}
 
-    def DescribeInvocationResults(self, InvokeId, **_):
-        return {"Invocation": {"InvocationResults": {"InvocationResult": [self.results[InvokeId]]}}}
+    def DescribeInvocationResults(self, InvokeId=None, InstanceId=None, Tag=None, MaxResults=10, NextToken=None, **_):
+        """By InvokeId, or by instance and invocation tags (at most MaxResults ≤ 50 a page, as the API)."""
+        assert 1 <= MaxResults <= 50
+        wanted = [{"TagKey": tag["Key"], "TagValue": tag["Value"]} for tag in Tag or []]
+        found = [result for invoke_id, result in self.results.items() if (InvokeId is None or invoke_id == InvokeId)
+                 and (InstanceId is None or result["InstanceId"] == InstanceId)
+                 and all(tag in result["Tags"]["Tag"] for tag in wanted)]
+        start = int(NextToken or 0)
+        more = start + MaxResults < len(found)
+        return {"Invocation": {"InvocationResults": {"InvocationResult": found[start:start + MaxResults]},
+                               "NextToken": str(start + MaxResults) if more else ""}}
 
     def SendFile(self, Name, TargetDir, Content, **_):
         if not self.lose_next_chunks:
@@ -194,7 +204,10 @@ def test_output_beyond_the_cap_is_paged_back_exactly(cloud, tmp_path) -> None:
     frame = executor(cloud, tmp_path).run(b"head -c 200000 /dev/urandom | tee /dev/stderr | sha256sum")
     assert len(frame.stderr) == 200000
     assert frame.stdout.split()[0].decode() == hashlib.sha256(frame.stderr).hexdigest()
-    assert cloud.calls["RunCommand"] > 1
+    pages = cloud.calls["RunCommand"] - 1
+    assert pages >= 10, "one read per page of the Base64 frame"
+    assert cloud.calls["DescribeInvocationResults"] == 1 + -(-pages // page_reads.ROUND_PAGES), \
+        "one result poll per round of page reads"
 
 
 def test_agent_failure_names_the_invocation(cloud, tmp_path) -> None:
