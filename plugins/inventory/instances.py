@@ -195,6 +195,31 @@ class _HostRules:
     keyed_groups: list[t.Any]
 
 
+def _compile_each_expression_once(templar: t.Any) -> None:
+    """Compile each compose, groups and keyed_groups expression once per parse instead of once per host.
+
+    ansible-core (2.19 on) compiles an expression afresh every time it evaluates one: with one compose
+    entry and one keyed group, 20,000 Jinja compiles for 10,000 hosts, about 40% of this plugin's time
+    (measured with cProfile). What an expression compiles to depends only on its text and the compile
+    options, so the compiled form is kept for the rest of the parse. The hook sits on a private method of
+    the templar's engine; an ansible-core without it simply compiles as before.
+    """
+    engine = getattr(templar, "_engine", None)
+    compile_expression = getattr(engine, "_compile_expression", None)
+    if compile_expression is None or getattr(compile_expression, "compiles_once", False):
+        return
+    compiled: dict[tuple[str, t.Any], t.Any] = {}
+
+    def compile_once(expression: str, options: t.Any) -> t.Any:
+        key = (str(expression), options)
+        if key not in compiled:
+            compiled[key] = compile_expression(expression, options)
+        return compiled[key]
+
+    compile_once.compiles_once = True  # type: ignore[attr-defined]
+    engine._compile_expression = compile_once
+
+
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     """ECS instances → hosts, groups and hostvars."""
 
@@ -249,6 +274,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             endpoint=settings.endpoint, credential_source=str(path), strict=self.get_option("strict"), compose=self.get_option("compose"),
             groups=self.get_option("groups"), keyed_groups=self.get_option("keyed_groups"))
         self._names: dict[str, str] = {}
+        if rules.compose or rules.groups or rules.keyed_groups:
+            _compile_each_expression_once(self.templar)
         for item in listing:
             self._add_instance(item, rules)
 
