@@ -31,7 +31,9 @@ _WRAPPED = re.compile(r"^\S+ -c '(?P<body>[^']*)'$")
 _MKDTEMP = re.compile(
     r"^\( umask 77 && mkdir -p \"` echo (?P<base>%(p)s) `\"&& mkdir \"` echo (?P<dir>%(p)s) `\" && "
     r"echo (?P<name>[A-Za-z0-9_.-]+)=\"` echo (?P=dir) `\" \)(?: && sleep 0)?$" % {"p": _SAFE_PATH})
-_CHMOD = re.compile(r"^chmod (?P<mode>[ugoa]*\+[rwxX]+) (?P<paths>%(p)s(?: %(p)s)*)(?: && sleep 0)?$" % {"p": _SAFE_PATH})
+# Only the owner's bits: ansible raises on every failure of such a chmod, where a group or world chmod that
+# fails makes it try another way (so that one must answer truly, at once).
+_CHMOD = re.compile(r"^chmod (?P<mode>u\+[rwxX]+) (?P<paths>%(p)s(?: %(p)s)*)(?: && sleep 0)?$" % {"p": _SAFE_PATH})
 _REMOVE = re.compile(r"^rm -f -r (?P<path>%(p)s) > /dev/null 2>&1(?: && sleep 0)?$" % {"p": _SAFE_PATH})
 MAX_PUT_PACKED = 3 * 1024  # a file travels inside the next command only while it stays this small packed
 _FAILURE = re.compile(rb"\n<<alicloud-ecs step (?P<index>\d+) of (?P<nonce>[0-9a-f]{16}) failed rc=(?P<rc>\d+)>>\n\Z")
