@@ -135,9 +135,16 @@ demo: venv collection
 	python -m emulator run --fleet emulator/fleets/demo.yml -- \
 		ansible-playbook -i playbooks/inventory/demo.alicloud_ecs.yml playbooks/demo.yml
 
-# openssh-server gives the benchmark its ssh row (a loopback sshd it starts and stops itself).
+# openssh-server gives the benchmark its ssh row (a loopback sshd it starts and stops itself). The inventory
+# peer (amazon.aws aws_ec2 on a local moto server) needs bench-only extras: boto3 and moto in the venv, and
+# amazon.aws from PyPI's ansible package under .build/bench-peer; without them its rows are skipped.
+BENCH_PEER_ANSIBLE := ansible==14.5.0
 bench: venv collection system-deps
 	@scripts/system-deps openssh-server:sshd
+	@pip install -q -r bench/requirements-peer.txt || echo "bench: bench/requirements-peer.txt not installed"
+	@[ -d "$(BUILD)/bench-peer/ansible_collections/amazon/aws" ] || \
+		pip install -q --no-deps --target "$(BUILD)/bench-peer" "$(BENCH_PEER_ANSIBLE)" || \
+		echo "bench: amazon.aws not installed"
 	python -m bench
 
 clean:

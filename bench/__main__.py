@@ -113,7 +113,8 @@ def run_playbook(env: dict[str, str], inventory: Path, playbook: Path, emulator:
     log = playbook.with_suffix(".jsonl")
     log.unlink(missing_ok=True)
     clock = {"ANSIBLE_CALLBACK_PLUGINS": str(REPO_ROOT / "bench" / "callbacks"), "ANSIBLE_CALLBACKS_ENABLED": "task_clock",
-             "BENCH_EMULATOR_ENDPOINT": emulator.endpoint, "BENCH_TASK_LOG": str(log)}
+             "BENCH_EMULATOR_ENDPOINT": emulator.endpoint, "BENCH_TASK_LOG": str(log),
+             "BENCH_EMULATOR_PID": str(emulator.proc.pid if emulator.proc else "")}
     subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook)],
                    env=dict(env, **clock), check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     records = [json.loads(line) for line in log.read_text().splitlines()]
@@ -138,6 +139,8 @@ def summarize(first: list[dict], runs: list[list[dict]], module: str) -> dict[st
             "seconds_per_task_range": [round(seconds[0], 3), round(seconds[-1], 3)],
             "median_task_seconds": round(statistics.median(record["seconds"] for record in every), 3),
             "calls_per_task": round(statistics.median(calls), 2),
+            "controller_cpu_ms_per_task": round(1000 * statistics.mean(record["controller_cpu"] for record in every)),
+            "emulator_cpu_ms_per_task": round(1000 * statistics.mean(record["emulator_cpu"] for record in every)),
             "calls_per_task_by_action": {
                 action: round(statistics.mean(record["actions"].get(action, 0) for record in every), 2) for action in actions},
             "changed_tasks": f"{sum(bool(record['changed']) for record in every)}/{len(every)}"}
@@ -179,14 +182,19 @@ def modules_arg(text: str) -> list[str]:
 def print_table(rows: dict[str, dict[str, dict[str, t.Any]]], tasks: int, repeats: int) -> None:
     print(f"\n{tasks} tasks per module in each of {repeats} interleaved runs per connection, one host. s/task: median "
           "of the runs' means (range: lowest and highest), median: the typical single task; start-up excluded")
+    print("ctrl ms / emu ms: CPU per task of the controller (ansible and its workers) and of the emulator with its "
+          "instances; polls: DescribeInvocationResults per task")
     print(f"{'module':9} {'connection':29} {'s/task':>7} {'range':>12} {'median':>7} {'API calls/task':>15} "
-          f"{'first use: s':>13} {'calls':>6}")
+          f"{'polls':>6} {'ctrl ms':>8} {'emu ms':>7} {'first use: s':>13} {'calls':>6}")
     for module, by_connection in rows.items():
         for connection, row in by_connection.items():
             ours = connection in (CLOUD_ASSISTANT, STATIC)
             low, high = row["seconds_per_task_range"]
+            polls = row["calls_per_task_by_action"].get("DescribeInvocationResults", 0)
             print(f"{module:9} {connection:29} {row['seconds_per_task']:>7} {f'{low}-{high}':>12} "
                   f"{row['median_task_seconds']:>7} {row['calls_per_task'] if ours else '-'!s:>15} "
+                  f"{polls if ours else '-'!s:>6} {row['controller_cpu_ms_per_task']:>8} "
+                  f"{row['emulator_cpu_ms_per_task'] if ours else '-'!s:>7} "
                   f"{row['first_use_seconds']:>13} {row['first_use_calls'] if ours else '-'!s:>6}")
         for row_name, label in ((CLOUD_ASSISTANT, "cloud_assistant"), (STATIC, "static inv.")):
             ours = by_connection[row_name]["seconds_per_task"]
@@ -202,8 +210,9 @@ def main() -> int:
     parser.add_argument("--modules", type=modules_arg, default=list(TASKS),
                         help=f"modules to time, comma-separated (default: {','.join(TASKS)})")
     parser.add_argument("--transfer-parallelism", type=int, default=SEND_PARALLELISM)
-    parser.add_argument("--inventory-sizes", default="1000,10000",
+    parser.add_argument("--inventory-sizes", default="10000",
                         help="instance counts for the inventory benchmark, comma-separated")
+    parser.add_argument("--inventory-repeats", type=int, default=2, help="runs of each inventory row, interleaved")
     parser.add_argument("--fleet-sizes", type=sizes_arg, default=list(FLEET_SIZES),
                         help="instance counts for the fleet fan-out benchmark, comma-separated")
     parser.add_argument("--fleet-connection-sizes", type=sizes_arg, default=[10, 100, 1000],
@@ -211,6 +220,9 @@ def main() -> int:
     parser.add_argument("--resilience-forks", type=int, default=50,
                         help="forks (= hosts) of the 5 MB fan-in rows of bench/resilience.py; 0 skips them")
     args = parser.parse_args()
+    load_at_start = os.getloadavg()  # the machine's load when the run began: other work distorts every figure
+    print(f"load average at start: {' '.join(f'{value:.2f}' for value in load_at_start)} ({os.cpu_count()} CPUs)")
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as temp, EmulatorProcess(fleet=FLEET, state_dir=Path(temp) / "state") as emulator:
         work = Path(temp)
         config = work / "ansible.cfg"
@@ -225,7 +237,7 @@ def main() -> int:
             rows = measure_all(emulator, env, work, instance_id, args.tasks, args.repeats,
                                None if isinstance(sshd, str) else sshd, args.modules)
         profile = emulator.health()
-    result = {"benchmark": "command_tasks", "tasks": args.tasks, "repeats": args.repeats,
+    result = {"benchmark": "command_tasks", "tasks": args.tasks, "repeats": args.repeats, "load_at_start": load_at_start,
               "modules": {module: TASKS[module] for module in args.modules}, "template": TEMPLATE, "rows": rows, "emulator": profile,
               "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print_table(rows, args.tasks, args.repeats)
@@ -234,10 +246,11 @@ def main() -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out.relative_to(REPO_ROOT)}")
     run_transfer_bench(args.transfer_parallelism)
-    run_inventory_bench([int(size) for size in args.inventory_sizes.split(",") if size])
+    run_inventory_bench([int(size) for size in args.inventory_sizes.split(",") if size], args.inventory_repeats)
     run_fleet_bench(args.fleet_sizes, args.fleet_connection_sizes)
     if args.resilience_forks:
         run_resilience_bench(forks=args.resilience_forks)
+    print(f"\nmake bench took {time.perf_counter() - started:.0f} s")
     return 0
 
 

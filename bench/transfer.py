@@ -57,25 +57,26 @@ def measure(emulator: EmulatorProcess, executor: InstanceExecutor, data: bytes) 
     size = len(data)
     row: dict[str, float] = {}
     emulator.reset_counters()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     frame = executor.run(b"cat > /root/bench.bin", data)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert frame.rc == 0, frame.stderr
     row.update(put_mb_s=round(size / seconds / 1e6, 2), put_seconds=round(seconds, 2),
-               put_calls=sum(emulator.counters().values()))
+               put_calls=sum(emulator.counters().values()), put_cpu_ms_per_mb=round(cpu * 1000 / (size / 1e6)))
     emulator.reset_counters()
     sink = io.BytesIO()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     frame = executor.run(b"cat -- /root/bench.bin", None, sink)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert frame.rc == 0 and sink.getvalue() == data, "fetched data differs"
     row.update(fetch_mb_s=round(size / seconds / 1e6, 2), fetch_seconds=round(seconds, 2),
-               fetch_calls=sum(emulator.counters().values()))
+               fetch_calls=sum(emulator.counters().values()), fetch_cpu_ms_per_mb=round(cpu * 1000 / (size / 1e6)))
     return row
 
 
 def run_transfer_bench(parallelism: int = SEND_PARALLELISM) -> dict[str, object]:
     """Start an emulator, measure every kind and size, print the table and write JSON to bench/results."""
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as temp, EmulatorProcess(fleet=FLEET, state_dir=Path(temp) / "state") as emulator:
         client = CloudClient(resolve_settings(env=emulator.env()))
         instance_id = emulator.instances()[0]["id"]
@@ -87,11 +88,15 @@ def run_transfer_bench(parallelism: int = SEND_PARALLELISM) -> dict[str, object]
                 for kind in KINDS for size in SIZES}
         profile = emulator.health()
     result = {"benchmark": "transfer", "parallelism": parallelism, "rows": rows, "emulator": profile,
+              "load_at_start": load_at_start,
               "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(f"\nTransfer through the engine (SendFile up, paged RunCommand output down), {parallelism} calls in flight")
-    print(f"{'data':16} {'put MB/s':>9} {'put calls':>10} {'fetch MB/s':>11} {'fetch calls':>12}")
+    print("CPU ms/MB: this controller process's CPU (all its threads) per MB moved")
+    print(f"{'data':16} {'put MB/s':>9} {'put calls':>10} {'CPU ms/MB':>10} {'fetch MB/s':>11} {'fetch calls':>12} "
+          f"{'CPU ms/MB':>10}")
     for name, row in rows.items():
-        print(f"{name:16} {row['put_mb_s']:>9} {row['put_calls']:>10} {row['fetch_mb_s']:>11} {row['fetch_calls']:>12}")
+        print(f"{name:16} {row['put_mb_s']:>9} {row['put_calls']:>10} {row['put_cpu_ms_per_mb']:>10} "
+              f"{row['fetch_mb_s']:>11} {row['fetch_calls']:>12} {row['fetch_cpu_ms_per_mb']:>10}")
     out = REPO_ROOT / "bench" / "results" / f"transfer-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out.relative_to(REPO_ROOT)}")
