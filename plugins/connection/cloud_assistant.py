@@ -13,6 +13,10 @@ description:
   - Standard output, standard error and the exit code come back separately and byte-exact, however
     large the output; module payloads and files larger than one API call are sent as verified chunks.
   - Pipelining is on by default, so a module task usually costs one RunCommand and one result poll.
+  - Creating a task's remote temporary directory, writing a small file into it and making its files
+    readable by their owner run in front of the task's next command instead of costing a round trip each
+    (a small copy or template is three commands); a failure of such a step fails the task with the step's
+    own output, one command later.
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 version_added: 0.1.0
