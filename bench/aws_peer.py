@@ -20,6 +20,8 @@ import time
 import typing as t
 from pathlib import Path
 
+from bench.ssh import free_port
+
 PEER_COLLECTIONS = Path(__file__).resolve().parent.parent / ".build" / "bench-peer"
 AWS_REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 RUN_BATCH = 1000  # instances per RunInstances call while seeding moto
@@ -41,9 +43,7 @@ def peer_missing() -> str | None:
 @contextlib.contextmanager
 def moto_server() -> t.Iterator[str]:
     """A throw-away moto server on a free local port; yields its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

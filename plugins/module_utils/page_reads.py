@@ -21,9 +21,10 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
 from .client import CloudClient
-from .invocation import (
-    RESULTS_PAGE_SIZE, InstanceResult, InvocationTimeout, PollSchedule, run_command, stop_invocation,
-)
+from .invocation import RESULTS_PAGE_SIZE, InstanceResult, InvocationTimeout, run_command, stop_invocation
+
+if t.TYPE_CHECKING:  # remote_exec imports this module
+    from .remote_exec import ExecOptions
 
 ROUND_PAGES = 25        # page reads per round: one poll returns them all (≤ RESULTS_PAGE_SIZE)
 ROUNDS_IN_FLIGHT = 2    # so at most 50 reads run on the instance at once (the agent's own limit is ⚠ unknown)
@@ -33,19 +34,10 @@ ROUND_TAG = "alicloud-ecs:page-round"
 class PageReader:
     """Runs page scripts on one instance and returns their outputs, a round of them per result poll."""
 
-    def __init__(self, client: CloudClient, instance_id: str, *, command_type: str, name: str, timeout: int,
-                 username: str | None, tags: t.Mapping[str, str], schedule: PollSchedule, wait_margin: float,
-                 parallelism: int) -> None:
+    def __init__(self, client: CloudClient, instance_id: str, options: ExecOptions) -> None:
         self.client = client
         self.instance_id = instance_id
-        self.command_type = command_type
-        self.name = name
-        self.timeout = timeout
-        self.username = username
-        self.tags = dict(tags)
-        self.schedule = schedule
-        self.wait_margin = wait_margin
-        self.parallelism = max(1, parallelism)
+        self.options = options
         self._nonce = os.urandom(6).hex()
         self._rounds = 0
         self._lock = threading.Lock()
@@ -54,7 +46,7 @@ class PageReader:
         """(index, InvokeId, result) of every script, round by round, each run once and finished."""
         rounds = [list(range(start, min(start + ROUND_PAGES, len(scripts))))
                   for start in range(0, len(scripts), ROUND_PAGES)]
-        with ThreadPoolExecutor(max_workers=self.parallelism) as starters, \
+        with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as starters, \
                 ThreadPoolExecutor(max_workers=ROUNDS_IN_FLIGHT) as rounds_pool:
             for done in rounds_pool.map(lambda indexes: self._round(starters, scripts, indexes), rounds):
                 yield from done
@@ -64,10 +56,12 @@ class PageReader:
         with self._lock:
             self._rounds += 1
             tag = f"{self._nonce}-{self._rounds}"
-        tags = {**self.tags, ROUND_TAG: tag}
+        options = self.options
+        tags = {**options.tags, ROUND_TAG: tag}
         invoke_ids = list(starters.map(lambda index: run_command(
-            self.client, [self.instance_id], scripts[index], command_type=self.command_type, name=self.name,
-            timeout=self.timeout, username=self.username, tags=tags, termination_mode="ProcessTree"), indexes))
+            self.client, [self.instance_id], scripts[index], command_type=options.envelope.command_type,
+            name=options.name, timeout=options.timeout, username=options.username, tags=tags,
+            termination_mode="ProcessTree"), indexes))
         by_invoke = dict(zip(invoke_ids, indexes))
         results = self._wait(tag, by_invoke)
         return [(by_invoke[invoke_id], invoke_id, results[invoke_id]) for invoke_id in invoke_ids]
@@ -75,9 +69,9 @@ class PageReader:
     def _wait(self, tag: str, by_invoke: dict[str, int]) -> dict[str, InstanceResult]:
         """Poll by the round's tag until every read in it finished; a read left unfinished at the deadline is stopped."""
         started = time.monotonic()
-        deadline = started + self.timeout + self.wait_margin
+        deadline = started + self.options.timeout + self.options.wait_margin
         finished: dict[str, InstanceResult] = {}
-        for delay in self.schedule.delays():
+        for delay in self.options.schedule.delays():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 late = sorted(set(by_invoke) - set(finished))

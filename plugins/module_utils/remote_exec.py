@@ -357,12 +357,8 @@ class InstanceExecutor:
             raise RemoteExecError("output was cut by the API but the instance kept no spooled copy")
         progress = Progress(self.client, f"read from {self.instance_id}", trailer.size)
 
-        options = self.options
-        reader = PageReader(self.client, self.instance_id, command_type=options.envelope.command_type,
-                            name=options.name, timeout=options.timeout, username=options.username, tags=options.tags,
-                            schedule=options.schedule, wait_margin=options.wait_margin,
-                            parallelism=options.parallelism)
-        scripts = [options.envelope.page_script(str(trailer.spool), index) for index, _length in pages]
+        reader = PageReader(self.client, self.instance_id, self.options)
+        scripts = [self.options.envelope.page_script(str(trailer.spool), index) for index, _length in pages]
         for index, invoke_id, result in reader.read(scripts):
             length = pages[index][1]
             if result.status != "Success" or result.dropped or len(result.output) != length:
