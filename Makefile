@@ -139,13 +139,15 @@ demo: venv collection
 # peer (amazon.aws aws_ec2 on a local moto server) needs bench-only extras: boto3 and moto in the venv, and
 # amazon.aws from PyPI's ansible package under .build/bench-peer; without them its rows are skipped.
 BENCH_PEER_ANSIBLE := ansible==14.5.0
+# Options for python -m bench (python -m bench --help), e.g. BENCH_ARGS="--inventory-sizes 1000 --tasks 2".
+BENCH_ARGS ?=
 bench: venv collection system-deps
 	@scripts/system-deps openssh-server:sshd
 	@pip install -q -r bench/requirements-peer.txt || echo "bench: bench/requirements-peer.txt not installed"
 	@[ -d "$(BUILD)/bench-peer/ansible_collections/amazon/aws" ] || \
 		pip install -q --no-deps --target "$(BUILD)/bench-peer" "$(BENCH_PEER_ANSIBLE)" || \
 		echo "bench: amazon.aws not installed"
-	python -m bench
+	python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf "$(BUILD)" tests/output .pytest_cache .ansible
