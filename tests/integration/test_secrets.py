@@ -17,7 +17,12 @@ import pytest
 SENTINELS = {
     "access key secret": "SENTINEL-secret-4b7d",
     "STS token": "SENTINEL-token-9c2e",
+    "OIDC token": "SENTINEL-oidc-61fa",
 }
+# Variables that would pick a credential source ahead of the one a test means (empty counts as unset).
+UNSET_SOURCES = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "",
+                 "ALIBABA_CLOUD_SECURITY_TOKEN": "", "ALICLOUD_ACCESS_KEY": "", "ALICLOUD_SECRET_KEY": "",
+                 "ALICLOUD_SECURITY_TOKEN": "", "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
 # One task per module (and the run action): the least each needs to make its first API call.
 MODULE_TASKS = {
     "assistant_info": {},
@@ -157,3 +162,26 @@ def test_refused_credentials(ansible, emulator, reachable, tmp_path, path) -> No
     output = drive(ansible, tmp_path, env, QUICK_MODULES, reachable[0]["id"], reachable[0]["region"])
     assert real["ALIBABA_CLOUD_ACCESS_KEY_ID"] in output  # the key ID is named, to recognise the credential
     assert real["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] not in output
+
+
+@pytest.mark.parametrize("source", ["assume role from a CLI profile", "OIDC"])
+def test_credential_sources_behind_an_unreachable_sts(ansible, reachable, tmp_path, tmp_path_factory, source) -> None:
+    """The secrets sit in files outside the searched directory; STS (AssumeRole, AssumeRoleWithOIDC) refuses
+    connections, and so does the API endpoint."""
+    where = tmp_path_factory.mktemp("secret-sources")
+    sts = f"http://127.0.0.1:{closed_port()}"
+    env = {**sentinel_env(tmp_path, f"http://127.0.0.1:{closed_port()}", token=None), **UNSET_SOURCES,
+           "ALIBABA_CLOUD_STS_ENDPOINT": sts}
+    if source == "OIDC":
+        (where / "oidc-token").write_text(SENTINELS["OIDC token"])
+        env.update({"ALIBABA_CLOUD_ROLE_ARN": "acs:ram::123456789012:role/sentinel",
+                    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "acs:ram::123456789012:oidc-provider/sentinel",
+                    "ALIBABA_CLOUD_OIDC_TOKEN_FILE": str(where / "oidc-token")})
+    else:
+        (where / "config.json").write_text(json.dumps({"current": "ops", "profiles": [{
+            "name": "ops", "mode": "RamRoleArn", "access_key_id": "LTAIsentinel",
+            "access_key_secret": SENTINELS["access key secret"], "ram_role_arn": "acs:ram::123456789012:role/sentinel",
+            "ram_session_name": "sentinel", "expired_seconds": 900, "region_id": reachable[0]["region"]}]}))
+        env["ALIBABA_CLOUD_CONFIG_FILE"] = str(where / "config.json")
+    output = drive(ansible, tmp_path, env, QUICK_MODULES, reachable[0]["id"], reachable[0]["region"])
+    assert f"cannot reach {sts}" in output, output  # the source was used, up to its STS call
