@@ -80,9 +80,9 @@ def our_configs(work: Path, size: int) -> dict[str, str]:
     base = (f"plugin: alicloud.ecs.instances\nregions: {json.dumps(REGIONS)}\nhostnames: [instance_id]\n"
             "keyed_groups:\n  - key: instance_tags.role\n    prefix: role\n"
             "compose:\n  ansible_python_interpreter: \"'/usr/bin/python3'\"\n")
-    return {"alicloud.ecs.instances, cold": base,
-            "alicloud.ecs.instances, cached": base + f"cache: true\ncache_plugin: ansible.builtin.jsonfile\n"
-                                                      f"cache_connection: {work / f'cache-{size}'}\ncache_timeout: 3600\n"}
+    cached = (f"cache: true\ncache_plugin: ansible.builtin.jsonfile\n"
+              f"cache_connection: {work / f'cache-{size}'}\ncache_timeout: 3600\n")
+    return {"alicloud.ecs.instances, cold": base, "alicloud.ecs.instances, cached": base + cached}
 
 
 def measure(work: Path, env_base: dict[str, str], sizes: list[int], repeats: int) -> list[dict]:

@@ -90,8 +90,7 @@ def test_the_home_directory_is_asked_once_per_instance(ansible, emulator, reacha
     assert emulator.exec(target["id"], "cat /tmp/home-memo-0.txt /tmp/home-memo-1.txt")["stdout"] == "0\n1\n"
 
 
-def test_copy_and_template_prepare_their_directory_without_round_trips_of_their_own(ansible, emulator, reachable,
-                                                                                  tmp_path) -> None:
+def test_copy_and_template_prepare_their_directory_without_round_trips_of_their_own(ansible, emulator, reachable, tmp_path) -> None:
     """Creating the task's temporary directory, writing a small source file into it and setting its mode
     run in front of the task's next command: a small copy or template is three commands (stat, copy,
     remove), a larger one four (the file goes up in a command of its own; 6 KB still travels inside that
@@ -122,8 +121,7 @@ def test_copy_and_template_prepare_their_directory_without_round_trips_of_their_
     assert commands[1] == 3 + 3 + 4, commands
 
 
-def test_a_temporary_directory_that_cannot_be_made_is_reported_by_the_next_command(ansible, reachable,
-                                                                                    tmp_path) -> None:
+def test_a_temporary_directory_that_cannot_be_made_is_reported_by_the_next_command(ansible, reachable, tmp_path) -> None:
     inventory = one_host_inventory(tmp_path, reachable[0])
     playbook = play_file(tmp_path / "bad-tmp.yml", [
         {"name": "Copy", "ansible.builtin.copy": {"content": "x\n", "dest": "/tmp/never.txt"},
