@@ -44,7 +44,9 @@ from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import di
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import (
     CommandSpec, Phase, run_all, run_rollout,
 )
-from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_share import LeaderGone, SharedRun, digest, run_directory
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_share import (
+    Gathering, LeaderGone, SharedRun, digest, run_directory,
+)
 
 display = Display()
 
@@ -54,7 +56,7 @@ RESULTS_FACT = "alicloud_run_results"
 SUMMARY_FACT = "alicloud_run_summary"
 # Strategies that run a task on every host of the batch before the next task: there the first host's task
 # can run the command for the whole batch. Under the others (free, host_pinned) hosts move on their own,
-# so each host's task runs the command for its own instance.
+# so the hosts that reach the task together share a command (fleet_share.Gathering).
 LOCKSTEP_STRATEGIES = frozenset({"linear", "ansible.builtin.linear", "ansible.legacy.linear",
                                  "debug", "ansible.builtin.debug", "ansible.legacy.debug"})
 PROGRESS_EVERY = 15.0  # seconds between the running/succeeded/failed lines of a long batch
@@ -110,13 +112,19 @@ class ActionModule(ActionBase):
                 return self._would(self._plan(args, task_vars, [], strict=False), args)
             return {"changed": True, "msg": f"would run {args['command_type']} on instance {own.instance_id} "
                                             f"({own.region}) with the other hosts of the batch"}
-        lockstep = explicit or self._lockstep()
-        scope = list(task_vars.get("ansible_play_batch") or []) if lockstep else [own.region, own.instance_id]
-        share = SharedRun(run_directory() / digest(str(self._task._uuid), *scope), host)
-        if share.lead():
-            outcome = self._lead(share, args, task_vars, [host] if not lockstep else None)
+        batch = list(task_vars.get("ansible_play_batch") or [])
+        directory = run_directory() / digest(str(self._task._uuid), *batch)
+        if explicit or (self._lockstep() and self._task.all_parents_static()):
+            share = SharedRun(directory, host)
+            outcome = self._lead(share, args, task_vars, None) if share.lead() else share.wait()
         else:
-            outcome = share.wait()
+            # Which hosts run this task is not known in advance here: they gather (fleet_share.Gathering).
+            gathering = Gathering(directory, host, self._rendered(self._templated_options(), args, task_vars))
+            share = gathering.run
+            if gathering.leads:
+                outcome = self._lead(share, args, task_vars, gathering.close(len(batch)))
+            else:
+                outcome = share.wait()
         if outcome.get("error"):
             return {"failed": True, "msg": outcome["error"]}
         mine = share.result_of(own.instance_id) if own else None
@@ -318,6 +326,9 @@ class ActionModule(ActionBase):
             stopped = str(error)
         except CloudError as error:
             stopped = f"API error: {error}"
+        finally:
+            main.close()
+            health.close()
         phases = [main, health]
         if stopped and args["rollback"]:
             phases.append(self._rollback(client_for, run_id, spec, args["rollback"], results))
@@ -389,6 +400,8 @@ class ActionModule(ActionBase):
             run_all(phase, started, 0)
         except CloudError as error:
             display.warning(f"alicloud.ecs.run: rollback failed: {error}")
+        finally:
+            phase.close()
         for target in started:
             if target.host in phase.results:
                 check = phase.results[target.host]

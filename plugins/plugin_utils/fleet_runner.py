@@ -11,6 +11,7 @@ invocation once it has ended. A 1,000-instance run is 10 + polls + 10 calls.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
     NOT_RUNNABLE, ErrorBudget, Rollout, SUCCESS, Target, chunks, host_result,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.instances import describe_instances
+from ansible_collections.alicloud.ecs.plugins.module_utils.interrupts import tracking
 from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import (
     TERMINAL_STATUSES, PollSchedule, encode_content, new_client_token, stop_invocation,
 )
@@ -55,6 +57,8 @@ class Launch:
     deadline: float
     seen: set[str] = field(default_factory=set)
     fetched: bool = False
+    # While it runs, a SIGINT or SIGTERM to ansible stops it (module_utils/interrupts.py).
+    watch: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
 
 class Phase:
@@ -102,8 +106,11 @@ class Phase:
             if rest:
                 self._launch_group(rest, batch)
             return
-        self.launches.append(Launch(response["InvokeId"], region, {item.instance_id: item for item in group},
-                                    self.clock() + self.spec.timeout + DEADLINE_GRACE))
+        launch = Launch(response["InvokeId"], region, {item.instance_id: item for item in group},
+                        self.clock() + self.spec.timeout + DEADLINE_GRACE)
+        launch.watch.enter_context(tracking(self.clients(region), launch.invoke_id,
+                                            f"{self.name} on {len(group)} instance(s) in {region}"))
+        self.launches.append(launch)
         for target in group:
             self.results[target.host] = host_result(target, batch, "Pending", invoke_id=response["InvokeId"])
 
@@ -146,6 +153,7 @@ class Phase:
                     if target:
                         self._store(target, item, output=True)
             launch.fetched = True
+            launch.watch.close()
         return ended
 
     def _store(self, target: Target, item: dict[str, t.Any], output: bool = False) -> None:
@@ -159,6 +167,11 @@ class Phase:
     @property
     def finished(self) -> bool:
         return all(launch.fetched for launch in self.launches)
+
+    def close(self) -> None:
+        """Forget the invocations still watched for interrupts (the run ended early on an error)."""
+        for launch in self.launches:
+            launch.watch.close()
 
 
 def instances_of(invocation: dict[str, t.Any]) -> list[dict[str, t.Any]]:

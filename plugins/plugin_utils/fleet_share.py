@@ -18,11 +18,18 @@ share nothing but files, so this module keeps them in a directory per ansible ru
 * ``<round>/<instance>.json`` — each instance's result, written before ``<round>.done``;
 * ``<round>.done`` — the run's summary, or its error, written last.
 
+Where the leader cannot know which hosts will run the task (hosts moving on their own under
+``strategy: free``, tasks of a dynamic include, whose copies differ between hosts), hosts *gather*
+instead (``Gathering``): the first to arrive opens a group, those arriving while it is open join it,
+and its leader closes it once nobody new came for a moment (or every host of the batch is in), then
+runs the command for the members only. A group is a ``SharedRun`` of its own.
+
 Nothing here calls the API.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -34,6 +41,10 @@ from pathlib import Path
 
 # How often a waiting host looks for the result; no API call is made while waiting.
 WAIT_STEP = 0.2
+# A group closes once nobody new joined for this long (ansible starts the workers one after the other),
+# and after GATHER_MAX seconds at the latest.
+GATHER_QUIET = 1.0
+GATHER_MAX = 10.0
 
 
 class LeaderGone(RuntimeError):
@@ -90,11 +101,11 @@ def _write(path: Path, data: t.Any) -> None:
 class SharedRun:
     """The files of one task over one batch of hosts, seen from one host's task."""
 
-    def __init__(self, directory: Path, host: str) -> None:
+    def __init__(self, directory: Path, host: str, round_number: int | None = None) -> None:
         self.directory = directory
         self.host = host
         (directory / "arrivals").mkdir(parents=True, exist_ok=True)
-        self.round = self._arrive()
+        self.round = self._arrive() if round_number is None else round_number
 
     def _arrive(self) -> int:
         counter = self.directory / "arrivals" / digest(self.host)
@@ -132,7 +143,10 @@ class SharedRun:
         while True:
             if done.exists():
                 return json.loads(done.read_text())
-            pid_text, _sep, leader = self._path(".lead").read_text().partition(" ")
+            try:
+                pid_text, _sep, leader = self._path(".lead").read_text().partition(" ")
+            except FileNotFoundError:  # a gathered group whose leader has not closed it yet
+                pid_text, leader = "", ""
             if pid_text.isdigit() and not _alive(int(pid_text)) and not done.exists():
                 raise LeaderGone(f"the task of host {leader}, which ran the command for this batch, ended "
                                  "without a result; the command is not sent again (see that host's result)")
@@ -143,3 +157,69 @@ class SharedRun:
             return json.loads((self._path("") / f"{digest(instance_id)}.json").read_text())
         except FileNotFoundError:
             return None
+
+
+class Gathering:
+    """Hosts of one round that share a command because they arrived together (see the module's docstring)."""
+
+    def __init__(self, directory: Path, host: str, options: str) -> None:
+        self.round = SharedRun(directory, host).round
+        self.directory = directory / f"{self.round}.groups"
+        self.directory.mkdir(exist_ok=True)
+        self.host = host
+        with self._locked():
+            state = self._state()
+            group = state.get("open")
+            if group is None or state["options"] != options:
+                group = state["count"]
+                state.update(count=group + 1, open=group, options=options, members=[], changed=time.monotonic())
+                self.leads = True
+            else:
+                self.leads = False
+            state["members"].append(host)
+            state["changed"] = time.monotonic()
+            _write(self.directory / "state.json", state)
+        self.group = group
+        self.run = SharedRun(self.directory, host, round_number=group)
+
+    def _locked(self) -> t.ContextManager[t.Any]:
+        return _FileLock(self.directory / "lock")
+
+    def _state(self) -> dict[str, t.Any]:
+        try:
+            return json.loads((self.directory / "state.json").read_text())
+        except FileNotFoundError:
+            return {"count": 0, "open": None, "options": "", "members": []}
+
+    def close(self, everyone: int, sleep: t.Callable[[float], None] = time.sleep,
+              clock: t.Callable[[], float] = time.monotonic) -> list[str]:
+        """(Leader) wait until nobody new joins (or all ``everyone`` hosts are in), close the group, its members."""
+        started = clock()
+        while True:
+            with self._locked():
+                state = self._state()
+                quiet = clock() - state["changed"] >= GATHER_QUIET
+                if len(state["members"]) >= everyone or quiet or clock() - started >= GATHER_MAX:
+                    state["open"] = None
+                    _write(self.directory / "state.json", state)
+                    self.run.lead()
+                    return list(state["members"])
+            sleep(WAIT_STEP)
+
+
+class _FileLock:
+    """An exclusive flock on a file, for a few reads and writes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: t.IO[str] | None = None
+
+    def __enter__(self) -> _FileLock:
+        self.handle = open(self.path, "a", encoding="ascii")  # pylint: disable=consider-using-with
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: t.Any) -> None:
+        assert self.handle is not None
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()

@@ -1,14 +1,20 @@
 """alicloud.ecs.run as a per-host task on 6 isolated emulated instances: the command runs exactly once on
 every instance however the task is invoked, in one RunCommand per batch, and every host reports its own
-result (failed in the recap, register, facts in a jsonfile cache). Unrunnable instances fail alone."""
+result (failed in the recap, register, facts in a jsonfile cache). Unrunnable instances fail alone; an
+interrupt stops the batch's invocation."""
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
 from emulator.testing import EmulatorProcess
 
 from fleet_helpers import CALLBACKS, FLEETS, FleetPlay
@@ -186,6 +192,17 @@ def test_stopped_and_agent_offline_instances_fail_alone_with_their_causes(ansibl
         assert played.result(RUN, host)["stdout"] == f"{host}\n"
 
 
+def test_a_dynamic_include_runs_once_on_the_hosts_that_include_it(ansible, emulator, tmp_path):
+    (tmp_path / "included.yml").write_text(json.dumps([run_task()]))
+    played = play(ansible, emulator, tmp_path, [{
+        "name": "include", "ansible.builtin.include_tasks": str(tmp_path / "included.yml"),
+        "when": "inventory_hostname != 'node-2'"}])
+    assert played.rc == 0, played.output[-3000:]
+    assert runs(emulator) == {"node-1": 1, "node-2": 0, "node-3": 1, "node-4": 1}
+    assert emulator.counters()["RunCommand"] == 1  # forks 5: the three hosts arrive together
+    assert set(played.per_host(RUN)) == {"node-1", "node-3", "node-4"}
+
+
 def test_options_rendered_differently_per_host_run_with_each_hosts_own_values(ansible, emulator, tmp_path):
     content = "echo x >> /root/runcount; echo {{ 'odd' if inventory_hostname in ['node-1', 'node-3'] else 'even' }}"
     played = play(ansible, emulator, tmp_path, [run_task(**{"alicloud.ecs.run": {"content": content}})],
@@ -196,3 +213,45 @@ def test_options_rendered_differently_per_host_run_with_each_hosts_own_values(an
         "node-1": "odd\n", "node-2": "even\n", "node-3": "odd\n", "node-4": "even\n"}
     # node-1 sends for itself and node-3; node-2 and node-4 differ from it, so each sends its own.
     assert emulator.counters()["RunCommand"] == 3
+
+
+def test_an_interrupt_mid_batch_stops_the_batch_invocation(ansible, emulator, tmp_path):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(json.dumps([{"name": "per host", "hosts": "nodes", "gather_facts": False, "tasks": [
+        run_task(**{"alicloud.ecs.run": {"content": "sleep 25; echo done >> /root/runcount"}})]}]))
+    inventory = write_inventory(emulator, tmp_path / "inventory.json")
+    client = CloudClient(resolve_settings(env=emulator.env()), region="cn-hangzhou")
+
+    def running() -> list[dict]:
+        found = client.call("DescribeInvocations", MaxResults=50)["Invocations"]["Invocation"]
+        return [item for item in found if item["InvocationStatus"] == "Running"]
+    process = subprocess.Popen([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+                                str(playbook), "--forks", "2"], env=ansible.env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        [invocation] = wait_for(running, "the batch's invocation to run")
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=120)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode != 0
+    wait_for(lambda: emulator.counters().get("StopInvocation", 0) >= 1, f"the stop:\n{output}")
+    assert emulator.counters()["StopInvocation"] == 1 and emulator.counters()["RunCommand"] == 1
+    assert f"SIGINT: stopped invocation {invocation['InvokeId']} (alicloud.ecs.run-" in output, output
+    ended = wait_for(lambda: [item for item in client.call("DescribeInvocations", InvokeId=invocation["InvokeId"])[
+        "Invocations"]["Invocation"] if item["InvocationStatus"] not in ("Running", "Stopping")], "the end")
+    assert ended[0]["InvocationStatus"] in ("Stopped", "Cancelled", "Terminated"), ended
+    assert runs(emulator) == dict.fromkeys(NODES, 0)
+
+
+def wait_for(condition, what: str, timeout: float = 120):
+    """Poll ``condition`` until it returns something truthy (no timing is asserted, only the outcome)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import fleet_share
-from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_share import LeaderGone, SharedRun
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_share import Gathering, LeaderGone, SharedRun
 
 
 def test_one_leader_per_round_and_each_host_reads_its_instance(tmp_path) -> None:
@@ -46,3 +46,23 @@ def test_the_run_directory_belongs_to_the_parent_process_and_stale_ones_go(tmp_p
     assert directory.name.startswith(f"{os.getppid()}-") and directory.is_dir()
     assert not stale.exists()
     assert fleet_share.run_directory() == directory
+
+
+def test_hosts_gather_into_one_group_until_it_closes(tmp_path) -> None:
+    first = Gathering(tmp_path, "web-1", "options")
+    second = Gathering(tmp_path, "web-2", "options")
+    assert (first.leads, second.leads) == (True, False)
+    assert first.close(everyone=2, sleep=pytest.fail) == ["web-1", "web-2"]
+    late = Gathering(tmp_path, "web-4", "options")
+    assert late.leads and late.group != first.group
+    other = Gathering(tmp_path, "web-3", "other options")  # options differ: a group of its own
+    assert other.leads and other.group not in (first.group, late.group)
+
+
+def test_a_group_closes_once_nobody_new_came(tmp_path, monkeypatch) -> None:
+    now = iter(range(1000))
+    monkeypatch.setattr(fleet_share.time, "monotonic", lambda: float(next(now)))
+    leader = Gathering(tmp_path, "web-1", "options")
+    Gathering(tmp_path, "web-2", "options")
+    assert leader.close(everyone=10, sleep=lambda seconds: None) == ["web-1", "web-2"]
+    assert leader.run.lead() is False  # closing made it the group's leader
