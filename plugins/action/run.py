@@ -30,7 +30,7 @@ try:
 except ImportError:  # ansible-core < 2.19: no trust to grant, and an action's facts are never templated
     trust_as_template = None
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, Settings, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import api_argument_spec, credential_args
 from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
@@ -99,9 +99,7 @@ class ActionModule(ActionBase):
     def _own_host(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         """This host's own result; the command goes out once per batch, from the first host's task."""
         host = task_vars["inventory_hostname"]
-        region = resolve_settings(
-            access_key_id=args["access_key"], access_key_secret=args["secret_key"],
-            security_token=args["security_token"], region=args["region"], endpoint=args["endpoint"]).region
+        region = self._settings(args, task_vars).region
         own = instance_of(host, task_vars, region)
         explicit = args["instance_ids"] is not None or args["instance_tags"] is not None
         if own is None and not explicit:
@@ -199,14 +197,20 @@ class ActionModule(ActionBase):
             if loop_var and loop_var in task_vars:
                 variables[loop_var] = task_vars[loop_var]
             try:
-                holds = self._task._resolve_conditional_with_item(  # pylint: disable=protected-access
-                    self._task.when, variables)[0]
-                holds = holds and self._rendered(raw, args, variables) == mine
+                holds = self._when_holds(variables) and self._rendered(raw, args, variables) == mine
             except (AnsibleError, PlanError):
                 holds = False  # the host's own task meets the same error before it gets here
             if holds:
                 active.append(name)
         return active
+
+    def _when_holds(self, variables: dict[str, t.Any]) -> bool:
+        """The task's `when` (its blocks' and role's included) with another host's variables."""
+        resolve = getattr(self._task, "_resolve_conditional_with_item", None)  # ansible-core 2.19+
+        if resolve is not None:
+            return bool(resolve(self._task.when, variables)[0])
+        templar = self._templar.copy_with_new_env(available_variables=variables)
+        return bool(self._task.evaluate_conditional(templar, variables))
 
     def _templated_options(self) -> dict[str, t.Any] | None:
         """The task's options as written, when a template in them may render differently per host; else None."""
@@ -226,15 +230,19 @@ class ActionModule(ActionBase):
 
     # -- planning (no API call except listing instances by tag) -------------------------------
 
-    def _plan(self, args: dict[str, t.Any], task_vars: dict[str, t.Any], hosts: list[str],
-              strict: bool) -> dict[str, t.Any]:
-        settings = resolve_settings(
+    @staticmethod
+    def _settings(args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> Settings:
+        return resolve_settings(
             access_key_id=args["access_key"], access_key_secret=args["secret_key"],
             security_token=args["security_token"], region=args["region"], endpoint=args["endpoint"],
             retry_budget=args["retry_budget"], connect_timeout=args["connect_timeout"], read_timeout=args["read_timeout"],
             api_concurrency=args["api_concurrency"],
             inherited=inventory_credentials.lookup(task_vars.get(inventory_credentials.HOSTVAR)),
             **credential_args(args.get))
+
+    def _plan(self, args: dict[str, t.Any], task_vars: dict[str, t.Any], hosts: list[str],
+              strict: bool) -> dict[str, t.Any]:
+        settings = self._settings(args, task_vars)
         content = self._content(args, task_vars)
         client = CloudClient(settings, log=display_log(display))
         targets = self._targets(args, hosts, task_vars["hostvars"], client, strict)
