@@ -440,7 +440,8 @@ class Connection(ConnectionBase):
 
     def exec_command(self, cmd: str, in_data: bytes | None = None, sudoable: bool = True) -> tuple[int, bytes, bytes]:
         super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
-        display.vvv(f"EXEC {cmd}", host=self._instance_id())
+        # A no_log task's command line (a raw or script task's own words) is as private as its output.
+        display.vvv("EXEC (command hidden: no_log)" if self._private() else f"EXEC {cmd}", host=self._instance_id())
         if self._is_powershell():
             # Become on Windows (runas) happens inside ansible's exec wrapper, never at a prompt.
             rc, out, err = self._run(cmd, in_data)

@@ -57,6 +57,7 @@ def test_a_no_log_play_leaves_nothing_behind(ansible, emulator, reachable, tmp_p
     filler = "x" * 200_000  # large enough to be staged in chunks, not only carried inline
     secret_play = play_file(tmp_path / "secret.yml", [
         {"name": "Secret command", "ansible.builtin.shell": f"echo {SENTINEL} | wc -c", "no_log": True},
+        {"name": "Secret raw", "ansible.builtin.raw": f"echo {SENTINEL} | wc -c", "no_log": True},
         {"name": "Secret file", "no_log": True, "ansible.builtin.copy": {
             "content": f"{SENTINEL}\n{filler}\n", "dest": "/root/nolog-target", "mode": "0600"}},
         {"name": "Secret on stdin", "ansible.builtin.command": {"cmd": "wc -c", "stdin": f"{SENTINEL}{filler}"},
