@@ -124,7 +124,9 @@ def _prune_script(limits: StagingLimits) -> str:
     budget_kb = limits.max_size_mb * 1024
     strays = " ".join(STRAY_WORK_DIRS)
     return (
-        f"if [ -z \"$(find \"$_c/.pruned\" -mmin -{PRUNE_EVERY_MINUTES} 2>/dev/null)\" ] && : > \"$_c/.pruned\"; then\n"
+        # touch, not a redirection: a failed redirection of a special builtin ends a POSIX shell (a user who may
+        # not write the directory, which the agent created as root, simply does not prune).
+        f"if [ -z \"$(find \"$_c/.pruned\" -mmin -{PRUNE_EVERY_MINUTES} 2>/dev/null)\" ] && touch \"$_c/.pruned\" 2>/dev/null; then\n"
         f"  find \"$_c\" -maxdepth 1 -type f ! -name .pruned -mmin +{minutes} -exec rm -f {{}} + 2>/dev/null\n"
         f"  for _w in {strays}; do\n"
         f"    [ -n \"$(find \"$_w\" -maxdepth 0 -mmin +{minutes} 2>/dev/null)\" ] && rm -rf \"$_w\"\n"
