@@ -27,6 +27,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import (
     TERMINAL_STATUSES, PollSchedule, encode_content, new_client_token, stop_invocation,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.pagination import paginate
+from ansible_collections.alicloud.ecs.plugins.module_utils.retries import is_retryable
 
 INVOCATIONS_PAGE = 50
 # Polls start after half a second and slow down to one every 5 s: a long run costs few calls.
@@ -59,6 +60,10 @@ class Launch:
     fetched: bool = False
     # While it runs, a SIGINT or SIGTERM to ansible stops it (module_utils/interrupts.py).
     watch: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def __post_init__(self) -> None:
+        # Failed looks are waited out until then (``deadline`` moves to infinity once a stop was asked).
+        self.give_up = self.deadline + DEADLINE_GRACE
 
 
 class Phase:
@@ -123,7 +128,15 @@ class Phase:
             listing = paginate(self.clients(region), "DescribeInvocations",
                                lambda response: (response.get("Invocations") or {}).get("Invocation") or [],
                                INVOCATIONS_PAGE, CommandName=self.name)
-            for invocation in listing:
+            try:
+                invocations = list(listing)
+            except CloudError as error:
+                # The commands run on whether the API answers or not: a look that failed for a passing reason
+                # (throttling, 5xx, the endpoint away past the retry budget) saw nothing, until the deadline.
+                if not is_retryable(error) or all(self.clock() > launch.give_up for launch in open_launches):
+                    raise
+                continue
+            for invocation in invocations:
                 launch = by_id.get(invocation.get("InvokeId", ""))
                 if launch:
                     ended += self._absorb(launch, instances_of(invocation))

@@ -21,9 +21,11 @@ SLOW = "sleep 25 && echo done"
 
 
 def invocations(emulator, region: str, name: str) -> list[dict]:
+    """The region's invocations whose command name is ``name`` or starts with ``name-``."""
     client = CloudClient(resolve_settings(env=emulator.env()), region=region)
-    answer = client.call("DescribeInvocations", CommandName=name, MaxResults=50)
-    return answer["Invocations"]["Invocation"]
+    answer = client.call("DescribeInvocations", MaxResults=50)
+    return [item for item in answer["Invocations"]["Invocation"]
+            if item["CommandName"] == name or item["CommandName"].startswith(f"{name}-")]
 
 
 def wait_for(condition, what: str, timeout: float = 120):
@@ -100,3 +102,14 @@ def test_a_module_waiting_on_an_invocation_stops_it_when_interrupted(ansible, em
     [item] = ended
     assert item["InvocationStatus"] in ("Stopped", "Cancelled", "Terminated"), item
     assert f"SIGINT: stopped invocation {item['InvokeId']} (on {len(hosts)} instances)" in output, output
+
+
+def test_a_fleet_run_in_flight_is_stopped_when_interrupted(ansible, emulator, tmp_path, reachable) -> None:
+    hosts = [item for item in reachable if item["region"] == "cn-hangzhou"]
+    play = [{"name": "fleet", "hosts": ",".join(item["name"] for item in hosts), "gather_facts": False,
+             "tasks": [{"name": "a long fleet run", "alicloud.ecs.run": {"content": SLOW}}]}]
+    output, ended = interrupt(ansible, emulator, tmp_path, play, ["-i", str(DEMO_INVENTORY), "-f", "5"],
+                              "cn-hangzhou", "alicloud.ecs.run", 1, signal.SIGINT)
+    [item] = ended  # one RunCommand for the whole batch
+    assert item["InvocationStatus"] in ("Stopped", "Cancelled", "Terminated"), item
+    assert f"SIGINT: stopped invocation {item['InvokeId']} (alicloud.ecs.run-" in output, output
