@@ -87,7 +87,7 @@ class Run:
     def follow(self, feed: Any, ended: threading.Event) -> None:
         """Hand the output file's bytes to ``feed`` as they are written, until ``ended`` is set and all is read."""
         while not self.output_path.exists() and not ended.is_set():
-            time.sleep(POLL)
+            ended.wait(POLL)
         try:
             stream = self.output_path.open("rb")
         except OSError:
@@ -103,7 +103,7 @@ class Run:
                         feed(rest)
                     return
                 else:
-                    time.sleep(POLL)
+                    ended.wait(POLL)  # wakes at once when the run ends, so its last bytes cost no extra pause
 
     def discard(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
