@@ -2,8 +2,8 @@
 
 Both sides run the same shell command (``echo bench``): through ``alicloud.ecs.run`` as a plain per-host
 task (no run_once: every host's task reports its own result, the first one of the batch sends one
-RunCommand per 100 instances for all) at forks 5 and 50 (10,000 at forks 50 only), with run_once (one
-task for all hosts), and as an ``ansible.builtin.raw`` task over the
+RunCommand per 100 instances for all) at forks 5 and 50 (up to 1,000 instances unless asked), with
+run_once (one task for all hosts; also with read_output: false, exit codes only), and as an ``ansible.builtin.raw`` task over the
 alicloud.ecs.cloud_assistant connection with forks=50 (host by host). Wall time is the whole
 ansible-playbook run; API calls come from the emulator's counters. The emulator runs with
 ``isolation: none`` (thousands of isolated instances would each need their own init), no injected latency
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,11 +30,14 @@ from emulator.testing import EmulatorProcess  # noqa: E402
 
 RUN_FORKS = (5, 50)
 # ansible itself costs tens of milliseconds per host and task on a loaded 2-core machine (a debug task on 1,000
-# hosts takes about a minute), so the largest fleets are run at forks=50 only.
-FORKS_5_MAX_SIZE = 1000
+# hosts takes about a minute, and per host it grows with the number of hosts: 9,351 of 10,000 host tasks took
+# 40 minutes), so by default the per-host rows stop at 1,000 instances and 10,000 runs with run_once only;
+# --per-host-sizes asks for more.
+PER_HOST_SIZES = (10, 100, 1000)
 CONNECTION_FORKS = 50
 CONNECTION = f"connection, forks={CONNECTION_FORKS}"
 RUN_ONCE = f"alicloud.ecs.run, run_once, forks={CONNECTION_FORKS}"
+RUN_ONCE_NO_OUTPUT = f"alicloud.ecs.run, run_once, read_output=false, forks={CONNECTION_FORKS}"
 COMMAND = "echo bench"
 
 
@@ -58,13 +62,16 @@ def write_inputs(work: Path, emulator: EmulatorProcess) -> dict[str, Path]:
                             "ansible_alicloud_instance_id": item["id"], "ansible_alicloud_region": item["region"]}
              for item in emulator.instances()}
     paths = {"inventory": work / "fleet.json", "run": work / "run.yml", "run_once": work / "run_once.yml",
-             "connection": work / "connection.yml"}
+             "no_output": work / "no_output.yml", "connection": work / "connection.yml"}
     paths["inventory"].write_text(json.dumps({"all": {"children": {"fleet": {"hosts": hosts}}}}))
     play = {"name": "Fleet", "hosts": "fleet", "gather_facts": False}
     paths["run"].write_text(json.dumps([{**play, "tasks": [
         {"name": "Fan out", "alicloud.ecs.run": {"content": COMMAND}}]}]))
     paths["run_once"].write_text(json.dumps([{**play, "tasks": [
         {"name": "Fan out once", "alicloud.ecs.run": {"content": COMMAND}, "run_once": True}]}]))
+    paths["no_output"].write_text(json.dumps([{**play, "tasks": [
+        {"name": "Fan out once, exit codes only", "alicloud.ecs.run": {"content": COMMAND, "read_output": False},
+         "run_once": True}]}]))
     paths["connection"].write_text(json.dumps([{**play, "tasks": [
         {"name": "Host by host", "ansible.builtin.raw": COMMAND, "changed_when": False}]}]))
     return paths
@@ -78,7 +85,7 @@ def timed_run(env: dict[str, str], inventory: Path, playbook: Path, forks: int) 
 
 
 def measure(work: Path, env_base: dict[str, str], sizes: list[int], connection_sizes: list[int],
-            latency_ms: int) -> tuple[list[dict], dict]:
+            latency_ms: int, per_host_sizes: t.Sequence[int] = PER_HOST_SIZES) -> tuple[list[dict], dict]:
     rows: list[dict] = []
     profile: dict = {}
     for size in sizes:
@@ -86,9 +93,9 @@ def measure(work: Path, env_base: dict[str, str], sizes: list[int], connection_s
             env = dict(env_base, **emulator.env())
             paths = write_inputs(work, emulator)
             emulator.faults(latency_ms=latency_ms)
-            runs = [(run_mode(forks), paths["run"], forks) for forks in RUN_FORKS
-                    if forks == CONNECTION_FORKS or size <= FORKS_5_MAX_SIZE]
+            runs = [(run_mode(forks), paths["run"], forks) for forks in RUN_FORKS if size in per_host_sizes]
             runs.append((RUN_ONCE, paths["run_once"], CONNECTION_FORKS))
+            runs.append((RUN_ONCE_NO_OUTPUT, paths["no_output"], CONNECTION_FORKS))
             if size in connection_sizes:
                 runs.append((CONNECTION, paths["connection"], CONNECTION_FORKS))
             for mode, playbook, forks in runs:
@@ -104,13 +111,13 @@ def measure(work: Path, env_base: dict[str, str], sizes: list[int], connection_s
 def report(rows: list[dict], profile: dict, latency_ms: int, results: Path) -> None:
     print(f"\nFleet fan-out: `{COMMAND}` on N instances, whole ansible-playbook run, "
           f"{latency_ms} ms injected API latency, emulator isolation none")
-    print(f"{'instances':>9}  {'mode':24} {'seconds':>8} {'API calls':>10} {'calls/instance':>15}")
+    print(f"{'instances':>9}  {'mode':56} {'seconds':>8} {'API calls':>10} {'calls/instance':>15}")
     for row in rows:
-        print(f"{row['instances']:>9}  {row['mode']:24} {row['seconds']:>8} {row['api_calls']:>10} "
+        print(f"{row['instances']:>9}  {row['mode']:56} {row['seconds']:>8} {row['api_calls']:>10} "
               f"{row['api_calls'] / row['instances']:>15.2f}")
     for size in sorted({row["instances"] for row in rows}):
         pair = {row["mode"]: row for row in rows if row["instances"] == size}
-        if CONNECTION in pair:
+        if CONNECTION in pair and run_mode(CONNECTION_FORKS) in pair:
             run, conn = pair[run_mode(CONNECTION_FORKS)], pair[CONNECTION]
             print(f"{size:>9}  alicloud.ecs.run (forks={CONNECTION_FORKS}) is "
                   f"{conn['seconds'] / max(run['seconds'], 1e-9):.1f}x faster "
@@ -124,7 +131,8 @@ def report(rows: list[dict], profile: dict, latency_ms: int, results: Path) -> N
     print(f"written to {out.relative_to(REPO_ROOT)}")
 
 
-def run_fleet_bench(sizes: list[int], connection_sizes: list[int], latency_ms: int = 0) -> None:
+def run_fleet_bench(sizes: list[int], connection_sizes: list[int], latency_ms: int = 0,
+                    per_host_sizes: t.Sequence[int] = PER_HOST_SIZES) -> None:
     """Measure and print the fleet table; the JSON goes to bench/results/fleet.json."""
     with tempfile.TemporaryDirectory() as temp:
         work = Path(temp)
@@ -133,7 +141,7 @@ def run_fleet_bench(sizes: list[int], connection_sizes: list[int], latency_ms: i
         env = dict(os.environ, ANSIBLE_CONFIG=str(config), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".build" / "collections"),
                    ANSIBLE_ALICLOUD_TRANSFER_CACHE=str(work / "cache"))
-        rows, profile = measure(work, env, sizes, connection_sizes, latency_ms)
+        rows, profile = measure(work, env, sizes, connection_sizes, latency_ms, per_host_sizes)
     report(rows, profile, latency_ms, REPO_ROOT / "bench" / "results")
 
 
@@ -146,8 +154,10 @@ def main() -> int:
     parser.add_argument("--sizes", type=sizes_arg, default=list(FLEET_SIZES))
     parser.add_argument("--connection-sizes", type=sizes_arg, default=[10, 100, 1000])
     parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--per-host-sizes", type=sizes_arg, default=list(PER_HOST_SIZES),
+                        help="the counts also run as a per-host task (no run_once) at forks 5 and 50")
     args = parser.parse_args()
-    run_fleet_bench(args.sizes, args.connection_sizes, args.latency_ms)
+    run_fleet_bench(args.sizes, args.connection_sizes, args.latency_ms, args.per_host_sizes)
     return 0
 
 

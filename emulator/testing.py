@@ -193,3 +193,14 @@ class EmulatorProcess:
     def reset(self) -> None:
         """Back to the fleet file."""
         self.control("POST", "reset", {})
+
+
+def wait_for(condition: Any, what: str, timeout: float = 120) -> Any:
+    """Poll ``condition`` until it returns something truthy, and return that (tests assert outcomes, never timing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -316,7 +316,7 @@ class ActionModule(ActionBase):
             return clients.setdefault(region, client.for_region(region))
 
         run_id = uuid.uuid4().hex[:12]
-        spec = {key: args[key] for key in ("command_type", "timeout", "username", "working_dir")}
+        spec = {key: args[key] for key in ("command_type", "timeout", "username", "working_dir", "read_output")}
         main = Phase(client_for, CommandSpec(plan["content"], **spec), f"alicloud.ecs.run-{run_id}")
         health = Phase(client_for, CommandSpec(args["health_check"] or "", **spec), f"alicloud.ecs.run-{run_id}-health")
         batches = split_batches(plan["targets"], plan["sizes"])

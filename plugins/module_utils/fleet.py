@@ -42,6 +42,7 @@ RUN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "health_check": {"type": "str"},
     "rollback": {"type": "str"},
     "fail_when_stopped": {"type": "bool", "default": True},
+    "read_output": {"type": "bool", "default": True},
 }
 RUN_MUTUALLY_EXCLUSIVE = [("content", "script"), ("instance_ids", "instance_tags"), ("batch", "batch_size")]
 RUN_REQUIRED_ONE_OF = [("content", "script")]

@@ -6,7 +6,8 @@
 Cost model: one RunCommand per region per ≤100 instances, one DescribeInvocations per region per
 poll (filtered by the run's unique command name, so every invocation of the run comes back on one
 page of up to 50 invocations = 5,000 instances), and one DescribeInvocations with output per
-invocation once it has ended. A 1,000-instance run is 10 + polls + 10 calls.
+invocation once it has ended (none with ``read_output: false``). A 1,000-instance run is 10 + polls + 10
+calls.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class CommandSpec:
     timeout: int = 600
     username: str | None = None
     working_dir: str | None = None
+    read_output: bool = True  # false: status and exit code only, from the polls (no read per RunCommand)
 
 
 @dataclass
@@ -155,7 +157,10 @@ class Phase:
                 launch.seen.add(target.instance_id)
                 self._store(target, item)
                 ended.append((target.host, status == SUCCESS))
-        if len(launch.seen) == len(launch.targets):
+        if len(launch.seen) == len(launch.targets) and not self.spec.read_output:
+            launch.fetched = True
+            launch.watch.close()
+        elif len(launch.seen) == len(launch.targets):
             # ⚠ The contract lets IncludeOutput be used with an InvokeId only, and says nothing about a
             # cap on InvokeInstances; a RunCommand has at most 100 instances, so one page is assumed.
             answer = self.clients(launch.region).call(

@@ -6,12 +6,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from emulator.testing import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
@@ -26,17 +26,6 @@ def invocations(emulator, region: str, name: str) -> list[dict]:
     answer = client.call("DescribeInvocations", MaxResults=50)
     return [item for item in answer["Invocations"]["Invocation"]
             if item["CommandName"] == name or item["CommandName"].startswith(f"{name}-")]
-
-
-def wait_for(condition, what: str, timeout: float = 120):
-    """Poll ``condition`` until it returns something truthy (no timing is asserted, only the outcome)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def interrupt(ansible, emulator, tmp_path, play: list[dict], args: list[str], region: str, name: str,

@@ -9,13 +9,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 from fleet_helpers import CALLBACKS, FLEETS, FleetPlay
 
@@ -246,12 +245,14 @@ def test_an_interrupt_mid_batch_stops_the_batch_invocation(ansible, emulator, tm
     assert runs(emulator) == dict.fromkeys(NODES, 0)
 
 
-def wait_for(condition, what: str, timeout: float = 120):
-    """Poll ``condition`` until it returns something truthy (no timing is asserted, only the outcome)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+def test_without_reading_output_each_host_still_gets_its_exit_code(ansible, emulator, tmp_path):
+    emulator.exec(instance_ids(emulator)["node-3"], "touch /etc/fail-me")
+    played = play(ansible, emulator, tmp_path, [run_task(ignore_errors=True, **{"alicloud.ecs.run": {
+        "content": "hostname; test ! -e /etc/fail-me", "read_output": False}})])
+    assert played.rc == 0, played.output[-3000:]
+    results = played.per_host(RUN)
+    assert {host: (item["rc"], item["stdout"]) for host, item in results.items()} == {
+        "node-1": (0, ""), "node-2": (0, ""), "node-3": (1, ""), "node-4": (0, "")}
+    assert results["node-3"]["msg"].startswith("the command exited 1 on instance")
+    outcomes = {item["host"]: item["outcome"] for item in played.entries if item["task"] == RUN}
+    assert outcomes == {"node-1": "changed", "node-2": "changed", "node-3": "failed", "node-4": "changed"}

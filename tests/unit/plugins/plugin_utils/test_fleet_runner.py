@@ -113,3 +113,14 @@ def test_a_refused_run_command_sets_the_unrunnable_instances_aside_and_runs_the_
     assert phase.results["gone"]["error_info"] == "instance i-gone does not exist in region cn-hangzhou"
     assert phase.results["h3"]["status"] == "Success"
     assert budget.failed == {"h2", "gone"}
+
+
+def test_without_reading_output_a_run_costs_launches_and_polls_only() -> None:
+    cloud = FakeCloud(fail={"i-3"})
+    phase = Phase(lambda region: cloud, CommandSpec("echo", read_output=False), "run-5")
+    run_rollout(phase, fleet(250), 1, 250, ErrorBudget(5), sleep=lambda seconds: None)
+    assert cloud.count("RunCommand") == 4
+    assert not [params for name, params in cloud.calls if name == "DescribeInvocations" and params.get("InvokeId")]
+    assert phase.finished
+    assert (phase.results["h3"]["status"], phase.results["h3"]["exit_code"], phase.results["h3"]["output"]) == (
+        "Failed", 1, "")
