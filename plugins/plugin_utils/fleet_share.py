@@ -220,6 +220,7 @@ class _FileLock:
         return self
 
     def __exit__(self, *exc: t.Any) -> None:
-        assert self.handle is not None
+        if self.handle is None:  # __enter__ never ran: nothing is locked
+            return
         fcntl.flock(self.handle, fcntl.LOCK_UN)
         self.handle.close()
