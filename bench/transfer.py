@@ -20,10 +20,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / ".build" / "collections"))
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings  # noqa: E402
-from ansible_collections.alicloud.ecs.plugins.module_utils.file_transfer import SEND_PARALLELISM  # noqa: E402
-from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache  # noqa: E402
-from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import (  # noqa: E402
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings  # noqa: E402
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.file_transfer import SEND_PARALLELISM  # noqa: E402
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.instance_cache import InstanceCache  # noqa: E402
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import (  # noqa: E402
     ExecOptions, InstanceExecutor,
 )
 from emulator.testing import EmulatorProcess  # noqa: E402

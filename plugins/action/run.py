@@ -30,15 +30,15 @@ try:
 except ImportError:  # ansible-core < 2.19: no trust to grant, and an action's facts are never templated
     trust_as_template = None
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, Settings, resolve_settings
-from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import api_argument_spec, credential_args
-from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
-from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Settings, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import api_argument_spec, credential_args
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
     HEALTH_FAILED, NOT_RUNNABLE, RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF, SKIPPED, SUCCESS,
     ErrorBudget, PlanError, Target, check_pause, chunks, compact_summary, host_outcome, host_result, parse_amount,
     pause_after, plan_batches, split_batches, summarize,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.instances import describe_instances
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import (

@@ -271,22 +271,22 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
-from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import CREDENTIAL_OPTIONS
-from ansible_collections.alicloud.ecs.plugins.module_utils.deferred_steps import DeferredSteps, StepFailed
-from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
-from ansible_collections.alicloud.ecs.plugins.module_utils.instance_cache import InstanceCache
-from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import InvocationTimeout, PollSchedule
-from ansible_collections.alicloud.ecs.plugins.module_utils.reachability import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import CREDENTIAL_OPTIONS
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.deferred_steps import DeferredSteps, StepFailed
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.instance_cache import InstanceCache
+from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import InvocationTimeout, PollSchedule
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.reachability import (
     agent_error_is_unreachable, api_error_is_unreachable, instance_state, refused_for_the_instance,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.powershell_transport import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.powershell_transport import (
     PowerShellEnvelope, fetch_command, put_command,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import (
     ExecOptions, InstanceExecutor, RemoteExecError, ShellEnvelope,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.transport import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport import (
     BecomeAnswer, StagingLimits, TransportError,
 )
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials

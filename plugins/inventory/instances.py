@@ -161,10 +161,10 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, Settings, resolve_settings
-from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import credential_args
-from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError, ConfigError
-from ansible_collections.alicloud.ecs.plugins.module_utils.instances import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Settings, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import credential_args
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import (
     all_hostnames, assistant_status, describe_instances, filter_params, hostvars_for, is_permission_error,
     list_regions, pending_events, pick_hostname,
 )
@@ -173,7 +173,7 @@ from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import di
 # task: code imported here, in the parent, is inherited already compiled, where the collection loader would
 # otherwise compile the connection's module_utils from source again in every worker (measured: 40 ms a task,
 # 50 ms more for the SDK that client.py imports).
-from ansible_collections.alicloud.ecs.plugins.module_utils import powershell_transport, remote_exec  # noqa: F401  pylint: disable=unused-import
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution import powershell_transport, remote_exec  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 
 

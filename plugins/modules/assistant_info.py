@@ -111,10 +111,10 @@ offline_ids:
   elements: str
 """
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.assistant_agent import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.assistant_agent import (
     OS_TYPES, describe_agents, instance_id_list,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
 
 
 def main() -> None:

@@ -97,10 +97,10 @@ offline:
   elements: str
 """
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.assistant_agent import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.assistant_agent import (
     install_agents, instance_id_list, plan_install, reboot_instances, wait_online,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
 
 MAX_WAIT = 3600
 

@@ -73,10 +73,10 @@ import base64
 import binascii
 import typing as t
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.assistant_agent import instance_id_list
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.assistant_agent import instance_id_list
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
 
 
 def console_output(client: CloudClient, instance_id: str, remove_symbols: bool) -> dict[str, t.Any]:

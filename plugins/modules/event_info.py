@@ -156,9 +156,9 @@ history_events:
   elements: dict
 """
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.assistant_agent import instance_id_list
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils.system_events import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.assistant_agent import instance_id_list
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.system_events import (
     CYCLE_STATUSES, event_filters, full_status, history_events,
 )
 

@@ -168,8 +168,8 @@ instances:
       elements: dict
 """
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils.instances import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import (
     assistant_status, describe_instances, filter_params, hostvars_for, pending_events,
 )
 

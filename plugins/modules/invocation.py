@@ -273,20 +273,20 @@ msg:
 
 import time
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils.full_output import unwrap_output, wrap_script
-from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import InvocationTimeout, new_client_token
-from ansible_collections.alicloud.ecs.plugins.module_utils.invocation_runs import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.full_output import unwrap_output, wrap_script
+from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import InvocationTimeout, new_client_token
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.invocation_runs import (
     RunRequest, decode_output, describe_records, failure_summary, find_command, instances_with_tags, overall_status, shape_record,
     start, stop_run, wait_until_done,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.invocation_spec import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation_spec import (
     MAX_INSTANCES, MAX_RESOURCE_TAGS_INVOKE, MAX_RESOURCE_TAGS_RUN, MAX_TASK_TAGS, RUN_CONTENT_LIMIT,
     RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_IF, check_instance_ids, check_parameters, check_resource_tags,
     check_run_options, placeholders, run_argument_spec, run_content_size,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.remote_exec import RemoteExecError
-from ansible_collections.alicloud.ecs.plugins.module_utils.transport import TransportError
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import RemoteExecError
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport import TransportError
 
 WAIT_MARGIN = 60
 MAX_STOP_INSTANCES = 50

@@ -227,8 +227,8 @@ next_token:
   type: str
 """
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils.invocations_query import InvocationQuery
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.invocations_query import InvocationQuery
 
 
 def main() -> None:

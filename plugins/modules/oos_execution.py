@@ -284,8 +284,8 @@ notified:
   elements: str
 """
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils.oos import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.oos import (
     NOTIFY_TYPES, TERMINAL, check_start, failure_summary, get_execution, get_template, start_execution, summarize,
     task_executions, task_view, wait_execution, waiting_tasks,
 )

@@ -124,9 +124,9 @@ template:
       type: dict
 """
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import Json
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils.oos import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import Json
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.oos import (
     check_template_name, get_template, parse_template, template_yaml,
 )
 

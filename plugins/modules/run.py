@@ -351,8 +351,8 @@ max_errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.common_args import api_argument_spec
-from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import api_argument_spec
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
     RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF,
 )
 

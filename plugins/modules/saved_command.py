@@ -191,8 +191,8 @@ replaced_fields:
 
 import hashlib
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils import saved_commands as commands
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services import saved_commands as commands
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},

@@ -108,8 +108,8 @@ commands:
       type: int
 """
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils import saved_commands as commands
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services import saved_commands as commands
 
 
 def main() -> None:

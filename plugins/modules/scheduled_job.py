@@ -206,11 +206,11 @@ stopped:
   elements: str
 """
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils.invocation_spec import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation_spec import (
     RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_IF, run_argument_spec,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.scheduled_jobs import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.scheduled_jobs import (
     JobSpec, build_spec, create_job, definition_of, describe_job, find_jobs, is_live, job_result, plan,
     saved_command, stop_jobs,
 )

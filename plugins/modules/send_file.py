@@ -167,8 +167,8 @@ results:
 import os
 import time
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils import send_files as files
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services import send_files as files
 
 ARGUMENT_SPEC = {
     "instance_ids": {"type": "list", "elements": "str", "required": True},

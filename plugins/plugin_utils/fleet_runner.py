@@ -17,18 +17,18 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, Json
-from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError
-from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Json
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
     NOT_RUNNABLE, ErrorBudget, Rollout, SUCCESS, Target, chunks, host_result,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.instances import describe_instances
-from ansible_collections.alicloud.ecs.plugins.module_utils.interrupts import tracking
-from ansible_collections.alicloud.ecs.plugins.module_utils.invocation import (
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
+from ansible_collections.alicloud.ecs.plugins.module_utils.engine.interrupts import tracking
+from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import (
     TERMINAL_STATUSES, PollSchedule, encode_content, new_client_token, stop_invocation,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.pagination import paginate
-from ansible_collections.alicloud.ecs.plugins.module_utils.retries import is_retryable
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.pagination import paginate
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.retries import is_retryable
 
 INVOCATIONS_PAGE = 50
 # Polls start after half a second and slow down to one every 5 s: a long run costs few calls.

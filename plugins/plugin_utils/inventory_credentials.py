@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.credentials import CredentialProvider
+from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credentials import CredentialProvider
 
 HOSTVAR = "ansible_alicloud_credential_source"
 _PROVIDERS: dict[str, CredentialProvider] = {}

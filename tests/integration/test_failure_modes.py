@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 
 CALLBACKS = Path(__file__).resolve().parent / "callbacks"
 

@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 from emulator.testing import EmulatorProcess, wait_for
 
 from fleet_helpers import CALLBACKS, FLEETS, FleetPlay

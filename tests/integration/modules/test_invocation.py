@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 
 MODULE = "alicloud.ecs.invocation"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 from emulator.testing import EmulatorProcess
 
 DEMO_FLEET = Path(__file__).resolve().parents[3] / "emulator" / "fleets" / "demo.yml"

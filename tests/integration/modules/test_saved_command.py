@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 
 # Jinja would render {{ who }} itself; this is how a playbook writes a Cloud Assistant parameter.
 PARAMETERISED = "echo hello {{ '{{' }} who {{ '}}' }}"

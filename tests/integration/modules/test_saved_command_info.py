@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.client import CloudClient, resolve_settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 
 
 def test_filters_pages_and_content(ansible, emulator):

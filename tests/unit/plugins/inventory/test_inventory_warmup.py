@@ -23,7 +23,8 @@ def test_importing_the_inventory_plugin_loads_the_connection_engine_and_the_sdk(
     run = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=str(COLLECTIONS_ROOT)))
     loaded = set(json.loads(run.stdout))
-    engine = "ansible_collections.alicloud.ecs.plugins.module_utils."
-    for name in ("remote_exec", "transport", "file_transfer", "instance_cache", "powershell_transport", "client"):
-        assert engine + name in loaded
+    module_utils = "ansible_collections.alicloud.ecs.plugins.module_utils."
+    for name in ("execution.remote_exec", "execution.transport", "execution.file_transfer",
+                 "execution.instance_cache", "execution.powershell_transport", "api.client"):
+        assert module_utils + name in loaded
     assert "aliyunsdkcore.client" in loaded

@@ -6,8 +6,8 @@ import itertools
 import json
 import typing as t
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.errors import CloudError
-from ansible_collections.alicloud.ecs.plugins.module_utils.fleet import ErrorBudget, Target
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import ErrorBudget, Target
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import fleet_runner
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import CommandSpec, Phase, run_all, run_rollout
 

@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read many spooled output pages back with few result polls.
+
+A command's output larger than one API page (24 KB) is spooled on the instance and read back page by
+page, one small RunCommand each; the output cap leaves no way around one command per page. Waiting for
+each of them with its own DescribeInvocationResults would double the calls, though. The API filters
+results by instance and invocation tag, up to 50 per call (contract §2.8), so the reads go in rounds:
+every read of a round carries the round's tag, and one poll by that tag collects the outputs of all of
+them. Two rounds are under way at once (one starting while the other is collected), so at most
+``2 * ROUND_PAGES`` reads run on the instance together.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+
+from ..api.client import CloudClient
+from ..engine.invocation import RESULTS_PAGE_SIZE, InstanceResult, InvocationTimeout, run_command, stop_invocation
+
+if t.TYPE_CHECKING:  # remote_exec imports this module
+    from .remote_exec import ExecOptions
+
+ROUND_PAGES = 25        # page reads per round: one poll returns them all (≤ RESULTS_PAGE_SIZE)
+ROUNDS_IN_FLIGHT = 2    # so at most 50 reads run on the instance at once (the agent's own limit is ⚠ unknown)
+ROUND_TAG = "alicloud-ecs:page-round"
+
+
+class PageReader:
+    """Runs page scripts on one instance and returns their outputs, a round of them per result poll."""
+
+    def __init__(self, client: CloudClient, instance_id: str, options: ExecOptions) -> None:
+        self.client = client
+        self.instance_id = instance_id
+        self.options = options
+        self._nonce = os.urandom(6).hex()
+        self._rounds = 0
+        self._lock = threading.Lock()
+
+    def read(self, scripts: t.Sequence[str]) -> t.Iterator[tuple[int, str, InstanceResult]]:
+        """(index, InvokeId, result) of every script, round by round, each run once and finished."""
+        rounds = [list(range(start, min(start + ROUND_PAGES, len(scripts))))
+                  for start in range(0, len(scripts), ROUND_PAGES)]
+        with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as starters, \
+                ThreadPoolExecutor(max_workers=ROUNDS_IN_FLIGHT) as rounds_pool:
+            for done in rounds_pool.map(lambda indexes: self._round(starters, scripts, indexes), rounds):
+                yield from done
+
+    def _round(self, starters: ThreadPoolExecutor, scripts: t.Sequence[str],
+               indexes: list[int]) -> list[tuple[int, str, InstanceResult]]:
+        with self._lock:
+            self._rounds += 1
+            tag = f"{self._nonce}-{self._rounds}"
+        options = self.options
+        tags = {**options.tags, ROUND_TAG: tag}
+        invoke_ids = list(starters.map(lambda index: run_command(
+            self.client, [self.instance_id], scripts[index], command_type=options.envelope.command_type,
+            name=options.name, timeout=options.timeout, username=options.username, tags=tags,
+            termination_mode="ProcessTree"), indexes))
+        by_invoke = dict(zip(invoke_ids, indexes))
+        results = self._wait(tag, by_invoke)
+        return [(by_invoke[invoke_id], invoke_id, results[invoke_id]) for invoke_id in invoke_ids]
+
+    def _wait(self, tag: str, by_invoke: dict[str, int]) -> dict[str, InstanceResult]:
+        """Poll by the round's tag until every read in it finished; a read left unfinished at the deadline is stopped."""
+        started = time.monotonic()
+        deadline = started + self.options.timeout + self.options.wait_margin
+        finished: dict[str, InstanceResult] = {}
+        for delay in self.options.schedule.delays():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                late = sorted(set(by_invoke) - set(finished))
+                for invoke_id in late:
+                    stop_invocation(self.client, invoke_id)
+                raise InvocationTimeout(late[0], time.monotonic() - started)
+            time.sleep(min(delay, remaining))
+            for invoke_id, result in self._tagged(tag):
+                if invoke_id in by_invoke and result.finished:
+                    finished[invoke_id] = result
+            if len(finished) == len(by_invoke):
+                return finished
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _tagged(self, tag: str) -> t.Iterator[tuple[str, InstanceResult]]:
+        """Every result of this instance carrying the round's tag, across as many pages as there are."""
+        next_token: str | None = None
+        while True:
+            response = self.client.call(
+                "DescribeInvocationResults", InstanceId=self.instance_id, Tag=[{"Key": ROUND_TAG, "Value": tag}],
+                MaxResults=RESULTS_PAGE_SIZE, NextToken=next_token)
+            invocation = response.get("Invocation") or {}
+            for item in (invocation.get("InvocationResults") or {}).get("InvocationResult") or []:
+                yield item.get("InvokeId", ""), InstanceResult.from_api(item)
+            next_token = invocation.get("NextToken") or None
+            if not next_token:
+                return

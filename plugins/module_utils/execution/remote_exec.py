@@ -1,0 +1,416 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the alicloud.ecs collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run one shell command on one instance with exact stdin, stdout, stderr and rc.
+
+This ties the pieces together: stdin is inlined or staged as chunks (file_transfer), the command
+travels in the envelope (transport), runs through the invocation engine, and output larger than
+one API page is read back page by page. Nothing is truncated silently and nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shlex
+import tempfile
+import time
+import typing as t
+from dataclasses import asdict, dataclass, field
+
+from ..api.client import CloudClient
+from .file_transfer import SEND_PARALLELISM, Chunk, Progress, chunk_dir_for, cut_chunks, send_chunks, split_chunks
+from .instance_cache import InstanceCache
+from ..engine.invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
+from .page_reads import PageReader
+from .stdin_delta import make_delta, module_name
+from .transport import (
+    INLINE_BUDGET, OUTPUT_PAGE_BYTES, BaseEdit, BecomeAnswer, Frame, StagingLimits, StdinPart, StdinPlan, Trailer, TransportError,
+    build_page_script, build_run_script, decode_frame, pack_inline, parse_trailer,
+)
+
+MAX_STAGING_ATTEMPTS = 3
+MANIFEST_AFTER = 768 << 10         # stdin larger than this lists its chunks in a staged manifest
+WHOLE_INLINE_MAX = 1 << 20        # larger stdin is never tried whole inline (it would not fit)
+MEMORY_FRAME_BYTES = 8 << 20  # a larger result frame is assembled in a temporary file
+LEARNING_RATE = 0.3     # weight of the newest run in the running mean and spread
+SPREAD_FACTOR = 2.0     # aim this many spreads past the mean run time
+LAG_SHRINK = 0.95       # after a first-look hit, expect a little less delivery lag next time
+FIRST_LAG = 0.1         # delivery lag assumed before anything is known
+OUTLIER_SPREADS = 3.0   # a run beyond mean + this many spreads (+ slack) counts only up to there
+OUTLIER_SLACK = 0.05
+MAX_EDITS = 1024        # a delta with more edits goes as chunks instead (a scattered change, not a re-stamped zip)
+COMMAND_ALLOWANCE = 1024  # command bytes the envelope's stdin budget already leaves room for; more comes off that budget
+
+
+@dataclass
+class RunTiming:
+    """How long one kind of command takes on one instance, to aim the first result poll.
+
+    ``run`` and ``spread`` come from the script's own clock on the instance, exact on every run;
+    ``lag`` (delivery and reporting around the script) is only bounded by the controller's looks,
+    so it drifts down after a hit and moves halfway towards what a miss showed.
+    """
+
+    run: float
+    spread: float
+    lag: float
+    slow: float | None = None  # typical run time of the heavy tail, once one was seen
+
+    @property
+    def aim(self) -> float:
+        return self.run + SPREAD_FACTOR * self.spread + self.lag
+
+    @property
+    def slow_aim(self) -> float | None:
+        return None if self.slow is None else self.slow + self.lag
+
+    def learn(self, run_seconds: float, completion: Completion | None) -> RunTiming:
+        """The timing after one more run; ``completion`` None when the looks say nothing of the lag."""
+        # Module runs have a heavy tail (a run now and then takes a second more, on any host): a
+        # clamped observation keeps one outlier from pushing every later aim out, while a real
+        # change still comes through within a few runs.
+        limit = self.run + OUTLIER_SPREADS * self.spread + OUTLIER_SLACK
+        observed = min(run_seconds, limit)
+        deviation = abs(observed - self.run)
+        slow = self.slow
+        if run_seconds > limit:  # remember where the tail lies, to look there right after a miss
+            slow = run_seconds if slow is None else slow + LEARNING_RATE * (run_seconds - slow)
+        if completion is None:
+            lag = self.lag
+        elif completion.polls == 1:
+            lag = min(self.lag * LAG_SHRINK, max(0.0, completion.latest - run_seconds))
+        else:
+            seen = (completion.earliest + completion.latest) / 2 - run_seconds
+            lag = self.lag + 0.5 * (seen - self.lag)
+        return RunTiming(run=self.run + LEARNING_RATE * (observed - self.run),
+                         spread=self.spread + LEARNING_RATE * (deviation - self.spread),
+                         lag=max(0.0, lag), slow=slow)
+
+    @classmethod
+    def first(cls, run_seconds: float, completion: Completion | None) -> RunTiming:
+        return cls(run=run_seconds, spread=run_seconds * 0.1, lag=FIRST_LAG).learn(run_seconds, completion)
+
+
+def timing_kind(command: bytes, stdin: bytes | None) -> str:
+    """What makes run times comparable: the module (by name, or by the end of its payload, which
+    holds the module's code), else the command."""
+    name = module_name(stdin)
+    if name:
+        return f"module:{name}"
+    basis = stdin[-4096:] if stdin else command
+    return ("module:" if stdin else "command:") + hashlib.sha256(basis).hexdigest()[:16]
+
+
+def base_file(digest: str) -> str:
+    """The name under which the instance keeps a payload as the base of the next one."""
+    return f"{digest}.base"
+
+
+class ShellEnvelope:
+    """The script dialect of the instance: POSIX sh with coreutils, run as RunShellScript.
+
+    The executor's staging, retries and paging do not depend on the dialect; only the scripts do.
+    A subclass (powershell_transport) writes the same framed answer from PowerShell, so one decoder
+    serves both. The methods look the POSIX builders up when called, so tests can replace them.
+    """
+
+    command_type = "RunShellScript"
+    inline_budget = INLINE_BUDGET  # packed stdin bytes one script may carry inline
+    keeps_bases = True  # rebuilds stdin from a kept earlier payload (StdinPlan.from_base)
+
+    def run_script(self, command: bytes, plan: StdinPlan | None, become: BecomeAnswer | None = None) -> str:
+        return build_run_script(command, plan, become)
+
+    def page_script(self, spool: str, index: int) -> str:
+        return build_page_script(spool, index)
+
+    def chunk_dir(self, user: str) -> str:
+        return chunk_dir_for(user)
+
+
+class RemoteExecError(Exception):
+    """The instance could not run the command (agent down, bad user, timeout...), with the InvokeId."""
+
+    def __init__(self, message: str, invoke_id: str | None = None, error_code: str = "") -> None:
+        self.invoke_id = invoke_id
+        self.error_code = error_code
+        super().__init__(message)
+
+
+@dataclass
+class ExecOptions:
+    """How commands are run on the instance."""
+
+    username: str | None = None
+    timeout: int = 600
+    wait_margin: float = 30.0
+    name: str = "alicloud.ecs"
+    tags: dict[str, str] = field(default_factory=dict)
+    schedule: PollSchedule = field(default_factory=PollSchedule)
+    parallelism: int = SEND_PARALLELISM  # SendFile calls and page reads in flight at once
+    envelope: ShellEnvelope = field(default_factory=ShellEnvelope)  # the instance's script dialect
+    staging: StagingLimits = field(default_factory=StagingLimits)  # how much the instance's chunk directory keeps
+
+
+class InstanceExecutor:
+    """Runs commands on one instance; one object per connection, reused across its commands."""
+
+    def __init__(self, client: CloudClient, instance_id: str, options: ExecOptions,
+                 cache: InstanceCache | None = None) -> None:
+        self.client = client
+        self.instance_id = instance_id
+        self.options = options
+        self.cache = cache
+        self._staged = False
+        self._budget = options.envelope.inline_budget  # packed stdin bytes the current command's script may carry
+
+    def run(self, command: bytes, stdin: bytes | None = None, stdout: t.BinaryIO | None = None,
+            become: BecomeAnswer | None = None, private: bool = False) -> Frame:
+        """Run ``command`` with ``stdin`` and return its exact rc, stdout and stderr.
+
+        With ``stdout`` given, standard output streams into that file instead of ``Frame.stdout``; with
+        ``become``, its password answers the become prompt on the instance if (and only if) one comes.
+        ``private`` (a no_log task) keeps nothing of the run: no payload kept as a base, the chunks it
+        staged removed on the instance when the script ends, nothing of it in the controller's cache.
+        """
+        self._staged = False
+        # A long command (steps deferred in front of it, see deferred_steps) leaves less room for inline stdin.
+        self._budget = self.options.envelope.inline_budget - max(0, 4 * -(-len(command) // 3) - COMMAND_ALLOWANCE)
+        keeps_base = self.cache is not None and self.options.envelope.keeps_bases and not private
+        staging = _Staging(stdin or b"", module_name(stdin) if keeps_base else None, private)
+        kind = timing_kind(command, stdin)
+        for _attempt in range(MAX_STAGING_ATTEMPTS):
+            plan = self._plan(staging)
+            result, invoke_id, completion = self._invoke(self.options.envelope.run_script(command, plan, become), kind)
+            trailer = parse_trailer(result.output)
+            if trailer.missing and plan and plan.from_base:
+                # The kept base is gone (most likely the whole chunk directory with it) or is not what
+                # we think: forget what the instance was believed to hold and send the usual way.
+                self.cache.forget_holdings()
+                staging.use_base = False
+                continue
+            if trailer.missing:
+                self._restage(staging, trailer.missing)
+                continue
+            if plan and plan.keep_as and self.cache:
+                self.cache.set_base(t.cast(str, staging.module), staging.data)
+            if trailer.run_seconds is not None and not private:
+                # The run time excludes waiting for freshly sent chunks; the lag around it does not.
+                self._learn(kind, trailer.run_seconds, None if self._staged else completion)
+            if staging.uses_manifest and self.cache:
+                # The script removed a large transfer's chunks once it had rebuilt the data.
+                self.cache.update_chunks(remove=[chunk.name for chunk in staging.chunks() + staging.manifest()])
+            with tempfile.SpooledTemporaryFile(max_size=MEMORY_FRAME_BYTES) as frame_text:
+                self._read_pages(trailer, frame_text)
+                try:
+                    return decode_frame(frame_text, trailer.sha256, stdout)
+                except TransportError as error:
+                    raise RemoteExecError(f"{error} (invocation {invoke_id})", invoke_id) from None
+        raise RemoteExecError(
+            f"staged input never arrived on {self.instance_id} after {MAX_STAGING_ATTEMPTS} attempts")
+
+    # -- stdin staging -----------------------------------------------------------------------
+
+    def _plan(self, staging: _Staging) -> StdinPlan | None:
+        """Split stdin into parts: chunks the instance holds are referenced, the rest rides inline
+        while the script's budget lasts, and whatever is left is staged with SendFile. Past
+        MANIFEST_AFTER bytes, the chunk list itself is staged (a manifest), keeping the script small,
+        and chunks are sent while the rest are still being cut."""
+        if not staging.data:
+            return None
+        whole = pack_inline(staging.data) if len(staging.data) <= WHOLE_INLINE_MAX else ""
+        if whole and len(whole) <= self._budget:
+            return StdinPlan(parts=[StdinPart(inline=whole)])
+        digest = hashlib.sha256(staging.data).hexdigest()
+        kept = self.cache.base(staging.module) if self.cache and staging.module and staging.use_base else None
+        if kept:
+            rebuilt = self._from_base(staging, digest, *kept)
+            if rebuilt:
+                return rebuilt
+        known = self.cache.known_chunks() if self.cache else set()
+        if staging.uses_manifest:  # the script removes a manifest's chunks once it has rebuilt the data
+            self._send((chunk for chunk in staging.produce() if chunk.name not in known), remember=not staging.private)
+            manifest = staging.manifest()
+            self._send((chunk for chunk in manifest if chunk.name not in known), remember=not staging.private)
+            return StdinPlan(manifest=[chunk.name for chunk in manifest], chunk_dir=self._chunk_dir(),
+                             sha256=digest, wait_seconds=None if self._staged else 0, prune=self.options.staging)
+        budget = self._budget
+        parts: list[StdinPart] = []
+        to_send = []
+        for chunk in staging.chunks():
+            packed = base64.b64encode(chunk.blob).decode("ascii")
+            if chunk.name in known:
+                parts.append(StdinPart(chunk=chunk.name))
+            elif len(packed) <= budget:
+                budget -= len(packed)
+                parts.append(StdinPart(inline=packed))
+            else:
+                parts.append(StdinPart(chunk=chunk.name))
+                to_send.append(chunk)
+        self._send(to_send, remember=not staging.private)
+        return StdinPlan(parts=parts, chunk_dir=self._chunk_dir(), sha256=digest,
+                         wait_seconds=None if self._staged else 0,
+                         release=[chunk.name for chunk in to_send] if staging.private else (),
+                         keep_as=base_file(digest) if staging.module else None,
+                         drop=base_file(kept[0]) if kept else None, prune=self.options.staging)
+
+    def _from_base(self, staging: _Staging, digest: str, base_digest: str, base: bytes) -> StdinPlan | None:
+        """The payload as a delta against the instance's copy of the previous one, when that fits inline."""
+        budget = self._budget
+        delta = make_delta(base, staging.data, MAX_EDITS, 4 * budget)
+        if delta is None:
+            return None
+        interpreter = shlex.split(staging.data[2:staging.data.find(b"\n")].decode("utf-8", "replace"))
+        if not interpreter:
+            return None
+        edit = BaseEdit(base=base_file(base_digest), interpreter=interpreter, prefix=delta.prefix, resume=delta.resume,
+                        middle=pack_inline(delta.middle),
+                        edits=pack_inline("".join(f"{offset} {len(data)}\n" for offset, data in delta.edits).encode()),
+                        patch=pack_inline(b"".join(data for _offset, data in delta.edits)))
+        if len(edit.middle) + len(edit.edits) + len(edit.patch) > budget:
+            return None
+        changed = digest != base_digest
+        return StdinPlan(chunk_dir=self._chunk_dir(), sha256=digest, wait_seconds=0, from_base=edit,
+                         keep_as=base_file(digest) if changed else None,
+                         drop=base_file(base_digest) if changed else None, prune=self.options.staging)
+
+    def _restage(self, staging: _Staging, missing: t.Sequence[str]) -> None:
+        """Send again what the instance reported missing. A report cut short (``+``) or a failed check
+        means the controller's picture is wrong wholesale: forget it and send every chunk again, so a
+        stale cache costs one extra round trip however much the instance lost."""
+        everything = "+" in missing or "unverified" in missing
+        staged = staging.chunks() + (staging.manifest() if staging.uses_manifest else [])
+        if self.cache:
+            self.cache.update_chunks(remove=[chunk.name for chunk in staged] if everything else missing)
+        wanted = set(missing)
+        self._send([chunk for chunk in staged if everything or chunk.name in wanted], remember=not staging.private)
+
+    def _send(self, chunks: t.Iterable[Chunk], remember: bool = True) -> None:
+        """SendFile what the instance lacks, once per name (repeated data makes repeated chunks),
+        starting on each chunk as soon as ``chunks`` yields it; ``remember`` records them as held."""
+        sent: set[str] = set()
+
+        def unique() -> t.Iterator[Chunk]:
+            for chunk in chunks:
+                if chunk.name not in sent:
+                    sent.add(chunk.name)
+                    yield chunk
+
+        send_chunks(self.client, self.instance_id, unique(), self._chunk_dir(),
+                    self.options.username or "root", self.options.parallelism)
+        if sent:
+            self._staged = True
+            if self.cache and remember:
+                self.cache.update_chunks(add=sent)
+
+    def _chunk_dir(self) -> str:
+        return self.options.envelope.chunk_dir(self.options.username or "root")
+
+    # -- invocation and paging ---------------------------------------------------------------
+
+    def _invoke(self, script: str, kind: str | None = None) -> tuple[InstanceResult, str, Completion]:
+        """Run one script and wait for it, aiming the first look with what ``kind`` taught us."""
+        options = self.options
+        invoke_id = run_command(
+            self.client, [self.instance_id], script, command_type=options.envelope.command_type,
+            name=options.name, timeout=options.timeout,
+            username=options.username, tags=options.tags,
+            # A task that times out must leave nothing of itself running on the instance.
+            termination_mode="ProcessTree")
+        deadline = time.monotonic() + options.timeout + options.wait_margin
+        timing = self._timing(kind)
+        if timing is not None:
+            schedule = options.schedule.aimed_at(timing.aim, timing.slow_aim)
+        else:  # a page read (quick, no learning) keeps the plain schedule; a new kind of command doubles
+            schedule = options.schedule.unaimed() if kind else options.schedule
+        completion = wait_for_results(self.client, invoke_id, [self.instance_id], deadline=deadline,
+                                      schedule=schedule)
+        result = completion.results[self.instance_id]
+        if result.status not in ("Success", "Failed"):
+            detail = f"{result.error_code}: {result.error_info}" if result.error_code else result.status
+            raise RemoteExecError(
+                f"{_what_happened(result.status, options.timeout)} on {self.instance_id} "
+                f"(invocation {invoke_id}, status {result.status}): {detail}",
+                invoke_id, result.error_code)
+        return result, invoke_id, completion
+
+    def _timing(self, kind: str | None) -> RunTiming | None:
+        stored = self.cache.timing(kind) if self.cache and kind else None
+        try:
+            return RunTiming(**stored) if stored else None
+        except TypeError:
+            return None  # written by another version: start afresh
+
+    def _learn(self, kind: str, run_seconds: float, completion: Completion | None) -> None:
+        if not self.cache:
+            return
+        timing = self._timing(kind)
+        learned = timing.learn(run_seconds, completion) if timing else RunTiming.first(run_seconds, completion)
+        self.cache.set_timing(kind, asdict(learned))
+
+    def _read_pages(self, trailer: Trailer, frame_text: t.BinaryIO) -> None:
+        """Write the whole frame text into ``frame_text``: spooled pages (several reads in flight,
+        each checked for its exact length), then the tail this output carried."""
+        pages = trailer.pages
+        if pages and not trailer.spool:
+            raise RemoteExecError("output was cut by the API but the instance kept no spooled copy")
+        progress = Progress(self.client, f"read from {self.instance_id}", trailer.size)
+
+        reader = PageReader(self.client, self.instance_id, self.options)
+        scripts = [self.options.envelope.page_script(str(trailer.spool), index) for index, _length in pages]
+        for index, invoke_id, result in reader.read(scripts):
+            length = pages[index][1]
+            if result.status != "Success" or result.dropped or len(result.output) != length:
+                raise RemoteExecError(
+                    f"page {index} of {trailer.spool} returned {len(result.output)} of {length} bytes "
+                    f"(invocation {invoke_id}, status {result.status})", invoke_id)
+            frame_text.seek(index * OUTPUT_PAGE_BYTES)
+            frame_text.write(result.output)
+            progress.add(length)
+        frame_text.seek(trailer.head)
+        frame_text.write(trailer.frame_tail)
+
+
+def _what_happened(status: str, timeout: int) -> str:
+    """The start of the message for a run that did not end with the command's own exit code."""
+    if status == "Timeout":
+        return f"the command ran longer than its timeout of {timeout}s and was stopped"
+    if status in ("Terminated", "Cancelled"):
+        return "the command was stopped (StopInvocation) before it ended"
+    return "Cloud Assistant could not run the command"
+
+
+class _Staging:
+    """One stdin's chunks, cut once and reused across staging attempts."""
+
+    def __init__(self, data: bytes, module: str | None = None, private: bool = False) -> None:
+        self.data = data
+        self.module = module  # the module whose payload this is, when the instance may keep it as a base
+        self.private = private  # a no_log task's: what it stages goes when its script ends
+        self.use_base = True  # False once the instance showed its kept base cannot be used
+        self.uses_manifest = len(data) > MANIFEST_AFTER
+        self._chunks: list[Chunk] | None = None
+        self._manifest: list[Chunk] | None = None
+
+    def produce(self) -> t.Iterator[Chunk]:
+        """The chunks as they are cut (last first), so sending overlaps cutting; kept for later."""
+        if self._chunks is not None:
+            yield from self._chunks
+            return
+        cut = []
+        for chunk in cut_chunks(self.data):
+            cut.append(chunk)
+            yield chunk
+        self._chunks = cut[::-1]
+
+    def chunks(self) -> list[Chunk]:
+        if self._chunks is None:
+            self._chunks = split_chunks(self.data)
+        return self._chunks
+
+    def manifest(self) -> list[Chunk]:
+        """The chunk names, one per line, themselves cut into chunks."""
+        if self._manifest is None:
+            self._manifest = split_chunks("".join(f"{chunk.name}\n" for chunk in self.chunks()).encode("ascii"))
+        return self._manifest

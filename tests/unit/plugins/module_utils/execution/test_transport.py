@@ -1,0 +1,158 @@
+"""The envelope script, run by the local /bin/sh, must hand back exact rc, stdout and stderr."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution import file_transfer, transport
+
+
+def run_locally(script: str, cap: int = 0) -> bytes:
+    """Run a script the way the agent would and return its merged output, tail-capped to ``cap`` bytes if given."""
+    merged = subprocess.run(["/bin/sh", "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, check=True).stdout
+    return merged[-cap:] if cap else merged
+
+
+def round_trip(command: bytes, stdin: bytes | None = None) -> transport.Frame:
+    plan = transport.StdinPlan(parts=[transport.StdinPart(inline=transport.pack_inline(stdin))]) if stdin else None
+    output = run_locally(transport.build_run_script(command, plan))
+    trailer = transport.parse_trailer(output)
+    assert not trailer.missing and not trailer.spool
+    return transport.decode_frame(trailer.frame_tail, trailer.sha256)
+
+
+def test_streams_and_rc_stay_apart() -> None:
+    frame = round_trip(b"echo out; echo err >&2; exit 3")
+    assert (frame.rc, frame.stdout, frame.stderr) == (3, b"out\n", b"err\n")
+
+
+def test_binary_and_unicode_are_exact() -> None:
+    frame = round_trip("printf '\\000\\377\\n'; printf '中文 ü' >&2".encode())
+    assert frame.stdout == b"\x00\xff\n"
+    assert frame.stderr == "中文 ü".encode()
+
+
+def test_stdin_is_delivered_exactly() -> None:
+    data = os.urandom(3000) + b"\n\x00tail"
+    frame = round_trip(b"cat", data)
+    assert frame.stdout == data
+
+
+def test_trailer_carries_the_run_time_measured_on_the_instance() -> None:
+    output = run_locally(transport.build_run_script(b"sleep 0.2"))
+    trailer = transport.parse_trailer(output)
+    assert 0.2 <= trailer.run_seconds < 2
+
+
+def test_empty_output() -> None:
+    frame = round_trip(b"true")
+    assert (frame.rc, frame.stdout, frame.stderr) == (0, b"", b"")
+
+
+def read_back(trailer: transport.Trailer) -> bytes:
+    """The frame text: spooled pages read like the executor does, then the tail."""
+    pages = b"".join(run_locally(transport.build_page_script(trailer.spool, index)) for index, _length in trailer.pages)
+    return pages + trailer.frame_tail
+
+
+def stage(tmp_path, data: bytes) -> list[str]:
+    names = []
+    for chunk in file_transfer.split_chunks(data):
+        (tmp_path / chunk.name).write_bytes(chunk.blob)
+        names.append(chunk.name)
+    return names
+
+
+def test_staged_chunks_are_assembled_and_verified(tmp_path) -> None:
+    data = os.urandom(50_000)
+    parts = [transport.StdinPart(inline=transport.pack_inline(b"head:"))]
+    parts += [transport.StdinPart(chunk=name) for name in stage(tmp_path, data)]
+    plan = transport.StdinPlan(parts=parts, chunk_dir=str(tmp_path), sha256=hashlib.sha256(b"head:" + data).hexdigest())
+    trailer = transport.parse_trailer(run_locally(transport.build_run_script(b"cat", plan), cap=transport.OUTPUT_PAGE_BYTES))
+    # 50 KB of random data does not fit one page: read the spooled pages back like the executor does.
+    frame = transport.decode_frame(read_back(trailer), trailer.sha256)
+    assert frame.stdout == b"head:" + data
+    assert not os.path.exists(trailer.spool), "the last page read removes the spool directory"
+
+
+def test_a_staged_manifest_keeps_the_script_small(tmp_path) -> None:
+    data = os.urandom(2_000_000)
+    names = stage(tmp_path, data)
+    manifest = stage(tmp_path, "".join(f"{name}\n" for name in names).encode())
+    plan = transport.StdinPlan(manifest=manifest, chunk_dir=str(tmp_path), sha256=hashlib.sha256(data).hexdigest())
+    script = transport.build_run_script(b"sha256sum | cut -c1-64", plan)
+    assert len(script) < 4096 and len(names) > 80
+    frame = round_trip_script(script)
+    assert frame.stdout.strip().decode() == hashlib.sha256(data).hexdigest()
+
+
+def test_missing_manifest_entries_are_named_and_capped(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(transport, "MISSING_REPORT_LIMIT", 3)
+    data = os.urandom(300_000)
+    names = stage(tmp_path, data)
+    manifest = stage(tmp_path, "".join(f"{name}\n" for name in names).encode())
+    for name in names[2:]:
+        (tmp_path / name).unlink()
+    plan = transport.StdinPlan(manifest=manifest, chunk_dir=str(tmp_path), sha256=hashlib.sha256(data).hexdigest(),
+                               wait_seconds=0)
+    trailer = transport.parse_trailer(run_locally(transport.build_run_script(b"cat", plan)))
+    assert trailer.missing == names[2:5] + ["+"]
+
+
+def round_trip_script(script: str) -> transport.Frame:
+    trailer = transport.parse_trailer(run_locally(script, cap=transport.OUTPUT_PAGE_BYTES))
+    return transport.decode_frame(read_back(trailer), trailer.sha256)
+
+
+def test_large_output_is_paged_not_truncated(tmp_path) -> None:
+    out = tmp_path / "out"
+    frame_text = run_locally(transport.build_run_script(b"head -c 100000 /dev/urandom; echo done >&2"),
+                             cap=transport.OUTPUT_PAGE_BYTES)
+    trailer = transport.parse_trailer(frame_text)
+    assert len(trailer.pages) == 5 and trailer.spool
+    with open(out, "wb") as sink:
+        frame = transport.decode_frame(read_back(trailer), trailer.sha256, sink)
+    assert out.stat().st_size == 100000 and frame.stdout == b"" and frame.stderr == b"done\n"
+
+
+def test_a_chunk_that_never_lands_is_reported_once_nothing_arrives(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(transport, "STALL_SECONDS", 1)
+    plan = transport.StdinPlan(parts=[transport.StdinPart(chunk="ab" * 32 + ".gz")], chunk_dir=str(tmp_path),
+                               sha256="cd" * 32)  # the full CHUNK_WAIT_SECONDS would be 60 s
+    started = time.monotonic()
+    trailer = transport.parse_trailer(run_locally(transport.build_run_script(b"true", plan)))
+    assert trailer.missing == ["ab" * 32 + ".gz"]
+    assert time.monotonic() - started < 30
+
+
+def test_page_names_follow_split() -> None:
+    assert [transport.page_name(index) for index in (0, 1, 26, 27)] == ["paaaa", "paaab", "paaba", "paabb"]
+
+
+def test_missing_chunks_are_reported_without_running(tmp_path) -> None:
+    marker = tmp_path / "ran"
+    plan = transport.StdinPlan(parts=[transport.StdinPart(chunk="ab" * 32 + ".gz")], chunk_dir=str(tmp_path),
+                               sha256="cd" * 32, wait_seconds=0)
+    trailer = transport.parse_trailer(run_locally(transport.build_run_script(f"touch {marker}".encode(), plan)))
+    assert trailer.missing == ["ab" * 32 + ".gz"]
+    assert not marker.exists()
+
+
+def test_corrupted_frame_is_rejected() -> None:
+    output = run_locally(transport.build_run_script(b"echo hi"))
+    trailer = transport.parse_trailer(output)
+    tampered = base64.b64encode(b"x" * 10)
+    with pytest.raises(transport.TransportError, match="sha256"):
+        transport.decode_frame(tampered, trailer.sha256)
+
+
+def test_garbage_output_names_what_came_back() -> None:
+    with pytest.raises(transport.TransportError, match="bash: oops"):
+        transport.parse_trailer(b"bash: oops\n")
