@@ -9,6 +9,8 @@ wrapper's pid with its kernel start time, so a recycled pid is never taken for i
 from __future__ import annotations
 
 import json
+import os
+import select
 import shutil
 import subprocess
 import threading
@@ -18,8 +20,10 @@ from typing import Any
 
 from .procs import start_time
 
-# $1 is the run directory; the command's own exit status lands in rc once it has ended (renamed into place).
-WRAP = 'd=$1; shift; "$@" > "$d/out" 2>&1 < /dev/null; echo $? > "$d/rc.part"; mv -f "$d/rc.part" "$d/rc"'
+# $1 is the run directory; the command's own exit status lands in rc once it has ended. echo writes it with one
+# write(2), so a reader sees rc empty or whole (a whole one ends in a newline): no rename, which would cost one more
+# process per command (a page read of a large fetch is one command; thousands of them run back to back).
+WRAP = 'd=$1; shift; "$@" > "$d/out" 2>&1 < /dev/null; echo $? > "$d/rc"'
 POLL = 0.05
 
 
@@ -62,12 +66,28 @@ class Run:
     def ended(self) -> bool:
         if self.popen is not None:
             return self.popen.poll() is not None
-        return (self.directory / "rc").exists() or start_time(self.pid) != self.started
+        return self._written_rc() is not None or start_time(self.pid) != self.started
+
+    def _written_rc(self) -> int | None:
+        """The exit status in rc once the wrapper has written it whole; None before."""
+        try:
+            text = (self.directory / "rc").read_text()
+        except OSError:
+            return None
+        return int(text) if text.endswith("\n") and text.strip().lstrip("-").isdigit() else None
 
     def wait(self, timeout: float | None = None) -> None:
-        """Until the wrapper has ended; subprocess.TimeoutExpired after ``timeout`` seconds (as Popen.wait)."""
+        """Until the wrapper has ended; subprocess.TimeoutExpired after ``timeout`` seconds (as Popen.wait).
+
+        Popen.wait with a timeout polls with sleeps that grow to 50 ms, so a run's end would be seen up to
+        50 ms late: every command would seem that much slower than the agent reports it. A pidfd (Linux
+        5.3+) becomes readable the moment the process exits; the polling wait is only the fallback.
+        """
         if self.popen is not None:
-            self.popen.wait(timeout)
+            exited = None if timeout is None else self._exited_within(timeout)
+            if exited is False:
+                raise subprocess.TimeoutExpired(self.popen.args, timeout or 0)
+            self.popen.wait(None if exited else timeout)
             return
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.ended():
@@ -75,14 +95,27 @@ class Run:
                 raise subprocess.TimeoutExpired(f"run {self.pid}", timeout or 0)
             time.sleep(POLL)
 
+    def _exited_within(self, timeout: float) -> bool | None:
+        """Whether the wrapper exits within ``timeout`` seconds, watched through a pidfd; None without pidfds."""
+        if self.popen is not None and self.popen.returncode is not None:
+            return True
+        try:
+            descriptor = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd on this system
+            return None
+        try:
+            return bool(select.select([descriptor], [], [], timeout)[0])
+        finally:
+            os.close(descriptor)
+
     @property
     def returncode(self) -> int:
         """The command's exit status; negative (killed) when the wrapper itself died before writing it."""
-        try:
-            return int((self.directory / "rc").read_text().strip())
-        except (OSError, ValueError):
-            code = self.popen.returncode if self.popen is not None else None
-            return code if code is not None and code < 0 else -9
+        written = self._written_rc()
+        if written is not None:
+            return written
+        code = self.popen.returncode if self.popen is not None else None
+        return code if code is not None and code < 0 else -9
 
     def follow(self, feed: Any, ended: threading.Event) -> None:
         """Hand the output file's bytes to ``feed`` as they are written, until ``ended`` is set and all is read."""

@@ -10,6 +10,10 @@ results by instance and invocation tag, up to 50 per call (contract §2.8), so t
 every read of a round carries the round's tag, and one poll by that tag collects the outputs of all of
 them. Two rounds are under way at once (one starting while the other is collected), so at most
 ``2 * ROUND_PAGES`` reads run on the instance together.
+
+Pages are removed a round at a time: one read of round ``k`` also removes the pages of round ``k - 2``,
+which has been collected before round ``k`` starts, and the reads of the last two rounds remove their
+own pages. Every other read is a bare ``cat``, so a page costs the instance one process, not three.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ if t.TYPE_CHECKING:  # remote_exec imports this module
 ROUND_PAGES = 25        # page reads per round: one poll returns them all (≤ RESULTS_PAGE_SIZE)
 ROUNDS_IN_FLIGHT = 2    # so at most 50 reads run on the instance at once (the agent's own limit is ⚠ unknown)
 ROUND_TAG = "alicloud-ecs:page-round"
+PageScript = t.Callable[[int, t.Sequence[int]], str]
 
 
 class PageReader:
@@ -42,27 +47,45 @@ class PageReader:
         self._rounds = 0
         self._lock = threading.Lock()
 
-    def read(self, scripts: t.Sequence[str]) -> t.Iterator[tuple[int, str, InstanceResult]]:
-        """(index, InvokeId, result) of every script, round by round, each run once and finished."""
-        rounds = [list(range(start, min(start + ROUND_PAGES, len(scripts))))
-                  for start in range(0, len(scripts), ROUND_PAGES)]
+    def read(self, count: int, script: PageScript) -> t.Iterator[tuple[int, str, InstanceResult]]:
+        """(index, InvokeId, result) of every page ``0 .. count - 1``, round by round, each read once and finished.
+
+        ``script(index, removes)`` is the read of page ``index`` that also removes the pages ``removes``.
+        """
+        rounds = [list(range(start, min(start + ROUND_PAGES, count))) for start in range(0, count, ROUND_PAGES)]
+        collected = [threading.Event() for _round in rounds]
+
+        def read_round(number: int) -> list[tuple[int, str, InstanceResult]]:
+            removes: dict[int, list[int]] = {index: [] for index in rounds[number]}
+            if number >= ROUNDS_IN_FLIGHT:
+                older = number - ROUNDS_IN_FLIGHT
+                collected[older].wait()  # its pages are read: this round's first read removes them
+                removes[rounds[number][0]] += rounds[older]
+            if number >= len(rounds) - ROUNDS_IN_FLIGHT:  # no later round removes these
+                for index in rounds[number]:
+                    removes[index].append(index)
+            try:
+                return self._round(starters, [(index, script(index, removes[index])) for index in rounds[number]])
+            finally:
+                collected[number].set()
+
         with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as starters, \
                 ThreadPoolExecutor(max_workers=ROUNDS_IN_FLIGHT) as rounds_pool:
-            for done in rounds_pool.map(lambda indexes: self._round(starters, scripts, indexes), rounds):
+            for done in rounds_pool.map(read_round, range(len(rounds))):
                 yield from done
 
-    def _round(self, starters: ThreadPoolExecutor, scripts: t.Sequence[str],
-               indexes: list[int]) -> list[tuple[int, str, InstanceResult]]:
+    def _round(self, starters: ThreadPoolExecutor,
+               reads: list[tuple[int, str]]) -> list[tuple[int, str, InstanceResult]]:
         with self._lock:
             self._rounds += 1
             tag = f"{self._nonce}-{self._rounds}"
         options = self.options
         tags = {**options.tags, ROUND_TAG: tag}
-        invoke_ids = list(starters.map(lambda index: run_command(
-            self.client, [self.instance_id], scripts[index], command_type=options.envelope.command_type,
+        invoke_ids = list(starters.map(lambda read: run_command(
+            self.client, [self.instance_id], read[1], command_type=options.envelope.command_type,
             name=options.name, timeout=options.timeout, username=options.username, tags=tags,
-            termination_mode="ProcessTree"), indexes))
-        by_invoke = dict(zip(invoke_ids, indexes))
+            termination_mode="ProcessTree"), reads))
+        by_invoke = {invoke_id: index for invoke_id, (index, _script) in zip(invoke_ids, reads)}
         results = self._wait(tag, by_invoke)
         return [(by_invoke[invoke_id], invoke_id, results[invoke_id]) for invoke_id in invoke_ids]
 

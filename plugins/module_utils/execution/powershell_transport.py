@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+import typing as t
 
 from .remote_exec import ShellEnvelope
 from .transport import (
@@ -281,7 +282,9 @@ class PowerShellEnvelope(ShellEnvelope):
             raise TransportError("Windows instances escalate inside ansible's exec wrapper, never at a prompt")
         return build_ps_run_script(command, plan)
 
-    def page_script(self, spool: str, index: int) -> str:
+    def page_script(self, spool: str, index: int, removes: t.Sequence[int]) -> str:
+        """Every Windows read removes its own page (``removes`` is for the POSIX reads, which save
+        processes by removing a round at a time; a PowerShell start costs far more than a removal)."""
         return build_ps_page_script(spool, index)
 
     def chunk_dir(self, user: str) -> str:

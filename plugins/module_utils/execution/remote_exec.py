@@ -122,8 +122,8 @@ class ShellEnvelope:
     def run_script(self, command: bytes, plan: StdinPlan | None, become: BecomeAnswer | None = None) -> str:
         return build_run_script(command, plan, become)
 
-    def page_script(self, spool: str, index: int) -> str:
-        return build_page_script(spool, index)
+    def page_script(self, spool: str, index: int, removes: t.Sequence[int]) -> str:
+        return build_page_script(spool, index, removes)
 
     def chunk_dir(self, user: str) -> str:
         return chunk_dir_for(user)
@@ -358,8 +358,10 @@ class InstanceExecutor:
         progress = Progress(self.client, f"read from {self.instance_id}", trailer.size)
 
         reader = PageReader(self.client, self.instance_id, self.options)
-        scripts = [self.options.envelope.page_script(str(trailer.spool), index) for index, _length in pages]
-        for index, invoke_id, result in reader.read(scripts):
+        spool = str(trailer.spool)
+        envelope = self.options.envelope
+        for index, invoke_id, result in reader.read(len(pages), lambda page, removes: envelope.page_script(
+                spool, page, removes)):
             length = pages[index][1]
             if result.status != "Success" or result.dropped or len(result.output) != length:
                 raise RemoteExecError(

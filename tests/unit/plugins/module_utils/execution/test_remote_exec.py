@@ -210,6 +210,33 @@ def test_output_beyond_the_cap_is_paged_back_exactly(cloud, tmp_path) -> None:
         "one result poll per round of page reads"
 
 
+def test_pages_are_removed_a_round_at_a_time_and_the_spool_goes(cloud, tmp_path, monkeypatch) -> None:
+    """Reads of all but the last two rounds are a bare cat; one read a round removes a collected round's pages."""
+    work = tmp_path / "tmp"
+    work.mkdir()
+    monkeypatch.setenv("TMPDIR", str(work))
+    scripts = []
+    run = cloud.RunCommand
+
+    def recording(CommandContent, **params):
+        scripts.append(base64.b64decode(CommandContent).decode())
+        return run(CommandContent, **params)
+
+    monkeypatch.setattr(cloud, "RunCommand", recording)
+    data = os.urandom(9 * page_reads.ROUND_PAGES * CAP * 3 // 8)  # about 4.5 rounds of pages once in Base64
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+    frame = executor(cloud, tmp_path).run(f"cat {path}".encode())
+    assert frame.stdout == data
+    reads = scripts[1:]
+    rounds = -(-len(reads) // page_reads.ROUND_PAGES)
+    assert rounds >= 4
+    bare = [script for script in reads if script.startswith("#!/bin/sh\nexec cat ")]
+    # rounds 0 .. rounds-3 are bare but for the first read of rounds 2 .. rounds-3; the last two remove their own pages
+    assert len(bare) == (rounds - 2) * page_reads.ROUND_PAGES - (rounds - 4)
+    assert list(work.iterdir()) == [], "every page and the spool directory are gone"
+
+
 def test_agent_failure_names_the_invocation(cloud, tmp_path) -> None:
     def aborted(**_):
         return {"Invocation": {"InvocationResults": {"InvocationResult": [{
