@@ -210,6 +210,7 @@ def main() -> int:
     parser.add_argument("--modules", type=modules_arg, default=list(TASKS),
                         help=f"modules to time, comma-separated (default: {','.join(TASKS)})")
     parser.add_argument("--transfer-parallelism", type=int, default=SEND_PARALLELISM)
+    parser.add_argument("--transfer-repeats", type=int, default=3, help="runs of each transfer row, interleaved")
     parser.add_argument("--inventory-sizes", default="10000",
                         help="instance counts for the inventory benchmark, comma-separated")
     parser.add_argument("--inventory-repeats", type=int, default=2, help="runs of each inventory row, interleaved")
@@ -245,7 +246,7 @@ def main() -> int:
     out = REPO_ROOT / "bench" / "results" / f"command_tasks-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out.relative_to(REPO_ROOT)}")
-    run_transfer_bench(args.transfer_parallelism)
+    run_transfer_bench(args.transfer_parallelism, args.transfer_repeats)
     run_inventory_bench([int(size) for size in args.inventory_sizes.split(",") if size], args.inventory_repeats)
     run_fleet_bench(args.fleet_sizes, args.fleet_connection_sizes)
     if args.resilience_forks:

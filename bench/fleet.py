@@ -108,7 +108,8 @@ def measure(work: Path, env_base: dict[str, str], sizes: list[int], connection_s
     return rows, profile
 
 
-def report(rows: list[dict], profile: dict, latency_ms: int, results: Path) -> None:
+def report(rows: list[dict], profile: dict, latency_ms: int, results: Path,
+           load_at_start: tuple[float, ...] = ()) -> None:
     print(f"\nFleet fan-out: `{COMMAND}` on N instances, whole ansible-playbook run, "
           f"{latency_ms} ms injected API latency, emulator isolation none")
     print(f"{'instances':>9}  {'mode':56} {'seconds':>8} {'API calls':>10} {'calls/instance':>15}")
@@ -119,13 +120,14 @@ def report(rows: list[dict], profile: dict, latency_ms: int, results: Path) -> N
         pair = {row["mode"]: row for row in rows if row["instances"] == size}
         if CONNECTION in pair and run_mode(CONNECTION_FORKS) in pair:
             run, conn = pair[run_mode(CONNECTION_FORKS)], pair[CONNECTION]
-            print(f"{size:>9}  alicloud.ecs.run (forks={CONNECTION_FORKS}) is "
-                  f"{conn['seconds'] / max(run['seconds'], 1e-9):.1f}x faster "
+            print(f"{size:>9}  alicloud.ecs.run (forks={CONNECTION_FORKS}) takes "
+                  f"{run['seconds'] / max(conn['seconds'], 1e-9):.2f}x the connection's time "
                   f"with {conn['api_calls'] / max(run['api_calls'], 1):.0f}x fewer API calls")
     results.mkdir(parents=True, exist_ok=True)
     out = results / "fleet.json"
     out.write_text(json.dumps({"benchmark": "fleet", "command": COMMAND, "run_forks": list(RUN_FORKS),
                                "connection_forks": CONNECTION_FORKS, "latency_ms": latency_ms,
+                               "load_at_start": load_at_start,
                                "rows": rows, "emulator": profile, "python": sys.version.split()[0],
                                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
     print(f"written to {out.relative_to(REPO_ROOT)}")
@@ -134,6 +136,7 @@ def report(rows: list[dict], profile: dict, latency_ms: int, results: Path) -> N
 def run_fleet_bench(sizes: list[int], connection_sizes: list[int], latency_ms: int = 0,
                     per_host_sizes: t.Sequence[int] = PER_HOST_SIZES) -> None:
     """Measure and print the fleet table; the JSON goes to bench/results/fleet.json."""
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as temp:
         work = Path(temp)
         config = work / "ansible.cfg"
@@ -142,7 +145,7 @@ def run_fleet_bench(sizes: list[int], connection_sizes: list[int], latency_ms: i
                    ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".build" / "collections"),
                    ANSIBLE_ALICLOUD_TRANSFER_CACHE=str(work / "cache"))
         rows, profile = measure(work, env, sizes, connection_sizes, latency_ms, per_host_sizes)
-    report(rows, profile, latency_ms, REPO_ROOT / "bench" / "results")
+    report(rows, profile, latency_ms, REPO_ROOT / "bench" / "results", load_at_start)
 
 
 def sizes_arg(text: str) -> list[int]:

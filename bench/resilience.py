@@ -162,7 +162,9 @@ def throttling(hosts: int) -> dict[str, t.Any]:
 
 def run_resilience_bench(forks: int = 50, size_mb: int = 5, runs: int = 3, hosts: int = 10,
                          concurrency: int | None = None) -> dict[str, t.Any]:
-    result = {"fan_in": fan_in(forks, size_mb, runs, concurrency), "throttling": throttling(hosts)}
+    load_at_start = os.getloadavg()
+    result = {"fan_in": fan_in(forks, size_mb, runs, concurrency), "throttling": throttling(hosts),
+              "load_at_start": load_at_start, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print("\nfan-in: forks=%d hosts=%d %d MB copies" % (forks, forks, size_mb))
     print(f"{'run':>4} {'bad hosts':>9} {'seconds':>8} {'peak RSS MB':>12} {'peak PSS MB':>12} {'processes':>10}")
     for index, row in enumerate(result["fan_in"], 1):

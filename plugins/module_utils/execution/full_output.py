@@ -82,7 +82,7 @@ def unwrap_output(client: CloudClient, instance_id: str, output: bytes, username
                                                           name="alicloud.ecs.invocation output"))
     with tempfile.SpooledTemporaryFile(max_size=MEMORY_FRAME_BYTES) as frame_text:
         reader.read_frame(trailer, frame_text)
-        frame = decode_frame(frame_text, trailer.sha256)
+        frame = decode_frame(frame_text, trailer.sha256, compressed=trailer.compressed)
     return frame.stdout + frame.stderr
 
 
@@ -96,7 +96,7 @@ def unframe(output: bytes) -> bytes | None:
         trailer = parse_trailer(output)
         if trailer.missing or trailer.head:
             return None
-        frame = decode_frame(trailer.frame_tail, trailer.sha256)
+        frame = decode_frame(trailer.frame_tail, trailer.sha256, compressed=trailer.compressed)
     except TransportError:
         return None
     return frame.stdout + frame.stderr

@@ -204,7 +204,7 @@ class InstanceExecutor:
             with tempfile.SpooledTemporaryFile(max_size=MEMORY_FRAME_BYTES) as frame_text:
                 self._read_pages(trailer, frame_text)
                 try:
-                    return decode_frame(frame_text, trailer.sha256, stdout)
+                    return decode_frame(frame_text, trailer.sha256, stdout, trailer.compressed)
                 except TransportError as error:
                     raise RemoteExecError(f"{error} (invocation {invoke_id})", invoke_id) from None
         raise RemoteExecError(

@@ -5,7 +5,8 @@
 
 Cloud Assistant merges stdout and stderr into one output capped at 24 KB (tail kept). So the
 script runs the command with both streams captured apart and prints a single frame —
-``base64(gzip("ACE1 rc outlen errlen\\n" + stdout + stderr))`` — followed by a trailer line. The
+``base64(gzip("ACE1 rc outlen errlen\\n" + stdout + stderr))``, without the gzip when a large output
+does not compress — followed by a trailer line. The
 trailer comes last because the API keeps the tail: it always survives, and says how long the frame
 is, its sha256, and where the frame was spooled on the instance when it did not fit one page.
 Only POSIX sh and coreutils are needed on the instance, so ``raw`` works without Python.
@@ -34,7 +35,12 @@ MISSING_REPORT_LIMIT = 200         # missing chunk names one report lists (it mu
 DECODE_BLOCK = 1 << 20             # Base64 characters decoded at a time (a multiple of 4)
 TRAILER_RE = re.compile(
     rb"<<ACE1 (?:missing=(?P<missing>[0-9a-z.,+]+)|size=(?P<size>\d+) sha256=(?P<sha>[0-9a-f]{64})"
-    rb"(?: ms=(?P<ms>\d*))?(?: spool=(?P<spool>\S+) head=(?P<head>\d+))?)>>\n?\Z")
+    rb"(?: ms=(?P<ms>\d*))?(?: gz=(?P<gz>[01]))?(?: spool=(?P<spool>\S+) head=(?P<head>\d+))?)>>\n?\Z")
+# A standard output above this many bytes is gzipped only if a sample of its start shrinks below RAW_RATIO:
+# gzip spends about half a second on 20 MB of random bytes and saves nothing.
+RAW_AFTER = 1 << 20
+RAW_SAMPLE = 256 * 1024
+RAW_RATIO = 0.9
 
 
 class TransportError(Exception):
@@ -59,6 +65,7 @@ class Trailer:
     frame_tail: bytes           # the part of the frame text present in this output
     run_seconds: float | None = None  # how long the script ran, measured on the instance
     head: int = 0               # frame bytes held in the spooled pages (all before ``frame_tail``)
+    compressed: bool = True     # the frame is Base64 of gzip; False: Base64 of the body itself
 
     @property
     def pages(self) -> list[tuple[int, int]]:
@@ -396,8 +403,14 @@ def build_run_script(command: bytes, stdin: StdinPlan | None = None, become: Bec
         "_rc=$?\n"
         # One wc for both lengths (every process costs the instance about a millisecond).
         "set -- $(cd \"$_d\" && wc -c out err)\n"
-        "{ printf 'ACE1 %d %d %d\\n' \"$_rc\" \"$1\" \"$3\"\n"
-        "  cat \"$_d/out\" \"$_d/err\"; } | gzip -c | base64 -w0 > \"$_d/frame\"\n"
+        "_o=$1; _e=$3; _gz=1\n"
+        f"[ \"$_o\" -gt {RAW_AFTER} ] && [ \"$(head -c {RAW_SAMPLE} \"$_d/out\" | gzip -1 | wc -c)\" -gt "
+        f"{int(RAW_SAMPLE * RAW_RATIO)} ] && _gz=0\n"
+        "if [ $_gz = 1 ]; then\n"
+        "  { printf 'ACE1 %d %d %d\\n' \"$_rc\" \"$_o\" \"$_e\"; cat \"$_d/out\" \"$_d/err\"; } | gzip -c | base64 -w0 > \"$_d/frame\"\n"
+        "else\n"
+        "  { printf 'ACE1 %d %d %d\\n' \"$_rc\" \"$_o\" \"$_e\"; cat \"$_d/out\" \"$_d/err\"; } | base64 -w0 > \"$_d/frame\"\n"
+        "fi\n"
         "set -- $(wc -c < \"$_d/frame\") $(sha256sum < \"$_d/frame\")\n"
         "_size=$1; _sha=$2\n"
         # Run time in ms where date knows %N (GNU); empty elsewhere. It tunes the controller's polling.
@@ -409,9 +422,9 @@ def build_run_script(command: bytes, stdin: StdinPlan | None = None, become: Bec
         "  _s=$(mktemp -d \"${TMPDIR:-/tmp}/.alicloud-ecs-spool.XXXXXXXX\") &&\n"
         f"    head -c \"$_head\" \"$_d/frame\" | split -a {PAGE_SUFFIX_LENGTH} -b {OUTPUT_PAGE_BYTES} - \"$_s/p\" || exit 98\n"
         f"  tail -c {TAIL_BYTES} \"$_d/frame\"\n"
-        "  printf '\\n<<ACE1 size=%s sha256=%s ms=%s spool=%s head=%s>>\\n' \"$_size\" \"$_sha\" \"$_ms\" \"$_s\" \"$_head\"\n"
+        "  printf '\\n<<ACE1 size=%s sha256=%s ms=%s gz=%s spool=%s head=%s>>\\n' \"$_size\" \"$_sha\" \"$_ms\" \"$_gz\" \"$_s\" \"$_head\"\n"
         "else\n"
-        "  cat \"$_d/frame\"; printf '\\n<<ACE1 size=%s sha256=%s ms=%s>>\\n' \"$_size\" \"$_sha\" \"$_ms\"\n"
+        "  cat \"$_d/frame\"; printf '\\n<<ACE1 size=%s sha256=%s ms=%s gz=%s>>\\n' \"$_size\" \"$_sha\" \"$_ms\" \"$_gz\"\n"
         "fi\n"
     )
 
@@ -462,7 +475,8 @@ def parse_trailer(output: bytes) -> Trailer:
     millis = match.group("ms")
     return Trailer(missing=[], size=size, sha256=match.group("sha").decode(),
                    spool=spool.decode() if spool else None, frame_tail=frame_tail,
-                   run_seconds=int(millis) / 1000 if millis else None, head=head)
+                   run_seconds=int(millis) / 1000 if millis else None, head=head,
+                   compressed=match.group("gz") != b"0")
 
 
 class _Splitter:
@@ -498,7 +512,8 @@ class _Splitter:
         self.err_left -= len(rest)
 
 
-def decode_frame(frame_text: bytes | t.BinaryIO, expected_sha256: str, stdout: t.BinaryIO | None = None) -> Frame:
+def decode_frame(frame_text: bytes | t.BinaryIO, expected_sha256: str, stdout: t.BinaryIO | None = None,
+                 compressed: bool = True) -> Frame:
     """Verify and unpack a frame into rc, stdout and stderr (byte-exact).
 
     The frame may be bytes or a seekable file (a large one is spooled to disk on the controller);
@@ -514,15 +529,17 @@ def decode_frame(frame_text: bytes | t.BinaryIO, expected_sha256: str, stdout: t
         raise TransportError("the result frame failed its sha256 check (corrupted or incomplete output)")
     sink = stdout if stdout is not None else io.BytesIO()
     splitter = _Splitter(sink)
-    inflate = zlib.decompressobj(wbits=31)
+    inflate = zlib.decompressobj(wbits=31) if compressed else None
     source.seek(0)
     try:
         for block in iter(lambda: source.read(DECODE_BLOCK), b""):
-            splitter.feed(inflate.decompress(base64.b64decode(block, validate=True)))
-        splitter.feed(inflate.flush())
+            body = base64.b64decode(block, validate=True)
+            splitter.feed(inflate.decompress(body) if inflate else body)
+        if inflate:
+            splitter.feed(inflate.flush())
     except (ValueError, zlib.error) as error:
         raise TransportError(f"the result frame could not be decoded: {error}") from None
-    if not inflate.eof or splitter.out_left != 0 or splitter.err_left != 0:
+    if (inflate and not inflate.eof) or splitter.out_left != 0 or splitter.err_left != 0:
         raise TransportError("the result frame's lengths do not match its content")
     captured = sink.getvalue() if stdout is None else b""
     return Frame(rc=splitter.rc, stdout=captured, stderr=splitter.stderr.getvalue())

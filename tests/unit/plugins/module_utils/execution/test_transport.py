@@ -108,7 +108,23 @@ def test_missing_manifest_entries_are_named_and_capped(tmp_path, monkeypatch) ->
 
 def round_trip_script(script: str) -> transport.Frame:
     trailer = transport.parse_trailer(run_locally(script, cap=transport.OUTPUT_PAGE_BYTES))
-    return transport.decode_frame(read_back(trailer), trailer.sha256)
+    return transport.decode_frame(read_back(trailer), trailer.sha256, compressed=trailer.compressed)
+
+
+@pytest.mark.parametrize("kind", ["random", "text"])
+def test_a_large_output_that_does_not_compress_travels_without_gzip(tmp_path, kind) -> None:
+    data = os.urandom(transport.RAW_AFTER + 5000) if kind == "random" else b"line of text\n" * 100_000
+    source = tmp_path / "data"
+    source.write_bytes(data)
+    output = run_locally(transport.build_run_script(f"cat {source}; echo err >&2".encode()),
+                         cap=transport.OUTPUT_PAGE_BYTES)
+    trailer = transport.parse_trailer(output)
+    assert trailer.compressed == (kind == "text")
+    frame = transport.decode_frame(read_back(trailer), trailer.sha256, compressed=trailer.compressed)
+    assert (frame.stdout, frame.stderr) == (data, b"err\n")
+    if kind == "text":  # a gzipped frame taken for a plain one fails its header check, never decodes wrong
+        with pytest.raises(transport.TransportError):
+            transport.decode_frame(trailer.frame_tail, trailer.sha256, compressed=False)
 
 
 def test_large_output_is_paged_not_truncated(tmp_path) -> None:
