@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL NOT NULL, started REAL, updated REAL, finished REAL, stopped REAL,
     UNIQUE(invoke_id, instance_id));
 CREATE INDEX IF NOT EXISTS results_instance ON results(instance_id);
+-- The scheduler looks for Scheduled rows ten times a second, under the store's one lock: without this index
+-- each look reads the whole table, outputs included, and a long session's table holds tens of thousands of rows.
+CREATE INDEX IF NOT EXISTS results_status ON results(status);
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     invoke_id TEXT NOT NULL, instance_id TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER NOT NULL,

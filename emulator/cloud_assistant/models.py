@@ -89,12 +89,17 @@ class CloudAssistant:
         sql, args = "SELECT * FROM invocations WHERE kind=? AND region=?", [kind, region]
         if invoke_id:
             sql, args = sql + " AND id=?", [*args, invoke_id]
-        if instance_id:
-            sql += " AND id IN (SELECT invoke_id FROM results WHERE instance_id=?)"
-            args.append(instance_id)
+        # With tags, the tagged invocations (a handful) drive the query and the instance is checked per row;
+        # without, the instance's invocations do. Either way no query reads every invocation of a busy instance.
         for tag in tags or []:
             sql += " AND id IN (SELECT invoke_id FROM invocation_tags WHERE key=?" + (" AND value=?)" if tag["TagValue"] else ")")
             args += [tag["TagKey"], tag["TagValue"]] if tag["TagValue"] else [tag["TagKey"]]
+        if instance_id and tags:
+            sql += " AND EXISTS (SELECT 1 FROM results WHERE invoke_id=invocations.id AND instance_id=?)"
+            args.append(instance_id)
+        elif instance_id:
+            sql += " AND id IN (SELECT invoke_id FROM results WHERE instance_id=?)"
+            args.append(instance_id)
         rows = self.store.query(sql + " ORDER BY seq DESC", args)
         grouped = self.results.for_invokes([r["id"] for r in rows], with_output)
         return [(r | {"data": json.loads(r["data"])}, grouped[r["id"]]) for r in rows]
