@@ -4,7 +4,6 @@ with notify approve, cancel, and bad input refused before any API call."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -149,7 +148,6 @@ def test_cancel(ansible, emulator):
     assert played.rc == 0, played.output
     exec_id = played.result("long")["execution_id"]
     assert played.result("long")["status"] in ("Started", "Running")
-    started = time.monotonic()
     played = ansible.play([
         run("would cancel", execution_id=exec_id, state="cancelled"),
     ], check=True)
@@ -161,7 +159,7 @@ def test_cancel(ansible, emulator):
     assert played.rc == 0, played.output
     assert played.outcome("cancel") == "changed" and played.result("cancel")["status"] == "Cancelled"
     assert played.outcome("cancel again") == "ok"
-    assert time.monotonic() - started < 30  # the running commands were stopped, not waited for
+    # the running commands were stopped, not waited for: a `sleep 30` left to run would end in Success
     assert all(item["status"] != "Success" for item in played.result("cancel")["instances"])
 
 
