@@ -10,12 +10,13 @@ import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from emulator_helpers import FLEET, wait_result
 
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 Api = Callable[..., dict[str, Any]]
 # a background child whose pid is written down, then a foreground sleep the timeout or StopInvocation interrupts
 SPAWNER = "sleep 30 >/dev/null 2>&1 & echo $! > /tmp/child-{mode}.pid; sleep 30"
-ALIVE = 'p=$(cat /tmp/child-{mode}.pid); s=$(cut -d" " -f3 /proc/$p/stat 2>/dev/null); ' \
+# an empty pid would read /proc//stat, which is /proc/stat: the pid must be there before the check means anything
+ALIVE = 'p=$(cat /tmp/child-{mode}.pid); [ -n "$p" ] || exit 3; s=$(cut -d" " -f3 /proc/$p/stat 2>/dev/null); ' \
         '[ -n "$s" ] && [ "$s" != Z ] && echo alive || echo gone'
 
 
@@ -44,9 +45,11 @@ def wait_running(api: Api, *invoke_ids: str) -> None:
 
 
 def test_termination_mode(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
-    process = start(api, ids["web-1"], SPAWNER.format(mode="Process"), Timeout=1)  # default mode: Process
+    process = start(api, ids["web-1"], SPAWNER.format(mode="Process"), Timeout=3)  # default mode: Process
+    wait_child(emu, ids["web-1"], "Process")  # its timeout must come after the child has started
     tree = start(api, ids["web-2"], SPAWNER.format(mode="ProcessTree"), TerminationMode="ProcessTree")
     wait_running(api, tree)
+    wait_child(emu, ids["web-2"], "ProcessTree")  # stopped before the child exists, the test would prove nothing
     api("StopInvocation", RegionId="cn-hangzhou", InvokeId=tree)
     assert [r["InvocationStatus"] for r in wait_result(api, process)] == ["Timeout"]
     assert [r["InvocationStatus"] for r in wait_result(api, tree)] == ["Terminated"]
@@ -56,6 +59,12 @@ def test_termination_mode(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -
     with pytest.raises(ServerException) as exc:
         start(api, ids["web-1"], "true", TerminationMode="Group")
     assert (exc.value.get_error_code(), exc.value.get_http_status()) == ("InvalidTerminationMode.NotFound", 404)
+
+
+def wait_child(emu: EmulatorProcess, instance_id: str, mode: str) -> None:
+    """Until the script has written its background child's pid (a loaded machine may take a while to start it)."""
+    wait_for(lambda: emu.exec(instance_id, f"cat /tmp/child-{mode}.pid")["stdout"].strip(),
+             f"the {mode} script's child to start", timeout=10)
 
 
 def child_gone(emu: EmulatorProcess, instance_id: str, check: str, within: float = 5) -> bool:
