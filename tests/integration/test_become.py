@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,10 @@ def test_remote_user_and_become(ansible, pipelining) -> None:
 ])
 def test_become_password_problems_fail_fast_and_clearly(ansible, case, extra, message) -> None:
     assert ansible.playbook(PLAYBOOKS / "become.yml").rc == 0  # the users exist
-    started = time.monotonic()
     run = ansible.playbook(PLAYBOOKS / "become_fails.yml", "-e", json.dumps({"case": case, **extra}))
-    elapsed = time.monotonic() - started
     assert run.rc != 0
     assert message in run.output, run.output
-    assert elapsed < 30, f"took {elapsed:.1f}s"
+    assert "ExecutionTimeout" not in run.output, "sudo's prompt was seen, not waited on until the command's timeout"
 
 
 BECOME_SENTINEL = "become-SENTINEL-pw-5c1"

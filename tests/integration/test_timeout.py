@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
@@ -12,14 +11,11 @@ PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 
 
 def test_timeout_stops_the_command_and_names_the_invocation(ansible, emulator, reachable) -> None:
-    started = time.monotonic()
     run = ansible.playbook(PLAYBOOKS / "timeout.yml")
-    elapsed = time.monotonic() - started
     assert run.rc != 0
     invoke_id = re.search(r"invocation (t-[0-9a-z]+)", run.output)
     assert invoke_id, run.output
     assert "ExecutionTimeout" in run.output
-    assert elapsed < 60, f"took {elapsed:.0f}s for a 10 s timeout"
     host = reachable[0]["id"]
     assert "sleep 120" not in emulator.exec(host, "ps -eo args")["stdout"], "the command is still running"
 
