@@ -195,12 +195,13 @@ class EmulatorProcess:
         self.control("POST", "reset", {})
 
 
-def wait_for(condition: Any, what: str, timeout: float = 120) -> Any:
-    """Poll ``condition`` until it returns something truthy, and return that (tests assert outcomes, never timing)."""
+def wait_for(condition: Any, what: str, timeout: float = 120, step: float = 0.2) -> Any:
+    """Poll ``condition`` every ``step`` seconds until it returns something truthy, and return that (tests assert
+    outcomes, never timing: ``timeout`` is only when to give up)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = condition()
         if found:
             return found
-        time.sleep(0.2)
+        time.sleep(step)
     raise AssertionError(f"timed out waiting for {what}")

@@ -36,12 +36,10 @@ def start(api: Api, instance_id: str, script: str, **params: Any) -> str:
 
 def wait_running(api: Api, *invoke_ids: str) -> None:
     """Until every invocation's record is Running."""
-    deadline = time.monotonic() + 10
-    for invoke_id in invoke_ids:
-        while api("DescribeInvocationResults", RegionId="cn-hangzhou", InvokeId=invoke_id)["Invocation"][
-                "InvocationResults"]["InvocationResult"][0]["InvocationStatus"] != "Running":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    def running() -> bool:
+        return all(api("DescribeInvocationResults", RegionId="cn-hangzhou", InvokeId=invoke_id)["Invocation"][
+            "InvocationResults"]["InvocationResult"][0]["InvocationStatus"] == "Running" for invoke_id in invoke_ids)
+    wait_for(running, f"{', '.join(invoke_ids)} to run")
 
 
 def test_termination_mode(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
@@ -63,12 +61,14 @@ def test_termination_mode(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -
 
 def wait_child(emu: EmulatorProcess, instance_id: str, mode: str) -> None:
     """Until the script has written its background child's pid (a loaded machine may take a while to start it)."""
-    wait_for(lambda: emu.exec(instance_id, f"cat /tmp/child-{mode}.pid")["stdout"].strip(),
-             f"the {mode} script's child to start", timeout=10)
+    def pid() -> str:
+        return emu.exec(instance_id, f"cat /tmp/child-{mode}.pid")["stdout"].strip()
+    wait_for(pid, f"the {mode} script's child to start")
 
 
 def child_gone(emu: EmulatorProcess, instance_id: str, check: str, within: float = 5) -> bool:
-    """SIGKILL is delivered when the process next runs: on a loaded machine the child may take a moment to go."""
+    """SIGKILL is delivered when the process next runs: on a loaded machine the child may take a moment to go.
+    ``within`` is part of the check, not only when to give up: the child's own ``sleep 30`` ends it anyway."""
     deadline = time.monotonic() + within
     while emu.exec(instance_id, check)["stdout"] != "gone\n":
         if time.monotonic() > deadline:

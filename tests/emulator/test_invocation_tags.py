@@ -71,7 +71,7 @@ def test_results_by_instance_and_tag_return_many_invocations_outputs_in_pages(ap
     other_round = tagged(api, ids["web-1"], round="r2")
     other_instance = tagged(api, ids["web-2"], round="r1")
     for invoke_id in [*mine, other_round, other_instance]:
-        wait_result(api, invoke_id, timeout=120)
+        wait_result(api, invoke_id)
     by_tag = {"InstanceId": ids["web-1"], "Tag.1.Key": "round", "Tag.1.Value": "r1"}
     records = results(api, MaxResults=3, ContentEncoding="PlainText", **by_tag)
     assert sorted(record["InvokeId"] for record in records) == sorted(mine)

@@ -16,7 +16,7 @@ from emulator_helpers import FLEET, KEY_ID, SECRET, output, run, sdk_call, wait_
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 Api = Callable[..., dict[str, Any]]
 
@@ -86,29 +86,25 @@ def test_a_crashed_emulator_s_instances_and_commands_run_on_and_the_next_one_tak
         pid = next(i for i in first.instances() if i["id"] == iid)["isolation"]["init_pid"]
         slow = started(iid, "sleep 4; echo slow done; exit 3")
         quick = started(iid, "sleep 1; echo quick done")
-        deadline = time.monotonic() + 30
-        while api("DescribeInvocationResults", InvokeId=slow)["Invocation"]["InvocationResults"][
-                "InvocationResult"][0]["InvocationStatus"] != "Running":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        # polled often, so the crash comes while the quick one still runs
+        wait_for(lambda: api("DescribeInvocationResults", InvokeId=slow)["Invocation"]["InvocationResults"][
+            "InvocationResult"][0]["InvocationStatus"] == "Running", "the slow command to run", step=0.05)
         first.crash()
         assert Path(f"/proc/{pid}").exists()
         time.sleep(2)  # the quick one ends while no emulator runs
         first.start()
         assert next(i for i in first.instances() if i["id"] == iid)["isolation"]["init_pid"] == pid
         assert first.exec(iid, "cat /root/p")["stdout"] == "persisted\n"
-        [quick_result] = wait_result(api, quick, timeout=60)
+        [quick_result] = wait_result(api, quick)
         assert (quick_result["InvocationStatus"], output(quick_result)) == ("Success", "quick done\n")
-        [slow_result] = wait_result(api, slow, timeout=60)
+        [slow_result] = wait_result(api, slow)
         assert (slow_result["InvocationStatus"], slow_result["ExitCode"], output(slow_result)) == (
             "Failed", 3, "slow done\n")
-        [again] = wait_result(api, started(iid, "cat /root/p; hostname"), timeout=60)
+        [again] = wait_result(api, started(iid, "cat /root/p; hostname"))
         assert output(again) == "persisted\nweb-1\n"
         sent = api("SendFile", **{"InstanceId.1": iid}, Name="f", TargetDir="/root", Content="after the restart")
-        deadline = time.monotonic() + 30
-        while first.exec(iid, "cat /root/f 2>/dev/null")["stdout"] != "after the restart":
-            assert time.monotonic() < deadline, sent
-            time.sleep(0.1)
+        wait_for(lambda: first.exec(iid, "cat /root/f 2>/dev/null")["stdout"] == "after the restart",
+                 f"the file sent after the restart to arrive ({sent['InvokeId']})")
     finally:
         first.stop()
     assert not Path(f"/proc/{pid}").exists()
@@ -148,7 +144,6 @@ def test_file_sent_to_a_fresh_instance_never_lands_on_the_host(client: Any) -> N
                            "Name": marker, "TargetDir": "/etc", "Content": "x"}.items():
             request.add_query_param(key, value)
         client.do_action_with_exception(request)
-        deadline = time.monotonic() + 10
-        while fresh.exec(instance_id, f"test -e /etc/{marker}")["exit_code"] != 0:
-            assert time.monotonic() < deadline, "the file never arrived in the instance"
+        wait_for(lambda: fresh.exec(instance_id, f"test -e /etc/{marker}")["exit_code"] == 0,
+                 "the file to arrive in the instance")
     assert not Path(f"/etc/{marker}").exists(), "SendFile wrote onto the host"

@@ -12,7 +12,7 @@ import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from emulator_helpers import FLEET, output, run
 
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 Api = Callable[..., dict[str, Any]]
 R = {"RegionId": "cn-hangzhou"}
@@ -46,18 +46,18 @@ def status(api: Api, iid: str) -> str:
     return api("DescribeInstances", InstanceIds=f'["{iid}"]', **R)["Instances"]["Instance"][0]["Status"]
 
 
-def wait_status(api: Api, iid: str, wanted: str, timeout: float = 10) -> list[str]:
-    """Poll until ``wanted``; returns the distinct states seen on the way."""
+def wait_status(api: Api, iid: str, wanted: str) -> list[str]:
+    """Poll until ``wanted``; returns the distinct states seen on the way (every 0.05 s: a transitional state
+    lasts 0.3 s here)."""
     seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def reached() -> bool:
         current = status(api, iid)
         if not seen or seen[-1] != current:
             seen.append(current)
-        if current == wanted:
-            return seen
-        time.sleep(0.05)
-    raise AssertionError(f"{iid} never reached {wanted}: {seen}")
+        return current == wanted
+    wait_for(reached, f"{iid} to be {wanted}", step=0.05)
+    return seen
 
 
 def test_stop_kills_processes_keeps_files_and_start_boots(emu: EmulatorProcess, api: Api,
@@ -138,13 +138,9 @@ def test_due_maintenance_event_reboots(emu: EmulatorProcess, api: Api, ids: dict
         history = api("DescribeInstanceHistoryEvents", **{"EventId.1": event["id"]}, **R)
         return history["InstanceSystemEventSet"]["InstanceSystemEventType"][0]["EventCycleStatus"][
             "Name"] == "Executed"
-    deadline = time.monotonic() + 10
-    while not executed():
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    while api("GetInstanceConsoleOutput", InstanceId=iid, **R)["LastUpdateTime"] <= booted:  # until it rebooted
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for(executed, "the maintenance event to be executed")
+    wait_for(lambda: api("GetInstanceConsoleOutput", InstanceId=iid, **R)["LastUpdateTime"] > booted,
+             "the instance to reboot")
     wait_status(api, iid, "Running")
 
 

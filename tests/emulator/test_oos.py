@@ -3,7 +3,6 @@ rateControl (Concurrency, Batch with pauses, MaxErrors), NotifyExecution, Cancel
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +11,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from emulator_helpers import sdk_call
 
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 Call = Callable[..., dict[str, Any]]
 TEMPLATE = json.dumps({"FormatVersion": "OOS-2019-06-01", "Description": "mine", "Tasks": []})
@@ -39,15 +38,12 @@ def execution(oos: Call, exec_id: str) -> dict[str, Any]:
     return item
 
 
-def wait_status(oos: Call, exec_id: str, statuses: tuple[str, ...], timeout: float = 30) -> dict[str, Any]:
-    """Poll until the execution's Status is one of ``statuses``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_status(oos: Call, exec_id: str, statuses: tuple[str, ...]) -> dict[str, Any]:
+    """Poll until the execution's Status is one of ``statuses``; returns the execution."""
+    def reached() -> dict[str, Any] | None:
         item = execution(oos, exec_id)
-        if item["Status"] in statuses:
-            return item
-        time.sleep(0.1)
-    raise AssertionError(f"{exec_id} never reached {statuses}")
+        return item if item["Status"] in statuses else None
+    return wait_for(reached, f"{exec_id} to be {' or '.join(statuses)}")
 
 
 def bulky(oos: Call, targets: dict[str, Any], content: str, rate: dict[str, Any]) -> str:
@@ -106,10 +102,7 @@ def test_batches_pause_notify_and_cancel(oos: Call, ids: dict[str, str]) -> None
     assert wait_status(oos, exec_id, ("Waiting",))["Counters"]["Success"] == 1
     assert failure(oos, "NotifyExecution", ExecutionId=exec_id, NotifyType="Sideways") == ("InvalidParameter", 400)
     oos("NotifyExecution", ExecutionId=exec_id, NotifyType="Approve")
-    deadline = time.monotonic() + 20
-    while execution(oos, exec_id)["Counters"]["Success"] < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for(lambda: execution(oos, exec_id)["Counters"]["Success"] >= 2, "the second batch to succeed")
     wait_status(oos, exec_id, ("Waiting",))
     oos("CancelExecution", ExecutionId=exec_id)
     item = wait_status(oos, exec_id, ("Cancelled",))

@@ -3,7 +3,6 @@ invocationOutput), NotifyExecution RetryTask / SkipTask / Reject on a failed ite
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +11,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from emulator_helpers import sdk_call
 
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 Call = Callable[..., dict[str, Any]]
 BULKY = "ACS-ECS-BulkyRunCommand"
@@ -34,15 +33,12 @@ def start(oos: Call, ids: list[str], content: str, mode: str = "Automatic") -> s
     return oos("StartExecution", TemplateName=BULKY, Mode=mode, Parameters=json.dumps(params))["Execution"]["ExecutionId"]
 
 
-def wait_for(oos: Call, exec_id: str, statuses: tuple[str, ...]) -> dict[str, Any]:
-    """Poll ListExecutions until the status is one of ``statuses``."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+def wait_status(oos: Call, exec_id: str, statuses: tuple[str, ...]) -> dict[str, Any]:
+    """Poll ListExecutions until the status is one of ``statuses``; returns the execution."""
+    def reached() -> dict[str, Any] | None:
         [item] = oos("ListExecutions", ExecutionId=exec_id)["Executions"]
-        if item["Status"] in statuses:
-            return item
-        time.sleep(0.1)
-    raise AssertionError(f"{exec_id} never reached {statuses}")
+        return item if item["Status"] in statuses else None
+    return wait_for(reached, f"{exec_id} to be {' or '.join(statuses)}")
 
 
 def items(oos: Call, exec_id: str, **filters: Any) -> list[dict[str, Any]]:
@@ -59,7 +55,7 @@ def code_of(oos: Call, action: str, **params: Any) -> str:
 
 def test_task_executions_of_a_finished_execution(oos: Call, ids: dict[str, str]) -> None:
     exec_id = start(oos, [ids["web-1"], ids["web-2"]], "hostname")
-    assert wait_for(oos, exec_id, ("Success", "Failed"))["Status"] == "Success"
+    assert wait_status(oos, exec_id, ("Success", "Failed"))["Status"] == "Success"
     top = oos("ListTaskExecutions", ExecutionId=exec_id)["TaskExecutions"]
     assert [(t["TaskName"], t["TaskAction"], t["Status"]) for t in top] == [
         ("getInstance", "ACS::SelectTargets", "Success"), ("runCommand", "ACS::ECS::RunCommand", "Success")]
@@ -76,7 +72,7 @@ def test_failure_pause_retry_then_skip(oos: Call, ids: dict[str, str], emu: Emul
     emu.exec(web1, "rm -f /tmp/retry-ok")
     exec_id = start(oos, [web1, ids["web-2"]], '[ -e /tmp/retry-ok ] || { echo no; exit 3; }; echo yes',
                     mode="FailurePause")
-    wait_for(oos, exec_id, ("Waiting",))
+    wait_status(oos, exec_id, ("Waiting",))
     [failed] = items(oos, exec_id, Status="Failed")
     assert code_of(oos, "NotifyExecution", ExecutionId=exec_id, NotifyType="RetryTask") == (
         "MissingParameter.TaskExecutionId")
@@ -86,13 +82,11 @@ def test_failure_pause_retry_then_skip(oos: Call, ids: dict[str, str], emu: Emul
     oos("NotifyExecution", ExecutionId=exec_id, NotifyType="RetryTask", TaskExecutionId=failed["TaskExecutionId"])
     assert code_of(oos, "NotifyExecution", ExecutionId=exec_id, NotifyType="RetryTask",
                    TaskExecutionId=failed["TaskExecutionId"]) in ("InvalidParameter", "InvalidStatus.Execution")
-    deadline = time.monotonic() + 30
-    while not (still := [t for t in items(oos, exec_id, Status="Failed") if t["LoopItem"] != web1]):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    wait_for(oos, exec_id, ("Waiting",))  # the other instance has no marker file: skip it
+    still = wait_for(lambda: [t for t in items(oos, exec_id, Status="Failed") if t["LoopItem"] != web1],
+                     "the other instance's item to fail")
+    wait_status(oos, exec_id, ("Waiting",))  # the other instance has no marker file: skip it
     oos("NotifyExecution", ExecutionId=exec_id, NotifyType="SkipTask", TaskExecutionId=still[0]["TaskExecutionId"])
-    done = wait_for(oos, exec_id, ("Success", "Failed"))
+    done = wait_status(oos, exec_id, ("Success", "Failed"))
     assert done["Status"] == "Success"
     statuses = {t["LoopItem"]: t["Status"] for t in items(oos, exec_id)}
     assert statuses[failed["LoopItem"]] == "Success" and len(still) == 1
@@ -102,9 +96,9 @@ def test_failure_pause_retry_then_skip(oos: Call, ids: dict[str, str], emu: Emul
 
 def test_failure_pause_reject_and_modes(oos: Call, ids: dict[str, str]) -> None:
     exec_id = start(oos, [ids["db-1"]], "exit 1", mode="FailurePause")
-    wait_for(oos, exec_id, ("Waiting",))
+    wait_status(oos, exec_id, ("Waiting",))
     oos("NotifyExecution", ExecutionId=exec_id, NotifyType="Reject")
-    done = wait_for(oos, exec_id, ("Success", "Failed", "Cancelled"))
+    done = wait_status(oos, exec_id, ("Success", "Failed", "Cancelled"))
     assert (done["Status"], done["StatusMessage"]) == ("Failed", "Rejected by the user.")
     assert code_of(oos, "NotifyExecution", ExecutionId=exec_id, NotifyType="Approve") == "InvalidStatus.Execution"
     params = json.dumps({"targets": {"Type": "ResourceIds", "ResourceIds": [ids["db-1"]]}, "commandContent": "true"})

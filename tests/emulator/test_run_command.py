@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkecs.request.v20140526.RunCommandRequest import RunCommandRequest
 from emulator_helpers import output, run, wait_result
 
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 Api = Callable[..., dict[str, Any]]
 
@@ -80,11 +79,8 @@ def test_timeout_kills_the_process_tree(emu: EmulatorProcess, api: Api, ids: dic
 def test_stop_running_and_pending(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
     body = api("RunCommand", RegionId="cn-hangzhou", Type="RunShellScript", CommandContent="echo go; sleep 30",
                **{"InstanceId.1": ids["db-1"]})
-    deadline = time.monotonic() + 10
-    while api("DescribeInvocations", RegionId="cn-hangzhou", InvokeId=body["InvokeId"])[
-            "Invocations"]["Invocation"][0]["InvocationStatus"] != "Running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(lambda: api("DescribeInvocations", RegionId="cn-hangzhou", InvokeId=body["InvokeId"])[
+        "Invocations"]["Invocation"][0]["InvocationStatus"] == "Running", "the command to run")
     api("StopInvocation", RegionId="cn-hangzhou", InvokeId=body["InvokeId"])
     [r] = wait_result(api, body["InvokeId"])
     assert (r["InvocationStatus"], r["InvokeRecordStatus"]) == ("Terminated", "Stopped") and r["StopTime"]

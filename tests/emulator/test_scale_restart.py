@@ -1,7 +1,6 @@
 """Scale (10,000 instances seeded lazily) and restart (no invocation or result lost), with the legacy SDK."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,7 +8,7 @@ from typing import Any
 from aliyunsdkcore.client import AcsClient
 from emulator_helpers import FLEET, KEY_ID, SECRET, output, sdk_call, wait_result
 
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 Api = Callable[..., dict[str, Any]]
 
@@ -65,11 +64,8 @@ def test_restart_mid_invocation_loses_nothing(tmp_path: Path) -> None:
                       CommandContent="echo partial; sleep 30", **{"InstanceId.1": ids["web-2"]})["InvokeId"]
         pending = api("RunCommand", RegionId="cn-hangzhou", Type="RunShellScript", CommandContent="echo later",
                       **{"InstanceId.1": ids["late"]})["InvokeId"]
-        deadline = time.monotonic() + 10
-        while output(api("DescribeInvocationResults", RegionId="cn-hangzhou", InvokeId=running)[
-                "Invocation"]["InvocationResults"]["InvocationResult"][0]) != "partial\n":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: output(api("DescribeInvocationResults", RegionId="cn-hangzhou", InvokeId=running)[
+            "Invocation"]["InvocationResults"]["InvocationResult"][0]) == "partial\n", "the running command's output")
         emu.stop()
         emu.start()
         api = api_for(emu)

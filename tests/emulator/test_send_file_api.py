@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 Api = Callable[..., dict[str, Any]]
 
@@ -18,14 +17,12 @@ def send(api: Api, instance_id: str, **params: Any) -> dict[str, Any]:
     """SendFile then poll DescribeSendFileResults until the batch is no longer Pending/Running."""
     body = api("SendFile", RegionId="cn-hangzhou", **{"InstanceId.1": instance_id}, **params)
     assert body["InvokeId"].startswith("f-")
-    deadline = time.monotonic() + 10
-    while True:
+
+    def ended() -> dict[str, Any] | None:
         res = api("DescribeSendFileResults", RegionId="cn-hangzhou", InvokeId=body["InvokeId"])
         inv = res["Invocations"]["Invocation"][0]
-        if inv["InvocationStatus"] not in ("Pending", "Running"):
-            return inv
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+        return inv if inv["InvocationStatus"] not in ("Pending", "Running") else None
+    return wait_for(ended, f"file delivery {body['InvokeId']} to end")
 
 
 def test_binary_file_with_mode_and_owner(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:

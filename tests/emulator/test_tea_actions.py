@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from emulator_helpers import KEY_ID, SECRET
 
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 openapi_client = pytest.importorskip("alibabacloud_tea_openapi.client")
 openapi = pytest.importorskip("alibabacloud_tea_openapi.models")
@@ -46,12 +45,11 @@ def state(ids: dict[str, str]) -> State:
 
 
 def settle(call: Call, action: str, query: dict[str, Any], done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    """Repeat a read until ``done`` says the state under test was reached."""
-    deadline = time.monotonic() + 20
-    while not done(body := call(ECS if action.startswith("Describe") else OOS, action, query)):
-        assert time.monotonic() < deadline, body
-        time.sleep(0.1)
-    return body
+    """Repeat a read until ``done`` says the state under test was reached; returns that read."""
+    def read() -> dict[str, Any] | None:
+        body = call(ECS if action.startswith("Describe") else OOS, action, query)
+        return body if done(body) else None
+    return wait_for(read, f"{action} {query} to reach the state under test")
 
 
 def first_result_final(body: dict[str, Any]) -> bool:

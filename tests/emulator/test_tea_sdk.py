@@ -3,13 +3,12 @@ fallback, request models with maps and lists, error surfacing."""
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any
 
 import pytest
 from emulator_helpers import KEY_ID, SECRET
 
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 ecs_client = pytest.importorskip("alibabacloud_ecs20140526.client")
 ecs_models = pytest.importorskip("alibabacloud_ecs20140526.models")
@@ -27,15 +26,13 @@ def tea(emu: EmulatorProcess, secret: str = SECRET, **config: Any) -> Any:
 
 def wait(client: Any, invoke_id: str) -> list[Any]:
     """Poll DescribeInvocationResults (Tea) until every record is final."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    def ended() -> list[Any] | None:
         body = client.describe_invocation_results(ecs_models.DescribeInvocationResultsRequest(
             region_id="cn-hangzhou", invoke_id=invoke_id)).body
         records = body.invocation.invocation_results.invocation_result
-        if all(r.invoke_record_status not in ("Running", "Stopping") for r in records):
-            return records
-        time.sleep(0.1)
-    raise AssertionError("still running")
+        final = all(r.invoke_record_status not in ("Running", "Stopping") for r in records)
+        return records if records and final else None
+    return wait_for(ended, f"invocation {invoke_id} to finish")
 
 
 @pytest.mark.parametrize("algorithm", ["v3", "v2"])

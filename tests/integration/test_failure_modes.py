@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
+from emulator.testing import wait_for
 
 CALLBACKS = Path(__file__).resolve().parent / "callbacks"
 
@@ -79,13 +80,9 @@ def test_a_command_that_ran_is_a_task_failure_that_rescue_and_ignore_errors_hand
     client = CloudClient(resolve_settings(env=emulator.env()), region="cn-hangzhou")
 
     def stop_when_running() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            listed = client.call("DescribeInvocations", CommandName=name, InvocationStatus="Running")
-            for item in listed["Invocations"]["Invocation"]:
-                client.call("StopInvocation", InvokeId=item["InvokeId"])
-                return
-            time.sleep(0.2)
+        running = wait_for(lambda: client.call("DescribeInvocations", CommandName=name, InvocationStatus="Running")[
+            "Invocations"]["Invocation"], "the task to stop from outside to run")
+        client.call("StopInvocation", InvokeId=running[0]["InvokeId"])
 
     stopper = threading.Thread(target=stop_when_running)
     stopper.start()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
+from emulator.testing import wait_for
 from test_connection import one_host_inventory, play_file
 
 SENTINEL = "nolog-SENTINEL-3a9e"
@@ -30,17 +30,6 @@ def controller_state(cache: Path) -> dict:
 def instance_state(emulator, instance_id: str) -> str:
     """The files in those places (names only)."""
     return emulator.exec(instance_id, f"find {INSTANCE_PLACES} -type f 2>/dev/null | sort")["stdout"]
-
-
-def settled_instance_state(emulator, instance_id: str, expected: str) -> str:
-    """The instance's state once it equals ``expected``, or as it is after 30 s: an envelope's exit trap may
-    still be running when the agent has already reported the command's output."""
-    deadline = time.monotonic() + 30
-    while True:
-        state = instance_state(emulator, instance_id)
-        if state == expected or time.monotonic() > deadline:
-            return state
-        time.sleep(0.5)
 
 
 @pytest.mark.parametrize("pipelining", [True, False])
@@ -69,8 +58,9 @@ def test_a_no_log_play_leaves_nothing_behind(ansible, emulator, reachable, tmp_p
 
     assert controller_state(cache) == controller_before
     assert not [path for path in cache.rglob("*") if path.is_file() and SENTINEL.encode() in path.read_bytes()]
-    after = settled_instance_state(emulator, target["id"], instance_before)
-    assert after == instance_before, f"before:\n{instance_before}\nafter:\n{after}"
+    # a wait: an envelope's exit trap may still be running when the agent has already reported the output
+    wait_for(lambda: instance_state(emulator, target["id"]) == instance_before,
+             f"the instance to hold what it held before the play:\n{instance_before}", step=0.5)
     found = emulator.exec(target["id"], f"grep -rl {SENTINEL} {INSTANCE_PLACES} 2>/dev/null")["stdout"]
     assert found == ""
     assert emulator.exec(target["id"], "head -c 19 /root/nolog-target")["stdout"] == SENTINEL  # the task did run

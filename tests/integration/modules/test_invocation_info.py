@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-import time
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
-from emulator.testing import EmulatorProcess
+from emulator.testing import EmulatorProcess, wait_for
 
 DEMO_FLEET = Path(__file__).resolve().parents[3] / "emulator" / "fleets" / "demo.yml"
 MODULE = "alicloud.ecs.invocation_info"
@@ -107,16 +106,14 @@ def test_history_of_a_periodic_task(ansible, emulator, reachable):
                             InstanceId=[target], Name="info-periodic")["InvokeId"]
     try:
         task = {"name": "history", MODULE: {"invoke_id": invoke_id, "include_history": True, "include_output": True}}
-        deadline = time.monotonic() + 30
-        while True:
+
+        def three_runs() -> tuple[dict, list[dict]] | None:
             played = ansible.play([task])
             assert played.rc == 0, played.output
             [invocation] = played.result("history")["invocations"]
             runs = [item for item in invocation["results"] if item["status"] == "Success"]
-            if len(runs) >= 3 or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        assert len(runs) >= 3, invocation
+            return (invocation, runs) if len(runs) >= 3 else None
+        invocation, runs = wait_for(three_runs, "three successful runs in the periodic task's history", step=1)
         assert invocation["repeat_mode"] == "Period" and invocation["frequency"] == "rate(2s)"
         assert [item["repeats"] for item in runs] == sorted({item["repeats"] for item in runs})
         assert len({item["output"] for item in runs}) == len(runs)  # each run printed its own time

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
+from emulator.testing import wait_for
 
 JOB = "alicloud.ecs.scheduled_job"
 
@@ -42,16 +43,6 @@ def lines(emulator, instance_id: str, path: str) -> int:
     return int(done["stdout"].strip() or 0)
 
 
-def until(check, timeout: float, step: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
 @pytest.fixture
 def web1(emulator) -> str:
     return emulator.instance_id("web-1")
@@ -74,7 +65,8 @@ def test_cron_job_runs_repeatedly_is_idempotent_and_stops_when_absent(ansible, e
     assert created["status"] in ("Pending", "Scheduled")
     invoke_id = created["invoke_id"]
 
-    until(lambda: runs_seen(ansible, "every-10s", invoke_id) >= 2 and lines(emulator, web1, log) >= 2, timeout=40)
+    wait_for(lambda: runs_seen(ansible, "every-10s", invoke_id) >= 2 and lines(emulator, web1, log) >= 2,
+             "two runs of the cron job", step=1)
     assert invocation(emulator, invoke_id)["InvocationStatus"] in ("Scheduled", "Running")
 
     played = ansible.play([job_task("every-10s", "remove", state="absent"),
@@ -82,7 +74,8 @@ def test_cron_job_runs_repeatedly_is_idempotent_and_stops_when_absent(ansible, e
     assert played.rc == 0, played.output
     assert played.outcome("remove") == "changed" and played.result("remove")["stopped"] == [invoke_id]
     assert played.outcome("remove again") == "ok" and played.result("remove again")["stopped"] == []
-    until(lambda: invocation(emulator, invoke_id)["InvocationStatus"] == "Stopped", timeout=15, step=0.5)
+    wait_for(lambda: invocation(emulator, invoke_id)["InvocationStatus"] == "Stopped",
+             "the removed job's invocation to stop", step=0.5)
     runs, written = runs_seen(ansible, "every-10s", invoke_id), lines(emulator, web1, log)
     time.sleep(21)  # two more fire times of the cron
     assert (runs_seen(ansible, "every-10s", invoke_id), lines(emulator, web1, log)) == (runs, written)
@@ -140,7 +133,8 @@ def test_at_job_runs_once_and_then_counts_as_done(ansible, emulator, web1):
     options = {"content": "echo once >> /tmp/job-at.log", "instance_ids": [web1], "schedule": {"at": when}}
     created = ansible.play([job_task("at-once", "create", **options)]).result("create")["job"]
     assert created["schedule"]["frequency"].startswith("at(") and created["schedule"]["repeat_mode"] == "Period"
-    until(lambda: invocation(emulator, created["invoke_id"])["InvocationStatus"] == "Success", timeout=30)
+    wait_for(lambda: invocation(emulator, created["invoke_id"])["InvocationStatus"] == "Success",
+             "the at job's run to succeed", step=1)
     assert lines(emulator, web1, "/tmp/job-at.log") == 1
     played = ansible.play([job_task("at-once", "again", **options)])
     assert played.rc == 0, played.output
@@ -198,9 +192,10 @@ def test_rate_job_runs_every_minute_until_removed(ansible, emulator, web1):
     played = ansible.play([job_task("every-minute", "create", **options)])
     assert played.rc == 0, played.output
     invoke_id = played.result("create")["job"]["invoke_id"]
-    until(lambda: runs_seen(ansible, "every-minute", invoke_id) >= 2, timeout=150, step=5)
+    wait_for(lambda: runs_seen(ansible, "every-minute", invoke_id) >= 2, "two runs of the rate job", 150, step=5)
     stamps = [int(line) for line in emulator.exec(web1, f"cat {log}")["stdout"].split()]
     assert len(stamps) >= 2 and stamps[1] - stamps[0] >= 60
     played = ansible.play([job_task("every-minute", "remove", state="absent")])
     assert played.result("remove")["stopped"] == [invoke_id]
-    until(lambda: invocation(emulator, invoke_id)["InvocationStatus"] == "Stopped", timeout=15, step=0.5)
+    wait_for(lambda: invocation(emulator, invoke_id)["InvocationStatus"] == "Stopped",
+             "the removed job's invocation to stop", step=0.5)
