@@ -7,6 +7,7 @@ import hmac
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote
 
@@ -43,23 +44,29 @@ def sign(secret: str, sts: str) -> str:
 
 
 class NonceCache:
-    """Remembers nonces for the timestamp window: a replayed request inside it is rejected."""
+    """Remembers nonces for the timestamp window: a replayed request inside it is rejected.
+
+    A queue keeps the nonces in arrival order, so the expired ones are always at its front and each call drops
+    just those. (Rebuilding the whole map once it held 10,000 nonces cost every later call a pass over all of
+    them while they were still fresh: a busy session, 10,000 calls in 15 minutes, slowed down round by round.)
+    """
 
     def __init__(self, window: float = TIMESTAMP_WINDOW) -> None:
         self._window = window
-        self._seen: dict[str, float] = {}
+        self._seen: set[str] = set()
+        self._arrivals: deque[tuple[float, str]] = deque()
         self._lock = threading.Lock()
 
     def check_and_add(self, nonce: str) -> bool:
-        """True if the nonce is fresh (and records it); pruning is amortised over calls."""
+        """True if the nonce is fresh (and records it)."""
         now = time.time()
         with self._lock:
-            if len(self._seen) > 10000:
-                self._seen = {n: t for n, t in self._seen.items() if now - t < self._window}
-            seen = self._seen.get(nonce)
-            if seen is not None and now - seen < self._window:
+            while self._arrivals and now - self._arrivals[0][0] >= self._window:
+                self._seen.discard(self._arrivals.popleft()[1])
+            if nonce in self._seen:
                 return False
-            self._seen[nonce] = now
+            self._seen.add(nonce)
+            self._arrivals.append((now, nonce))
             return True
 
 

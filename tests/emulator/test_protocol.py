@@ -6,6 +6,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 from aliyunsdkecs.request.v20140526.DescribeRegionsRequest import DescribeRegionsRequest
 
+from emulator import protocol
 from emulator.protocol import percent_encode, sign, string_to_sign
 from emulator.testing import EmulatorProcess
 
@@ -123,3 +125,18 @@ def test_injected_fault_and_counters(emu: EmulatorProcess, client: AcsClient) ->
     finally:
         emu.clear_faults()
     assert emu.counters() == {"DescribeRegions": 2}
+
+
+def test_nonce_cache_forgets_a_nonce_once_its_window_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(protocol, "time", SimpleNamespace(time=lambda: now[0]))
+    cache = protocol.NonceCache(window=60)
+    assert cache.check_and_add("a") and not cache.check_and_add("a")
+    for second in range(59):  # a busy minute: every other nonce stays remembered alongside "a"
+        now[0] = 1000.0 + second
+        assert cache.check_and_add(f"n{second}")
+    now[0] = 1059.5
+    assert not cache.check_and_add("a") and not cache.check_and_add("n0")
+    now[0] = 1060.0  # "a" has aged out of the window; "n0" (seen at 1000) too, "n1" not yet
+    assert cache.check_and_add("a") and cache.check_and_add("n0") and not cache.check_and_add("n1")
+    assert not cache.check_and_add("a")  # and once seen again, it is a replay again
