@@ -48,8 +48,7 @@ class PageReader:
         self.options = options
         self._nonce = os.urandom(6).hex()
         self._rounds = 0
-        self._lock = threading.Lock()
-        self._starting = threading.Lock()  # one round starts its reads at a time (see the module's docstring)
+        self._starting = threading.Lock()  # one round numbers and starts its reads at a time (module docstring)
 
     def read(self, count: int, script: PageScript) -> t.Iterator[tuple[int, str, InstanceResult]]:
         """(index, InvokeId, result) of every page ``0 .. count - 1``, round by round, each read once and finished.
@@ -80,12 +79,11 @@ class PageReader:
 
     def _round(self, starters: ThreadPoolExecutor,
                reads: list[tuple[int, str]]) -> list[tuple[int, str, InstanceResult]]:
-        with self._lock:
+        options = self.options
+        with self._starting:
             self._rounds += 1
             tag = f"{self._nonce}-{self._rounds}"
-        options = self.options
-        tags = {**options.tags, ROUND_TAG: tag}
-        with self._starting:
+            tags = {**options.tags, ROUND_TAG: tag}
             invoke_ids = list(starters.map(lambda read: run_command(
                 self.client, [self.instance_id], read[1], command_type=options.envelope.command_type,
                 name=options.name, timeout=options.timeout, username=options.username, tags=tags,
