@@ -177,8 +177,9 @@ options:
       - name: ansible_alicloud_transfer_cache
   staging_max_age:
     description:
-      - Hours the instance keeps staged transfer chunks and kept module payloads (under
-        C(/var/tmp/.alicloud-ecs/<user>)) and work directories a killed command left behind, before they are pruned.
+      - Hours the instance keeps staged transfer chunks and kept module payloads (root's under
+        C(/var/lib/alicloud-ecs/root), another remote user's under C(~/.alicloud-ecs) in that user's home) and work
+        directories of the remote user that a killed command left behind, before they are pruned.
       - Pruning runs on the instance at most once an hour, inside a command that uses the staging directory.
         What was pruned is sent again when needed, so this trades instance disk for API calls.
     type: int
@@ -390,9 +391,11 @@ class Connection(ConnectionBase):
             staging=StagingLimits(max_age_hours=self.get_option("staging_max_age"),
                                   max_size_mb=self.get_option("staging_max_size")),
         )
-        # Staged chunks live in a per-user directory on the instance, so what it holds is per user too.
-        scope = f"{settings.endpoint or settings.region}|{settings.credentials.identity}|{options.username or 'root'}"
-        cache = InstanceCache(self.get_option("transfer_cache"), scope, instance_id)
+        # Staged chunks live in a per-user directory on the instance, so what it holds is per user (and directory) too.
+        user = options.username or "root"
+        cache = InstanceCache(self.get_option("transfer_cache"),
+                              f"{settings.endpoint or settings.region}|{settings.credentials.identity}", instance_id,
+                              user=user, place=options.envelope.chunk_dir(user))
         self._executor = InstanceExecutor(client, instance_id, options, cache)
         display.vvv(f"ESTABLISH CLOUD ASSISTANT CONNECTION FOR USER: {options.username or 'root'}",
                     host=instance_id)

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the alicloud.ecs collection
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Staging bytes on an instance as content-addressed, gzip-compressed chunks sent with SendFile.
+"""Staging bytes on an instance as content-addressed, gzip-compressed chunks sent with SendFile (or, for a
+non-root remote user, written by a RunCommand run as that user: see stage_chunks).
 
 RunCommand content is capped at 24 KB, so anything larger (a module payload, a file) goes up with
 SendFile, whose content is capped at 32 KB once Base64-encoded: 24576 bytes per call. Every chunk
@@ -27,10 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..api.client import PROGRESS_VERBOSITY, CloudClient
-from ..engine.invocation import new_client_token
+from ..engine.invocation import MIN_TIMEOUT, new_client_token, run_command
+from .staging_dir import claim_script
 
 SENDFILE_BYTES = 24576        # 32768 bytes after Base64: exactly SendFile's limit
-# Eight grains make 24512 bytes, the most a stored (level 0) gzip member may hold and still fit
+# Eight grains (STORED_GRAINS) make 24512 bytes, the most a stored (level 0) gzip member may hold and still fit
 # SendFile, so random data fills every call; grains this small let text pack to within a grain of
 # the limit (Base64 text such as a module payload: 11 grains a call instead of 1 with whole-call grains).
 GRAIN_BYTES = 3064
@@ -39,6 +41,9 @@ HEAD_PIECE_BYTES = 4096       # the varying head of a payload is cut this fine
 MAX_GRAINS_PER_CHUNK = 512    # bounds the controller's work per chunk (1.5 MB of very compressible data)
 PACK_STRETCH = 1.25           # how far level-1 sizes of packed grains may exceed SendFile's limit
 SEND_PARALLELISM = 16
+# A chunk staged by RunCommand rides Base64 inside a script whose own Base64 must stay within RunCommand's 24 KB
+# (KeepCommand=false): 12288 bytes make 16384 characters, and the script 17 KB; four stored grains fit.
+RUN_STAGE_BYTES = 12288
 PROGRESS_BYTES = 4 << 20      # a transfer reports its progress (at -v) each time this much more has moved
 
 
@@ -86,18 +91,19 @@ def make_chunk(raw: bytes, deflated: bytes | None = None) -> Chunk:
     return Chunk(f"{hashlib.sha256(raw).hexdigest()}.gz", raw, blob)
 
 
-def split_chunks(data: bytes) -> list[Chunk]:
+def split_chunks(data: bytes, limit: int = SENDFILE_BYTES) -> list[Chunk]:
     """The chunks of ``data`` in order (see cut_chunks)."""
-    return list(cut_chunks(data))[::-1]
+    return list(cut_chunks(data, limit))[::-1]
 
 
-def cut_chunks(data: bytes) -> t.Iterator[Chunk]:
+def cut_chunks(data: bytes, limit: int = SENDFILE_BYTES) -> t.Iterator[Chunk]:
     """The chunks of ``data``, LAST FIRST, as they are cut: end-aligned grains, packed backwards
     while they compress. A generator, so sending can start while the rest is still being cut.
 
     Packing runs from the end, like the cut, so the chunks of a shared tail stay identical. A quick
     level-1 size per grain proposes a pack (level 6 on the joined grains does about a quarter
     better, hence PACK_STRETCH); a pack that does not fit is shrunk by the overshoot and tried again.
+    ``limit`` is the most bytes one chunk file may hold (SendFile's, or RUN_STAGE_BYTES).
     """
     pieces = split_pieces(data)
     estimates = [len(zlib.compress(piece, 1)) for piece in pieces]
@@ -105,29 +111,29 @@ def cut_chunks(data: bytes) -> t.Iterator[Chunk]:
     while end > 0:
         start, budget = end - 1, estimates[end - 1]
         while start > 0 and end - start < MAX_GRAINS_PER_CHUNK and len(pieces[start - 1]) == GRAIN_BYTES:
-            if budget + estimates[start - 1] > SENDFILE_BYTES * PACK_STRETCH:
+            if budget + estimates[start - 1] > limit * PACK_STRETCH:
                 break
             start -= 1
             budget += estimates[start]
         if budget >= sum(len(piece) for piece in pieces[start:end]):
             # Nothing to gain from compressing: as many grains as one stored member holds.
-            start = max(start, end - STORED_GRAINS)
+            start = max(start, end - stored_grains(limit))
             yield make_chunk(b"".join(pieces[start:end]))
         else:
             while True:
                 joined = b"".join(pieces[start:end])
                 deflated = gzip_member(joined)
-                if len(deflated) <= SENDFILE_BYTES or end - start == 1:
+                if len(deflated) <= limit or end - start == 1:
                     yield make_chunk(joined, deflated)
                     break
                 count = end - start  # shrink in proportion to the overshoot, and by one grain at least
-                start = end - max(1, min(count - 1, count * SENDFILE_BYTES // len(deflated)))
+                start = end - max(1, min(count - 1, count * limit // len(deflated)))
         end = start
 
 
-def chunk_dir_for(user: str) -> str:
-    """Where staged chunks live on the instance: per user, since they are private (mode 0600)."""
-    return f"/var/tmp/.alicloud-ecs/{user or 'root'}"
+def stored_grains(limit: int) -> int:
+    """How many grains one stored (level 0) gzip member of at most ``limit`` bytes holds (23 bytes of framing)."""
+    return max(1, (limit - 23) // GRAIN_BYTES)
 
 
 class Progress:
@@ -172,7 +178,43 @@ def send_chunks(client: CloudClient, instance_id: str, chunks: t.Iterable[Chunk]
         progress.add(len(chunk.blob))
         return response["InvokeId"]
 
+    return _each(send, chunks, parallelism)
+
+
+def _each(send: t.Callable[[Chunk], str], chunks: t.Iterable[Chunk], parallelism: int) -> list[str]:
     if parallelism <= 1:
         return [send(chunk) for chunk in chunks]
     with ThreadPoolExecutor(max_workers=parallelism) as pool:
         return list(pool.map(send, chunks))
+
+
+def stage_script(chunk_dir: str, chunk: Chunk) -> str:
+    """A script, run as the remote user, that writes one chunk into that user's own staging directory.
+
+    SendFile writes as root and then sets owner and mode by path, so a user who can write the target directory
+    could swap a symlink in between and have root's agent chown any file: a non-root user's chunks are never
+    sent with SendFile. The chunk is written aside and renamed into place, so the envelope, which waits for
+    chunks to land, never reads half of one.
+    """
+    return (
+        "#!/bin/sh\n"
+        "umask 077\n"
+        + claim_script(chunk_dir, "exit 97")
+        + f"printf '%s' '{base64.b64encode(chunk.blob).decode('ascii')}' | base64 -d > \"$_c/{chunk.name}.$$.part\""
+        f" && mv -f \"$_c/{chunk.name}.$$.part\" \"$_c/{chunk.name}\"\n")
+
+
+def stage_chunks(client: CloudClient, instance_id: str, chunks: t.Iterable[Chunk], chunk_dir: str,
+                 username: str, name: str = "alicloud.ecs staging", tags: t.Mapping[str, str] | None = None,
+                 parallelism: int = SEND_PARALLELISM) -> list[str]:
+    """Start one RunCommand per chunk as ``username`` (see stage_script), ``parallelism`` in flight; returns the
+    InvokeIds without waiting for them: the envelope waits for the chunks and reports any that never land."""
+    progress = Progress(client, f"staged on {instance_id}")
+
+    def send(chunk: Chunk) -> str:
+        invoke_id = run_command(client, [instance_id], stage_script(chunk_dir, chunk), name=name,
+                                timeout=MIN_TIMEOUT, username=username, tags=tags, termination_mode="ProcessTree")
+        progress.add(len(chunk.blob))
+        return invoke_id
+
+    return _each(send, chunks, parallelism)

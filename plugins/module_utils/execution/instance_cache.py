@@ -28,22 +28,35 @@ PRUNE_EVERY = 3600        # ... in a sweep at most this often (seconds)
 
 
 class InstanceCache:
-    """One instance's memory, scoped by endpoint and access key so accounts never share it."""
+    """One instance's memory, scoped by endpoint and access key so accounts never share it.
 
-    def __init__(self, directory: str, scope: str, instance_id: str) -> None:
-        digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
+    What the instance holds (chunks, kept bases) is per remote user and per staging directory: ``user`` joins
+    the scope, and ``place`` (the staging directory the holdings are in) is stored with them, so after a change
+    of user or of directory (an upgrade that moved it) nothing is believed present that is not, and the change
+    costs at most one round of chunks reported missing.
+    """
+
+    def __init__(self, directory: str, scope: str, instance_id: str, user: str = "", place: str = "") -> None:
+        digest = hashlib.sha256(f"{scope}|{user}".encode() if user else scope.encode()).hexdigest()[:16]
         self.path = os.path.join(os.path.expanduser(directory), digest, f"{instance_id}.json")
         self.pieces = os.path.join(os.path.dirname(self.path), "pieces")
+        self.place = place
 
     def _load(self) -> dict[str, t.Any]:
         try:
             with open(self.path, encoding="utf-8") as handle:
                 data = json.load(handle)
-            return data if isinstance(data, dict) else {}
         except (OSError, ValueError):
             return {}
+        if not isinstance(data, dict):
+            return {}
+        if data.get("place", "") != self.place:  # holdings of another staging directory: not here
+            data.pop("chunks", None)
+            data.pop("bases", None)
+        return data
 
     def _save(self, data: dict[str, t.Any]) -> None:
+        data["place"] = self.place
         directory = os.path.dirname(self.path)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=directory)

@@ -290,6 +290,10 @@ class PowerShellEnvelope(ShellEnvelope):
     def chunk_dir(self, user: str) -> str:
         return ps_chunk_dir_for(user)
 
+    def stages_by_run(self, user: str) -> bool:
+        """Windows chunks always go with SendFile (only the default System user is supported there)."""
+        return False
+
 
 def put_command(path: str) -> str:
     """PowerShell that writes its raw stdin to ``path`` (relative paths resolve as PowerShell would)."""

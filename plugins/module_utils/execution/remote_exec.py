@@ -19,7 +19,10 @@ import typing as t
 from dataclasses import asdict, dataclass, field
 
 from ..api.client import CloudClient
-from .file_transfer import SEND_PARALLELISM, Chunk, Progress, chunk_dir_for, cut_chunks, send_chunks, split_chunks
+from .file_transfer import (
+    RUN_STAGE_BYTES, SEND_PARALLELISM, SENDFILE_BYTES, Chunk, Progress, cut_chunks, send_chunks, split_chunks, stage_chunks,
+)
+from .staging_dir import chunk_dir_for, refused_message
 from .instance_cache import InstanceCache
 from ..engine.invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
 from .page_reads import PageReader
@@ -128,6 +131,11 @@ class ShellEnvelope:
     def chunk_dir(self, user: str) -> str:
         return chunk_dir_for(user)
 
+    def stages_by_run(self, user: str) -> bool:
+        """Whether chunks go up as RunCommands run as ``user`` instead of SendFile: for every user but root,
+        whose own directory SendFile (which writes as root, then sets owner and mode by path) must not touch."""
+        return (user or "root") != "root"
+
 
 class RemoteExecError(Exception):
     """The instance could not run the command (agent down, bad user, timeout...), with the InvokeId."""
@@ -178,12 +186,15 @@ class InstanceExecutor:
         # A long command (steps deferred in front of it, see deferred_steps) leaves less room for inline stdin.
         self._budget = self.options.envelope.inline_budget - max(0, 4 * -(-len(command) // 3) - COMMAND_ALLOWANCE)
         keeps_base = self.cache is not None and self.options.envelope.keeps_bases and not private
-        staging = _Staging(stdin or b"", module_name(stdin) if keeps_base else None, private)
+        staging = _Staging(stdin or b"", module_name(stdin) if keeps_base else None, private, self._chunk_bytes())
         kind = timing_kind(command, stdin)
         for _attempt in range(MAX_STAGING_ATTEMPTS):
             plan = self._plan(staging)
             result, invoke_id, completion = self._invoke(self.options.envelope.run_script(command, plan, become), kind)
             trailer = parse_trailer(result.output)
+            if trailer.refused:
+                raise RemoteExecError(f"{refused_message(trailer.refused, self.options.username, self.instance_id)}"
+                                      f" (invocation {invoke_id})", invoke_id)
             if trailer.missing and plan and plan.from_base:
                 # The kept base is gone (most likely the whole chunk directory with it) or is not what
                 # we think: forget what the instance was believed to hold and send the usual way.
@@ -297,8 +308,12 @@ class InstanceExecutor:
                     sent.add(chunk.name)
                     yield chunk
 
-        send_chunks(self.client, self.instance_id, unique(), self._chunk_dir(),
-                    self.options.username or "root", self.options.parallelism)
+        user = self.options.username or "root"
+        if self.options.envelope.stages_by_run(user):
+            stage_chunks(self.client, self.instance_id, unique(), self._chunk_dir(), user, self.options.name,
+                         self.options.tags, self.options.parallelism)
+        else:
+            send_chunks(self.client, self.instance_id, unique(), self._chunk_dir(), user, self.options.parallelism)
         if sent:
             self._staged = True
             if self.cache and remember:
@@ -306,6 +321,10 @@ class InstanceExecutor:
 
     def _chunk_dir(self) -> str:
         return self.options.envelope.chunk_dir(self.options.username or "root")
+
+    def _chunk_bytes(self) -> int:
+        """The largest chunk file: what one SendFile carries, or one staging RunCommand (see stage_chunks)."""
+        return RUN_STAGE_BYTES if self.options.envelope.stages_by_run(self.options.username or "root") else SENDFILE_BYTES
 
     # -- invocation and paging ---------------------------------------------------------------
 
@@ -386,8 +405,10 @@ def _what_happened(status: str, timeout: int) -> str:
 class _Staging:
     """One stdin's chunks, cut once and reused across staging attempts."""
 
-    def __init__(self, data: bytes, module: str | None = None, private: bool = False) -> None:
+    def __init__(self, data: bytes, module: str | None = None, private: bool = False,
+                 limit: int = SENDFILE_BYTES) -> None:
         self.data = data
+        self.limit = limit  # the largest chunk file
         self.module = module  # the module whose payload this is, when the instance may keep it as a base
         self.private = private  # a no_log task's: what it stages goes when its script ends
         self.use_base = True  # False once the instance showed its kept base cannot be used
@@ -401,18 +422,19 @@ class _Staging:
             yield from self._chunks
             return
         cut = []
-        for chunk in cut_chunks(self.data):
+        for chunk in cut_chunks(self.data, self.limit):
             cut.append(chunk)
             yield chunk
         self._chunks = cut[::-1]
 
     def chunks(self) -> list[Chunk]:
         if self._chunks is None:
-            self._chunks = split_chunks(self.data)
+            self._chunks = split_chunks(self.data, self.limit)
         return self._chunks
 
     def manifest(self) -> list[Chunk]:
         """The chunk names, one per line, themselves cut into chunks."""
         if self._manifest is None:
-            self._manifest = split_chunks("".join(f"{chunk.name}\n" for chunk in self.chunks()).encode("ascii"))
+            self._manifest = split_chunks("".join(f"{chunk.name}\n" for chunk in self.chunks()).encode("ascii"),
+                                          self.limit)
         return self._manifest

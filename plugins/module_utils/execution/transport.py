@@ -24,6 +24,8 @@ import typing as t
 import zlib
 from dataclasses import dataclass, field
 
+from .staging_dir import REFUSED_MARK, claim_script, refused_trailer
+
 FRAME_MAGIC = b"ACE1"
 OUTPUT_PAGE_BYTES = 24576          # the API's output cap; a page read never exceeds it
 TAIL_BYTES = OUTPUT_PAGE_BYTES - 512  # frame bytes a spooled answer carries itself (room for the trailer)
@@ -34,7 +36,7 @@ STALL_SECONDS = 10                 # ... unless no chunk at all has landed for t
 MISSING_REPORT_LIMIT = 200         # missing chunk names one report lists (it must fit the output's tail)
 DECODE_BLOCK = 1 << 20             # Base64 characters decoded at a time (a multiple of 4)
 TRAILER_RE = re.compile(
-    rb"<<ACE1 (?:missing=(?P<missing>[0-9a-z.,+]+)|size=(?P<size>\d+) sha256=(?P<sha>[0-9a-f]{64})"
+    rb"<<ACE1 (?:missing=(?P<missing>[0-9a-z.,+]+)|" + REFUSED_MARK.encode() + rb"=(?P<refused>[^\n>]+)|size=(?P<size>\d+) sha256=(?P<sha>[0-9a-f]{64})"
     rb"(?: ms=(?P<ms>\d*))?(?: gz=(?P<gz>[01]))?(?: spool=(?P<spool>\S+) head=(?P<head>\d+))?)>>\n?\Z")
 # A standard output above this many bytes is gzipped only if a sample of its start shrinks below RAW_RATIO:
 # gzip spends about half a second on 20 MB of random bytes and saves nothing.
@@ -66,6 +68,7 @@ class Trailer:
     run_seconds: float | None = None  # how long the script ran, measured on the instance
     head: int = 0               # frame bytes held in the spooled pages (all before ``frame_tail``)
     compressed: bool = True     # the frame is Base64 of gzip; False: Base64 of the body itself
+    refused: str | None = None  # the staging directory the script refused to use (the command did not run)
 
     @property
     def pages(self) -> list[tuple[int, int]]:
@@ -115,35 +118,53 @@ class StagingLimits:
 
 
 PRUNE_EVERY_MINUTES = 60
-# Work directories the envelope, the full-output wrapper and the become helper create; a script killed before its
-# exit trap (a timeout's ProcessTree kill) leaves them behind.
-STRAY_WORK_DIRS = ("${TMPDIR:-/tmp}/.alicloud-ecs.*", "${TMPDIR:-/tmp}/.alicloud-ecs-spool.*",
-                   "${TMPDIR:-/tmp}/.alicloud-ecs-run.*", "/dev/shm/.alicloud-ecs-b.*")
+# Work directories the envelope, the full-output wrapper and the become helper create (directory, name pattern); a
+# script killed before its exit trap (a timeout's ProcessTree kill) leaves them behind.
+STRAY_WORK_DIRS = (("${TMPDIR:-/tmp}", ".alicloud-ecs.*"), ("${TMPDIR:-/tmp}", ".alicloud-ecs-spool.*"),
+                   ("${TMPDIR:-/tmp}", ".alicloud-ecs-run.*"), ("/dev/shm", ".alicloud-ecs-b.*"))
+
+
+def _stray_script(minutes: int) -> str:
+    """Remove stray work directories older than ``minutes``: only real directories (find never follows a link)
+    that the running user owns, since any user can create those names in /tmp; rm -rf does not follow links
+    inside them either. One find per place."""
+    places: dict[str, list[str]] = {}
+    for directory, pattern in STRAY_WORK_DIRS:
+        places.setdefault(directory, []).append(pattern)
+    lines = ["  _u=$(id -u)\n"]
+    for directory, patterns in places.items():
+        names = " -o ".join(f"-name '{pattern}'" for pattern in patterns)
+        lines.append(f"  find \"{directory}/.\" -mindepth 1 -maxdepth 1 \\( {names} \\) -type d -user \"$_u\""
+                     f" -mmin +{minutes} -exec rm -rf {{}} + 2>/dev/null\n")
+    return "".join(lines)
 
 
 def _prune_script(limits: StagingLimits) -> str:
     """Prune the chunk directory ``$_c`` and stray work directories, by age, then the chunks by size (oldest first).
 
     Pruning only costs round trips later: a chunk or kept payload the controller still counts on is reported
-    missing and sent again.
+    missing and sent again. ``$_c`` has been claimed (see staging_dir.claim_script): a real directory of the
+    running user, so the stamp and everything removed are inside it; the stamp is replaced if it is anything
+    but a regular file (touch would follow a symlink), and only regular files are measured (opening a FIFO
+    would hang).
     """
     minutes = limits.max_age_hours * 60
     budget_kb = limits.max_size_mb * 1024
-    strays = " ".join(STRAY_WORK_DIRS)
     return (
-        # touch, not a redirection: a failed redirection of a special builtin ends a POSIX shell (a user who may
-        # not write the directory, which the agent created as root, simply does not prune).
-        f"if [ -z \"$(find \"$_c/.pruned\" -mmin -{PRUNE_EVERY_MINUTES} 2>/dev/null)\" ] && touch \"$_c/.pruned\" 2>/dev/null; then\n"
-        f"  find \"$_c\" -maxdepth 1 -type f ! -name .pruned -mmin +{minutes} -exec rm -f {{}} + 2>/dev/null\n"
-        f"  for _w in {strays}; do\n"
-        f"    [ -n \"$(find \"$_w\" -maxdepth 0 -mmin +{minutes} 2>/dev/null)\" ] && rm -rf \"$_w\"\n"
-        "  done\n"
+        "_ps=\"$_c/.pruned\"\n"
+        "{ [ -L \"$_ps\" ] || { [ -e \"$_ps\" ] && [ ! -f \"$_ps\" ]; }; } && rm -rf \"$_ps\"\n"
+        # touch, not a redirection: a failed redirection of a special builtin ends a POSIX shell.
+        f"if [ -z \"$(find \"$_ps\" -mmin -{PRUNE_EVERY_MINUTES} 2>/dev/null)\" ] && touch \"$_ps\" 2>/dev/null; then\n"
+        "  chmod 0700 \"$_c\"\n"
+        f"  find \"$_c/.\" -mindepth 1 -maxdepth 1 ! -type d ! -name .pruned -mmin +{minutes} -exec rm -f {{}} + 2>/dev/null\n"
+        f"{_stray_script(minutes)}"
         "  _kb=$(du -sk \"$_c\" 2>/dev/null | cut -f1)\n"
         f"  if [ \"${{_kb:-0}}\" -gt {budget_kb} ]; then\n"
         f"    _over=$(( (_kb - {budget_kb}) * 1024 ))\n"
         # Chunk names are hex digests (and .base): safe to split on whitespace.
         "    for _f in $(ls -tr \"$_c\"); do\n"
         "      [ \"$_over\" -gt 0 ] || break\n"
+        "      [ -f \"$_c/$_f\" ] && [ ! -L \"$_c/$_f\" ] && [ \"$_f\" != .pruned ] || continue\n"
         "      _over=$((_over - $(wc -c < \"$_c/$_f\"))); rm -f \"$_c/$_f\"\n"
         "    done\n"
         "  fi\n"
@@ -239,6 +260,7 @@ def _assemble_function(plan: StdinPlan) -> tuple[str, str]:
     if plan.manifest:
         names = " ".join(plan.manifest)
         body = (f"(cd \"$_c\" && gzip -dc -- {names}) > \"$_d/m\" 2>/dev/null || return 1\n"
+                f"  while IFS= read -r _h; do {REGULAR_CHUNK} || return 1; done < \"$_d/m\"\n"
                 "  (cd \"$_c\" && tr '\\n' '\\000' < \"$_d/m\" | xargs -0 gzip -dc --) > \"$_d/in\" 2>/dev/null"
                 " || return 1\n")
     elif any(part.chunk for part in plan.parts):
@@ -308,6 +330,11 @@ def _rebuild_function(plan: StdinPlan) -> str:
         "}\n")
 
 
+# A chunk is only ever read when it is a regular file and not a symlink: a FIFO would hang the reader, a link
+# would read (and, kept as a base, copy) whatever it points at. It counts as missing and is staged again.
+REGULAR_CHUNK = "[ -f \"$_c/$_h\" ] && [ ! -L \"$_c/$_h\" ]"
+
+
 def _missing_function(plan: StdinPlan) -> str:
     """A function ``_l`` that lists missing chunks into ``_m`` — at most MISSING_REPORT_LIMIT names,
     then ``+`` — so the report always fits the tail of the output the API keeps. ``+`` also follows
@@ -317,17 +344,19 @@ def _missing_function(plan: StdinPlan) -> str:
     manifest = (
         "  [ -n \"$_m\" ] && { _m=\"$_m,+\"; return 0; }\n"
         "  while IFS= read -r _h; do\n"
-        "    [ -f \"$_c/$_h\" ] && continue\n"
+        f"    {REGULAR_CHUNK} && continue\n"
         f"    _k=$((_k+1)); if [ $_k -gt {MISSING_REPORT_LIMIT} ]; then _m=\"$_m,+\"; break; fi\n"
         "    _m=\"$_m,$_h\"\n"
         "  done < \"$_d/m\"\n") if plan.manifest else ""
     return (
         "_l() {\n"
         "  _m=''; _k=0\n"
-        f"  for _h in {listed}; do [ -f \"$_c/$_h\" ] || _m=\"$_m,$_h\"; done\n"
+        f"  for _h in {listed}; do {REGULAR_CHUNK} || _m=\"$_m,$_h\"; done\n"
         f"{manifest}"
         "  [ -n \"$_m\" ] || _m=',unverified'\n"
-        "}\n")
+        "}\n"
+        # _v: every named chunk is there and may be read (see REGULAR_CHUNK), checked before each rebuild.
+        f"_v() {{ for _h in {listed}; do {REGULAR_CHUNK} || return 1; done; }}\n")
 
 
 def _stdin_script(plan: StdinPlan) -> str:
@@ -351,9 +380,10 @@ def _stdin_script(plan: StdinPlan) -> str:
     release = f"_r='{' '.join(plan.release)}'\n" if plan.release else ""
     return "".join((
         inline, assemble, _missing_function(plan),
-        f"_c={shlex.quote(plan.chunk_dir)}; _n=0; _seen=''; _still=0\n",
+        claim_script(plan.chunk_dir, refused_trailer()),
+        "_n=0; _seen=''; _still=0\n",
         release,
-        "until _a; do\n"
+        "until _v && _a; do\n"
         # Chunks in flight keep landing; when none has landed for a while, the rest is not coming.
         "  _now=$(ls \"$_c\" 2>/dev/null | wc -l)\n"
         "  if [ \"$_now\" = \"$_seen\" ]; then _still=$((_still+1)); else _still=0; _seen=$_now; fi\n"
@@ -462,6 +492,9 @@ def parse_trailer(output: bytes) -> Trailer:
     match = TRAILER_RE.search(output[cut + 1:])
     if not match:
         raise TransportError(_describe_garbage(output))
+    if match.group("refused"):
+        return Trailer(missing=[], size=0, sha256="", spool=None, frame_tail=b"",
+                       refused=match.group("refused").decode("utf-8", "replace"))
     if match.group("missing"):
         return Trailer(missing=match.group("missing").decode().split(","), size=0, sha256="",
                        spool=None, frame_tail=b"")
