@@ -113,7 +113,8 @@ def run_playbook(env: dict[str, str], inventory: Path, playbook: Path, emulator:
     log = playbook.with_suffix(".jsonl")
     log.unlink(missing_ok=True)
     clock = {"ANSIBLE_CALLBACK_PLUGINS": str(REPO_ROOT / "bench" / "callbacks"), "ANSIBLE_CALLBACKS_ENABLED": "task_clock",
-             "BENCH_EMULATOR_ENDPOINT": emulator.endpoint, "BENCH_TASK_LOG": str(log),
+             "BENCH_EMULATOR_ENDPOINT": emulator.endpoint, "ALICLOUD_ECS_EMULATOR_TOKEN": emulator.token,
+             "BENCH_TASK_LOG": str(log),
              "BENCH_EMULATOR_PID": str(emulator.proc.pid if emulator.proc else "")}
     subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook)],
                    env=dict(env, **clock), check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)

@@ -1,7 +1,19 @@
-"""Control API under /_emulator/ (JSON, unsigned): seed and steer instances, counters, faults, reset."""
+"""Control API under /_emulator/ (JSON, unsigned): seed and steer instances, counters, faults, reset.
+
+It runs commands as root inside instances that share the host's kernel, users and network, so loopback alone is
+no permission: every request must carry the token the server generated at start (``Authorization: Bearer``),
+which ``python -m emulator run`` exports to its command and ``serve`` writes to a 0600 file. A browser page can
+post a form to loopback but can neither read that file nor set that header, and a POST or PATCH must say
+``application/json``, which a form cannot.
+"""
 from __future__ import annotations
 
+import hmac
 import json
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .ecs.events import add_events
@@ -9,6 +21,41 @@ from .fleet import FleetError
 
 if TYPE_CHECKING:
     from .app import Emulator
+
+
+ENV_TOKEN = "ALICLOUD_ECS_EMULATOR_TOKEN"  # what ``run`` exports, next to ALIBABA_CLOUD_ECS_ENDPOINT
+TOKEN_FILE = "control-token"  # in the state dir unless --token-file names another place
+JSON_BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+
+
+def new_token() -> str:
+    """A fresh secret per server start: a token read from an earlier run's file is worth nothing."""
+    return secrets.token_urlsafe(32)
+
+
+def write_token(path: Path, token: str) -> None:
+    """Write the token readable by its owner only (also when the file already existed with looser modes)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, token.encode("ascii"))
+    finally:
+        os.close(fd)
+
+
+def refusal(token: str, method: str, headers: Mapping[str, str], body: bytes) -> tuple[int, Any] | None:
+    """(401, …) without the right token, (415, …) for a body that is not declared JSON; None lets it through.
+    ``headers`` have lower-case names."""
+    scheme, _, given = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return 401, {"error": "the control API needs the emulator's token in 'Authorization: Bearer <token>' "
+                              f"(python -m emulator run exports it as {ENV_TOKEN}; serve writes it to "
+                              f"<state-dir>/{TOKEN_FILE} or --token-file)"}
+    content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if (method in JSON_BODY_METHODS or body) and content_type != "application/json":
+        return 415, {"error": f"{method} to the control API needs Content-Type: application/json, "
+                              f"not {content_type or 'none'}"}
+    return None
 
 
 def handle(emu: Emulator, method: str, path: str, body: bytes) -> tuple[int, Any]:

@@ -1,4 +1,5 @@
-"""HTTP front: RPC API on ``/`` (GET and POST), control API under ``/_emulator/``; JSON only, no gzip."""
+"""HTTP front: RPC API on ``/`` (GET and POST), control API under ``/_emulator/`` (token required, see
+control.py); JSON only, no gzip."""
 from __future__ import annotations
 
 import json
@@ -106,7 +107,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send_text(status, text)
             return
         if url.path.startswith("/_emulator/"):
-            status, payload = control.handle(emu, method, url.path[len("/_emulator/"):].strip("/"), body)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, payload = control.refusal(self.server.control_token, method, headers, body) or control.handle(
+                emu, method, url.path[len("/_emulator/"):].strip("/"), body)
         elif url.path == "/" and method in ("GET", "POST"):
             try:
                 params = collect_params(url.query, body, self.headers.get("Content-Type") or "")
@@ -149,9 +152,10 @@ class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> None:
         super().__init__((host, port), Handler)
         self.emulator = emulator
+        self.control_token = token or control.new_token()  # the control API's secret (control.refusal)
 
     @property
     def endpoint(self) -> str:

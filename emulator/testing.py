@@ -44,6 +44,7 @@ class EmulatorProcess:
         self.opts = opts
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.token = ""  # the control API's secret, read from the state dir at each start (a new one each time)
 
     @property
     def endpoint(self) -> str:
@@ -51,7 +52,7 @@ class EmulatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20) -> EmulatorProcess:
-        """Launch the server and wait until /_emulator/health answers."""
+        """Launch the server and wait until /_emulator/health answers (with the token it wrote before its port)."""
         port_file = self.state_dir / "port"
         port_file.unlink(missing_ok=True)
         # A restart (after ``crash``) keeps the port, so clients find the API where it was.
@@ -67,6 +68,7 @@ class EmulatorProcess:
                 raise RuntimeError(f"emulator exited with {self.proc.returncode}")
             if port_file.exists() and port_file.read_text().strip():
                 self.port = int(port_file.read_text())
+                self.token = (self.state_dir / "control-token").read_text(encoding="ascii").strip()
                 try:
                     self.health()
                     return self
@@ -112,13 +114,18 @@ class EmulatorProcess:
                "ALIBABA_CLOUD_ECS_ENDPOINT": self.endpoint}
         if key.get("security_token"):
             env["ALIBABA_CLOUD_SECURITY_TOKEN"] = str(key["security_token"])
+        env["ALICLOUD_ECS_EMULATOR_TOKEN"] = self.token
         return env
+
+    def control_headers(self) -> dict[str, str]:
+        """What a request to the control API must carry (for callers that make their own requests)."""
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         """Call the control API; raises RuntimeError with the server's message on non-2xx."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(f"{self.endpoint}/_emulator/{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers=self.control_headers())
         try:
             with urllib.request.urlopen(req, timeout=120) as resp:
                 return json.loads(resp.read() or b"null")

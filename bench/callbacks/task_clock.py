@@ -3,7 +3,8 @@
 A task's span runs from its start to the next task's start (the last one's to the end of the play), so
 the controller's own work between tasks counts as it does in a real playbook while ansible's start-up
 does not count at all. API calls are the change in the emulator's counters over the same span, by
-action (read from BENCH_EMULATOR_ENDPOINT between tasks, outside the timed spans); records go to
+action (read from BENCH_EMULATOR_ENDPOINT between tasks, outside the timed spans, with the control API's token
+from ALICLOUD_ECS_EMULATOR_TOKEN); records go to
 BENCH_TASK_LOG. Where the time goes: CPU seconds of the controller (ansible-playbook and the task's
 worker processes, which are reaped within the span) and of the emulator with its instances' processes
 (BENCH_EMULATOR_PID, from /proc) over the same span.
@@ -30,6 +31,7 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.endpoint = os.environ["BENCH_EMULATOR_ENDPOINT"]
+        self.token = os.environ.get("ALICLOUD_ECS_EMULATOR_TOKEN", "")
         self.log = os.environ["BENCH_TASK_LOG"]
         self.current: dict | None = None
         self.emulator_pid = os.environ.get("BENCH_EMULATOR_PID")
@@ -50,7 +52,9 @@ class CallbackModule(CallbackBase):
         return controller, emulator
 
     def counters(self) -> dict[str, int]:
-        with urllib.request.urlopen(f"{self.endpoint}/_emulator/counters", timeout=30) as response:
+        request = urllib.request.Request(f"{self.endpoint}/_emulator/counters",
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
     def close_task(self) -> dict[str, int]:

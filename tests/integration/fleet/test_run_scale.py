@@ -31,7 +31,8 @@ def test_thousand_instances_in_few_calls_each_host_with_its_own_fact(ansible, em
     emulator.reset_counters()
     played = fleet_play(ansible, emulator, tmp_path, [
         {"name": RUN, "alicloud.ecs.run": {"content": "echo ran in $(pwd)"}, "run_once": True},
-        {"name": "calls", "ansible.builtin.uri": {"url": f"{emulator.endpoint}/_emulator/counters"},
+        {"name": "calls", "ansible.builtin.uri": {"url": f"{emulator.endpoint}/_emulator/counters",
+                                                  "headers": {"Authorization": f"Bearer {emulator.token}"}},
          "run_once": True, "delegate_to": "localhost"},
         own_fact_task()], "--forks", "50")
     assert played.rc == 0, played.output[-4000:]
