@@ -119,10 +119,8 @@ class ActionModule(ActionBase):
             # Which hosts run this task is not known in advance here: they gather (fleet_share.Gathering).
             gathering = Gathering(directory, host, self._rendered(self._templated_options(), args, task_vars))
             share = gathering.run
-            if gathering.leads:
-                outcome = self._lead(share, args, task_vars, gathering.close(len(batch)))
-            else:
-                outcome = share.wait()
+            members = gathering.settle(len(batch))  # None: another host's task runs the command for the group
+            outcome = share.wait() if members is None else self._lead(share, args, task_vars, members)
         if outcome.get("error"):
             return {"failed": True, "msg": outcome["error"]}
         mine = share.result_of(own.instance_id) if own else None

@@ -10,6 +10,10 @@ slot while its request is on the wire. A slot is an exclusively flock()ed file i
 after the controller process (ansible-playbook itself, the parent of the workers): the kernel frees
 a slot whose holder died, nothing needs setting up before the fork, and a worker, a thread or the
 parent's inventory plugin all draw from the same pool. Pauses between retries hold no slot.
+
+The directories live in this user's private state directory (private_dirs.py), never under a shared name
+another user could create first; a wait for a slot ends after ``ANSIBLE_ALICLOUD_LOCK_WAIT`` seconds with an
+error naming the slot files, so a holder that never lets go cannot stall every call.
 """
 
 from __future__ import annotations
@@ -20,9 +24,14 @@ import multiprocessing
 import os
 import random
 import shutil
-import tempfile
 import threading
 import typing as t
+
+from .errors import CloudError
+from .private_dirs import (
+    DEFAULT_LOCK_WAIT, LOCK_WAIT_ENV, LocalStateError, lock_any, open_private, private_subdirectory, seconds_from_env,
+    try_lock,
+)
 
 DEFAULT_LIMIT = 32
 
@@ -43,11 +52,12 @@ def controller_pid() -> int:
 
 
 class CallSlots:
-    """``limit`` slot files; ``held()`` blocks until one is free and keeps it for the block."""
+    """``limit`` slot files; ``held()`` waits (``wait`` seconds at most) until one is free and keeps it for the block."""
 
-    def __init__(self, directory: str, limit: int) -> None:
+    def __init__(self, directory: str, limit: int, wait: float | None = None) -> None:
         self.directory = directory
         self.limit = max(1, int(limit))
+        self.wait = wait
         os.makedirs(directory, mode=0o700, exist_ok=True)
 
     def _path(self, index: int) -> str:
@@ -55,28 +65,33 @@ class CallSlots:
 
     @contextlib.contextmanager
     def held(self) -> t.Iterator[None]:
-        order = random.sample(range(self.limit), self.limit)
-        fd = -1
-        for index in order:  # a free slot first, tried in random order so holders spread out
-            candidate = os.open(self._path(index), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(candidate, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(candidate)
-                continue
-            fd = candidate
-            break
-        if fd < 0:  # all taken: wait for one
-            fd = os.open(self._path(order[0]), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except BaseException:
-                os.close(fd)
-                raise
+        fd = self._take()
         try:
             yield
         finally:
             os.close(fd)  # closing the descriptor releases its lock
+
+    def _take(self) -> int:
+        """A locked slot's descriptor: a free one first, tried in random order so holders spread out; when all are
+        taken, the first of them to come free, within the deadline (a CloudError past it, naming the files)."""
+        opened: list[int] = []
+        try:
+            for index in random.sample(range(self.limit), self.limit):
+                opened.append(open_private(self._path(index)))
+                if try_lock(opened[-1]):
+                    return opened.pop()
+            what = f"files {self.directory}/slot-0 to slot-{self.limit - 1} (every API call slot of this run)"
+            try:
+                wait = seconds_from_env(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT) if self.wait is None else self.wait
+            except LocalStateError as error:
+                raise CloudError("LocalState", str(error)) from None
+            try:
+                return opened.pop(lock_any(opened, what, wait))
+            except LocalStateError as error:
+                raise CloudError("LocalSlotTimeout", str(error)) from None
+        finally:
+            for other in opened:
+                os.close(other)
 
 
 _POOLS: dict[tuple[int, int], CallSlots] = {}
@@ -89,11 +104,19 @@ def shared(limit: int, base: str | None = None) -> CallSlots:
     with _POOLS_LOCK:
         pool = _POOLS.get((owner, limit))
         if pool is None:
-            root = os.path.join(base or tempfile.gettempdir(), f"alicloud-ecs-{os.getuid()}")
+            root = base or _private_root()
             _prune(root)
             pool = CallSlots(os.path.join(root, f"calls-{owner}-{_start_time(owner)}-{limit}"), limit)
             _POOLS[(owner, limit)] = pool
         return pool
+
+
+def _private_root() -> str:
+    """Where this user's slot directories live; a state directory that is not ours fails the call (naming it)."""
+    try:
+        return private_subdirectory("call-slots")
+    except LocalStateError as error:
+        raise CloudError("LocalState", str(error)) from None
 
 
 def _prune(root: str) -> None:
