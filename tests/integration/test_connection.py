@@ -70,7 +70,7 @@ def test_a_module_in_the_next_playbook_run_is_not_sent_again(ansible, emulator, 
         run = ansible.playbook(playbook, "-e", f"word={word}", inventory=inventory)
         assert run.rc == 0, run.output
         sent.append(emulator.counters().get("SendFile", 0))
-        kept.append(emulator.exec(target["id"], "ls /var/tmp/.alicloud-ecs/root | grep -c '[.]base$'")["stdout"])
+        kept.append(emulator.exec(target["id"], "ls /var/lib/alicloud-ecs/root | grep -c '[.]base$'")["stdout"])
     assert sent[0] > 0 and sent[1:] == [0, 0], sent
     assert int(kept[0]) >= 1 and kept[1:] == kept[:1] * 2, f"the newest payload replaces the older: {kept}"
 

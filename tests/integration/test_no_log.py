@@ -13,7 +13,7 @@ from test_connection import one_host_inventory, play_file
 SENTINEL = "nolog-SENTINEL-3a9e"
 # The places the collection keeps things on an instance: staged chunks and kept payloads, the envelope's
 # temporary directories, the become helper's tmpfs directory.
-INSTANCE_PLACES = "/var/tmp/.alicloud-ecs /tmp/.alicloud-ecs* /var/tmp/.alicloud-ecs* /dev/shm/.alicloud-ecs*"
+INSTANCE_PLACES = "/var/lib/alicloud-ecs /tmp/.alicloud-ecs* /var/tmp/.alicloud-ecs* /dev/shm/.alicloud-ecs*"
 
 
 def controller_state(cache: Path) -> dict:

@@ -6,7 +6,7 @@ import json
 
 from test_connection import one_host_inventory, play_file
 
-CHUNKS = "/var/tmp/.alicloud-ecs/root"
+CHUNKS = "/var/lib/alicloud-ecs/root"
 SETUP = f"""
 set -e
 mkdir -p {CHUNKS}; rm -f {CHUNKS}/.pruned

@@ -51,7 +51,7 @@ def test_100_mb_put_and_fetch_round_trip(ansible, emulator, target, tmp_path) ->
     remote = emulator.exec(instance_id, "sha256sum < /root/big.bin; rm -f /root/big.bin")
     assert remote["stdout"].split()[0] == sha256_of(source)
     assert emulator.exec(instance_id, leftovers)["stdout"] == before, "spooled pages and work directories are removed"
-    staged = emulator.exec(instance_id, "du -sk /var/tmp/.alicloud-ecs | cut -f1")["stdout"]
+    staged = emulator.exec(instance_id, "du -sk /var/lib/alicloud-ecs | cut -f1")["stdout"]
     assert int(staged) < 10 * 1024, "a large transfer's chunks are removed once it is rebuilt"
 
 
