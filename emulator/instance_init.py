@@ -2,7 +2,7 @@
 
 The init reaps orphans like any PID 1, and does the agent's file work from inside the instance: saving
 a RunCommand script (user and working directory checked first) and writing a SendFile file (owner,
-group, mode, atomic replace). Entering the instance with nsenter and a shell script for each of
+group, mode, as the agent does it). Entering the instance with nsenter and a shell script for each of
 those cost nine processes per call and capped SendFile at about 50 calls a second on a 2-core machine;
 a request to the init costs none. Requests come on stdin, one JSON line followed by ``size`` bytes;
 each answer is one line on stdout: OK or the contract's error code (§3.5, §3.6).
@@ -42,43 +42,80 @@ def save_script(user: str, workdir: str, path: str, content: bytes) -> str:
 
 def write_file(directory: str, name: str, content: bytes, mode: str, owner: str, group: str,
                overwrite: bool, set_owner: bool) -> str:
-    """One SendFile file, written whole or not at all (a temporary file renamed into place)."""
-    ids = None
-    if set_owner:
-        try:
-            uid = pwd.getpwnam(owner).pw_uid
-        except KeyError:
-            return "UserNotExists"
-        try:
-            ids = (uid, grp.getgrnam(group).gr_gid)
-        except KeyError:
-            return "UserGroupNotExists"
+    """One SendFile file, in the agent's order (agent/taskengine/sendfile.go, aliyun/aliyun_assist_client):
+    an empty content is refused; the directory is made (following links); the mode is checked; the file is
+    written in place (a link at the target is followed, an existing file keeps its inode and, until the
+    chown, its owner); chmod keeps the permission bits only; the owner is looked up last, so an unknown
+    one leaves the file written as root. ``set_owner`` false (host mode, not root) looks the owner up but
+    cannot chown."""
+    if not content:
+        return "EmptyContent"
+    made = make_directories(directory)
+    if made != "OK":
+        return made
+    if len(mode) not in (0, 3, 4):
+        return "FileAuthorityInvalid"
     try:
-        os.makedirs(directory, exist_ok=True)
+        bits = int(mode or "0644", 8)
+    except ValueError:
+        return "FileAuthorityInvalid"
+    path = os.path.join(directory, name)
+    if os.path.lexists(path) and not overwrite:
+        return "FileAlreadyExists"
+    try:
+        with open(path, "wb") as handle:
+            handle.write(content)
+    except OSError:
+        return "FileCreateFail"
+    try:
+        os.chmod(path, bits & 0o777)
+    except OSError:
+        return "ChmodFail"
+    return change_owner(path, owner, group, set_owner)
+
+
+def make_directories(directory: str) -> str:
+    """The missing directories, each root's with mode 0755 (the agent's 0777 under a service's usual 022
+    umask); existing ones, or links to them, are used as they are."""
+    missing = []
+    path = directory
+    while not os.path.isdir(path):
+        if os.path.lexists(path) or path in ("", "/"):
+            return "FilePathInvalid"
+        missing.append(path)
+        path = os.path.dirname(path)
+    try:
+        for path in reversed(missing):
+            try:
+                os.mkdir(path)
+            except FileExistsError:  # made meanwhile: used if it is a directory, like MkdirAll
+                if os.path.isdir(path):
+                    continue
+                raise
+            os.chmod(path, 0o755)
     except OSError:
         return "FilePathInvalid"
-    if not os.path.isdir(directory):
-        return "FilePathInvalid"
-    path = os.path.join(directory, name)
-    if os.path.exists(path) and not overwrite:
-        return "FileAlreadyExists"
-    temp = os.path.join(directory, ".emulator-sendfile.%d.%d" % (os.getpid(), threading.get_ident()))
-    verdict = "FileCreateFail"
+    return "OK"
+
+
+def change_owner(path: str, owner: str, group: str, set_owner: bool) -> str:
+    """chown by name, skipped when owner and group are both root or both empty; a missing one is root."""
+    if (owner, group) in (("", ""), ("root", "root")):
+        return "OK"
     try:
-        with open(temp, "wb") as handle:
-            handle.write(content)
-        if ids:
-            os.chown(temp, *ids)
-        verdict = "FileAuthorityInvalid"
-        os.chmod(temp, int(mode, 8))
-        verdict = "FileCreateFail"
-        os.replace(temp, path)
-    except (OSError, ValueError):
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        return verdict
+        uid = pwd.getpwnam(owner or "root").pw_uid
+    except KeyError:
+        return "UserNotExists"
+    try:
+        gid = grp.getgrnam(group or "root").gr_gid
+    except KeyError:
+        return "UserGroupNotExists"
+    if not set_owner:
+        return "OK"
+    try:
+        os.chown(path, uid, gid)
+    except OSError:
+        return "ChownFail"
     return "OK"
 
 

@@ -14,7 +14,9 @@ from .status import file_batch_status
 if TYPE_CHECKING:
     from ..services import Services
 
-FILE_MODE = re.compile(r"^[0-7]{3,4}$")
+# ⚠ The server's own FileMode check is not documented: the emulator refuses anything but digits at the API
+# (FileMode.Invalid) and leaves the rest to the agent, which takes 3 or 4 octal digits (else the task is Invalid).
+FILE_MODE = re.compile(r"^[0-9]{0,12}$")
 
 
 def send_file(emu: Services, p: Params) -> dict[str, Any]:
@@ -28,7 +30,7 @@ def send_file(emu: Services, p: Params) -> dict[str, Any]:
     if len(target_dir) > 255 or not target_dir.startswith("/"):
         raise ApiError("FileTargetDir.Invalid", "The specified target dir is invalid.")
     raw = p.raw.get("Content")
-    if raw is None:
+    if raw is None:  # ⚠ an empty Content goes to the agent (Invalid there); the server may refuse it as missing
         raise missing("Content")
     ctype = p.get("ContentType", "PlainText") or "PlainText"
     if ctype.lower() not in ("plaintext", "base64"):
@@ -37,11 +39,13 @@ def send_file(emu: Services, p: Params) -> dict[str, Any]:
                                             "The Content can not be base64 decoded.")
     if len(b64) > 32768:
         raise ApiError("FileSize.ExceedLimit", "The length of file content exceeds limit.", 403)
-    mode = p.get("FileMode", "0644") or "0644"
+    mode = p.get("FileMode", "0644") or "0644"  # ⚠ an empty FileMode is taken as omitted
     if not FILE_MODE.match(mode):
         raise ApiError("FileMode.Invalid", "The specified file mode is invalid.")
-    owner = p.get("FileOwner", "root") or "root"
-    group = p.get("FileGroup", "root") or "root"
+    # An omitted owner or group is root (as DescribeSendFileResults shows it); an empty one reaches the agent
+    # as it is, which skips chown when both are empty. ⚠ whether the server fills in an empty one is unknown.
+    owner = p.raw.get("FileOwner", "root")
+    group = p.raw.get("FileGroup", "root")
     for field, value in (("FileOwner", owner), ("FileGroup", group)):
         if len(value) > 64:
             raise ApiError(f"InvalidParameter.{field}", f'The specified parameter "{field}" is not valid.')

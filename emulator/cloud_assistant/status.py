@@ -29,11 +29,17 @@ ERROR_INFO = {
     "TaskConcurrencyLimit": "The number of concurrent tasks exceeds the maximum limit.",  # ⚠ contract §6.8
 }
 
-# agent-side outcome of a file write → (per-instance status, ErrorCode, ErrorInfo) (§3.4, §3.6)
+# agent-side outcome of a file write → (per-instance status, ErrorCode, ErrorInfo) (§3.4, §3.6). The agent
+# (agent/taskengine/sendfile.go) reports directory, write, chmod and chown errors as finished with an error
+# number (Failed) and the rest through its "invalid task" call (Invalid); ⚠ which ErrorCode the server shows for
+# each number or key is not documented: the §3.6 code closest to it is used.
 FILE_OUTCOMES = {
     "OK": ("Success", "", ""),
-    "FileAlreadyExists": ("Failed", "FileAlreadyExists", "File already exists"),
+    "FileAlreadyExists": ("Invalid", "FileAlreadyExists", "File already exists"),
+    "EmptyContent": ("Invalid", "FileContentInvalid", "File content is empty"),
     "FileCreateFail": ("Failed", "FileCreateFail", "the file creation is failed due to unknown error"),
+    "ChmodFail": ("Failed", "FileAuthorityInvalid", "the authority of file is invalid"),
+    "ChownFail": ("Failed", "FileCreateFail", "the file creation is failed due to unknown error"),
     "FilePathInvalid": ("Failed", "FilePathInvalid", "File path is invalid"),
     "FileNameInvalid": ("Invalid", "FileNameInvalid", "File name is invalid"),
     "FileAuthorityInvalid": ("Invalid", "FileAuthorityInvalid", "Mode is invalid"),
