@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Json
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
-    NOT_RUNNABLE, ErrorBudget, Rollout, SUCCESS, Target, chunks, host_result,
+    NOT_RUNNABLE, NOT_STOPPED, ErrorBudget, Rollout, SUCCESS, Target, chunks, host_result,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.interrupts import tracking
@@ -28,6 +28,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation imp
     TERMINAL_STATUSES, PollSchedule, encode_content, new_client_token, stop_invocation,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.pagination import paginate
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.private_dirs import seconds_from_env
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.retries import is_retryable
 
 INVOCATIONS_PAGE = 50
@@ -35,6 +36,10 @@ INVOCATIONS_PAGE = 50
 POLLS = PollSchedule(first=0.5, then=0.75, factor=1.5, cap=5.0)
 # Past Timeout the agent itself ends a task; this extra wait only covers a service that never answers.
 DEADLINE_GRACE = 120
+# After the StopInvocation sent at that deadline, an instance still not ended after this many seconds is given up
+# (reported NotStopped, naming it) rather than waited for without end; ANSIBLE_ALICLOUD_STOP_WAIT overrides it.
+STOP_WAIT_ENV = "ANSIBLE_ALICLOUD_STOP_WAIT"
+DEFAULT_STOP_WAIT = 120.0
 # RunCommand refuses the whole call when one instance cannot run it ("if one of the specified instances
 # does not meet the conditions, the call fails", contract §2.1): unknown, in another region, not Running.
 REFUSED_CODES = frozenset({"InvalidInstance.NotFound", "InvalidInstance.NotMatch", "InvalidInstanceId.NotFound"})
@@ -60,6 +65,9 @@ class Launch:
     deadline: float
     seen: set[str] = field(default_factory=set)
     fetched: bool = False
+    # Each instance's last status that was not an end, and when to give up on those still there after a stop.
+    last: dict[str, str] = field(default_factory=dict)
+    stop_by: float = float("inf")
     # While it runs, a SIGINT or SIGTERM to ansible stops it (module_utils/interrupts.py).
     watch: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
@@ -80,6 +88,7 @@ class Phase:
         self.launches: list[Launch] = []
         self.results: dict[str, dict[str, t.Any]] = {}
         self.refused: list[tuple[str, bool]] = []  # ended before they started: reported at the next poll
+        self.stop_wait = seconds_from_env(STOP_WAIT_ENV, DEFAULT_STOP_WAIT)
 
     @property
     def invoke_ids(self) -> list[str]:
@@ -143,9 +152,31 @@ class Phase:
                 if launch:
                     ended += self._absorb(launch, instances_of(invocation))
         for launch in open_launches:
-            if not launch.fetched and self.clock() > launch.deadline:
+            if launch.fetched:
+                continue
+            if self.clock() > launch.deadline:
                 stop_invocation(self.clients(launch.region), launch.invoke_id)
                 launch.deadline = float("inf")  # asked once; the agents report Terminated/Cancelled
+                launch.stop_by = self.clock() + self.stop_wait
+            elif self.clock() > launch.stop_by:
+                ended += self._give_up(launch)
+        return ended
+
+    def _give_up(self, launch: Launch) -> list[tuple[str, bool]]:
+        """The instances still not ended ``stop_wait`` seconds after the stop: each fails as NotStopped, naming
+        itself and its last status, and the others of the invocation keep their results (and outputs)."""
+        ended = []
+        for target in launch.targets.values():
+            if target.instance_id in launch.seen:
+                continue
+            launch.seen.add(target.instance_id)
+            last = launch.last.get(target.instance_id, "Pending")
+            self.results[target.host].update(
+                status=NOT_STOPPED, error_code="StopUnconfirmed",
+                error_info=f"still {last} {self.stop_wait:g} s after StopInvocation of {launch.invoke_id}, sent at "
+                           "the command's deadline; it may still be running there")
+            ended.append((target.host, False))
+        self._finish(launch, stopped=True)
         return ended
 
     def _absorb(self, launch: Launch, instances: list[dict[str, t.Any]]) -> list[tuple[str, bool]]:
@@ -157,10 +188,15 @@ class Phase:
                 launch.seen.add(target.instance_id)
                 self._store(target, item)
                 ended.append((target.host, status == SUCCESS))
-        if len(launch.seen) == len(launch.targets) and not self.spec.read_output:
-            launch.fetched = True
-            launch.watch.close()
-        elif len(launch.seen) == len(launch.targets):
+            elif target and target.instance_id not in launch.seen:
+                launch.last[target.instance_id] = status
+        if len(launch.seen) == len(launch.targets):
+            self._finish(launch)
+        return ended
+
+    def _finish(self, launch: Launch, stopped: bool = False) -> None:
+        """Every instance of ``launch`` ended (or was given up, ``stopped``): read the outputs, stop watching it."""
+        if self.spec.read_output:
             # ⚠ The contract lets IncludeOutput be used with an InvokeId only, and says nothing about a
             # cap on InvokeInstances; a RunCommand has at most 100 instances, so one page is assumed.
             answer = self.clients(launch.region).call(
@@ -168,11 +204,10 @@ class Phase:
             for invocation in (answer.get("Invocations") or {}).get("Invocation") or []:
                 for item in instances_of(invocation):
                     target = launch.targets.get(item.get("InstanceId", ""))
-                    if target:
+                    if target and not (stopped and self.results[target.host]["status"] == NOT_STOPPED):
                         self._store(target, item, output=True)
-            launch.fetched = True
-            launch.watch.close()
-        return ended
+        launch.fetched = True
+        launch.watch.close()
 
     def _store(self, target: Target, item: dict[str, t.Any], output: bool = False) -> None:
         result = self.results[target.host]

@@ -27,7 +27,7 @@ import shutil
 import threading
 import typing as t
 
-from .errors import CloudError
+from .errors import CloudError, ConfigError
 from .private_dirs import (
     DEFAULT_LOCK_WAIT, LOCK_WAIT_ENV, LocalStateError, lock_any, open_private, private_subdirectory, seconds_from_env,
     try_lock,
@@ -52,7 +52,7 @@ def controller_pid() -> int:
 
 
 class CallSlots:
-    """``limit`` slot files; ``held()`` waits (``wait`` seconds at most) until one is free and keeps it for the block."""
+    """``limit`` slot files; ``held()`` waits (``wait`` seconds at most) for a free one and keeps it for the block."""
 
     def __init__(self, directory: str, limit: int, wait: float | None = None) -> None:
         self.directory = directory
@@ -83,7 +83,7 @@ class CallSlots:
             what = f"files {self.directory}/slot-0 to slot-{self.limit - 1} (every API call slot of this run)"
             try:
                 wait = seconds_from_env(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT) if self.wait is None else self.wait
-            except LocalStateError as error:
+            except ConfigError as error:
                 raise CloudError("LocalState", str(error)) from None
             try:
                 return opened.pop(lock_any(opened, what, wait))

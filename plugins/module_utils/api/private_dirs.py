@@ -53,7 +53,7 @@ def seconds_from_env(name: str, default: float, env: t.Mapping[str, str] | None 
     except ValueError:
         value = -1.0
     if not value >= 0:  # also catches nan
-        raise LocalStateError(f"{name} must be a number of seconds (0 or more), got {text!r}")
+        raise ConfigError(f"{name} must be a number of seconds (0 or more), got {text!r}")
     return value
 
 

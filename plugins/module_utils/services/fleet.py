@@ -21,6 +21,7 @@ SUCCESS = "Success"
 SKIPPED = "Skipped"              # never launched: the run stopped first
 HEALTH_FAILED = "HealthCheckFailed"  # the content succeeded, the batch's health check did not
 NOT_RUNNABLE = "NotRunnable"     # RunCommand refused it: unknown, in another region, or not Running
+NOT_STOPPED = "NotStopped"       # past its deadline, and still not ended a while after StopInvocation
 PAUSE_CHOICES = ("none", "first", "every")
 # The action's own options (the shared credential options are added by the action and the doc stub).
 RUN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -224,6 +225,8 @@ def cause(result: t.Mapping[str, t.Any]) -> str:
     instance, status, code = result["instance_id"], result["status"], result["error_code"]
     if status == NOT_RUNNABLE:
         return f"{result['error_info']}: RunCommand refused it ({code})"
+    if status == NOT_STOPPED:
+        return f"the command passed its deadline on instance {instance} and was stopped, but it was {result['error_info']}"
     if status == HEALTH_FAILED:
         check = result["health_check"] or {}
         return f"the command succeeded on instance {instance} but its health check exited {check.get('exit_code')}"

@@ -6,8 +6,10 @@ import itertools
 import json
 import typing as t
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
-from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import ErrorBudget, Target
+import pytest
+
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import ErrorBudget, Target, cause
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import fleet_runner
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import CommandSpec, Phase, run_all, run_rollout
 
@@ -97,6 +99,42 @@ def test_an_invocation_past_its_deadline_is_stopped_once(monkeypatch) -> None:
     run_all(phase, fleet(2), 1, sleep=lambda seconds: None)
     assert cloud.count("StopInvocation") == 1
     assert phase.finished
+
+
+class StubbornCloud(FakeCloud):
+    """Its agents ignore StopInvocation: the hanging instances never end."""
+
+    def call(self, action: str, **params: t.Any) -> dict:
+        if action == "StopInvocation":
+            self.calls.append((action, params))
+            return {}
+        return super().call(action, **params)
+
+
+def test_instances_not_ended_after_the_stop_are_given_up_naming_them(monkeypatch) -> None:
+    monkeypatch.setattr(fleet_runner, "DEADLINE_GRACE", 0)
+    monkeypatch.setenv("ANSIBLE_ALICLOUD_STOP_WAIT", "30")
+    now = iter(range(0, 1000, 20))
+    cloud = StubbornCloud(hang={"i-1", "i-3"})
+    phase = Phase(lambda region: cloud, CommandSpec("sleep 99", timeout=10), "run-3", clock=lambda: next(now))
+    budget = ErrorBudget(5)
+    run_rollout(phase, fleet(4), 1, 4, budget, sleep=lambda seconds: None)
+    # i-1 and i-3 share cn-hangzhou's invocation: it is stopped once; cn-shanghai's ended in time.
+    assert phase.finished and cloud.count("StopInvocation") == 1
+    assert {host: item["status"] for host, item in phase.results.items()} == {
+        "h0": "Success", "h1": "NotStopped", "h2": "Success", "h3": "NotStopped"}
+    assert budget.failed == {"h1", "h3"}
+    stuck = phase.results["h1"]
+    assert stuck["error_info"].startswith(f"still Running 30 s after StopInvocation of {stuck['invoke_id']}")
+    assert cause(stuck).startswith("the command passed its deadline on instance i-1 and was stopped, but it was "
+                                   "still Running 30 s after StopInvocation")
+    assert phase.results["h0"]["output"] == "out i-0" and stuck["output"] == ""
+
+
+def test_a_bad_stop_wait_is_refused_naming_the_variable(monkeypatch) -> None:
+    monkeypatch.setenv("ANSIBLE_ALICLOUD_STOP_WAIT", "-1")
+    with pytest.raises(ConfigError, match="ANSIBLE_ALICLOUD_STOP_WAIT must be a number of seconds"):
+        Phase(lambda region: FakeCloud(), CommandSpec("echo"), "run-4")
 
 
 def test_a_refused_run_command_sets_the_unrunnable_instances_aside_and_runs_the_rest() -> None:

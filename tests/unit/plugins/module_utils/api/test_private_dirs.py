@@ -11,7 +11,7 @@ import tempfile
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api import call_slots, private_dirs
-from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.private_dirs import LocalStateError
 
 OTHER_UID = 65534  # nobody: the tests run as root, so they can give a directory away
@@ -102,7 +102,7 @@ def test_a_local_temp_others_can_write_falls_back_to_the_temp_directory_where_a_
 
 def test_a_bad_lock_wait_is_refused_naming_the_variable(monkeypatch) -> None:
     monkeypatch.setenv("ANSIBLE_ALICLOUD_LOCK_WAIT", "soon")
-    with pytest.raises(LocalStateError, match="ANSIBLE_ALICLOUD_LOCK_WAIT must be a number of seconds"):
+    with pytest.raises(ConfigError, match="ANSIBLE_ALICLOUD_LOCK_WAIT must be a number of seconds"):
         private_dirs.lock_any([0], "file x")
 
 
