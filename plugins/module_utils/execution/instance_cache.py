@@ -6,9 +6,10 @@
 ansible runs every task in a fresh process, so this lives in one small JSON file per instance:
 which transfer chunks the instance already holds, how long each kind of command usually takes
 there (so the first result poll lands just after the command finishes), and which payload of each
-module it keeps as the base of the next one (stdin_delta; the bytes themselves are stored once per
-scope, cut into content-addressed pieces, since the payloads of one playbook run share most of
-them). It is only ever a hint: a wrong entry costs an extra round trip, never a wrong result.
+module it keeps as the base of the next one (stdin_delta; the bytes themselves, module code without
+the task's arguments, are stored once per scope, cut into content-addressed pieces, since the
+payloads of one playbook run share most of them). It is only ever a hint: a wrong entry costs an
+extra round trip, never a wrong result.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 import typing as t
 
 from .file_transfer import split_pieces
+from .stdin_delta import carries_arguments
 
 PIECE_BYTES = 32 << 10    # kept payloads are stored in pieces this big, end-aligned: a run's payloads share all but the head
 PIECE_DAYS = 7            # stored pieces no base has used for this long are removed...
@@ -109,6 +111,10 @@ class InstanceCache:
         return (entry.get("sha256"), data) if hashlib.sha256(data).hexdigest() == entry.get("sha256") else None
 
     def set_base(self, module: str, data: bytes) -> None:
+        """Keep ``data`` as the base of ``module``'s next payload: only ever a payload without its arguments
+        (stdin_delta.split_arguments); one that still holds some is refused here too, never stored."""
+        if carries_arguments(data):
+            return
         os.makedirs(self.pieces, mode=0o700, exist_ok=True)
         names = []
         for piece in split_pieces(data, PIECE_BYTES):

@@ -26,9 +26,9 @@ from .staging_dir import chunk_dir_for, refused_message
 from .instance_cache import InstanceCache
 from ..engine.invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
 from .page_reads import PageReader
-from .stdin_delta import make_delta, module_name
+from .stdin_delta import ArgumentSplit, carries_arguments, make_delta, module_name, split_arguments
 from .transport import (
-    INLINE_BUDGET, OUTPUT_PAGE_BYTES, BaseEdit, BecomeAnswer, Frame, StagingLimits, StdinPart, StdinPlan, Trailer, TransportError,
+    INLINE_BUDGET, OUTPUT_PAGE_BYTES, ArgsSplice, BaseEdit, BecomeAnswer, Frame, StagingLimits, StdinPart, StdinPlan, Trailer, TransportError,
     build_page_script, build_run_script, decode_frame, pack_inline, parse_trailer,
 )
 
@@ -181,12 +181,16 @@ class InstanceExecutor:
         ``become``, its password answers the become prompt on the instance if (and only if) one comes.
         ``private`` (a no_log task) keeps nothing of the run: no payload kept as a base, the chunks it
         staged removed on the instance when the script ends, nothing of it in the controller's cache.
+        A module payload's arguments are never kept either way: only the payload without them (see
+        stdin_delta.split_arguments); a payload whose arguments cannot be found is run as private.
         """
         self._staged = False
         # A long command (steps deferred in front of it, see deferred_steps) leaves less room for inline stdin.
         self._budget = self.options.envelope.inline_budget - max(0, 4 * -(-len(command) // 3) - COMMAND_ALLOWANCE)
-        keeps_base = self.cache is not None and self.options.envelope.keeps_bases and not private
-        staging = _Staging(stdin or b"", module_name(stdin) if keeps_base else None, private, self._chunk_bytes())
+        split = None if private else _arguments_of(stdin, self.options.envelope)
+        private = private or (split is None and carries_arguments(stdin))
+        keeps_base = self.cache is not None and split is not None
+        staging = _Staging(stdin or b"", module_name(stdin) if keeps_base else None, private, self._chunk_bytes(), split)
         kind = timing_kind(command, stdin)
         for _attempt in range(MAX_STAGING_ATTEMPTS):
             plan = self._plan(staging)
@@ -205,7 +209,7 @@ class InstanceExecutor:
                 self._restage(staging, trailer.missing)
                 continue
             if plan and plan.keep_as and self.cache:
-                self.cache.set_base(t.cast(str, staging.module), staging.data)
+                self.cache.set_base(t.cast(str, staging.module), staging.keepable)
             if trailer.run_seconds is not None and not private:
                 # The run time excludes waiting for freshly sent chunks; the lag around it does not.
                 self._learn(kind, trailer.run_seconds, None if self._staged else completion)
@@ -227,7 +231,10 @@ class InstanceExecutor:
         """Split stdin into parts: chunks the instance holds are referenced, the rest rides inline
         while the script's budget lasts, and whatever is left is staged with SendFile. Past
         MANIFEST_AFTER bytes, the chunk list itself is staged (a manifest), keeping the script small,
-        and chunks are sent while the rest are still being cut."""
+        and chunks are sent while the rest are still being cut.
+
+        A module payload is staged without its arguments (``staging.keepable``), which ride apart (see
+        _arguments) and are spliced back in on the instance; the sha256 the instance checks is the real stdin's."""
         if not staging.data:
             return None
         whole = pack_inline(staging.data) if len(staging.data) <= WHOLE_INLINE_MAX else ""
@@ -239,14 +246,16 @@ class InstanceExecutor:
             rebuilt = self._from_base(staging, digest, *kept)
             if rebuilt:
                 return rebuilt
+        budget, splice = self._arguments(staging, self._budget)
+        released = (splice.chunks() if splice else [])
         known = self.cache.known_chunks() if self.cache else set()
         if staging.uses_manifest:  # the script removes a manifest's chunks once it has rebuilt the data
             self._send((chunk for chunk in staging.produce() if chunk.name not in known), remember=not staging.private)
             manifest = staging.manifest()
             self._send((chunk for chunk in manifest if chunk.name not in known), remember=not staging.private)
             return StdinPlan(manifest=[chunk.name for chunk in manifest], chunk_dir=self._chunk_dir(),
-                             sha256=digest, wait_seconds=None if self._staged else 0, prune=self.options.staging)
-        budget = self._budget
+                             sha256=digest, wait_seconds=None if self._staged else 0, splice=splice, release=released,
+                             prune=self.options.staging)
         parts: list[StdinPart] = []
         to_send = []
         for chunk in staging.chunks():
@@ -262,14 +271,16 @@ class InstanceExecutor:
         self._send(to_send, remember=not staging.private)
         return StdinPlan(parts=parts, chunk_dir=self._chunk_dir(), sha256=digest,
                          wait_seconds=None if self._staged else 0,
-                         release=[chunk.name for chunk in to_send] if staging.private else (),
-                         keep_as=base_file(digest) if staging.module else None,
+                         release=[chunk.name for chunk in to_send] + released if staging.private else released,
+                         splice=splice,
+                         keep_as=base_file(hashlib.sha256(staging.keepable).hexdigest()) if staging.module else None,
                          drop=base_file(kept[0]) if kept else None, prune=self.options.staging)
 
     def _from_base(self, staging: _Staging, digest: str, base_digest: str, base: bytes) -> StdinPlan | None:
-        """The payload as a delta against the instance's copy of the previous one, when that fits inline."""
+        """The payload as a delta against the instance's copy of the previous one, when that fits inline
+        (its arguments ride apart: see _arguments)."""
         budget = self._budget
-        delta = make_delta(base, staging.data, MAX_EDITS, 4 * budget)
+        delta = make_delta(base, staging.keepable, MAX_EDITS, 4 * budget)
         if delta is None:
             return None
         interpreter = shlex.split(staging.data[2:staging.data.find(b"\n")].decode("utf-8", "replace"))
@@ -279,12 +290,31 @@ class InstanceExecutor:
                         middle=pack_inline(delta.middle),
                         edits=pack_inline("".join(f"{offset} {len(data)}\n" for offset, data in delta.edits).encode()),
                         patch=pack_inline(b"".join(data for _offset, data in delta.edits)))
-        if len(edit.middle) + len(edit.edits) + len(edit.patch) > budget:
+        room = budget - len(edit.middle) - len(edit.edits) - len(edit.patch)
+        if room < 0:
             return None
-        changed = digest != base_digest
-        return StdinPlan(chunk_dir=self._chunk_dir(), sha256=digest, wait_seconds=0, from_base=edit,
-                         keep_as=base_file(digest) if changed else None,
+        _room, splice = self._arguments(staging, room)
+        kept_digest = hashlib.sha256(staging.keepable).hexdigest()
+        changed = kept_digest != base_digest
+        return StdinPlan(chunk_dir=self._chunk_dir(), sha256=digest, wait_seconds=None if self._staged else 0,
+                         from_base=edit, splice=splice, release=(splice.chunks() if splice else []),
+                         keep_as=base_file(kept_digest) if changed else None,
                          drop=base_file(base_digest) if changed else None, prune=self.options.staging)
+
+    def _arguments(self, staging: _Staging, budget: int) -> tuple[int, ArgsSplice | None]:
+        """How a module payload's arguments ride, and the inline budget left: inline when they fit ``budget``,
+        else as chunks sent now, never remembered, and released by the script when it ends (however it ends),
+        so that no copy of them stays on the instance. Sent afresh for every attempt: a script that stopped
+        early released them too."""
+        split = staging.split
+        if split is None:
+            return budget, None
+        packed = pack_inline(split.arguments)
+        if len(packed) <= budget:
+            return budget - len(packed), ArgsSplice(split.offset, split.skip, [StdinPart(inline=packed)])
+        chunks = split_chunks(split.arguments, staging.limit)
+        self._send(chunks, remember=False)
+        return budget, ArgsSplice(split.offset, split.skip, [StdinPart(chunk=chunk.name) for chunk in chunks])
 
     def _restage(self, staging: _Staging, missing: t.Sequence[str]) -> None:
         """Send again what the instance reported missing. A report cut short (``+``) or a failed check
@@ -393,6 +423,14 @@ class InstanceExecutor:
         frame_text.write(trailer.frame_tail)
 
 
+def _arguments_of(stdin: bytes | None, envelope: ShellEnvelope) -> ArgumentSplit | None:
+    """A module payload's arguments, apart from the rest, when the envelope can splice them back in (the one
+    that rebuilds kept payloads does) and they are found with certainty."""
+    if not envelope.keeps_bases or not carries_arguments(stdin):
+        return None
+    return split_arguments(t.cast(bytes, stdin))
+
+
 def _what_happened(status: str, timeout: int) -> str:
     """The start of the message for a run that did not end with the command's own exit code."""
     if status == "Timeout":
@@ -406,13 +444,16 @@ class _Staging:
     """One stdin's chunks, cut once and reused across staging attempts."""
 
     def __init__(self, data: bytes, module: str | None = None, private: bool = False,
-                 limit: int = SENDFILE_BYTES) -> None:
+                 limit: int = SENDFILE_BYTES, split: ArgumentSplit | None = None) -> None:
         self.data = data
         self.limit = limit  # the largest chunk file
         self.module = module  # the module whose payload this is, when the instance may keep it as a base
         self.private = private  # a no_log task's: what it stages goes when its script ends
+        self.split = split  # a module payload's arguments, apart from the rest
+        # What is cut into chunks, sent as deltas and kept: never a module's arguments.
+        self.keepable = split.scrubbed if split else data
         self.use_base = True  # False once the instance showed its kept base cannot be used
-        self.uses_manifest = len(data) > MANIFEST_AFTER
+        self.uses_manifest = len(self.keepable) > MANIFEST_AFTER
         self._chunks: list[Chunk] | None = None
         self._manifest: list[Chunk] | None = None
 
@@ -422,14 +463,14 @@ class _Staging:
             yield from self._chunks
             return
         cut = []
-        for chunk in cut_chunks(self.data, self.limit):
+        for chunk in cut_chunks(self.keepable, self.limit):
             cut.append(chunk)
             yield chunk
         self._chunks = cut[::-1]
 
     def chunks(self) -> list[Chunk]:
         if self._chunks is None:
-            self._chunks = split_chunks(self.data, self.limit)
+            self._chunks = split_chunks(self.keepable, self.limit)
         return self._chunks
 
     def manifest(self) -> list[Chunk]:

@@ -10,10 +10,18 @@ payload). Content-addressed chunks cannot share such data (every chunk differs),
 every playbook run would send every module again. Instead the instance keeps the last payload of
 each module (its "base") and the next one travels as a splice and a list of small edits against it,
 inline in the RunCommand.
+
+A payload also holds the task's arguments, among them a module's own no_log options (a get_url
+``url_password``) that the connection cannot see. So what is kept, on the instance and in the
+controller's cache, is the payload with its arguments cut out (``split_arguments``): the deltas run
+between such scrubbed payloads, and the arguments travel with each task and are spliced back in on
+the instance, never written where they would stay.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 import typing as t
 from dataclasses import dataclass
@@ -23,6 +31,17 @@ EDIT_GAP = 32      # differences this close together become one edit (fewer offs
 # The AnsiballZ wrapper of ansible-core >= 2.19 names its module near the top (before the zip).
 MODULE_NAME_RE = re.compile(rb"\nmodule_fqn='([A-Za-z0-9_.]+)',\n")
 MODULE_NAME_WINDOW = 64 * 1024
+# Every AnsiballZ payload carries its arguments as the JSON text {"ANSIBLE_MODULE_ARGS": {...}}, written into
+# the wrapper as one Python string literal (repr, so one line): ansible-core >= 2.19 as the wrapper call's
+# ``params='...',`` line, 2.17 and 2.18 as ``    ANSIBALLZ_PARAMS = '...'`` in the template (both in
+# lib/ansible/executor/module_common.py). The zip itself never holds them.
+ARGUMENTS_KEY = b"ANSIBLE_MODULE_ARGS"
+ARGUMENT_LINES = (
+    re.compile(rb"\nparams=('(?:[^'\\\n]|\\.)*'),\n"),
+    re.compile(rb"\n    ANSIBALLZ_PARAMS = ('(?:[^'\\\n]|\\.)*')\n"),
+)
+# What stands in the kept payload where the arguments were (never run: only the spliced payload is).
+ARGS_PLACEHOLDER = b"'alicloud.ecs: the arguments travel with each task'"
 
 
 def module_name(stdin: bytes | None) -> str | None:
@@ -35,6 +54,63 @@ def module_name(stdin: bytes | None) -> str | None:
         return None
     found = MODULE_NAME_RE.search(stdin, 0, MODULE_NAME_WINDOW)
     return found.group(1).decode("ascii") if found else None
+
+
+def carries_arguments(stdin: bytes | None) -> bool:
+    """Whether ``stdin`` may hold a module's arguments (then it is kept only scrubbed, or not at all)."""
+    return bool(stdin) and ARGUMENTS_KEY in t.cast(bytes, stdin)
+
+
+@dataclass(frozen=True)
+class ArgumentSplit:
+    """A payload as its scrubbed form (what may be kept) and its arguments (what may not).
+
+    The payload is ``scrubbed[:offset] + arguments + scrubbed[offset + len(ARGS_PLACEHOLDER):]``.
+    """
+
+    scrubbed: bytes
+    arguments: bytes
+    offset: int
+
+    @property
+    def skip(self) -> int:
+        """Bytes of the placeholder the arguments replace."""
+        return len(ARGS_PLACEHOLDER)
+
+    def payload(self) -> bytes:
+        """The real payload (the reference for what the instance splices)."""
+        return self.scrubbed[:self.offset] + self.arguments + self.scrubbed[self.offset + self.skip:]
+
+
+def split_arguments(stdin: bytes) -> ArgumentSplit | None:
+    """The payload with its arguments cut out, or None when they cannot be found with certainty.
+
+    Certain means: exactly one arguments line of a known shape, holding a Python string literal whose
+    text is JSON with the arguments key as its only key, and no other mention of that key anywhere in
+    the payload. Anything else (another generation of the wrapper, a hand-made payload) is None, and the
+    caller keeps nothing of that stdin.
+    """
+    if not stdin.startswith(b"#!") or stdin.count(ARGUMENTS_KEY) != 1:
+        return None
+    found = [match for pattern in ARGUMENT_LINES for match in pattern.finditer(stdin)]
+    if len(found) != 1:
+        return None
+    start, end = found[0].span(1)
+    literal = stdin[start:end]
+    if ARGUMENTS_KEY not in literal or not _is_arguments_literal(literal):
+        return None
+    scrubbed = stdin[:start] + ARGS_PLACEHOLDER + stdin[end:]
+    return ArgumentSplit(scrubbed=scrubbed, arguments=literal, offset=start)
+
+
+def _is_arguments_literal(literal: bytes) -> bool:
+    """``literal`` is a Python string literal of JSON ``{"ANSIBLE_MODULE_ARGS": ...}`` and nothing else."""
+    try:
+        text = ast.literal_eval(literal.decode("utf-8"))
+        params = json.loads(text) if isinstance(text, str) else None
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return isinstance(params, dict) and list(params) == [ARGUMENTS_KEY.decode()]
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,21 @@ class BaseEdit:
     patch: str     # packed bytes of every edit, concatenated in order
 
 
+@dataclass
+class ArgsSplice:
+    """A module's arguments, cut out of its payload (stdin_delta.split_arguments) so that what the instance keeps
+    holds none: stdin is ``scrubbed[:offset] + arguments + scrubbed[offset + skip:]``. The arguments ride inline
+    or as chunks the script releases when it ends, however it ends; they are never kept."""
+
+    offset: int
+    skip: int
+    parts: t.Sequence[StdinPart]  # gzip members of the arguments, in order
+
+    def chunks(self) -> list[str]:
+        """The staged chunks among the parts (the script releases them when it ends)."""
+        return [str(part.chunk) for part in self.parts if part.chunk]
+
+
 @dataclass(frozen=True)
 class StagingLimits:
     """How much the instance keeps of staged data: files older than ``max_age_hours`` go, then the oldest until
@@ -190,6 +205,7 @@ class StdinPlan:
     keep_as: str | None = None  # keep the rebuilt stdin under this name in the chunk directory...
     drop: str | None = None     # ... instead of this earlier copy
     release: t.Sequence[str] = ()  # chunks of a no_log task's stdin: removed when the script ends, however it ends
+    splice: ArgsSplice | None = None  # the parts (or base edit) rebuild the scrubbed payload; these are its arguments
     prune: StagingLimits | None = None  # bounds of what the chunk directory and stray work directories may keep
 
 
@@ -267,7 +283,27 @@ def _assemble_function(plan: StdinPlan) -> tuple[str, str]:
         body = f"(cd \"$_c\" && gzip -dc -- {' '.join(files)}) > \"$_d/in\" 2>/dev/null || return 1\n"
     else:
         body = f"gzip -dc -- {' '.join(files)} > \"$_d/in\" || return 1\n"
+    if plan.splice:
+        spliced_lines, body = _spliced(plan.splice, body)
+        lines.append(spliced_lines)
     return "".join(lines), f"_a() {{\n  {body}  {check}\n}}\n"
+
+
+def _spliced(splice: ArgsSplice, body: str) -> tuple[str, str]:
+    """Inline argument parts, and ``body`` turned into: rebuild the scrubbed payload into ``$_d/s`` (kept as the
+    base), the arguments into ``$_d/g``, and stdin from both (checked by the sha256 after it)."""
+    lines, files = [], []
+    for index, part in enumerate(splice.parts):
+        if part.inline is not None:
+            lines.append(f"printf '%s' '{part.inline}' | base64 -d > \"$_d/g{index}\" || exit 96\n")
+            files.append(f"\"$_d/g{index}\"")
+        else:
+            files.append(str(part.chunk))
+    return "".join(lines), (
+        body.replace('> "$_d/in"', '> "$_d/s"')
+        + f"  (cd \"$_c\" && gzip -dc -- {' '.join(files)}) > \"$_d/g\" 2>/dev/null || return 1\n"
+        f"  {{ head -c {splice.offset} \"$_d/s\" && cat \"$_d/g\" && tail -c +{splice.offset + splice.skip + 1} \"$_d/s\"; }}"
+        " > \"$_d/in\" || return 1\n")
 
 
 def _sha256_check(plan: StdinPlan) -> str:
@@ -276,10 +312,12 @@ def _sha256_check(plan: StdinPlan) -> str:
 
 
 # Applies a BaseEdit: argv = base, packed middle, packed edit list, packed edit bytes, output, prefix,
-# resume, sha256, keep-as path, drop path. It runs under the payload's own interpreter (only module
+# resume, sha256, keep-as path, drop path, then for an ArgsSplice its offset, its skip and its parts
+# ("i:" + packed bytes, or "f:" + chunk path). It runs under the payload's own interpreter (only module
 # payloads are kept as bases), which is one process for the whole rebuild: unpacking the inline parts,
-# every edit, the sha256 check and keeping the result as the next base (written aside, then renamed,
-# so a copy is never seen half written). It imports only builtin modules: hashlib's OpenSSL binding
+# every edit, splicing the arguments into the rebuilt (scrubbed) payload, the sha256 check of the real
+# stdin and keeping the scrubbed payload as the next base (written aside, then renamed, so a copy is
+# never seen half written). It imports only builtin modules: hashlib's OpenSSL binding
 # alone doubles the start-up. Python 2.7 and 3 alike; no single quotes (it sits in sh '').
 REBUILD_PY = """import sys, os, zlib, binascii
 try:
@@ -290,8 +328,15 @@ except ImportError:
     except ImportError:
         from hashlib import sha256
 a = sys.argv
+def z(x):
+    r = b""
+    while x:
+        m = zlib.decompressobj(31)
+        r += m.decompress(x)
+        x = m.unused_data
+    return r
 def u(x):
-    return zlib.decompress(binascii.a2b_base64(x), 31)
+    return z(binascii.a2b_base64(x))
 b = open(a[1], "rb").read()
 d = bytearray(b[:int(a[6])]) + u(a[2]) + b[int(a[7]):]
 e = u(a[4])
@@ -301,9 +346,14 @@ for line in u(a[3]).splitlines():
     d[o:o + n] = e[s:s + n]
     s += n
 d = bytes(d)
-if sha256(d).hexdigest() != a[8]:
+r = d
+if len(a) > 11:
+    o = int(a[11])
+    g = b"".join([u(p[2:]) if p[:2] == "i:" else z(open(p[2:], "rb").read()) for p in a[13:]])
+    r = d[:o] + g + d[o + int(a[12]):]
+if sha256(r).hexdigest() != a[8]:
     sys.exit(1)
-open(a[5], "wb").write(d)
+open(a[5], "wb").write(r)
 if a[9]:
     try:
         open(a[9] + ".part", "wb").write(d)
@@ -326,8 +376,17 @@ def _rebuild_function(plan: StdinPlan) -> str:
         "_a() {\n"
         f"  [ -f {base} ] || return 1\n"
         f"  {interpreter} -S -c '{REBUILD_PY}' {base} {edit.middle} {edit.edits} {edit.patch} \"$_d/in\""
-        f" {edit.prefix} {edit.resume} {plan.sha256} {keep} {drop} 2>/dev/null\n"
+        f" {edit.prefix} {edit.resume} {plan.sha256} {keep} {drop}{_splice_arguments(plan)} 2>/dev/null\n"
         "}\n")
+
+
+def _splice_arguments(plan: StdinPlan) -> str:
+    """REBUILD_PY's arguments for the ArgsSplice, if any."""
+    if not plan.splice:
+        return ""
+    parts = " ".join(f"i:{part.inline}" if part.inline is not None else f"\"f:$_c/{part.chunk}\""
+                     for part in plan.splice.parts)
+    return f" {plan.splice.offset} {plan.splice.skip} {parts}"
 
 
 # A chunk is only ever read when it is a regular file and not a symlink: a FIFO would hang the reader, a link
@@ -340,7 +399,7 @@ def _missing_function(plan: StdinPlan) -> str:
     then ``+`` — so the report always fits the tail of the output the API keeps. ``+`` also follows
     missing manifest chunks: without the manifest the data chunks cannot be checked."""
     named = plan.manifest or [part.chunk for part in plan.parts if part.chunk]
-    listed = " ".join(named or ([plan.from_base.base] if plan.from_base else []))
+    listed = " ".join([*(named or ([plan.from_base.base] if plan.from_base else [])), *(plan.splice.chunks() if plan.splice else [])])
     manifest = (
         "  [ -n \"$_m\" ] && { _m=\"$_m,+\"; return 0; }\n"
         "  while IFS= read -r _h; do\n"
@@ -370,7 +429,8 @@ def _stdin_script(plan: StdinPlan) -> str:
     """
     inline, assemble = _assemble_function(plan)
     wait = CHUNK_WAIT_SECONDS if plan.wait_seconds is None else plan.wait_seconds
-    if not plan.manifest and not plan.from_base and not any(part.chunk for part in plan.parts):
+    if not plan.manifest and not plan.from_base and not any(part.chunk for part in plan.parts) \
+            and not (plan.splice.chunks() if plan.splice else []):
         return inline + assemble + "_a || exit 96\n"
     # A manifest's chunks belong to one large transfer: once it is rebuilt they are removed, so
     # the instance's disk (and the controller's memory of it) does not grow with every big file.
@@ -403,7 +463,8 @@ def _keep_base(plan: StdinPlan) -> str:
     if not plan.keep_as:
         return ""
     drop = f"; rm -f \"$_c/{plan.drop}\"" if plan.drop and plan.drop != plan.keep_as else ""
-    return f"cp \"$_d/in\" \"$_c/{plan.keep_as}\" 2>/dev/null{drop}\n"
+    kept = "$_d/s" if plan.splice else "$_d/in"  # a module payload is kept scrubbed: without its arguments
+    return f"cp \"{kept}\" \"$_c/{plan.keep_as}\" 2>/dev/null{drop}\n"
 
 
 def build_run_script(command: bytes, stdin: StdinPlan | None = None, become: BecomeAnswer | None = None) -> str:

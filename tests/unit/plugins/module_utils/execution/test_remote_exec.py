@@ -8,7 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
+import json
 import threading
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.execution.file_transf
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import PollSchedule
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import ExecOptions, InstanceExecutor
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.stdin_delta import split_arguments
 
 CAP = 24576
 
@@ -142,30 +145,99 @@ def test_chunks_already_on_the_instance_are_not_sent_again(cloud, tmp_path) -> N
     assert cloud.calls["SendFile"] == sent
 
 
-def module_payload(stamp: int, body: bytes) -> bytes:
-    """Shaped like an AnsiballZ payload (module name, then a zip stamped every few KB with its build time),
-    run by this Python, so the instance side of a rebuild really runs here."""
+SECRET = "arg-SENTINEL-51c7"
+
+
+def module_payload(stamp: int, body: bytes, secret: str = SECRET, generation: str = "2.19") -> bytes:
+    """Shaped like an AnsiballZ payload (module name, its arguments, then a zip stamped every few KB with
+    its build time), run by this Python, so the instance side of a rebuild really runs here. ``generation``
+    2.17 writes the arguments the older way, after the zip (see stdin_delta.ARGUMENT_LINES)."""
     stamped = bytearray(body)
     for offset in range(500, len(stamped), 3000):
         stamped[offset:offset + 2] = b"%02d" % stamp
+    params = repr(json.dumps({"ANSIBLE_MODULE_ARGS": {"url_password": secret, "n": stamp}})).encode()
+    zipped = b"zip_data='" + base64.b64encode(bytes(stamped)) + b"',\n"
+    if generation == "2.17":
+        return f"#!{sys.executable}\n".encode() + zipped + b"def main():\n    ANSIBALLZ_PARAMS = " + params + b"\n"
     return (f"#!{sys.executable}\n".encode() + b"module_fqn='ansible.modules.fake',\n"
-            + base64.b64encode(bytes(stamped)))
+            + b"params=" + params + b",\n" + zipped)
+
+
+def scrubbed(payload: bytes) -> bytes:
+    split = split_arguments(payload)
+    assert split is not None
+    return split.scrubbed
 
 
 def kept_bases(cloud: FakeCloud) -> list[str]:
     return sorted(path.name for path in (cloud.chunk_root / "chunks").glob("*/*.base"))
 
 
+def holders(root: Path, secret: str = SECRET) -> list[str]:
+    """Files under ``root`` holding ``secret``, as written or inside gzip members (staged chunks)."""
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if data.startswith(b"\x1f\x8b"):
+            data += transport_members(data)
+        if secret.encode() in data:
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+def transport_members(data: bytes) -> bytes:
+    """Every gzip member of ``data``, decompressed (what ``gzip -dc`` of a chunk file gives)."""
+    out = b""
+    while data:
+        member = zlib.decompressobj(31)
+        out += member.decompress(data)
+        data = member.unused_data
+    return out
+
+
 def test_a_module_from_a_new_playbook_run_is_rebuilt_from_the_kept_payload(cloud, tmp_path) -> None:
     body = os.urandom(150_000)
-    first, second = module_payload(1, body), module_payload(2, body)
-    executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", first)
-    assert kept_bases(cloud) == [hashlib.sha256(first).hexdigest() + ".base"]
+    first, second = module_payload(1, body), module_payload(2, body, secret="other-secret")
+    frame = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", first)
+    assert frame.stdout.strip().decode() == hashlib.sha256(first).hexdigest()
+    assert kept_bases(cloud) == [hashlib.sha256(scrubbed(first)).hexdigest() + ".base"]
     before = cloud.calls.copy()
     frame = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", second)
     assert frame.stdout.strip().decode() == hashlib.sha256(second).hexdigest()
     assert cloud.calls - before == Counter(RunCommand=1, DescribeInvocationResults=1), "nothing sent again"
-    assert kept_bases(cloud) == [hashlib.sha256(second).hexdigest() + ".base"], "the newest replaces the older"
+    assert kept_bases(cloud) == [hashlib.sha256(scrubbed(second)).hexdigest() + ".base"], "the newest replaces the older"
+    for secret in (SECRET, "other-secret"):
+        assert not holders(cloud.chunk_root, secret) and not holders(tmp_path / "cache", secret)
+
+
+@pytest.mark.parametrize("generation", ["2.19", "2.17"])
+def test_arguments_larger_than_the_inline_budget_are_staged_and_released(cloud, tmp_path, generation) -> None:
+    """A ``copy content=`` or a command's ``stdin`` can make the arguments larger than the script's budget."""
+    body = os.urandom(150_000)
+    large = SECRET + base64.b64encode(os.urandom(30_000)).decode()  # does not compress below the budget
+    runner = executor(cloud, tmp_path)
+    for stamp in (1, 2):  # the first run sends the payload's chunks, the second (2.19) a delta
+        payload = module_payload(stamp, body, secret=large, generation=generation)
+        frame = runner.run(b"sha256sum | cut -c1-64", payload)
+        assert frame.stdout.strip().decode() == hashlib.sha256(payload).hexdigest()
+        assert not holders(cloud.chunk_root) and not holders(tmp_path / "cache")
+    assert len(kept_bases(cloud)) == (1 if generation == "2.19" else 0), "the older shape names no module"
+    assert cloud.largest_content < 24 * 1024
+
+
+def test_a_payload_whose_arguments_cannot_be_found_keeps_nothing(cloud, tmp_path) -> None:
+    """Two arguments lines: which is real is not certain, so the run is as private as a no_log task's."""
+    payload = module_payload(1, os.urandom(150_000))
+    doubled = payload.replace(b"\nparams=", b"\nparams='{}',\nparams=", 1)
+    assert split_arguments(doubled) is None
+    runner = executor(cloud, tmp_path)
+    frame = runner.run(b"sha256sum | cut -c1-64", doubled)
+    assert frame.stdout.strip().decode() == hashlib.sha256(doubled).hexdigest()
+    assert not kept_bases(cloud) and not runner.cache.known_chunks()
+    assert not holders(cloud.chunk_root) and not holders(tmp_path / "cache")
+    assert not list((cloud.chunk_root / "chunks").glob("*/[!.]*")), "its chunks were released"
 
 
 def test_a_kept_payload_that_is_gone_costs_one_extra_round_trip(cloud, tmp_path) -> None:
@@ -177,7 +249,7 @@ def test_a_kept_payload_that_is_gone_costs_one_extra_round_trip(cloud, tmp_path)
     frame = executor(cloud, tmp_path).run(b"sha256sum | cut -c1-64", module_payload(2, body))
     assert frame.stdout.strip().decode() == hashlib.sha256(module_payload(2, body)).hexdigest()
     assert (cloud.calls - before)["RunCommand"] == 2
-    assert kept_bases(cloud) == [hashlib.sha256(module_payload(2, body)).hexdigest() + ".base"]
+    assert kept_bases(cloud) == [hashlib.sha256(scrubbed(module_payload(2, body))).hexdigest() + ".base"]
 
 
 def test_stdin_behind_a_become_password_is_never_kept(cloud, tmp_path) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution import file_transfer, transport
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution import file_transfer, stdin_delta, transport
 
 
 def run_locally(script: str, cap: int = 0) -> bytes:
@@ -173,3 +175,70 @@ def test_corrupted_frame_is_rejected() -> None:
 def test_garbage_output_names_what_came_back() -> None:
     with pytest.raises(transport.TransportError, match="bash: oops"):
         transport.parse_trailer(b"bash: oops\n")
+
+
+def scrubbed_payload(arguments: bytes) -> tuple[bytes, stdin_delta.ArgumentSplit]:
+    """A module payload run by this Python (the rebuild runs under the payload's interpreter) and its split."""
+    params = repr(json.dumps({"ANSIBLE_MODULE_ARGS": {"content": arguments.decode()}})).encode()
+    payload = (f"#!{sys.executable}\n".encode() + b"module_fqn='ansible.modules.fake',\n" + b"params=" + params
+               + b",\nzip_data='" + base64.b64encode(os.urandom(40_000)) + b"',\n")
+    split = stdin_delta.split_arguments(payload)
+    assert split is not None and split.payload() == payload
+    return payload, split
+
+
+def argument_parts(tmp_path, split: stdin_delta.ArgumentSplit, staged: bool) -> list[transport.StdinPart]:
+    """The arguments inline, or staged as several chunks (each one gzip member, as SendFile leaves them)."""
+    if not staged:
+        return [transport.StdinPart(inline=transport.pack_inline(split.arguments))]
+    third = len(split.arguments) // 3
+    pieces = [split.arguments[:third], split.arguments[third:2 * third], split.arguments[2 * third:]]
+    return [transport.StdinPart(chunk=name) for piece in pieces for name in stage(tmp_path, piece)]
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_the_rebuild_splices_the_arguments_into_the_scrubbed_base_and_keeps_only_that(tmp_path, staged) -> None:
+    old, old_split = scrubbed_payload(b"old arguments")
+    new, split = scrubbed_payload(b"SECRET-new " + base64.b64encode(os.urandom(3000)))
+    (tmp_path / "old.base").write_bytes(old_split.scrubbed)
+    delta = stdin_delta.make_delta(old_split.scrubbed, split.scrubbed, 100, 100_000)
+    assert delta is not None and b"SECRET" not in delta.middle
+    edit = transport.BaseEdit(
+        base="old.base", interpreter=[sys.executable], prefix=delta.prefix, resume=delta.resume,
+        middle=transport.pack_inline(delta.middle),
+        edits=transport.pack_inline("".join(f"{offset} {len(data)}\n" for offset, data in delta.edits).encode()),
+        patch=transport.pack_inline(b"".join(data for _offset, data in delta.edits)))
+    splice = transport.ArgsSplice(split.offset, split.skip, argument_parts(tmp_path, split, staged))
+    plan = transport.StdinPlan(chunk_dir=str(tmp_path), sha256=hashlib.sha256(new).hexdigest(), wait_seconds=0,
+                               from_base=edit, splice=splice, keep_as="new.base", drop="old.base",
+                               release=splice.chunks())
+    frame = round_trip_script(transport.build_run_script(b"cat", plan))
+    assert frame.stdout == new, "the module gets its real payload"
+    assert (tmp_path / "new.base").read_bytes() == split.scrubbed, "the kept base holds no arguments"
+    assert sorted(path.name for path in tmp_path.iterdir() if not path.name.startswith(".")) == ["new.base"], \
+        "the old base was dropped and the argument chunks released"
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_staged_parts_of_a_scrubbed_payload_get_their_arguments_spliced_back(tmp_path, staged) -> None:
+    payload, split = scrubbed_payload(b"SECRET " + base64.b64encode(os.urandom(3000)))
+    parts = [transport.StdinPart(chunk=name) for name in stage(tmp_path, split.scrubbed)]
+    splice = transport.ArgsSplice(split.offset, split.skip, argument_parts(tmp_path, split, staged))
+    plan = transport.StdinPlan(parts=parts, chunk_dir=str(tmp_path), sha256=hashlib.sha256(payload).hexdigest(),
+                               wait_seconds=0, splice=splice, keep_as="kept.base", release=splice.chunks())
+    frame = round_trip_script(transport.build_run_script(b"cat", plan))
+    assert frame.stdout == payload
+    assert (tmp_path / "kept.base").read_bytes() == split.scrubbed
+    assert not set(splice.chunks()) & {path.name for path in tmp_path.iterdir()}, "argument chunks released"
+
+
+def test_arguments_that_do_not_match_the_checked_stdin_run_nothing(tmp_path) -> None:
+    payload, split = scrubbed_payload(b"the real arguments")
+    _other, wrong = scrubbed_payload(b"something else")
+    parts = [transport.StdinPart(chunk=name) for name in stage(tmp_path, split.scrubbed)]
+    splice = transport.ArgsSplice(split.offset, split.skip, argument_parts(tmp_path, wrong, False))
+    plan = transport.StdinPlan(parts=parts, chunk_dir=str(tmp_path), sha256=hashlib.sha256(payload).hexdigest(),
+                               wait_seconds=0, splice=splice, keep_as="kept.base")
+    marker = tmp_path / "ran"
+    trailer = transport.parse_trailer(run_locally(transport.build_run_script(f"touch {marker}".encode(), plan)))
+    assert trailer.missing == ["unverified"] and not marker.exists() and not (tmp_path / "kept.base").exists()
