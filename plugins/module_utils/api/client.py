@@ -25,7 +25,7 @@ from ..auth.credential_chain import CredentialOptions, first_env, resolve_creden
 from ..auth.credentials import Credential, CredentialProvider
 from .errors import CloudError, ConfigError
 from .redaction import scrub, unreachable_reason
-from .retries import DEFAULT_BUDGET, NO_RETRY, RetryPolicy
+from .retries import DEFAULT_BUDGET, NO_RETRY, RetryPolicy, is_expired_token
 
 try:
     from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
@@ -339,13 +339,50 @@ class CloudClient:
         def attempt() -> dict[str, t.Any]:
             nonlocal attempts
             attempts += 1
-            return self._call_once(action, product, flat, attempts - 1)
+            return self._call_renewing(action, product, flat, attempts - 1)
 
         body = policy.run(attempt, note_retry)
         if self.log is not None and isinstance(body, dict) and body.get("InvokeId"):
             self.say(INVOCATION_VERBOSITY, f"{action} invocation {body['InvokeId']} on "
                                            f"{_instances_named(flat)} in {self.region or '-'}")
         return body
+
+    def _call_renewing(self, action: str, product: str, params: dict[str, str], retry: int) -> dict[str, t.Any]:
+        """One call; if the API refuses its STS token as expired, renew the credentials and repeat it once.
+
+        Our clock decides when to renew, the API's when a token has expired: a controller clock running behind,
+        or a token expiring while the request travels, gets the refusal although the set looked fresh. Any
+        action may be repeated here, as the refused request never ran.
+        """
+        provider = self.settings.credentials
+        used = provider.current()  # the set this call signs with (the SDK client follows the provider)
+        try:
+            return self._call_once(action, product, params, retry)
+        except CloudError as error:
+            if not is_expired_token(error):
+                raise
+            rejected, first = used, error
+        if not provider.renew(rejected):
+            raise self._expired(first, "they are fixed and cannot be renewed: supply a fresh STS token, or let the "
+                                       "collection obtain one (assume_role_* options, a RamRoleArn profile)"
+                                if not provider.renewable else
+                                "renewing them gave the same token again; check the controller's clock (NTP)")
+        self.say(RETRY_VERBOSITY, f"{action}: the security token was refused as expired; renewed the credentials "
+                                  f"from {provider.description}, repeating the call once")
+        try:
+            return self._call_once(action, product, params, retry)
+        except CloudError as error:
+            if is_expired_token(error):
+                raise self._expired(error, "the fresh ones were refused as expired too: the controller's clock is "
+                                           "probably far off the service's; check it (NTP)") from None
+            raise
+
+    def _expired(self, error: CloudError, why: str) -> CloudError:
+        """The refusal of an expired token, saying which credentials and what was tried."""
+        return CloudError(error.code, f"{error.message} The credentials from {self.settings.credentials.description} "
+                                      f"were refused as expired; {why}.", action=error.action,
+                          request_id=error.request_id, http_status=error.http_status,
+                          access_key_id=error.access_key_id)
 
     def _call_once(self, action: str, product: str, params: dict[str, str], retry: int = 0) -> dict[str, t.Any]:
         """One request; the log hook gets one line for it (action, request id, HTTP status, duration, retry)."""

@@ -23,6 +23,10 @@ THROTTLING_CODES = frozenset({"Throttling", "Throttling.User", "Throttling.Api",
 # SDK.HttpError is the SDK's word for anything below HTTP: refused, reset, timed out, name not resolved.
 TRANSIENT_CODES = frozenset({"InternalError", "UnknownError", "InternalError.Dispatch", "SDK.HttpError"})
 TRANSIENT_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
+# An STS token the API holds expired while our clock held it fresh: not retried by the policy (waiting cannot help),
+# but the client renews the credentials and repeats the call once (CloudClient._call_renewing). The request was
+# refused before the action ran, so repeating it is safe for any action.
+EXPIRED_TOKEN_CODES = frozenset({"InvalidSecurityToken.Expired"})
 # Rides out a minute-long throttling storm or a 30 s outage with room to spare (the issue's two measured cases).
 DEFAULT_BUDGET = 120.0
 BASE_DELAY = 0.5
@@ -38,6 +42,11 @@ def is_retryable(error: CloudError) -> bool:
     if error.code in THROTTLING_CODES or error.code in TRANSIENT_CODES:
         return True
     return error.http_status in TRANSIENT_HTTP_STATUSES
+
+
+def is_expired_token(error: CloudError) -> bool:
+    """Whether the API refused the call's STS token as expired."""
+    return error.code in EXPIRED_TOKEN_CODES
 
 
 class RetryPolicy:

@@ -22,7 +22,7 @@ from .credentials import (
     OidcSource, RoleSpec, Source, StaticSource, StsEndpoint, UriSource,
 )
 from ..api.errors import ConfigError
-from .instance_metadata import DEFAULT_METADATA_ENDPOINT, ENV_METADATA_ENDPOINT, MetadataSource
+from .instance_metadata import DEFAULT_METADATA_ENDPOINT, ENV_METADATA_ENDPOINT, MetadataSource, imdsv1_disabled
 
 DEFAULT_CLI_CONFIG = "~/.aliyun/config.json"
 DEFAULT_INI_FILES = ("~/.alibabacloud/credentials.ini", "~/.alibabacloud/credentials")
@@ -48,7 +48,10 @@ class ProfileContext:
         return CredentialProvider(source, self.cache, region)
 
     def metadata(self, role_name: str | None) -> MetadataSource:
-        return MetadataSource(self.env.get(ENV_METADATA_ENDPOINT) or DEFAULT_METADATA_ENDPOINT, role_name)
+        """An EcsRamRole / ecs_ram_role profile's source: as in the chain, ALIBABA_CLOUD_IMDSV1_DISABLED forbids
+        the fallback without a session token."""
+        return MetadataSource(self.env.get(ENV_METADATA_ENDPOINT) or DEFAULT_METADATA_ENDPOINT, role_name,
+                              imdsv1_disabled(self.env))
 
 
 def read_cli_config(path: str) -> dict[str, t.Any] | None:

@@ -192,17 +192,41 @@ class CredentialProvider:
                 self._held = self._refresh()
             return self._held
 
-    def _refresh(self) -> Credential:
+    @property
+    def renewable(self) -> bool:
+        """False for fixed keys (options, environment, AK and StsToken profiles): nothing can give another set."""
+        return not isinstance(self.source, StaticSource)
+
+    def renew(self, rejected: Credential | None) -> bool:
+        """Replace a set the API refused as expired although our clock held it fresh (the controller's clock is
+        behind, or the token expired while the request travelled). True when the set held now differs from
+        ``rejected``: fetched here, or already renewed by another thread or a sibling worker (the shared cache).
+        """
+        if not self.renewable:
+            return False
+        with self._lock:
+            held = self._held
+            if held is None or _same(held, rejected):
+                held = self._held = self._refresh(rejected)
+            return not _same(held, rejected)
+
+    def _refresh(self, rejected: Credential | None = None) -> Credential:
         if self.cache is None or isinstance(self.source, StaticSource):
             return self.source.fetch()
         with self.cache.locked(self.identity):
             shared = self.cache.load(self.identity)
-            if shared is not None and not shared.needs_refresh():
+            if shared is not None and not shared.needs_refresh() and not _same(shared, rejected):
                 return shared
             fresh = self.source.fetch()
             if fresh.expiration is not None:
                 self.cache.store(self.identity, fresh)
             return fresh
+
+
+def _same(one: Credential, other: Credential | None) -> bool:
+    """The same key and token (the cache's copy of a set is another object with the same values)."""
+    return other is not None and (one.access_key_id, one.security_token) == (other.access_key_id,
+                                                                             other.security_token)
 
 
 # -- sources served by the alibabacloud-credentials library ------------------------------------------------

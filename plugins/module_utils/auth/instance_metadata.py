@@ -32,6 +32,12 @@ CREDENTIALS_PATH = "/latest/meta-data/ram/security-credentials/"
 NOT_ON_ECS = "the controller is not on ECS, or its instance has no RAM role attached"
 
 
+def imdsv1_disabled(env: t.Mapping[str, str]) -> bool:
+    """Whether ALIBABA_CLOUD_IMDSV1_DISABLED forbids asking the service without a session token; read in one
+    place, so every way of reaching the instance's role (the chain, an EcsRamRole profile) obeys it alike."""
+    return env.get(ENV_IMDSV1_DISABLED, "").strip().lower() == "true"
+
+
 class MetadataSource:
     """The instance's RAM role credentials; rotated by the service, re-read by our provider before expiry."""
 
@@ -51,7 +57,7 @@ class MetadataSource:
         if env.get(ENV_METADATA_DISABLED, "").lower() == "true":
             return None
         return cls(env.get(ENV_METADATA_ENDPOINT) or DEFAULT_METADATA_ENDPOINT, env.get(ENV_METADATA_ROLE),
-                   env.get(ENV_IMDSV1_DISABLED, "").lower() == "true")
+                   imdsv1_disabled(env))
 
     def _open(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
         request = urllib.request.Request(self.base + path, method=method, headers=headers)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api import client as client_mod
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import (
-    Json, bypasses_proxy, flatten_params, resolve_settings, split_endpoint,
+    CloudClient, Json, bypasses_proxy, flatten_params, resolve_settings, split_endpoint,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError, is_error_code
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.retries import RetryPolicy
+from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credentials import (
+    Credential, CredentialCache, CredentialProvider, StaticSource,
+)
 
 
 def test_explicit_options_win_over_environment() -> None:
@@ -340,3 +346,71 @@ def test_invocations_are_named_at_verbosity_three() -> None:
     invocations = [line for level, line in lines if level == 3]
     assert invocations == ["RunCommand invocation t-abc on i-1, i-2 in cn-hangzhou",
                            "SendFile invocation t-abc on i-0, i-1, i-2, i-3, i-4 and 2 more in cn-hangzhou"]
+
+
+class RoleSource:
+    """A renewable source (an assumed role, say): a new STS set per fetch, fresh by our clock."""
+
+    description = "role r assumed with a test key"
+    identity = "test:role"
+
+    def __init__(self) -> None:
+        self.fetches = 0
+
+    def fetch(self) -> Credential:
+        self.fetches += 1
+        now = time.time()
+        return Credential(f"STS.{self.fetches}", "secret", f"token-{self.fetches}", now + 3600, now)
+
+
+def expiring_client(provider: CredentialProvider, expired_calls: int) -> tuple[CloudClient, list[str]]:
+    """A client whose first ``expired_calls`` requests the API refuses as expired; it records each call's key."""
+    settings = resolve_settings(region="cn-hangzhou", endpoint="http://127.0.0.1:1", env={}, inherited=provider)
+    client = CloudClient(settings, retry=RetryPolicy(budget=30, sleep=lambda _: None))
+    signed: list[str] = []
+
+    def send(action: str, product: str, params: dict[str, str]) -> dict:
+        signed.append(provider.current().access_key_id)
+        if len(signed) <= expired_calls:
+            raise CloudError("InvalidSecurityToken.Expired", "Specified SecurityToken is expired.", action=action,
+                             http_status=400, request_id=f"R{len(signed)}")
+        return {"RequestId": "ok", "InvokeId": "t-1"}
+
+    client._send = send
+    return client, signed
+
+
+def test_an_expired_token_is_renewed_and_the_call_repeated_once_even_a_write() -> None:
+    source = RoleSource()
+    client, signed = expiring_client(CredentialProvider(source), expired_calls=1)
+    assert client.call("RunCommand", Type="RunShellScript")["InvokeId"] == "t-1"  # never retried otherwise
+    assert signed == ["STS.1", "STS.2"] and source.fetches == 2
+
+
+def test_a_second_expired_refusal_says_what_was_tried() -> None:
+    source = RoleSource()
+    client, signed = expiring_client(CredentialProvider(source), expired_calls=2)
+    with pytest.raises(CloudError, match=r"InvalidSecurityToken.Expired: .*role r assumed with a test key were "
+                                         r"refused as expired; the fresh ones were refused as expired too: the "
+                                         r"controller's clock is probably far off") as caught:
+        client.call("DescribeInstances")
+    assert signed == ["STS.1", "STS.2"] and caught.value.request_id == "R2"
+
+
+def test_fixed_credentials_are_not_renewed_and_the_error_says_so() -> None:
+    fixed = CredentialProvider(StaticSource(Credential("STS.fixed", "s", "t"), "the ALIBABA_CLOUD_* variables"))
+    client, signed = expiring_client(fixed, expired_calls=5)
+    with pytest.raises(CloudError, match=r"the ALIBABA_CLOUD_\* variables were refused as expired; they are fixed "
+                                         r"and cannot be renewed: supply a fresh STS token"):
+        client.call("DescribeInstances")
+    assert signed == ["STS.fixed"]
+
+
+def test_a_sibling_s_renewal_in_the_shared_cache_is_taken_not_the_refused_set(tmp_path) -> None:
+    source = RoleSource()
+    cache = CredentialCache(str(tmp_path / "cache"))
+    mine, sibling = CredentialProvider(source, cache), CredentialProvider(source, cache)
+    refused = mine.current()
+    assert sibling.current().access_key_id == refused.access_key_id == "STS.1"  # shared, one fetch
+    assert sibling.renew(refused) and sibling.current().access_key_id == "STS.2"
+    assert mine.renew(refused) and mine.current().access_key_id == "STS.2" and source.fetches == 2

@@ -9,6 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import ConfigError
+from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credential_chain import (
+    CredentialOptions, resolve_credentials,
+)
 from ansible_collections.alicloud.ecs.plugins.module_utils.auth.instance_metadata import MetadataSource
 
 CREDENTIALS = {"Code": "Success", "AccessKeyId": "STS.meta", "AccessKeySecret": "s", "SecurityToken": "t",
@@ -63,3 +66,27 @@ def test_the_tokenless_fallback_can_be_forbidden(old_service) -> None:
 def test_no_answer_says_not_on_ecs() -> None:
     with pytest.raises(ConfigError, match="not on ECS, or its instance has no RAM role attached"):
         MetadataSource("http://127.0.0.1:9").fetch()
+
+
+def profile_env(tmp_path, which: str, endpoint: str, **extra: str) -> dict[str, str]:
+    """An EcsRamRole CLI profile, or (no CLI config) an ecs_ram_role ini section, on the service at ``endpoint``."""
+    config, ini = tmp_path / "config.json", tmp_path / "credentials.ini"
+    config.write_text(json.dumps({"current": "", "profiles": [{"name": "ecs", "mode": "EcsRamRole",
+                                                               "ram_role_name": "ops-role"}]}))
+    ini.write_text("[ecs]\ntype = ecs_ram_role\nrole_name = ops-role\n")
+    return {"ALIBABA_CLOUD_CONFIG_FILE": str(config if which == "CLI profile" else tmp_path / "none.json"),
+            "ALIBABA_CLOUD_CREDENTIALS_FILE": str(ini), "ALIBABA_CLOUD_ECS_METADATA_ENDPOINT": endpoint,
+            "ANSIBLE_ALICLOUD_CREDENTIAL_CACHE": "off", **extra}
+
+
+@pytest.mark.parametrize("which", ["CLI profile", "ini section"])
+def test_ecs_role_profiles_obey_imdsv1_disabled_as_the_chain_does(tmp_path, old_service, which) -> None:
+    options = CredentialOptions(profile="ecs")
+    allowed = resolve_credentials(options, profile_env(tmp_path, which, old_service))
+    assert allowed.current().access_key_id == "STS.meta"
+    OldMetadata.seen = []
+    forbidden = resolve_credentials(options, profile_env(tmp_path, which, old_service,
+                                                         ALIBABA_CLOUD_IMDSV1_DISABLED="true"))
+    with pytest.raises(ConfigError, match="gave no session token .* ALIBABA_CLOUD_IMDSV1_DISABLED forbids"):
+        forbidden.current()
+    assert [entry[0] for entry in OldMetadata.seen] == ["PUT"]  # nothing was asked without a token
