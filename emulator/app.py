@@ -16,7 +16,7 @@ from .config import Options
 from .ecs.models import Instances
 from .ecs.maintenance import Maintenance
 from .ecs.power import Power
-from .errors import missing, region_not_found
+from .errors import ApiError, missing, region_not_found
 from .faults import Faults
 from .fleet import Fleet
 from .isolation import choose
@@ -47,6 +47,7 @@ class Emulator:
         self.ca = CloudAssistant(self.store, self.instances, self.results, self.agent, options)
         self.scheduler = Scheduler(self.store, self.results, self.agent, options)
         self.power.boot_listeners.append(self.scheduler.on_boot)
+        self.agent.power_listeners.append(self._power_exit_code)
         self.executions = Executions(self)
         self.nonces = NonceCache()
         self.sts_sessions: dict[str, dict[str, str]] = {}  # issued STS key id → {role, session}
@@ -117,6 +118,14 @@ class Emulator:
         """Zero the counters."""
         with self._counter_lock:
             self._counters.clear()
+
+    def _power_exit_code(self, instance_id: str, action: str) -> None:
+        """A command ended with 193 (power off) or 194 (reboot): the agent shuts the instance down after reporting
+        (agent/taskengine/host/processor.go ``SideEffect``); the instance goes through the API's transitions."""
+        try:
+            (self.power.reboot if action == "reboot" else self.power.stop)(instance_id)
+        except ApiError:  # no longer Running (stopped meanwhile): nothing to shut down
+            LOG.info("instance %s: %s after exit code skipped, not Running", instance_id, action)
 
     def _on_instance_change(self, instance_id: str, record: dict[str, Any]) -> None:
         if record["status"] != "Running":

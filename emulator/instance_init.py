@@ -23,13 +23,26 @@ import time
 
 
 def save_script(user: str, workdir: str, path: str, content: bytes) -> str:
-    """What the agent does before a run: the user and working directory must exist; the script is saved."""
+    """What the agent does before a run: checks the user and the working directory, saves the script (0755).
+
+    Answers ``OK`` followed by a JSON object: the working directory the run uses, the user's home (its HOME) and
+    uid/gid. Without a WorkingDir the agent uses the home directory: a Username's home must exist (else the task is
+    Invalid), the agent's own (root's) is used when it exists, else the run starts in ``/`` (aliyun_assist_client
+    agent/taskengine/host/processor_unix.go ``checkWorkingDirectory``).
+    """
     try:
-        pwd.getpwnam(user)
+        entry = pwd.getpwnam(user)
     except KeyError:
         return "AccountNotExists"
-    if not os.path.isdir(workdir):
-        return "DirectoryNotExists"
+    if workdir:
+        if not os.path.isdir(workdir):
+            return "DirectoryNotExists"
+    elif user != "root":
+        if not os.path.isdir(entry.pw_dir):
+            return "DirectoryNotExists"
+        workdir = entry.pw_dir
+    else:
+        workdir = entry.pw_dir if os.path.isdir(entry.pw_dir) else "/"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as handle:
@@ -37,7 +50,8 @@ def save_script(user: str, workdir: str, path: str, content: bytes) -> str:
         os.chmod(path, 0o755)
     except OSError:
         return "ExecutionException"
-    return "OK"
+    place = {"workdir": workdir, "home": entry.pw_dir, "uid": entry.pw_uid, "gid": entry.pw_gid}
+    return "OK " + json.dumps(place)
 
 
 def write_file(directory: str, name: str, content: bytes, mode: str, owner: str, group: str,

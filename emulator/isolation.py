@@ -26,6 +26,7 @@ LOG = logging.getLogger("emulator.isolation")
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
             "HOME": "/root"}
 SCRIPT_DIR = "/usr/local/share/aliyun-assist/work/script"
+USER_SCRIPT_DIR = "/tmp"  # where the agent saves a script run with a Username (host/processor.go Prepare)
 
 # Init: mount the instance's root, name it (hostname, and a hosts entry so sudo & co. resolve it, as cloud images
 # have), print the host pid, become a reaper as PID 1 of the instance.
@@ -64,11 +65,13 @@ class Sandbox:
         return str(path)
 
     def default_workdir(self, instance: dict[str, Any]) -> str:
-        """WorkingDir when the request gives none (real agent: /root on Linux)."""
+        """WorkingDir of root's runs when the request gives none (real agent: root's home, /root)."""
         return self.home(instance)
 
-    def script_path(self, instance: dict[str, Any], invoke_id: str) -> str:
-        """Where the agent saves the script (a per-instance dir on the host in host mode)."""
+    def script_path(self, instance: dict[str, Any], invoke_id: str, user: str = "root") -> str:
+        """Where the agent saves the script (a per-instance dir on the host in host mode; /tmp for a Username)."""
+        if user != "root":
+            return f"{USER_SCRIPT_DIR}/{invoke_id}.sh"
         return str(self.root / instance["id"] / "script" / f"{invoke_id}.sh")
 
     def prefix(self, instance: dict[str, Any], workdir: str = "/") -> list[str]:
@@ -79,20 +82,30 @@ class Sandbox:
         """Host mode chdirs via Popen; namespace mode via nsenter."""
         return workdir
 
-    def prepare(self, instance: dict[str, Any], user: str, workdir: str, script: str, content: bytes) -> str:
-        """Check user/dir and save the script; returns 'OK' or a §3.5 error code."""
-        return instance_init.save_script(user, workdir, script, content)
+    def prepare(self, instance: dict[str, Any], user: str, workdir: str, script: str,
+                content: bytes) -> tuple[str, dict[str, Any]]:
+        """Check user/dir and save the script: ('OK', where the run goes) or (a §3.5 error code, {})."""
+        if not workdir and user == "root":
+            workdir = self.default_workdir(instance)
+        return parse_prepared(instance_init.save_script(user, workdir, script, content))
 
-    def spawn(self, instance: dict[str, Any], user: str, workdir: str, script: str,
+    def spawn(self, instance: dict[str, Any], user: str, place: dict[str, Any], script: str,
               run_dir: Path) -> subprocess.Popen[bytes]:
-        """Start the saved script as ``user`` in its own session, detached from the emulator: one combined
-        stdout+stderr stream and the exit code go to files in ``run_dir`` (runs.py)."""
-        argv = [*self.prefix(instance, workdir), "/bin/sh", script]
+        """Start the saved script as the agent does, ``sh -c <script>`` (so its shebang picks the interpreter), as
+        ``user`` in its own session, detached from the emulator: one combined stdout+stderr stream and the exit
+        code go to files in ``run_dir`` (runs.py).
+
+        The agent keeps its own environment and sets only HOME to the user's home (agent/util/process/
+        process_unix.go ``prepareProcess``); it switches uid, gid and groups itself, so no USER, LOGNAME or SHELL
+        is added: ``setpriv`` does the same (``runuser`` would add them)."""
+        workdir = place["workdir"]
+        argv = [*self.prefix(instance, workdir), "sh", "-c", script]
         if self.as_root and user != "root":
-            argv = [*self.prefix(instance, workdir), "runuser", "-u", user, "--", "/bin/sh", script]
+            argv = [*self.prefix(instance, workdir), "setpriv", f"--reuid={place['uid']}",
+                    f"--regid={place['gid']}", "--init-groups", "--", "sh", "-c", script]
         return subprocess.Popen(wrap(run_dir, argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, cwd=self._cwd(workdir), env=BASE_ENV,
-                                start_new_session=True)
+                                stderr=subprocess.DEVNULL, cwd=self._cwd(workdir),
+                                env={**BASE_ENV, "HOME": place["home"]}, start_new_session=True)
 
     def write_file(self, instance: dict[str, Any], target_dir: str, name: str, content: bytes, mode: str,
                    owner: str, group: str, overwrite: bool) -> str:
@@ -138,13 +151,9 @@ class NamespaceSandbox(Sandbox):
         self._guard = threading.Lock()
         self._on_init = on_init  # callback(instance_id, pid|None, start) to persist init pids
 
-    def default_workdir(self, instance: dict[str, Any]) -> str:
-        """Linux agent default (contract §2.1)."""
-        return "/root"
-
-    def script_path(self, instance: dict[str, Any], invoke_id: str) -> str:
-        """Same place the real Linux agent uses."""
-        return f"{SCRIPT_DIR}/{invoke_id}.sh"
+    def script_path(self, instance: dict[str, Any], invoke_id: str, user: str = "root") -> str:
+        """Same place the real Linux agent uses: its script directory, or /tmp when a Username is given."""
+        return f"{USER_SCRIPT_DIR if user != 'root' else SCRIPT_DIR}/{invoke_id}.sh"
 
     def _cwd(self, workdir: str) -> str | None:
         """nsenter --wdns sets the directory inside the instance; Popen must not chdir on the host."""
@@ -211,10 +220,11 @@ class NamespaceSandbox(Sandbox):
         LOG.info("instance %s: init pid %d", instance["id"], pid)
         return pid
 
-    def prepare(self, instance: dict[str, Any], user: str, workdir: str, script: str, content: bytes) -> str:
+    def prepare(self, instance: dict[str, Any], user: str, workdir: str, script: str,
+                content: bytes) -> tuple[str, dict[str, Any]]:
         """Check user/dir and save the script, inside the instance (its init does it)."""
         request = {"op": "save_script", "user": user, "workdir": workdir, "path": script}
-        return self._ask_init(instance, request, content, failure="ExecutionException")
+        return parse_prepared(self._ask_init(instance, request, content, failure="ExecutionException"))
 
     def write_file(self, instance: dict[str, Any], target_dir: str, name: str, content: bytes, mode: str,
                    owner: str, group: str, overwrite: bool) -> str:
@@ -293,6 +303,17 @@ class NamespaceSandbox(Sandbox):
         """Emulator exit / reset: kill every init."""
         for iid in list(self._pids):
             self.stop_instance(iid)
+
+
+def parse_prepared(answer: str) -> tuple[str, dict[str, Any]]:
+    """``OK {json}`` from save_script → ('OK', the run's place); an error code → (code, {})."""
+    verdict, _, place = answer.partition(" ")
+    if verdict != "OK":
+        return verdict, {}
+    try:
+        return "OK", json.loads(place)
+    except ValueError:
+        return "ExecutionException", {}
 
 
 def choose(mode: str, state_dir: Path, on_init: Any = None) -> Sandbox:

@@ -56,20 +56,21 @@ def cmdline(pid: int) -> list[str]:
         return []
 
 
-def kill_process(pid: int, argv: list[str]) -> None:
-    """SIGKILL the process running ``argv`` below ``pid`` and the wrappers between (nsenter, runuser), but not
-    what it started: those children live on, as with the real agent's TerminationMode=Process."""
+def kill_process(pid: int, script: str) -> None:
+    """SIGKILL the process running ``script`` below ``pid`` and the wrappers between (nsenter, setpriv), but not
+    what it started: those children live on, as with the real agent's TerminationMode=Process.
+
+    The agent kills its direct child, ``sh -c <script>``. Where sh is bash (Alibaba Cloud Linux) that child has
+    become the script's interpreter by exec; dash forks it instead, so the chain of processes naming the script
+    is followed down to its end: the interpreter dies, never a process the script started."""
     tree = children_map()
-    path, todo = {pid: [pid]}, [pid]
-    victims = [pid]
-    while todo:
-        current = todo.pop()
-        if cmdline(current) == argv:
-            victims = path[current]
+    victims, current = [pid], pid
+    while True:
+        runner = next((child for child in tree.get(current, []) if script in cmdline(child)[1:]), None)
+        if runner is None:
             break
-        for child in tree.get(current, []):
-            path[child] = [*path[current], child]
-            todo.append(child)
+        victims.append(runner)
+        current = runner
     for victim in victims:
         try:
             os.kill(victim, signal.SIGKILL)

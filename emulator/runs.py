@@ -20,16 +20,21 @@ from typing import Any
 
 from .procs import start_time
 
-# $1 is the run directory; the command's own exit status lands in rc once it has ended. echo writes it with one
+# The wrapper (perl, on the host): $ARGV[0] is the run directory, the rest the command. Its output goes to "out";
+# its exit status lands in "rc" once it has ended, -N when a signal N ended it (the agent reports Go's
+# ProcessState.ExitCode(), -1 for a signalled child; a shell's $? could not tell a signal from exit 128+N). One
 # write(2), so a reader sees rc empty or whole (a whole one ends in a newline): no rename, which would cost one more
 # process per command (a page read of a large fetch is one command; thousands of them run back to back).
-WRAP = 'd=$1; shift; "$@" > "$d/out" 2>&1 < /dev/null; echo $? > "$d/rc"'
+WRAP = (r'my $d = shift @ARGV; open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "$d/out") or exit 127; '
+        r'open(STDERR, ">&", \*STDOUT); system { $ARGV[0] } @ARGV; '
+        r'my $rc = $? == -1 ? 127 : ($? & 127) ? -($? & 127) : $? >> 8; '
+        r'open(my $f, ">", "$d/rc") or exit 1; syswrite($f, "$rc\n");')
 POLL = 0.05
 
 
 def wrap(run_dir: Path, argv: list[str]) -> list[str]:
     """argv of the wrapper running ``argv`` with its output and exit code kept in ``run_dir``."""
-    return ["/bin/sh", "-c", WRAP, "agent-run", str(run_dir), *argv]
+    return ["perl", "-e", WRAP, str(run_dir), *argv]
 
 
 class Run:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 KEEP_LIMIT = 18432  # Base64 bytes of a kept command (content + parameters for InvokeCommand)
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+BUILT_IN = re.compile(r"ACS\s*::")  # the agent resolves these itself, spaces around "::" allowed
 
 
 def not_found() -> ApiError:
@@ -35,7 +36,7 @@ def parameter_names(content: bytes) -> list[str]:
     names: list[str] = []
     for match in PLACEHOLDER.finditer(content.decode("utf-8", "replace")):
         name = match.group(1).strip()
-        if name.startswith("ACS::"):
+        if BUILT_IN.match(name):
             continue
         if not name:
             raise ApiError("CmdParam.EmptyKey", "The command parameter key can not be empty.")

@@ -1,7 +1,8 @@
-"""Agent behaviour under limits: TerminationMode on timeout/stop, the per-instance concurrency limit, and
+"""Agent behaviour under limits: TerminationMode on timeout/stop, the per-instance task pool, and
 RepeatMode=DryRun (validated and recorded, never run). One emulator with ``agent_concurrency=2`` for the module."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -72,17 +73,21 @@ def child_gone(emu: EmulatorProcess, instance_id: str, check: str) -> bool:
                          "the ProcessTree script's child to be killed", timeout=60, step=0.1))
 
 
-def test_concurrency_limit_aborts_the_third_task(api: Api, ids: dict[str, str]) -> None:
+def test_the_third_task_waits_for_a_slot(api: Api, ids: dict[str, str]) -> None:
+    """The agent's pool (aliyun_assist_client agent/taskengine/taskpool.go) queues what its workers cannot take:
+    with two workers the third task stays Pending, then runs once a slot is free; it is never aborted."""
     busy = [start(api, ids["db-1"], "sleep 30") for _slot in range(2)]
     wait_running(api, *busy)
-    [extra] = wait_result(api, start(api, ids["db-1"], "echo never"))
-    assert (extra["InvocationStatus"], extra["ErrorCode"], extra["ErrorInfo"]) == (
-        "Aborted", "TaskConcurrencyLimit", "The number of concurrent tasks exceeds the maximum limit.")
-    for invoke_id in busy:
-        api("StopInvocation", RegionId="cn-hangzhou", InvokeId=invoke_id)
-        wait_result(api, invoke_id)
-    [after] = wait_result(api, start(api, ids["db-1"], "echo again"))
-    assert after["InvocationStatus"] == "Success"
+    extra = start(api, ids["db-1"], "echo waited")
+    time.sleep(1)
+    [waiting] = api("DescribeInvocationResults", RegionId="cn-hangzhou", InvokeId=extra)["Invocation"][
+        "InvocationResults"]["InvocationResult"]
+    assert waiting["InvocationStatus"] == "Pending"
+    api("StopInvocation", RegionId="cn-hangzhou", InvokeId=busy[0])
+    [after] = wait_result(api, extra)
+    assert (after["InvocationStatus"], after["ErrorCode"]) == ("Success", "")
+    api("StopInvocation", RegionId="cn-hangzhou", InvokeId=busy[1])
+    wait_result(api, busy[1])
 
 
 def test_dry_run_validates_records_and_runs_nothing(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
