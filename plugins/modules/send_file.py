@@ -17,11 +17,23 @@ description:
     running instance. Instances that already hold the same file are left alone; when all do, nothing is sent and
     the task reports no change.
   - A file of up to 24 KB (32 KB once Base64-encoded, SendFile's limit) goes with SendFile, 50 instances a call,
-    followed with DescribeSendFileResults until every instance is done or the deadline passes.
-  - A larger file goes through the collection's transfer engine (the one the C(alicloud.ecs.cloud_assistant)
-    connection uses), as sha256-verified chunks rebuilt on each instance and moved into place atomically.
+    followed with DescribeSendFileResults until every instance is done or the deadline passes, to the instances
+    where only root can change the target directory and the path to it.
+  - The Cloud Assistant agent writes a SendFile file in place as root and follows a link at the target, and it
+    drops setuid, setgid and sticky bits, looks owner and group up by name only, refuses an empty file and does
+    not chown to root:root. So a larger file, an empty one, a O(mode) with those bits, a numeric O(owner) or
+    O(group), a target directory another user owns or can write to (such as a home directory or C(/tmp)), and a
+    file someone else owns that should become root's, go through the collection's transfer engine (the one the
+    C(alicloud.ecs.cloud_assistant) connection uses) instead, as sha256-verified chunks.
+  - That way the file is written, given its owner and mode in a new directory only root can enter (made in
+    the target directory, or in its parent when the target directory is another user's), and renamed into
+    place; a link planted at the target is replaced, never followed.
+  - Nothing is written where a directory or link above the target directory belongs to another user, or when
+    the target is a symbolic link; that instance fails with C(UnsafePath) and the path named. When the target
+    directory is another user's, its parent must be on the same mount (for the rename), else the same error.
   - The task fails when any instance fails; every instance's outcome is still returned. An instance that is not
-    running fails with C(InstanceNotRunning), one whose agent is offline with the agent's error code.
+    running fails with C(InstanceNotRunning), one whose agent is offline with the agent's error code, one that
+    has no such O(owner) or O(group) with C(UserGroupNotExists) before anything is written.
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 options:
@@ -52,18 +64,19 @@ options:
     required: true
   owner:
     description:
-      - Owner of the file (name or numeric id), at most 64 characters.
+      - Owner of the file (name or numeric id), at most 64 characters, not starting with C(-).
     type: str
     default: root
   group:
     description:
-      - Group of the file (name or numeric id), at most 64 characters.
+      - Group of the file (name or numeric id), at most 64 characters, not starting with C(-).
     type: str
     default: root
   mode:
     description:
       - Permissions as 3 or 4 octal digits. Quote it (V('0644')); a bare YAML number is taken as an octal
         value already converted, like ansible.builtin.file does.
+      - Setuid, setgid and sticky bits are kept (the file then goes in chunks, see above).
     type: raw
     default: '0644'
   overwrite:
@@ -87,10 +100,11 @@ attributes:
   diff_mode:
     support: full
     description: Shows, per instance that changes, the old and new text of files of up to 8 KB, or the old and new
-      owner, group and mode.
+      owner, group and mode. The old text is shown only from a directory no other user can change.
 notes:
   - Run it on the controller (C(delegate_to localhost)); O(src) is read there.
-  - Only Linux instances are supported; the look at the target is a POSIX shell script.
+  - Only Linux instances are supported; the look at the target is a POSIX shell script using GNU coreutils
+    (C(stat -c), C(dd iflag=nofollow), C(mv -T), C(ln -T)).
 """
 
 EXAMPLES = r"""
@@ -127,7 +141,8 @@ sha256:
   returned: always
   type: str
 method:
-  description: How the file travels, V(SendFile) (one call) or V(chunks) (the transfer engine).
+  description: How the file travels to an instance whose directory only root can change, V(SendFile) (one call)
+    or V(chunks) (the transfer engine); each instance's own way is in RV(results[].method).
   returned: always
   type: str
 results:
@@ -158,9 +173,13 @@ results:
     invoke_id:
       description: The file task (or, for a failure found while looking, the command) id, when there was one.
       type: str
+    method:
+      description: How the file went (or in check mode would go) to this instance, V(SendFile) or V(chunks);
+        empty when nothing was sent.
+      type: str
     before:
       description: What the instance held at the path before, when it could be looked at
-        (C(exists), and for a file C(sha256), C(owner), C(group), C(mode), C(size)).
+        (C(exists), and for a file C(sha256), C(owner), C(group), C(mode), C(size); C(link) for a symbolic link).
       type: dict
 """
 
@@ -217,14 +236,29 @@ def look(module: CloudModule, spec: files.FileSpec, ids: list) -> tuple[dict, di
     to_send = {}
     probed = files.probe(module.client, running, spec, module._diff and files.is_text(spec.data), deadline)
     for instance_id, found in probed.items():
-        if isinstance(found, dict):
-            known[instance_id] = found
-        elif found.matches(spec) or (found.exists and not spec.overwrite):
-            status = "Unchanged" if found.matches(spec) else "Skipped"
-            known[instance_id] = files.outcome(instance_id, status, before=found.summary())
-        else:
+        decided = found if isinstance(found, dict) else files.verdict(instance_id, spec, found)
+        if decided is None:
             to_send[instance_id] = found
+        else:
+            known[instance_id] = decided
     return known, to_send
+
+
+def send(module: CloudModule, spec: files.FileSpec, to_send: dict) -> dict:
+    """SendFile where the agent writes exactly this file and only root can change the directory; the
+    transfer engine and a private rename everywhere else. Each outcome says which way it went."""
+    direct = [instance_id for instance_id, found in to_send.items() if files.by_sendfile(spec, found)]
+    rest = [instance_id for instance_id in to_send if instance_id not in direct]
+    if module.check_mode:
+        sent = {instance_id: files.outcome(instance_id, "Planned", changed=True) for instance_id in to_send}
+    else:
+        sent = files.send_small(module.client, direct, spec, time.monotonic() + spec.timeout + files.WAIT_MARGIN) \
+            if direct else {}
+        sent.update(files.send_large(module.client, rest, spec) if rest else {})
+    for instance_id, item in sent.items():
+        item["before"] = to_send[instance_id].summary()
+        item["method"] = "SendFile" if instance_id in direct else "chunks"
+    return sent
 
 
 def diffs(spec: files.FileSpec, to_send: dict) -> list:
@@ -257,14 +291,7 @@ def main() -> None:
     ids = list(dict.fromkeys(module.params["instance_ids"]))
     with module.failures():
         known, to_send = look(module, spec, ids)
-        if module.check_mode:
-            sent = {instance_id: files.outcome(instance_id, "Planned", changed=True) for instance_id in to_send}
-        elif spec.fits_sendfile:
-            sent = files.send_small(module.client, list(to_send), spec, time.monotonic() + spec.timeout + files.WAIT_MARGIN)
-        else:
-            sent = files.send_large(module.client, list(to_send), spec)
-    for instance_id, item in sent.items():
-        item["before"] = to_send[instance_id].summary()
+        sent = send(module, spec, to_send)
     results = [known.get(instance_id) or sent[instance_id] for instance_id in ids]
     result = {"changed": any(item["changed"] for item in results), "results": results, "path": spec.path,
               "sha256": spec.sha256, "method": "SendFile" if spec.fits_sendfile else "chunks"}

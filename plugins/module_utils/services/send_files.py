@@ -7,6 +7,11 @@ A file that fits one SendFile call goes with SendFile (≤ 50 instances a call) 
 DescribeSendFileResults. A larger one goes through the connection's transfer engine (verified
 chunks, assembled on the instance), one instance at a time per worker, since the chunks are staged
 per instance. Both paths report per instance in the SendFile vocabulary (status, error code, info).
+
+Everything on the instance runs as root, so no step may follow a path another user controls. The agent
+writes a SendFile file in place and follows a link at the target (agent/taskengine/sendfile.go in
+aliyun/aliyun_assist_client): SendFile is used only where root alone can change the directory. Anywhere
+else the file is assembled in a private directory, given its owner and mode there, and renamed into place.
 """
 
 from __future__ import annotations
@@ -69,7 +74,10 @@ class FileSpec:
 
     @property
     def fits_sendfile(self) -> bool:
-        return len(self.data) <= SENDFILE_BYTES
+        """Whether the agent would write exactly this file: it refuses empty content, drops setuid, setgid and
+        sticky bits, and looks owner and group up by name only."""
+        return (0 < len(self.data) <= SENDFILE_BYTES and not int(self.mode, 8) & 0o7000
+                and not self.owner.isdigit() and not self.group.isdigit())
 
 
 def check_spec(spec: FileSpec, instance_ids: t.Sequence[str]) -> None:
@@ -83,8 +91,10 @@ def check_spec(spec: FileSpec, instance_ids: t.Sequence[str]) -> None:
     if not MODE.match(spec.mode):
         raise ValueError(f"mode must be 3 or 4 octal digits such as 0644, got {spec.mode!r}")
     for option, value in (("owner", spec.owner), ("group", spec.group)):
-        if not value or len(value) > OWNER_MAX or any(char.isspace() or char == ":" for char in value):
-            raise ValueError(f"{option} must be 1 to {OWNER_MAX} characters without spaces or ':', got {value!r}")
+        if (not value or len(value) > OWNER_MAX or value.startswith("-")
+                or any(char.isspace() or char == ":" for char in value)):
+            raise ValueError(f"{option} must be 1 to {OWNER_MAX} characters without spaces or ':', not starting "
+                             f"with '-', got {value!r}")
     if not TIMEOUT_MIN <= spec.timeout <= TIMEOUT_MAX:
         raise ValueError(f"timeout must be between {TIMEOUT_MIN} and {TIMEOUT_MAX} seconds, got {spec.timeout}")
 
@@ -95,10 +105,10 @@ def batches(items: t.Sequence[str], size: int) -> t.Iterator[list[str]]:
 
 
 def outcome(instance_id: str, status: str, *, changed: bool = False, error_code: str = "", error_info: str = "",
-            invoke_id: str = "", before: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+            invoke_id: str = "", before: dict[str, t.Any] | None = None, method: str = "") -> dict[str, t.Any]:
     """One instance's line of the module result."""
     return {"instance_id": instance_id, "status": status, "changed": changed, "error_code": error_code,
-            "error_info": error_info, "invoke_id": invoke_id, "before": before}
+            "error_info": error_info, "invoke_id": invoke_id, "before": before, "method": method}
 
 
 def instance_states(client: CloudClient, instance_ids: t.Sequence[str]) -> dict[str, str]:
@@ -114,7 +124,12 @@ def instance_states(client: CloudClient, instance_ids: t.Sequence[str]) -> dict[
 
 @dataclass
 class RemoteFile:
-    """What one instance holds at the target path."""
+    """What one instance holds at the target path, and who can change the directory it is in.
+
+    ``directory`` is ``private`` when only root can add or replace entries in it (and on the way to it),
+    ``shared`` when the target directory itself is another user's or open to others, ``unsafe`` when a
+    directory or link above it is (``why`` names it), ``invalid`` when the path cannot be a directory.
+    """
 
     exists: bool
     regular: bool = False
@@ -125,7 +140,11 @@ class RemoteFile:
     gid: str = ""
     mode: str = ""
     size: int = 0
-    content: bytes | None = None  # only for small files, when a diff was asked for
+    content: bytes | None = None  # only for small files in a private directory, when a diff was asked for
+    link: bool = False
+    directory: str = "private"
+    why: str = ""
+    missing: str = ""             # "Owner" or "Group" when the instance has no such user or group
 
     def matches(self, spec: FileSpec) -> bool:
         same_owner = spec.owner in (self.owner, self.uid) and spec.group in (self.group, self.gid)
@@ -134,40 +153,144 @@ class RemoteFile:
     def summary(self) -> dict[str, t.Any]:
         if not self.exists:
             return {"exists": False}
+        if self.link:
+            return {"exists": True, "regular": False, "link": True}
         return {"exists": True, "regular": self.regular, "sha256": self.sha256, "owner": self.owner,
                 "group": self.group, "mode": self.mode.zfill(4), "size": self.size}
 
 
-def probe_script(path: str, with_content: bool) -> str:
-    """Print one ``ACE-FILE`` line describing ``path`` (and, for a diff, a small file's Base64 body)."""
-    quoted = shlex.quote(path)
-    body = (f"  if [ \"$(stat -c %s {quoted})\" -le {DIFF_MAX} ]; then printf 'ACE-BODY '; base64 -w0 < {quoted}; "
-            "echo; fi\n") if with_content else ""
+# The kernel's walk to the target directory, done by hand so that every entry on the way can be checked:
+# each directory looked in must be root's (or the running user's) and closed to others or sticky, and each
+# entry stepped through (link or directory, all but the last) must be root's too. Otherwise another user
+# could swap it for a link between a check and the write that trusts it. ``walk DIR make`` also creates
+# what is missing (0755, like the agent's MkdirAll under a 022 umask); the real path ends in $real; return
+# 1 (someone else can change the path) or 2 (not a directory) with the reason in $why.
+WALK_SHELL = r"""
+me=$(id -u)
+ours() { [ "$1" = 0 ] || [ "$1" = "$me" ]; }
+owner_of() { stat -c %u -- "$1"; }
+locked() {
+  set -- $(stat -L -c '%u %a' -- "$1" 2>/dev/null)
+  [ -n "$1" ] && ours "$1" && { [ $((0$2 & 022)) = 0 ] || [ $((0$2 & 01000)) != 0 ]; }
+}
+closed() {
+  set -- $(stat -L -c '%u %a' -- "$1" 2>/dev/null)
+  [ -n "$1" ] && ours "$1" && [ $((0$2 & 022)) = 0 ]
+}
+walk() {
+  todo=${1#/} real= hops=0 gap=
+  while [ -n "$todo" ]; do
+    c=${todo%%/*}
+    case $todo in */*) todo=${todo#*/} ;; *) todo= ;; esac
+    case $c in ''|.) continue ;; ..) real=${real%/*}; continue ;; esac
+    locked "${real:-/}" || { why="${real:-/} can be changed by another user"; return 1; }
+    p=$real/$c
+    if [ -L "$p" ]; then
+      ours "$(owner_of "$p")" || { why="$p is a link another user owns"; return 1; }
+      hops=$((hops + 1))
+      [ $hops -le 40 ] || { why="$p: too many levels of links"; return 2; }
+      to=$(readlink -- "$p")
+      case $to in /*) real= ;; esac
+      todo=$to${todo:+/$todo}
+      continue
+    fi
+    if [ ! -e "$p" ]; then
+      [ "$2" = make ] || { gap=$p; break; }
+      mkdir -m 755 -- "$p" 2>/dev/null || [ -e "$p" ] || [ -L "$p" ] || { why="cannot create $p"; return 2; }
+      todo=$c${todo:+/$todo}
+      continue
+    fi
+    [ -d "$p" ] || { why="$p is not a directory"; return 2; }
+    [ -z "$todo" ] || ours "$(owner_of "$p")" || { why="$p belongs to another user"; return 1; }
+    real=$p
+  done
+  real=${real:-/}
+}
+"""
+
+
+def probe_script(spec: FileSpec, with_content: bool) -> str:
+    """Print ``ACE-DIR``, ``ACE-OWNER`` and ``ACE-FILE`` lines about the target (and, for a diff, a small
+    file's Base64 body): read-only, no link at the target is followed, and the body is shown only from a
+    directory no other user can change, so the probe never prints a file someone else pointed it at."""
+    directory, name = shlex.quote(spec.target_dir), shlex.quote(spec.name)
+    owner, group = shlex.quote(spec.owner), shlex.quote(spec.group)
+    body = (f"  if [ \"$v\" = private ] && [ \"$(stat -c %s -- \"$f\")\" -le {DIFF_MAX} ]; then printf 'ACE-BODY '; "
+            "base64 -w0 < \"$f\"; echo; fi\n") if with_content else ""
     return (
         "#!/bin/sh\n"
-        f"if [ -f {quoted} ]; then\n"
-        f"  printf 'ACE-FILE present %s %s\\n' \"$(sha256sum < {quoted} | cut -c1-64)\" "
-        f"\"$(stat -c '%U %u %G %g %a %s' {quoted})\"\n"
+        f"{WALK_SHELL}"
+        f"if getent passwd {owner} >/dev/null 2>&1; then"
+        f" getent group {group} >/dev/null 2>&1 && echo 'ACE-OWNER ok' || echo 'ACE-OWNER Group'\n"
+        "else echo 'ACE-OWNER Owner'; fi\n"
+        f"walk {directory} look; rc=$?\n"
+        "if [ $rc != 0 ]; then\n"
+        "  [ $rc = 1 ] && echo 'ACE-DIR unsafe' || echo 'ACE-DIR invalid'; printf 'ACE-WHY %s\\n' \"$why\"; exit 0\n"
+        "fi\n"
+        "closed \"$real\" && v=private || v=shared\n"
+        "echo \"ACE-DIR $v\"\n"
+        "[ -z \"$gap\" ] || { echo 'ACE-FILE absent'; exit 0; }\n"
+        f"f=${{real%/}}/{name}\n"
+        "if [ -L \"$f\" ]; then echo 'ACE-FILE link'\n"
+        "elif [ -f \"$f\" ]; then\n"
+        "  printf 'ACE-FILE present %s %s\\n' "
+        "\"$(dd if=\"$f\" iflag=nofollow,nonblock bs=65536 2>/dev/null | sha256sum | cut -c1-64)\" "
+        "\"$(stat -c '%U %u %G %g %a %s' -- \"$f\")\"\n"
         f"{body}"
-        f"elif [ -e {quoted} ]; then echo 'ACE-FILE other'\n"
+        "elif [ -e \"$f\" ]; then echo 'ACE-FILE other'\n"
         "else echo 'ACE-FILE absent'; fi\n")
 
 
 def parse_probe(output: bytes) -> RemoteFile:
     """The probe's answer; ValueError when the script did not print one."""
     lines = output.decode("utf-8", "replace").splitlines()
-    found = [line.split() for line in lines if line.startswith("ACE-FILE ")]
-    if not found:
+
+    def last(tag: str) -> str | None:
+        found = [line[len(tag) + 1:] for line in lines if line.startswith(tag + " ")]
+        return found[-1] if found else None
+
+    directory, why, owner, file = last("ACE-DIR"), last("ACE-WHY"), last("ACE-OWNER"), last("ACE-FILE")
+    if directory is None or owner is None or (file is None and directory in ("private", "shared")):
         raise ValueError(f"unexpected probe output: {output[-200:]!r}")
-    fields = found[-1][1:]
-    if fields[0] == "absent":
-        return RemoteFile(exists=False)
+    facts = {"directory": directory, "why": why or "", "missing": "" if owner == "ok" else owner}
+    fields = (file or "absent").split()
+    if directory not in ("private", "shared") or fields[0] == "absent":
+        return RemoteFile(exists=False, **facts)
+    if fields[0] == "link":
+        return RemoteFile(exists=True, link=True, **facts)
     if fields[0] == "other" or len(fields) != 8:
-        return RemoteFile(exists=True)
-    bodies = [line[len("ACE-BODY "):] for line in lines if line.startswith("ACE-BODY ")]
-    sha, owner, uid, group, gid, mode, size = fields[1:]
-    return RemoteFile(True, True, sha, owner, uid, group, gid, mode, int(size),
-                      base64.b64decode(bodies[-1]) if bodies else None)
+        return RemoteFile(exists=True, **facts)
+    body = last("ACE-BODY")
+    sha, owner_name, uid, group, gid, mode, size = fields[1:]
+    return RemoteFile(True, True, sha, owner_name, uid, group, gid, mode, int(size),
+                      base64.b64decode(body) if body is not None else None, **facts)
+
+
+def verdict(instance_id: str, spec: FileSpec, found: RemoteFile) -> dict[str, t.Any] | None:
+    """The outcome known from the look alone (nothing to send, or nothing that may be sent), else None."""
+    path = spec.path
+    if found.directory == "unsafe":
+        return outcome(instance_id, "Failed", error_code="UnsafePath", error_info=(
+            f"{path}: {found.why}; send_file writes nothing as root on a path another user can change"))
+    if found.directory != "private" and found.directory != "shared":
+        return outcome(instance_id, "Failed", error_code="FilePathInvalid", error_info=f"{path}: {found.why}")
+    if found.matches(spec) or (found.exists and not spec.overwrite):
+        return outcome(instance_id, "Unchanged" if found.matches(spec) else "Skipped", before=found.summary())
+    if found.link:
+        return outcome(instance_id, "Failed", error_code="UnsafePath", before=found.summary(), error_info=(
+            f"{path} is a symbolic link; send_file neither writes through a link nor replaces one"))
+    if found.missing:
+        return outcome(instance_id, "Invalid", error_code="UserGroupNotExists", before=found.summary(),
+                       error_info=f"{found.missing} not exists")
+    return None
+
+
+def by_sendfile(spec: FileSpec, found: RemoteFile) -> bool:
+    """Whether SendFile puts exactly this file there safely. The agent follows a link at the target and
+    writes in place, so the directory must be one only root can change; it skips chown for root:root, so a
+    file someone else owns would keep its owner."""
+    keeps_owner = found.exists and (spec.owner, spec.group) == ("root", "root") and (found.uid, found.gid) != ("0", "0")
+    return spec.fits_sendfile and found.directory == "private" and not keeps_owner
 
 
 def probe(client: CloudClient, instance_ids: t.Sequence[str], spec: FileSpec, with_content: bool,
@@ -175,7 +298,7 @@ def probe(client: CloudClient, instance_ids: t.Sequence[str], spec: FileSpec, wi
     """One RunCommand per 100 instances reading sha256 and stat of the target; an instance that could
     not answer maps to its failed outcome instead."""
     found: dict[str, RemoteFile | dict[str, t.Any]] = {}
-    script = probe_script(spec.path, with_content)
+    script = probe_script(spec, with_content)
     for batch in batches(instance_ids, RUNCOMMAND_INSTANCES_MAX):
         invoke_id = run_command(client, batch, script, name="alicloud.ecs.send_file probe", timeout=PROBE_TIMEOUT)
         try:
@@ -240,20 +363,47 @@ def send_small(client: CloudClient, instance_ids: t.Sequence[str], spec: FileSpe
 
 
 def install_command(spec: FileSpec) -> bytes:
-    """Shell that writes stdin to the target atomically with owner, group and mode, reporting failures
-    with SendFile's error codes (contract §3.6) on stderr."""
-    directory, path = shlex.quote(spec.target_dir), shlex.quote(spec.path)
+    """Shell that writes stdin to the target with owner, group and mode, reporting failures with SendFile's
+    error codes (contract §3.6, and UnsafePath) on stderr.
+
+    The file is written, chowned and chmodded in a new 0700 directory of root's, where no other user can
+    reach it, then renamed over the target (a link there is replaced, never followed). That directory is made
+    in the target directory when only root can rename entries in it, else in its parent (which must be, and
+    on the same mount, for the rename); anything else is refused with the path named.
+    """
+    directory, path = shlex.quote(spec.target_dir), shlex.quote(spec.name)
     owner, group = shlex.quote(spec.owner), shlex.quote(spec.group)
-    exists = "" if spec.overwrite else (
-        f"[ -e {path} ] && {{ echo 'FileAlreadyExists: File already exists' >&2; exit 70; }}\n")
+    place = (
+        "mv -f -T -- \"$t/f\" \"$dest\" 2>/dev/null && exit 0\n"
+        "[ -d \"$dest\" ] && [ ! -L \"$dest\" ] && fail \"FilePathInvalid: $dest is a directory\"\n"
+    ) if spec.overwrite else (
+        "ln -T -- \"$t/f\" \"$dest\" 2>/dev/null && exit 0\n"
+        "{ [ -e \"$dest\" ] || [ -L \"$dest\" ]; } && fail 'FileAlreadyExists: File already exists'\n")
     return (
-        f"id -u {owner} >/dev/null 2>&1 || {{ echo 'UserGroupNotExists: Owner not exists' >&2; exit 70; }}\n"
-        f"getent group {group} >/dev/null 2>&1 || {{ echo 'UserGroupNotExists: Group not exists' >&2; exit 70; }}\n"
-        f"mkdir -p {directory} 2>/dev/null && [ -d {directory} ] || {{ echo 'FilePathInvalid: File path is invalid' >&2; exit 70; }}\n"
-        f"{exists}"
-        f"t=$(mktemp {directory}/.alicloud-ecs-send.XXXXXXXX) || {{ echo 'FileCreateFail: cannot create a temporary file' >&2; exit 70; }}\n"
-        f"cat > \"$t\" && chown {owner}:{group} \"$t\" && chmod {spec.mode} \"$t\" && mv -f \"$t\" {path} && exit 0\n"
-        "rm -f \"$t\"; echo 'FileCreateFail: the file creation is failed due to unknown error' >&2; exit 70\n"
+        "umask 077\n"
+        "fail() { printf '%s\\n' \"$1\" >&2; exit 70; }\n"
+        f"{WALK_SHELL}"
+        f"getent passwd {owner} >/dev/null 2>&1 || fail 'UserGroupNotExists: Owner not exists'\n"
+        f"getent group {group} >/dev/null 2>&1 || fail 'UserGroupNotExists: Group not exists'\n"
+        f"walk {directory} make; rc=$?\n"
+        "[ $rc = 1 ] && fail \"UnsafePath: $why; send_file writes nothing as root on a path another user can change\"\n"
+        "[ $rc = 0 ] || fail \"FilePathInvalid: $why\"\n"
+        f"dest=${{real%/}}/{path}\n"
+        "if ours \"$(owner_of \"$real\")\" && locked \"$real\"; then base=$real\n"
+        "else\n"
+        "  up=${real%/*}; up=${up:-/}\n"
+        "  [ \"$(stat -c '%d %m' -- \"$up\")\" = \"$(stat -c '%d %m' -- \"$real\")\" ] ||\n"
+        "    fail \"UnsafePath: $real can be changed by another user and $up is not on its mount, so the file cannot "
+        "be renamed into it from a private directory\"\n"
+        "  base=$up\n"
+        "fi\n"
+        "t=$(mktemp -d -- \"$base/.alicloud-ecs-send.XXXXXXXX\") || fail \"FileCreateFail: cannot create a directory "
+        "in $base\"\n"
+        "trap 'rm -rf -- \"$t\"' EXIT\n"
+        f"cat > \"$t/f\" && chown -- {owner}:{group} \"$t/f\" && chmod -- {spec.mode} \"$t/f\" || "
+        "fail 'FileCreateFail: the file creation is failed due to unknown error'\n"
+        f"{place}"
+        "fail 'FileCreateFail: the file creation is failed due to unknown error'\n"
     ).encode("utf-8")
 
 
@@ -273,9 +423,10 @@ def send_large(client: CloudClient, instance_ids: t.Sequence[str], spec: FileSpe
             return outcome(instance_id, "Success", changed=True)
         code, _sep, info = frame.stderr.decode("utf-8", "replace").strip().partition(": ")
         code, info = (code, info) if info else ("FileCreateFail", code)
-        # The statuses SendFile gives these codes (contract §3.4/§3.6): a bad owner or group is Invalid.
-        return outcome(instance_id, "Invalid" if code == "UserGroupNotExists" else "Failed", error_code=code,
-                       error_info=info)
+        # The statuses the agent gives these codes (agent/taskengine/sendfile.go): a bad owner or group and an
+        # existing file kept by overwrite=false are Invalid.
+        invalid = code in ("UserGroupNotExists", "FileAlreadyExists")
+        return outcome(instance_id, "Invalid" if invalid else "Failed", error_code=code, error_info=info)
 
     with ThreadPoolExecutor(max_workers=max(1, min(LARGE_PARALLELISM, len(instance_ids)))) as pool:
         return {item["instance_id"]: item for item in pool.map(send, instance_ids)}

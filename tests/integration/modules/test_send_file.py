@@ -98,6 +98,8 @@ def test_stopped_and_offline_instances_fail_per_instance(ansible, emulator):
 
 
 def test_missing_owner_is_the_same_instance_failure_for_small_and_large_files(ansible, emulator):
+    """The look finds the missing owner first: the agent would write the file as root and only then fail
+    (agent/taskengine/sendfile.go), so nothing is sent either way."""
     instance_id = emulator.instance_id("web-2")
     task = {"instance_ids": [instance_id], "target_dir": "/tmp", "owner": "no-such-user"}
     played = ansible.play([
@@ -156,3 +158,98 @@ def test_bad_input_fails_before_any_call(ansible, emulator):
         assert played.outcome(name) == "failed", name
         assert message in played.result(name)["msg"], (name, played.result(name)["msg"])
     assert sum(emulator.counters().values()) == 0
+
+
+# -- nothing another user controls is followed (the instance's root does every step) -------------------------
+
+VICTIM = "/etc/alicloud-ecs-victim"
+RACE_STOP = "/run/alicloud-ecs-race-stop"
+
+
+def users_directory(emulator, instance_id: str, directory: str) -> None:
+    """``directory`` belongs to nobody (as /home/app belongs to app), next to a root-only file to aim at."""
+    on_instance(emulator, instance_id, f"rm -rf {directory} {RACE_STOP}; mkdir -p {directory}"
+                f" && chown nobody {directory} && printf 'root secret\\n' > {VICTIM} && chmod 0600 {VICTIM} && chown root:root {VICTIM}")
+
+
+def victim_state(emulator, instance_id: str) -> str:
+    return on_instance(emulator, instance_id, f"stat -c '%U %G %a %h' {VICTIM}; cat {VICTIM}")
+
+
+def test_a_user_racing_in_the_directory_they_own_cannot_aim_the_write_at_a_root_file(ansible, emulator, tmp_path):
+    """While send_file writes into /srv/appdir (nobody's) as root, nobody swaps every hidden entry there (a
+    temporary name) for a link to a root-only file, as fast as it can, for at most 300 s. Writing a temporary
+    name there and then chowning it by name handed that root file to nobody."""
+    instance_id = emulator.instance_id("web-2")
+    users_directory(emulator, instance_id, "/srv/appdir")
+    before = victim_state(emulator, instance_id)
+    swap = ("end=$(($(date +%s) + 300)); i=0; while [ ! -e " + RACE_STOP + " ]; do i=$((i+1)); "
+            "[ $((i % 5000)) != 0 ] || [ $(date +%s) -lt $end ] || break; "
+            "for f in /srv/appdir/.[!.]*; do [ -L \"$f\" ] || [ ! -e \"$f\" ] || "
+            "{ ln -sfn " + VICTIM + " /srv/appdir/..swap && mv -fT /srv/appdir/..swap \"$f\"; }; done; done")
+    on_instance(emulator, instance_id, f"runuser -u nobody -- setsid sh -c '{swap}' </dev/null >/dev/null 2>&1 &")
+    source = tmp_path / "app.bin"
+    source.write_bytes(os.urandom(60000))
+    task = {"instance_ids": [instance_id], "target_dir": "/srv/appdir", "owner": "nobody", "mode": "0644"}
+    sends = [{**task, "src": str(source), "name": f"app-{n}.bin"} for n in range(3)]
+    sends += [{**task, "content": "small\n", "name": f"small-{n}.conf"} for n in range(2)]
+    try:
+        played = ansible.play([{"name": args["name"], "alicloud.ecs.send_file": args, "ignore_errors": True}
+                               for args in sends])
+    finally:
+        on_instance(emulator, instance_id, f"touch {RACE_STOP}")
+    assert victim_state(emulator, instance_id) == before == "root root 600 1\nroot secret\n"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    for args in sends:
+        [item] = played.result(args["name"])["results"]
+        assert (item["status"], item["method"]) == ("Success", "chunks"), item
+        path = f"/srv/appdir/{args['name']}"
+        assert on_instance(emulator, instance_id, f"test ! -L {path} && stat -c '%U %a' {path}") == "nobody 644\n"
+    assert on_instance(emulator, instance_id, "sha256sum < /srv/appdir/app-2.bin | cut -c1-64") == f"{digest}\n"
+    assert on_instance(emulator, instance_id, "ls -a /srv | grep -c alicloud-ecs-send || true") == "0\n"
+
+
+def test_a_planted_link_at_the_target_is_reported_not_followed_or_shown(ansible, emulator):
+    instance_id = emulator.instance_id("web-1")
+    users_directory(emulator, instance_id, "/srv/linked")
+    on_instance(emulator, instance_id, f"runuser -u nobody -- ln -s {VICTIM} /srv/linked/app.conf")
+    before = victim_state(emulator, instance_id)
+    task = {"instance_ids": [instance_id], "content": "root secret\nmore\n", "name": "app.conf",
+            "target_dir": "/srv/linked", "owner": "nobody"}
+    played = ansible.play([{"name": "check", "alicloud.ecs.send_file": task, "ignore_errors": True},
+                           {"name": "send", "alicloud.ecs.send_file": task, "ignore_errors": True}], diff=True)
+    assert "cm9vdCBzZWNyZXQK" not in played.output  # Base64 of the victim's content: no probe printed it
+    for name in ("check", "send"):
+        assert played.outcome(name) == "failed"
+        [item] = played.result(name)["results"]
+        assert (item["status"], item["error_code"]) == ("Failed", "UnsafePath"), item
+        assert item["error_info"].startswith("/srv/linked/app.conf is a symbolic link"), item
+        assert item["before"] == {"exists": True, "regular": False, "link": True}
+    assert victim_state(emulator, instance_id) == before
+
+
+def test_a_directory_another_user_owns_above_the_target_is_refused_by_name(ansible, emulator):
+    instance_id = emulator.instance_id("web-1")
+    users_directory(emulator, instance_id, "/srv/theirs")
+    played = ansible.play([{"name": "send", "alicloud.ecs.send_file": {
+        "instance_ids": [instance_id], "content": "x\n", "name": "x.conf", "target_dir": "/srv/theirs/conf.d"}}])
+    assert played.rc != 0
+    [item] = played.result("send")["results"]
+    assert (item["status"], item["error_code"]) == ("Failed", "UnsafePath")
+    assert "/srv/theirs belongs to another user" in item["error_info"]
+    assert emulator.exec(instance_id, "test -e /srv/theirs/conf.d")["exit_code"] != 0
+
+
+def test_small_file_into_a_users_directory_goes_by_private_rename_with_its_owner(ansible, emulator):
+    """The agent would write in place and follow a link there, so SendFile is kept for root's directories."""
+    ids = [emulator.instance_id("web-1"), emulator.instance_id("db-1")]
+    users_directory(emulator, ids[0], "/srv/apphome")
+    on_instance(emulator, ids[1], "mkdir -p /srv/apphome && chmod 0755 /srv/apphome")
+    played = ansible.play([{"name": "send", "alicloud.ecs.send_file": {
+        "instance_ids": ids, "content": "hi\n", "name": "hi.txt", "target_dir": "/srv/apphome", "owner": "nobody",
+        "mode": "0600"}}])
+    assert played.rc == 0, played.output
+    assert [item["method"] for item in played.result("send")["results"]] == ["chunks", "SendFile"]
+    for instance_id in ids:
+        assert on_instance(emulator, instance_id, "stat -c '%U %a' /srv/apphome/hi.txt; cat /srv/apphome/hi.txt") == (
+            "nobody 600\nhi\n")
