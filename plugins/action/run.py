@@ -34,7 +34,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import Clo
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import api_argument_spec, credential_args
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
-    HEALTH_FAILED, NOT_RUNNABLE, RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF, SKIPPED, SUCCESS,
+    DONE, HEALTH_FAILED, NOT_RUNNABLE, POWERED_OFF, REBOOTED, RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF, SKIPPED, SUCCESS,
     ErrorBudget, PlanError, Target, check_pause, chunks, compact_summary, host_outcome, host_result, parse_amount,
     pause_after, plan_batches, split_batches, summarize,
 )
@@ -351,15 +351,16 @@ class ActionModule(ActionBase):
             if target.host in main.results:
                 results[target.host] = main.results[target.host]
         ran = [target for target in batch if target.host in main.results]
-        failed = [target.host for target in ran if main.results[target.host]["status"] != SUCCESS]
+        failed = [target.host for target in ran if main.results[target.host]["status"] not in DONE]
+        down = [target.host for target in ran if main.results[target.host]["status"] in (REBOOTED, POWERED_OFF)]
         display.display(f"alicloud.ecs.run: batch {index + 1}/{count}: {len(ran) - len(failed)} succeeded, "
                         f"{len(failed)} failed, {len(batch) - len(ran)} not started; "
                         f"failed so far {len(budget.failed)} (max_errors {budget.max_errors})")
         if budget.exceeded:
             raise RunStopped(f"{len(budget.failed)} instance(s) failed, more than max_errors "
                              f"({budget.max_errors}); no new work was launched after that")
-        if args["health_check"]:
-            self._health(health, [target for target in ran if target.host not in failed], index, count, results)
+        if args["health_check"]:  # not on instances going down for the reboot or power-off their command asked
+            self._health(health, [target for target in ran if target.host not in failed + down], index, count, results)
 
     def _health(self, health: Phase, targets: list[Target], index: int, count: int,
                 results: dict[str, dict[str, t.Any]]) -> None:

@@ -15,10 +15,17 @@ description:
     InvokeCommand, on the instances given by O(instance_ids) and/or O(instance_tags).
   - By default waits for every instance to finish and returns, per instance, the status, exit code and the
     whole output.
-  - "Full output: Cloud Assistant keeps only the last 24 KB of a run's output. When waiting for ad-hoc shell
-    content, the module wraps the script so that its output (stdout and stderr together, as the console shows
-    them) is kept on the instance and read back page by page when it is longer; every byte comes back. Saved
-    commands cannot be wrapped: their output may be cut, which RV(results[].dropped) counts and a warning says."
+  - "Full output: Cloud Assistant keeps at most 24 KB of a run's output: the last 24 KB of a command that ends
+    within about a second, else the first 6 to 8 KB (streamed while it ran) followed by the end of the rest.
+    When waiting for ad-hoc shell content, the module wraps the script so that its output (stdout and stderr
+    together, as the console shows them) is kept on the instance and read back page by page when it is longer;
+    every byte comes back. Saved commands cannot be wrapped: their output may be cut, which
+    RV(results[].dropped) counts and a warning says."
+  - "Reboot or power off: a Linux script that exits 194 makes the Cloud Assistant agent reboot the instance once
+    the result is reported, 193 powers it off (Windows: 3010, 3009). The service records such a run as C(Failed)
+    with that exit code (C(ExitCodeNonzero)), so this module fails for it unless O(fail_on_error=false);
+    M(alicloud.ecs.run) reports it as C(Rebooted) / C(PoweredOff) instead. A wrapped script's output longer than
+    24 KB is read back from the instance, which may by then be going down."
   - A run always does something, so the task is always changed. Whether running the script twice is harmless
     is the script's business; make it check its own preconditions where that matters.
   - With O(state=stopped), stops the run O(invoke_id) (StopInvocation); a run that already finished is left
@@ -240,7 +247,8 @@ results:
       description: Output of the script (stdout and stderr as the console shows them), decoded as UTF-8.
       type: str
     dropped:
-      description: Bytes of output cut from the beginning by the service; 0 when the whole output was read back.
+      description: Bytes of output cut by the service (from the beginning, or after the first 6 to 8 KB of a
+        command that ran longer than about a second); 0 when the whole output was read back.
       type: int
     error_code:
       description: The service's error code for this instance, empty on success.
@@ -388,8 +396,8 @@ def collect(module: CloudModule, request: RunRequest, invoke_id: str, wrapped: b
                 module.warn(f"{item['InstanceId']}: the full output could not be read back ({error})")
         result = shape_record(item, output, 0 if output is not None else None)
         if result["dropped"]:
-            module.warn(f"{result['instance_id']}: the first {result['dropped']} bytes of the output were cut "
-                        "by Cloud Assistant (24 KB limit)")
+            module.warn(f"{result['instance_id']}: {result['dropped']} bytes of the output were cut by Cloud "
+                        "Assistant (24 KB limit: the start, or the middle of a command that ran over a second)")
         results.append(result)
     return results
 

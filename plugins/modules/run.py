@@ -45,6 +45,14 @@ description:
     fails too, or is skipped with O(fail_when_stopped=false). With C(run_once): the task fails when the run stopped,
     naming the failed hosts (unless O(fail_when_stopped=false)); failures within O(max_errors) leave it successful
     and are listed in the summary.'
+  - 'Reboot or power off from the command: a Linux command that exits 194 makes the Cloud Assistant agent reboot
+    the instance once it has reported the result, 193 powers it off (Windows: 3010 and 3009). Such a host is
+    reported with status C(Rebooted) or C(PoweredOff), C(rc) 194 or 193, and does not fail; the health check does
+    not run on it. The service itself records these runs as C(Failed) with C(ExitCodeNonzero).'
+  - 'Output: Cloud Assistant keeps at most 24 KB of a run''s output. A command that ends within about a second
+    keeps the last 24 KB. A longer one keeps the first 6 to 8 KB (streamed while it ran) followed by the end of
+    the rest, up to 24 KB together; C(dropped) counts the bytes cut from the middle. Use
+    M(alicloud.ecs.invocation) or the connection for a whole long output.'
   - The semantics table (what runs where, what each host's result is) is in the collection's C(docs/fleet.md).
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
@@ -294,16 +302,19 @@ results:
     status:
       description: The Cloud Assistant InvocationStatus (C(Success), C(Failed), C(Timeout), C(Error), C(Aborted)...),
         or C(HealthCheckFailed), or C(Skipped) for a host never started, or C(NotRunnable) for an instance RunCommand
-        refused (stopped, unknown, another region; C(error_info) says which).
+        refused (stopped, unknown, another region; C(error_info) says which), or C(Rebooted) / C(PoweredOff) when
+        the command exited 194 / 193 (Windows 3010 / 3009) and the agent reboots or powers off the instance.
       type: str
     exit_code:
       description: Exit code of the content; null when it never ran.
       type: int
     output:
-      description: Output of the content (stdout and stderr, the last 24 KB).
+      description: Output of the content (stdout and stderr, at most 24 KB; the last 24 KB of a command that ended
+        within about a second, else its first 6 to 8 KB followed by the end).
       type: str
     dropped:
-      description: Bytes of output cut from the beginning.
+      description: Bytes of output the service cut (from the beginning, or after the first 6 to 8 KB of a command
+        that ran longer than about a second).
       type: int
     error_code:
       description: Cloud Assistant ErrorCode, for example C(ExitCodeNonzero).

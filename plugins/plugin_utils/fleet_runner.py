@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Json
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
-    NOT_RUNNABLE, NOT_STOPPED, ErrorBudget, Rollout, SUCCESS, Target, chunks, host_result,
+    DONE, NOT_RUNNABLE, NOT_STOPPED, ErrorBudget, Rollout, Target, chunks, host_result, run_status,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.interrupts import tracking
@@ -187,7 +187,7 @@ class Phase:
             if target and status in TERMINAL_STATUSES and target.instance_id not in launch.seen:
                 launch.seen.add(target.instance_id)
                 self._store(target, item)
-                ended.append((target.host, status == SUCCESS))
+                ended.append((target.host, self.results[target.host]["status"] in DONE))
             elif target and target.instance_id not in launch.seen:
                 launch.last[target.instance_id] = status
         if len(launch.seen) == len(launch.targets):
@@ -211,7 +211,8 @@ class Phase:
 
     def _store(self, target: Target, item: dict[str, t.Any], output: bool = False) -> None:
         result = self.results[target.host]
-        result.update(status=item.get("InvocationStatus", ""), exit_code=item.get("ExitCode"),
+        result.update(status=run_status(item.get("InvocationStatus", ""), item.get("ExitCode"), self.spec.command_type),
+                      exit_code=item.get("ExitCode"),
                       error_code=item.get("ErrorCode") or "", error_info=item.get("ErrorInfo") or "",
                       dropped=int(item.get("Dropped") or 0))
         if output:

@@ -22,6 +22,13 @@ SKIPPED = "Skipped"              # never launched: the run stopped first
 HEALTH_FAILED = "HealthCheckFailed"  # the content succeeded, the batch's health check did not
 NOT_RUNNABLE = "NotRunnable"     # RunCommand refused it: unknown, in another region, or not Running
 NOT_STOPPED = "NotStopped"       # past its deadline, and still not ended a while after StopInvocation
+REBOOTED = "Rebooted"            # the command exited 194 (Windows 3010): the agent reboots the instance
+POWERED_OFF = "PoweredOff"       # the command exited 193 (Windows 3009): the agent powers the instance off
+# The agent's own exit codes for "reboot / power off when I end" (aliyun_assist_client agent/taskengine/host/
+# processor_unix.go and processor_windows.go); the instance goes down after the result was reported.
+POWER_EXIT_CODES = {"RunShellScript": {193: POWERED_OFF, 194: REBOOTED}}
+WINDOWS_POWER_EXIT_CODES = {3009: POWERED_OFF, 3010: REBOOTED}
+DONE = (SUCCESS, REBOOTED, POWERED_OFF)  # the command did what it was asked: not a failure
 PAUSE_CHOICES = ("none", "first", "every")
 # The action's own options (the shared credential options are added by the action and the doc stub).
 RUN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -198,13 +205,22 @@ def host_result(target: Target, batch: int, status: str = SKIPPED, **details: t.
     }
 
 
+def run_status(status: str, exit_code: t.Any, command_type: str) -> str:
+    """A host's status from the API's InvocationStatus: a command that exited with the agent's reboot or
+    power-off code is reported as that (the service records it Failed/ExitCodeNonzero), not as a failure."""
+    codes = POWER_EXIT_CODES.get(command_type, WINDOWS_POWER_EXIT_CODES)
+    if status == "Failed" and exit_code in codes:
+        return codes[exit_code]
+    return status
+
+
 def summarize(results: t.Mapping[str, t.Mapping[str, t.Any]], invoke_ids: t.Sequence[str],
               batches: int, batches_done: int, stopped: str = "") -> dict[str, t.Any]:
     """The play summary: counts by status, host lists to branch on, invoke ids, how far it got."""
     return {
         "counts": dict(Counter(item["status"] for item in results.values())),
-        "succeeded": sorted(host for host, item in results.items() if item["status"] == SUCCESS),
-        "failed": sorted(host for host, item in results.items() if item["status"] not in (SUCCESS, SKIPPED)),
+        "succeeded": sorted(host for host, item in results.items() if item["status"] in DONE),
+        "failed": sorted(host for host, item in results.items() if item["status"] not in (*DONE, SKIPPED)),
         "skipped": sorted(host for host, item in results.items() if item["status"] == SKIPPED),
         "rolled_back": sorted(host for host, item in results.items() if item["rollback"]),
         "invoke_ids": list(invoke_ids),
@@ -252,6 +268,11 @@ def host_outcome(result: t.Mapping[str, t.Any], summary: t.Mapping[str, t.Any], 
         "summary": dict(summary)}
     if status == SUCCESS:
         outcome["msg"] = f"succeeded on instance {result['instance_id']}"
+    elif status in (REBOOTED, POWERED_OFF):
+        action = "reboots" if status == REBOOTED else "powers off"
+        outcome["msg"] = (f"the command exited {result['exit_code']} on instance {result['instance_id']}: the Cloud "
+                          f"Assistant agent {action} the instance")
+        outcome["failed"] = False  # said outright: ansible fails a result whose rc is not 0 unless it is
     elif status == SKIPPED:
         outcome["msg"] = f"not started on instance {result['instance_id']}: the run stopped: {summary['stopped']}"
         outcome["failed" if fail_when_stopped else "skipped"] = True
