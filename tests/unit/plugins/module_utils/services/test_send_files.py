@@ -133,6 +133,19 @@ def test_install_command_writes_atomically_and_reports_sendfile_codes(tmp_path) 
     assert os.stat(tmp_path / "f.txt").st_mode & 0o7777 == 0o4755 and os.stat(tmp_path / "f.txt").st_uid == NOBODY
 
 
+def test_links_root_owns_on_the_way_are_followed_like_the_kernel_does(tmp_path) -> None:
+    """Like /lib -> usr/lib on a merged-/usr system: a root link in a root directory is no reason to refuse."""
+    (tmp_path / "usr" / "lib").mkdir(parents=True)
+    (tmp_path / "lib").symlink_to("usr/lib")
+    (tmp_path / "up").symlink_to(f"{tmp_path}/usr/lib/../lib/.")
+    for via in ("lib", "up"):
+        wanted = spec(target_dir=f"{tmp_path}/{via}/conf.d", name=f"{via}.conf")
+        assert probe(wanted)[0].directory == "private"
+        done = run_sh(files.install_command(wanted), b"x")
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "usr" / "lib" / "conf.d" / f"{via}.conf").read_bytes() == b"x"
+
+
 def test_install_in_another_users_directory_replaces_a_planted_link_and_leaves_its_target(tmp_path) -> None:
     """The user who owns the directory planted f.txt -> a root file: the write goes to a private directory
     made in the parent, then one rename replaces the link itself."""
