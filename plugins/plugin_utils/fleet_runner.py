@@ -186,6 +186,7 @@ class Phase:
             status = item.get("InvocationStatus", "")
             if target and status in TERMINAL_STATUSES and target.instance_id not in launch.seen:
                 launch.seen.add(target.instance_id)
+                launch.last.pop(target.instance_id, None)
                 self._store(target, item)
                 ended.append((target.host, self.results[target.host]["status"] in DONE))
             elif target and target.instance_id not in launch.seen:

@@ -121,7 +121,8 @@ class SharedRun:
     def __init__(self, directory: Path, host: str, round_number: int | None = None) -> None:
         self.directory = directory
         self.host = host
-        (directory / "arrivals").mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, exist_ok=True)
+        (directory / "arrivals").mkdir(mode=0o700, exist_ok=True)
         self.round = self._arrive() if round_number is None else round_number
 
     def _arrive(self) -> int:
