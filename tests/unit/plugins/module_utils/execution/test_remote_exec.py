@@ -367,3 +367,14 @@ def test_kinds_tell_modules_and_commands_apart() -> None:
     assert remote_exec.timing_kind(b"python3", b"args1" + b"x" * 5000) == \
         remote_exec.timing_kind(b"python3", b"args22" + b"x" * 5000)
     assert remote_exec.timing_kind(b"true", None).startswith("command:")
+
+
+def test_a_payload_past_the_manifest_size_is_staged_without_its_arguments(cloud, tmp_path) -> None:
+    body = os.urandom(700_000)  # Base64 in the payload: past MANIFEST_AFTER
+    runner = executor(cloud, tmp_path)
+    for stamp in (1, 2):
+        payload = module_payload(stamp, body)
+        assert remote_exec._Staging(payload, split=split_arguments(payload)).uses_manifest
+        frame = runner.run(b"sha256sum | cut -c1-64", payload)
+        assert frame.stdout.strip().decode() == hashlib.sha256(payload).hexdigest()
+        assert not holders(cloud.chunk_root) and not holders(tmp_path / "cache")
