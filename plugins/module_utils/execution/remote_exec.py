@@ -247,7 +247,7 @@ class InstanceExecutor:
             if rebuilt:
                 return rebuilt
         budget, splice = self._arguments(staging, self._budget)
-        released = (splice.chunks() if splice else [])
+        released = splice.chunks() if splice else []
         known = self.cache.known_chunks() if self.cache else set()
         if staging.uses_manifest:  # the script removes a manifest's chunks once it has rebuilt the data
             self._send((chunk for chunk in staging.produce() if chunk.name not in known), remember=not staging.private)
@@ -297,7 +297,7 @@ class InstanceExecutor:
         kept_digest = hashlib.sha256(staging.keepable).hexdigest()
         changed = kept_digest != base_digest
         return StdinPlan(chunk_dir=self._chunk_dir(), sha256=digest, wait_seconds=None if self._staged else 0,
-                         from_base=edit, splice=splice, release=(splice.chunks() if splice else []),
+                         from_base=edit, splice=splice, release=splice.chunks() if splice else [],
                          keep_as=base_file(kept_digest) if changed else None,
                          drop=base_file(base_digest) if changed else None, prune=self.options.staging)
 
