@@ -168,6 +168,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances im
     all_hostnames, assistant_status, describe_instances, filter_params, hostvars_for, is_permission_error,
     list_regions, pending_events, pick_hostname,
 )
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.api_data import as_data, holds_template
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 # Every host listed here runs over the cloud_assistant connection, and ansible forks a fresh worker for each
 # task: code imported here, in the parent, is inherited already compiled, where the collection loader would
@@ -347,13 +348,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if item.get("agent"):
             hostvars["cloud_assistant_online"] = item["agent"]["online"]
             hostvars["cloud_assistant_version"] = item["agent"]["version"]
-        for name in self._host_names(hostvars, rules):
+        # Names from the plain values: a host name stays plain text (_host_names keeps templates out of it).
+        names = self._host_names(hostvars, rules)
+        # Everything here came from the API (or the cache, which holds the same plain JSON): data, never a
+        # template, for compose and keyed groups and in every play that reads it.
+        hostvars = as_data(hostvars)
+        for name in names:
             self._add_host(name, hostvars, item, rules)
 
     def _host_names(self, hostvars: dict[str, t.Any], rules: _HostRules) -> list[str]:
-        """The instance's host names; one that another instance already took gives way to the ID."""
+        """The instance's host names; one that another instance already took, or that holds template syntax
+        (api_data.holds_template), gives way to the ID."""
         instance_id = hostvars["instance_id"]
         names = all_hostnames(hostvars, rules.hostnames)
+        for name in [name for name in names if holds_template(name)]:
+            self.display.warning(f"alicloud.ecs.instances: instance {instance_id}: a host name may not hold template "
+                                 f"syntax, got {name!r}; using {instance_id} instead")
+            names[names.index(name)] = instance_id
         if not rules.allow_duplicated_hosts:
             names = names[:1]
         chosen = []
@@ -375,7 +386,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.set_variable(name, key, value)
         if rules.connection_vars:
             self.inventory.set_variable(name, "ansible_connection", "alicloud.ecs.cloud_assistant")
-            self.inventory.set_variable(name, "ansible_alicloud_instance_id", item["instance"]["InstanceId"])
+            self.inventory.set_variable(name, "ansible_alicloud_instance_id", as_data(item["instance"]["InstanceId"]))
             self.inventory.set_variable(name, "ansible_alicloud_region", item["region"])
             self.inventory.set_variable(name, inventory_credentials.HOSTVAR, rules.credential_source)
             if rules.endpoint:
