@@ -19,7 +19,6 @@ error naming the slot files, so a holder that never lets go cannot stall every c
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import multiprocessing
 import os
 import random
