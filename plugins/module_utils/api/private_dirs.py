@@ -137,7 +137,8 @@ def _runtime_dir(env: t.Mapping[str, str]) -> str | None:
 
 
 def _ansible_temp(env: t.Mapping[str, str]) -> str | None:
-    """ansible's local temp directory (made 0700 as ansible makes it), when no other user can write to it."""
+    """ansible's local temp directory (made 0700 as ansible makes it), when we can write to it and no other user
+    can (one left owned by root by a run under sudo is passed over, not an error)."""
     base = os.path.expandvars(os.path.expanduser(env.get("ANSIBLE_LOCAL_TEMP") or "~/.ansible/tmp"))
     if not os.path.isabs(base):
         return None
@@ -145,7 +146,7 @@ def _ansible_temp(env: t.Mapping[str, str]) -> str | None:
         os.makedirs(base, mode=0o700, exist_ok=True)
     except OSError:
         return None
-    return base if _safe_parent(base) else None
+    return base if _safe_parent(base) and os.access(base, os.W_OK | os.X_OK) else None
 
 
 def state_directory(env: t.Mapping[str, str] | None = None) -> str:
@@ -154,7 +155,11 @@ def state_directory(env: t.Mapping[str, str] | None = None) -> str:
     for base in (_runtime_dir(env), _ansible_temp(env)):
         if base is not None:
             return claim(os.path.join(base, NAME))
-    return claim(os.path.join(tempfile.gettempdir(), f"{NAME}-{os.getuid()}"))
+    temp = tempfile.gettempdir()
+    if not _safe_parent(temp):  # another user could rename our directory away and put theirs in its place
+        raise LocalStateError(f"no private place for the controller state: {temp} (TMPDIR) can be written by other "
+                              "users and has no sticky bit; point ANSIBLE_LOCAL_TEMP or TMPDIR at a directory of your own")
+    return claim(os.path.join(temp, f"{NAME}-{os.getuid()}"))
 
 
 def private_subdirectory(*names: str, env: t.Mapping[str, str] | None = None) -> str:

@@ -100,6 +100,17 @@ def test_a_local_temp_others_can_write_falls_back_to_the_temp_directory_where_a_
         private_dirs.state_directory({"ANSIBLE_LOCAL_TEMP": str(shared)})
 
 
+def test_a_temp_directory_others_can_write_without_a_sticky_bit_is_refused(tmp_path, monkeypatch) -> None:
+    (tmp_path / "tmp").mkdir()
+    os.chmod(tmp_path / "tmp", 0o777)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setenv("HOME", str(tmp_path / "no-home"))
+    (tmp_path / "no-home").write_text("")  # not a directory: ansible's local temp cannot be made there
+    with pytest.raises(LocalStateError, match=f"{tmp_path / 'tmp'} \\(TMPDIR\\) can be written by other users"):
+        private_dirs.state_directory({})
+    assert not (tmp_path / "tmp" / f"alicloud-ecs-{os.getuid()}").exists()
+
+
 def test_a_bad_lock_wait_is_refused_naming_the_variable(monkeypatch) -> None:
     monkeypatch.setenv("ANSIBLE_ALICLOUD_LOCK_WAIT", "soon")
     with pytest.raises(ConfigError, match="ANSIBLE_ALICLOUD_LOCK_WAIT must be a number of seconds"):
