@@ -146,7 +146,7 @@ def _stray_script(minutes: int) -> str:
     places: dict[str, list[str]] = {}
     for directory, pattern in STRAY_WORK_DIRS:
         places.setdefault(directory, []).append(pattern)
-    lines = ["  _u=$(id -u)\n"]
+    lines = ["  _u=$(id -u)\n"]  # (inside the pruning's subshell, whose working directory is the staging directory)
     for directory, patterns in places.items():
         names = " -o ".join(f"-name '{pattern}'" for pattern in patterns)
         lines.append(f"  find \"{directory}/.\" -mindepth 1 -maxdepth 1 \\( {names} \\) -type d -user \"$_u\""
@@ -171,8 +171,11 @@ def _prune_script(limits: StagingLimits) -> str:
         # touch, not a redirection: a failed redirection of a special builtin ends a POSIX shell.
         f"if [ -z \"$(find \"$_ps\" -mmin -{PRUNE_EVERY_MINUTES} 2>/dev/null)\" ] && touch \"$_ps\" 2>/dev/null; then\n"
         "  chmod 0700 \"$_c\"\n"
-        f"  find \"$_c/.\" -mindepth 1 -maxdepth 1 ! -type d ! -name .pruned -mmin +{minutes} -exec rm -f {{}} + 2>/dev/null\n"
-        f"{_stray_script(minutes)}"
+        # find -exec gives up when it cannot return to its starting directory (a user's command may start in a
+        # directory it cannot read): the removals run from inside the staging directory, in a subshell.
+        "  (cd \"$_c\" || exit\n"
+        f"  find . -mindepth 1 -maxdepth 1 ! -type d ! -name .pruned -mmin +{minutes} -exec rm -f {{}} +\n"
+        f"{_stray_script(minutes)}  ) 2>/dev/null\n"
         "  _kb=$(du -sk \"$_c\" 2>/dev/null | cut -f1)\n"
         f"  if [ \"${{_kb:-0}}\" -gt {budget_kb} ]; then\n"
         f"    _over=$(( (_kb - {budget_kb}) * 1024 ))\n"
