@@ -288,7 +288,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec
     ExecOptions, InstanceExecutor, RemoteExecError, ShellEnvelope,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport import (
-    BecomeAnswer, StagingLimits, TransportError,
+    BecomeAnswer, StagingLimits, TransportError, unanswered_prompt,
 )
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
@@ -498,6 +498,12 @@ class Connection(ConnectionBase):
         answer = BecomeAnswer(password=to_bytes(password, errors="surrogate_or_strict"),
                               prompt=self.become.prompt, success=self.become.success)
         rc, out, err = self._run(cmd, in_data, answer)
+        asked = unanswered_prompt(err, self.become.prompt)
+        if asked is not None:
+            raise AnsibleError(
+                f"{self.become.name} asked {asked!r} instead of its expected prompt {self.become.prompt!r}, so the "
+                "password was not given and the command was stopped: a sudoers passprompt/passprompt_override, a "
+                "-p in become_flags, or a second PAM factor asks something Cloud Assistant cannot answer")
         if self.become.check_incorrect_password(err) or self.become.check_incorrect_password(out):
             raise AnsibleError(f"Incorrect {self.become.name} password")
         if self.become.check_missing_password(err) or self.become.check_missing_password(out):
