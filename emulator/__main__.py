@@ -89,14 +89,29 @@ def serve(args: argparse.Namespace) -> int:
 class Stop:
     """Signal handler of ``run``: remembers the first stop signal; the wait loop passes it on to the command.
     Nothing happens inside the handler itself, so a signal at any moment (before the command exists, during
-    the teardown) never skips the teardown."""
+    the teardown) never skips the teardown.
+
+    Ctrl-C at the terminal is the exception once the command runs: the terminal sends SIGINT to its whole
+    foreground process group, the command included, so the command decides (``run -- bash`` keeps its shell,
+    ``run -- ansible-playbook`` stops, and ``run`` then tears down as after any end of its command)."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.command_runs = False
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is None:
+        if self.signum is None and not (self.command_runs and typed_at_terminal(signum)):
             self.signum = signum
+
+
+def typed_at_terminal(signum: int) -> bool:
+    """A SIGINT while ``run`` is in the foreground of its terminal: the command, in the same group, got it too."""
+    if signum != signal.SIGINT:
+        return False
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError):
+        return False
 
 
 class Stopped(Exception):
@@ -118,12 +133,15 @@ def become_subreaper() -> None:
 
 
 def run_command(argv: list[str], env: dict[str, str], stop: Stop) -> int:
-    """Run the command until it exits; a stop signal is passed on to it, then SIGKILL after the grace time."""
+    """Run the command until it exits; a stop signal is passed on to it, then SIGKILL after the grace time.
+    Returns its exit status as a shell shows it (128 + N when signal N ended it)."""
     child = subprocess.Popen(argv, env=env)
+    stop.command_runs = True
     passed_at: float | None = None
     while True:
         try:
-            return child.wait(timeout=0.1)
+            code = child.wait(timeout=0.1)
+            return 128 - code if code < 0 else code
         except subprocess.TimeoutExpired:
             pass
         if stop.signum is not None and passed_at is None:

@@ -6,11 +6,14 @@ the command has a process of its own in the background) is gone afterwards, by p
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
+import termios
 import textwrap
 from pathlib import Path
 
@@ -85,3 +88,39 @@ def test_a_stop_signal_ends_the_command_the_server_and_every_instance_process(tm
         if run.poll() is None:
             run.kill()
             run.wait()
+
+
+def in_a_terminal() -> None:
+    """preexec: a session of its own whose controlling terminal is stdin (a pty), as a shell starts a command."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@pytest.mark.parametrize("command, status, survived", [
+    ("sleep 300", 128 + signal.SIGINT, False),  # the command stops on Ctrl-C, and so does run
+    ("trap '' INT; sleep 4", 0, True),  # a command that ignores it (an interactive shell) keeps running
+])
+def test_ctrl_c_at_the_terminal_is_the_command_s_to_decide(tmp_path: Path, command, status, survived) -> None:
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(yaml.safe_dump(FLEET), encoding="utf-8")
+    ready, after = tmp_path / "ready", tmp_path / "after"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    master, terminal = pty.openpty()
+    run = subprocess.Popen([EMULATOR_PYTHON, "-m", "emulator", "run", "--fleet", str(fleet), "--", "/bin/sh", "-c",
+                            f"touch {ready}; {command}; touch {after}"],
+                           cwd=REPO_ROOT, env=env, stdin=terminal, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, preexec_fn=in_a_terminal)
+    os.close(terminal)
+    try:
+        wait_for(lambda: ready.exists() or run.poll() is not None, "the command to start", timeout=120)
+        assert run.poll() is None
+        processes = tree(run.pid)
+        os.write(master, b"\x03")  # Ctrl-C: SIGINT to the terminal's foreground group, run and its command
+        assert run.wait(timeout=120) == status
+        assert after.exists() == survived
+        wait_for(lambda: not alive(processes), "every process of the run to end", timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        os.close(master)
