@@ -70,6 +70,8 @@ options:
 
       - A name already used by another instance falls back to the instance ID, with a warning, so no two
         instances ever merge into one host.
+      - A name that holds template syntax (C({{), C({%) or C({#)), say from a tag anyone allowed to tag the
+        instance wrote, is skipped like an unset one, with a warning; if no name is left, the instance ID is used.
     type: list
     elements: raw
     default: [instance_id]
@@ -357,14 +359,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._add_host(name, hostvars, item, rules)
 
     def _host_names(self, hostvars: dict[str, t.Any], rules: _HostRules) -> list[str]:
-        """The instance's host names; one that another instance already took, or that holds template syntax
-        (api_data.holds_template), gives way to the ID."""
+        """The instance's host names; one holding template syntax counts as unset (api_data: names stay plain
+        text, so they must not be templates), one that another instance already took gives way to the ID."""
         instance_id = hostvars["instance_id"]
         names = all_hostnames(hostvars, rules.hostnames)
-        for name in [name for name in names if holds_template(name)]:
+        refused = [name for name in names if holds_template(name)]
+        if refused:
             self.display.warning(f"alicloud.ecs.instances: instance {instance_id}: a host name may not hold template "
-                                 f"syntax, got {name!r}; using {instance_id} instead")
-            names[names.index(name)] = instance_id
+                                 f"syntax; not using {', '.join(repr(name) for name in refused)}")
+            names = [name for name in names if name not in refused]
         if not rules.allow_duplicated_hosts:
             names = names[:1]
         chosen = []

@@ -36,7 +36,7 @@ class CallbackModule(CallbackBase):
     def _add(self, outcome: str, result) -> None:
         self._entries.append({
             "task": result.task_name,
-            "host": result.host.get_name(),
+            "host": (getattr(result, "host", None) or result._host).get_name(),  # ansible-core < 2.19: _host only
             "outcome": outcome,
             "result": json.loads(json.dumps(result._result, default=str)),
         })
