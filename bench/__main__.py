@@ -2,10 +2,11 @@
 
 Every task is timed and its API calls counted by a callback (bench/callbacks/task_clock.py), so
 ansible's start-up never enters the figures, and one playbook per run holds rounds of one task per
-module. Cloud Assistant has two rows: hosts from the collection's inventory plugin (the usual setup, and the
-plugin loads the connection's code before ansible forks a worker per task) and from a static inventory
-(each worker then imports the SDK and compiles the connection's module_utils itself). The tasks are what
-playbooks mostly consist of:
+module. Cloud Assistant has three rows: hosts from the collection's inventory plugin (the usual setup, and the
+plugin loads the connection's code before ansible forks a worker per task), from a static inventory
+(each worker then imports the SDK and compiles the connection's module_utils itself), and that static host as
+``remote_user: deploy`` with ``become: true`` (password-less sudo), whose staging directory is deploy's own and
+whose chunks go up as RunCommands run as deploy instead of SendFile. The tasks are what playbooks mostly consist of:
 
 * ping, and command (``echo bench``): the smallest module round trip;
 * copy of a small file whose content changes with every task, so each one takes the path that moves
@@ -74,6 +75,11 @@ def write_playbook(path: Path, modules: t.Sequence[str], rounds: int, template: 
 
 CLOUD_ASSISTANT = "alicloud.ecs.cloud_assistant"  # hosts from the alicloud.ecs.instances inventory plugin
 STATIC = "cloud_assistant, static inv."  # the same connection, hosts from a static inventory
+DEPLOY = "cloud_assistant, deploy+become"  # the static host as a non-root remote user that becomes root
+OURS = (CLOUD_ASSISTANT, STATIC, DEPLOY)
+# The deploy row's user: a home of its own and password-less sudo, created as root through the emulator.
+DEPLOY_SETUP = ("id deploy >/dev/null 2>&1 || useradd -m -s /bin/sh deploy; "
+                "echo 'deploy ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/bench-deploy; chmod 0440 /etc/sudoers.d/bench-deploy")
 INVENTORY_PLUGIN = """plugin: alicloud.ecs.instances
 regions: [cn-hangzhou]
 hostnames: [instance_name]
@@ -92,18 +98,20 @@ def write_inventory(work: Path, row: str, instance_id: str, ssh_vars: dict | Non
         path = work / "bench.alicloud_ecs.yml"
         path.write_text(INVENTORY_PLUGIN)
         return path
-    connection = "alicloud.ecs.cloud_assistant" if row == STATIC else row
+    connection = "alicloud.ecs.cloud_assistant" if row in (STATIC, DEPLOY) else row
     host = {"ansible_connection": connection, "ansible_python_interpreter": "/usr/bin/python3"}
-    if row == STATIC:
+    if row in (STATIC, DEPLOY):
         host.update({"ansible_alicloud_instance_id": instance_id, "ansible_alicloud_region": "cn-hangzhou",
                      "bench_dir": "/tmp"})
+    if row == DEPLOY:
+        host.update({"ansible_user": "deploy", "ansible_become": True})
     else:  # ssh and local both write on this machine: one directory each, inside the run's temporary directory
         files = work / f"files-{connection}"
         files.mkdir(exist_ok=True)
         host["bench_dir"] = str(files)
     if connection == "ssh":
         host.update(ssh_vars or {})
-    path = work / f"{connection if row != STATIC else 'static'}.json"
+    path = work / f"{ {STATIC: 'static', DEPLOY: 'deploy'}.get(row, connection)}.json"
     path.write_text(json.dumps({"all": {"children": {"bench": {"hosts": {"bench-1": host}}}}}))
     return path
 
@@ -149,7 +157,8 @@ def summarize(first: list[dict], runs: list[list[dict]], module: str) -> dict[st
 
 def measure_all(emulator: EmulatorProcess, env: dict[str, str], work: Path, instance_id: str,
                 tasks: int, repeats: int, ssh_vars: dict | None,
-                modules: t.Sequence[str] = tuple(TASKS)) -> dict[str, dict[str, dict[str, t.Any]]]:
+                modules: t.Sequence[str] = tuple(TASKS),
+                rows: t.Sequence[str] | None = None) -> dict[str, dict[str, dict[str, t.Any]]]:
     """Rows by module, then connection.
 
     Each connection first runs one round (one task per module) on the fresh instance: the first use of
@@ -157,7 +166,10 @@ def measure_all(emulator: EmulatorProcess, env: dict[str, str], work: Path, inst
     machine noise hits them alike; the first round of each run is left out, as it pays for whatever
     ansible does once per process.
     """
-    connections = (CLOUD_ASSISTANT, STATIC, "ssh", "local") if ssh_vars else (CLOUD_ASSISTANT, STATIC, "local")
+    connections = (*OURS, "ssh", "local") if ssh_vars else (*OURS, "local")
+    connections = tuple(name for name in connections if rows is None or name in rows)  # rows: only these
+    if DEPLOY in connections:
+        emulator.exec(instance_id, DEPLOY_SETUP)
     template = work / "bench.j2"
     template.write_text(TEMPLATE)
     first_use, playbook = work / "first.yml", work / "tasks.yml"
@@ -189,7 +201,7 @@ def print_table(rows: dict[str, dict[str, dict[str, t.Any]]], tasks: int, repeat
           f"{'polls':>6} {'ctrl ms':>8} {'emu ms':>7} {'first use: s':>13} {'calls':>6}")
     for module, by_connection in rows.items():
         for connection, row in by_connection.items():
-            ours = connection in (CLOUD_ASSISTANT, STATIC)
+            ours = connection in OURS
             low, high = row["seconds_per_task_range"]
             polls = row["calls_per_task_by_action"].get("DescribeInvocationResults", 0)
             print(f"{module:9} {connection:29} {row['seconds_per_task']:>7} {f'{low}-{high}':>12} "
@@ -197,7 +209,9 @@ def print_table(rows: dict[str, dict[str, dict[str, t.Any]]], tasks: int, repeat
                   f"{polls if ours else '-'!s:>6} {row['controller_cpu_ms_per_task']:>8} "
                   f"{row['emulator_cpu_ms_per_task'] if ours else '-'!s:>7} "
                   f"{row['first_use_seconds']:>13} {row['first_use_calls'] if ours else '-'!s:>6}")
-        for row_name, label in ((CLOUD_ASSISTANT, "cloud_assistant"), (STATIC, "static inv.")):
+        for row_name, label in ((CLOUD_ASSISTANT, "cloud_assistant"), (STATIC, "static inv."), (DEPLOY, "deploy+become")):
+            if row_name not in by_connection:
+                continue
             ours = by_connection[row_name]["seconds_per_task"]
             ratios = [f"/ {other} {ours / (by_connection[other]['seconds_per_task'] or 1e-9):.2f}"
                       for other in ("ssh", "local") if other in by_connection]
