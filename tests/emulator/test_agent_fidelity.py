@@ -21,8 +21,10 @@ QUOTA = 24576  # the emulator's --output-limit (the server's logQuota for the ag
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorProcess]:
-    """The agent's own defaults: running output every 1 s (its minimum), 10 commands at once; fast transitions."""
-    with EmulatorProcess(fleet=FLEET, min_timeout=1, delivery_timeout=0.5, transition_delay=0.2) as proc:
+    """The agent's own defaults: running output every 1 s (its minimum), 10 commands at once; fast transitions
+    and schedules (1 s minimum interval)."""
+    with EmulatorProcess(fleet=FLEET, min_timeout=1, delivery_timeout=0.5, transition_delay=0.2,
+                         period_min=1) as proc:
         yield proc
 
 
@@ -96,6 +98,20 @@ def test_a_fast_command_reports_the_tail(api: Api, ids: dict[str, str]) -> None:
     [r] = run(api, [ids["web-2"]], "seq 1 20000")
     everything = b"".join(b"%d\n" % n for n in range(1, 20001))
     assert (base64.b64decode(r["Output"]), r["Dropped"]) == (everything[-QUOTA:], len(everything) - QUOTA)
+
+
+def test_a_periodic_run_streams_nothing(api: Api, ids: dict[str, str]) -> None:
+    """basetask.go: a task with a schedule (cron/rate/at) sends no running output; its run reports it all at the
+    end."""
+    invoke_id = start(api, ids["web-1"], "head -c 3000 /dev/zero | tr '\\0' a; sleep 2.5; echo end",
+                      Frequency="rate(5s)", Timeout=4)
+    wait_for(lambda: record(api, invoke_id)["InvocationStatus"] == "Running", "the first run to start", step=0.1)
+    time.sleep(1.5)  # a tick or more into the run: a Once task would have streamed its 3,000 bytes by now
+    assert (record(api, invoke_id)["InvocationStatus"], record(api, invoke_id)["Output"]) == ("Running", "")
+    wait_for(lambda: record(api, invoke_id)["Repeats"] == 1 and record(api, invoke_id)["InvocationStatus"] ==
+             "Scheduled", "the first run to end")
+    assert base64.b64decode(record(api, invoke_id)["Output"]) == b"a" * 3000 + b"end\n"
+    api("StopInvocation", InvokeId=invoke_id, **R)
 
 
 def test_exit_194_reboots_the_instance(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:

@@ -33,8 +33,12 @@ from ..engine.invocation import RESULTS_PAGE_SIZE, InstanceResult, InvocationTim
 if t.TYPE_CHECKING:  # remote_exec imports this module
     from .remote_exec import ExecOptions
 
-ROUND_PAGES = 25        # page reads per round: one poll returns them all (≤ RESULTS_PAGE_SIZE)
-ROUNDS_IN_FLIGHT = 2    # so at most 50 reads run on the instance at once (the agent's own limit is ⚠ unknown)
+# The instance's agent runs 10 tasks at once and queues 50 more (aliyun_assist_client agent/taskengine/
+# taskpool.go); past that its dispatcher stalls, and a server may refuse with TaskConcurrencyLimit. A round
+# of 20 is two waves of its 10 workers; two rounds in flight (40 reads) leave room in its queue for the
+# transfer's staged chunks (SEND_PARALLELISM) or another task on the instance.
+ROUND_PAGES = 20        # page reads per round: one poll returns them all (≤ RESULTS_PAGE_SIZE)
+ROUNDS_IN_FLIGHT = 2    # so at most 40 reads are on the instance at once
 ROUND_TAG = "alicloud-ecs:page-round"
 PageScript = t.Callable[[int, t.Sequence[int]], str]
 
