@@ -169,7 +169,8 @@ RACE_STOP = "/run/alicloud-ecs-race-stop"
 def users_directory(emulator, instance_id: str, directory: str) -> None:
     """``directory`` belongs to nobody (as /home/app belongs to app), next to a root-only file to aim at."""
     on_instance(emulator, instance_id, f"rm -rf {directory} {RACE_STOP}; mkdir -p {directory}"
-                f" && chown nobody {directory} && printf 'root secret\\n' > {VICTIM} && chmod 0600 {VICTIM} && chown root:root {VICTIM}")
+                f" && chown nobody {directory} && printf 'root secret\\n' > {VICTIM}"
+                f" && chmod 0600 {VICTIM} && chown root:root {VICTIM}")
 
 
 def victim_state(emulator, instance_id: str) -> str:
@@ -253,3 +254,26 @@ def test_small_file_into_a_users_directory_goes_by_private_rename_with_its_owner
     for instance_id in ids:
         assert on_instance(emulator, instance_id, "stat -c '%U %a' /srv/apphome/hi.txt; cat /srv/apphome/hi.txt") == (
             "nobody 600\nhi\n")
+
+
+def test_files_the_agent_would_not_write_exactly_go_in_chunks(ansible, emulator):
+    """The agent refuses empty content, drops setuid bits, looks owners up by name only and skips chown for
+    root:root (agent/taskengine/sendfile.go): those files take the private rename, and are right."""
+    instance_id = emulator.instance_id("db-1")
+    on_instance(emulator, instance_id, "mkdir -p /opt/exact && echo old > /opt/exact/owned "
+                                       "&& chown nobody /opt/exact/owned")
+    base = {"instance_ids": [instance_id], "target_dir": "/opt/exact"}
+    tasks = {
+        "empty": {**base, "content": "", "name": "empty"},
+        "setuid": {**base, "content": "#!/bin/sh\n", "name": "tool", "mode": "4755"},
+        "numeric": {**base, "content": "n\n", "name": "numeric", "owner": "65534", "group": "65534"},
+        "owned": {**base, "content": "mine\n", "name": "owned"},
+    }
+    played = ansible.play([{"name": name, "alicloud.ecs.send_file": args} for name, args in tasks.items()])
+    assert played.rc == 0, played.output
+    for name in tasks:
+        assert played.result(name)["results"][0]["method"] == "chunks", name
+    assert on_instance(emulator, instance_id, "cd /opt/exact && stat -c '%n %s %U %a' empty tool numeric owned") == (
+        "empty 0 root 644\ntool 10 root 4755\nnumeric 2 nobody 644\nowned 5 root 644\n")
+    again = ansible.play([{"name": name, "alicloud.ecs.send_file": args} for name, args in tasks.items()])
+    assert [again.outcome(name) for name in tasks] == ["ok"] * 4, again.output
