@@ -217,10 +217,12 @@ def test_a_planted_link_at_the_target_is_reported_not_followed_or_shown(ansible,
     before = victim_state(emulator, instance_id)
     task = {"instance_ids": [instance_id], "content": "root secret\nmore\n", "name": "app.conf",
             "target_dir": "/srv/linked", "owner": "nobody"}
-    played = ansible.play([{"name": "check", "alicloud.ecs.send_file": task, "ignore_errors": True},
-                           {"name": "send", "alicloud.ecs.send_file": task, "ignore_errors": True}], diff=True)
+    large = {**task, "content": "y" * 40000}
+    played = ansible.play([{"name": "check", "alicloud.ecs.send_file": task, "ignore_errors": True, "check_mode": True},
+                           {"name": "send", "alicloud.ecs.send_file": task, "ignore_errors": True},
+                           {"name": "large", "alicloud.ecs.send_file": large, "ignore_errors": True}], diff=True)
     assert "cm9vdCBzZWNyZXQK" not in played.output  # Base64 of the victim's content: no probe printed it
-    for name in ("check", "send"):
+    for name in ("check", "send", "large"):
         assert played.outcome(name) == "failed"
         [item] = played.result(name)["results"]
         assert (item["status"], item["error_code"]) == ("Failed", "UnsafePath"), item
