@@ -28,8 +28,10 @@ from dataclasses import dataclass
 
 BLOCK = 256        # bytes compared at a time while looking for differences
 EDIT_GAP = 32      # differences this close together become one edit (fewer offsets to list)
-# The AnsiballZ wrapper of ansible-core >= 2.19 names its module near the top (before the zip).
+# The AnsiballZ wrapper of ansible-core >= 2.19 names its module near the top (before the zip); the wrapper of
+# 2.17 and 2.18 names it where it runs it, after the zip (in the payload's last few KB).
 MODULE_NAME_RE = re.compile(rb"\nmodule_fqn='([A-Za-z0-9_.]+)',\n")
+OLDER_MODULE_NAME_RE = re.compile(rb"\n *runpy\.run_module\(mod_name='([A-Za-z0-9_.]+)', init_globals=dict\(")
 MODULE_NAME_WINDOW = 64 * 1024
 # Every AnsiballZ payload carries its arguments as the JSON text {"ANSIBLE_MODULE_ARGS": {...}}, written into
 # the wrapper as one Python string literal (repr, so one line): ansible-core >= 2.19 as the wrapper call's
@@ -53,6 +55,7 @@ def module_name(stdin: bytes | None) -> str | None:
     if not stdin or not stdin.startswith(b"#!"):
         return None
     found = MODULE_NAME_RE.search(stdin, 0, MODULE_NAME_WINDOW)
+    found = found or OLDER_MODULE_NAME_RE.search(stdin, max(0, len(stdin) - MODULE_NAME_WINDOW))
     return found.group(1).decode("ascii") if found else None
 
 

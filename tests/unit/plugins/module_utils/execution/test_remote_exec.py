@@ -151,14 +151,16 @@ SECRET = "arg-SENTINEL-51c7"
 def module_payload(stamp: int, body: bytes, secret: str = SECRET, generation: str = "2.19") -> bytes:
     """Shaped like an AnsiballZ payload (module name, its arguments, then a zip stamped every few KB with
     its build time), run by this Python, so the instance side of a rebuild really runs here. ``generation``
-    2.17 writes the arguments the older way, after the zip (see stdin_delta.ARGUMENT_LINES)."""
+    2.17 names the module and writes the arguments the older way, after the zip (see stdin_delta)."""
     stamped = bytearray(body)
     for offset in range(500, len(stamped), 3000):
         stamped[offset:offset + 2] = b"%02d" % stamp
     params = repr(json.dumps({"ANSIBLE_MODULE_ARGS": {"url_password": secret, "n": stamp}})).encode()
     zipped = b"zip_data='" + base64.b64encode(bytes(stamped)) + b"',\n"
     if generation == "2.17":
-        return f"#!{sys.executable}\n".encode() + zipped + b"def main():\n    ANSIBALLZ_PARAMS = " + params + b"\n"
+        return (f"#!{sys.executable}\n".encode() + zipped + b"def main():\n"
+                + b"        runpy.run_module(mod_name='ansible.modules.fake', init_globals=dict(_module_fqn=1))\n"
+                + b"    ANSIBALLZ_PARAMS = " + params + b"\n")
     return (f"#!{sys.executable}\n".encode() + b"module_fqn='ansible.modules.fake',\n"
             + b"params=" + params + b",\n" + zipped)
 
@@ -223,7 +225,7 @@ def test_arguments_larger_than_the_inline_budget_are_staged_and_released(cloud, 
         frame = runner.run(b"sha256sum | cut -c1-64", payload)
         assert frame.stdout.strip().decode() == hashlib.sha256(payload).hexdigest()
         assert not holders(cloud.chunk_root) and not holders(tmp_path / "cache")
-    assert len(kept_bases(cloud)) == (1 if generation == "2.19" else 0), "the older shape names no module"
+    assert len(kept_bases(cloud)) == 1
     assert cloud.largest_content < 24 * 1024
 
 

@@ -125,6 +125,7 @@ def test_the_arguments_of_a_real_payload_are_found_and_only_they_are_cut(tmp_pat
     assert params["ANSIBLE_MODULE_ARGS"]["url_password"] == password
     generation = b"\nparams='" if b"\n    _ansiballz_main(\n" in payload else b"\n    ANSIBALLZ_PARAMS = '"
     assert payload[:split.offset + 1].endswith(generation)
+    assert module_name(payload) == module_name(split.scrubbed) == "ansible.modules.get_url"
 
 
 def test_two_runs_of_a_real_task_differ_in_their_arguments_only_after_scrubbing(tmp_path) -> None:
@@ -141,7 +142,7 @@ def older_payload(params: bytes) -> bytes:
     zip first, the module run by runpy, the arguments as ``ANSIBALLZ_PARAMS = '...'`` inside the wrapper's main."""
     return (b"#!/usr/bin/python3\n# -*- coding: utf-8 -*-\ndef _ansiballz_main():\n    ZIPDATA = '"
             + base64.b64encode(os.urandom(20_000)) + b"'\n"
-            + b"        runpy.run_module(mod_name='ansible.modules.get_url', init_globals=None)\n"
+            + b"        runpy.run_module(mod_name='ansible.modules.get_url', init_globals=dict(_module_fqn='x'))\n"
             + b"    ANSIBALLZ_PARAMS = " + params + b"\n    if PY3:\n        pass\n")
 
 
@@ -151,6 +152,7 @@ def test_the_older_shape_of_the_arguments_is_found_too() -> None:
     split = split_arguments(payload)
     assert split is not None and split.arguments == params and split.payload() == payload
     assert SENTINEL.encode() not in split.scrubbed
+    assert module_name(payload) == "ansible.modules.get_url"
 
 
 def test_arguments_that_are_not_certain_are_not_split() -> None:
