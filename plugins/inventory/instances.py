@@ -13,6 +13,10 @@ description:
   - The inventory file name must end with C(alicloud_ecs.yml) or C(alicloud_ecs.yaml).
   - With O(cache) on, a warm cache answers without a single API call; the cache key covers the access
     key ID, endpoint, regions and filters, so two accounts never share an entry.
+  - Every string the API returns (names, descriptions, tags, addresses) is data, never a template, on every
+    supported ansible-core line, read fresh or from the cache; O(compose), O(groups) and O(keyed_groups) read
+    them as values. On ansible-core before 2.19 they are marked unsafe, so C(ansible-inventory --list) prints
+    each of them wrapped in an C(__ansible_unsafe) mapping there, as ansible-core 2.20 and later do anyway.
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 version_added: 0.1.0
