@@ -6,7 +6,9 @@ Users are planted as with ``runuser`` inside the emulated instance (the control 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -169,3 +171,30 @@ def test_deploy_with_become_costs_two_calls_per_module_task_and_prunes_and_relea
     wait_for(lambda: deploy_files(emulator, target) == before, f"deploy's staging directory to hold only:\n{before}",
              step=0.5)
     assert emulator.exec(target, f"grep -rl {secret} {DEPLOY_DIR} /tmp/.alicloud-ecs* 2>/dev/null")["stdout"] == ""
+
+
+def test_a_large_file_as_deploy_goes_up_by_runcommand_and_leaves_no_chunks(ansible, emulator, reachable, tmp_path) -> None:
+    """2 MB of random bytes: a manifest and its chunks, each written by a RunCommand run as deploy (no SendFile),
+    removed by deploy's own envelope once the file is rebuilt."""
+    target = reachable[0]["id"]
+    users(ansible)
+    inventory = one_host_inventory(tmp_path, reachable[0])
+    source = tmp_path / "big.bin"
+    play = tmp_path / "big.yml"
+    play.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "remote_user": "deploy", "become": True,
+                                 "vars": dict(SETTINGS), "tasks": [
+        {"name": "Big", "ansible.builtin.copy": {"src": str(source), "dest": "/root/big-by-deploy.bin"}}]}]))
+    source.write_bytes(b"small")  # first, the modules copy runs (stat, copy) are staged and kept
+    assert ansible.playbook(play, inventory=inventory).rc == 0
+    source.write_bytes(os.urandom(2 << 20))
+    size = f"du -sk {DEPLOY_DIR} | cut -f1"
+    before = int(emulator.exec(target, size)["stdout"])
+    emulator.reset_counters()
+    run = ansible.playbook(play, inventory=inventory)
+    assert run.rc == 0, run.output
+    counters = emulator.counters()
+    assert counters.get("SendFile", 0) == 0 and counters["RunCommand"] > 2 * 2 * 1024 // 25, counters
+    remote = emulator.exec(target, "sha256sum < /root/big-by-deploy.bin; rm -f /root/big-by-deploy.bin")
+    assert remote["stdout"].split()[0] == hashlib.sha256(source.read_bytes()).hexdigest()
+    grown = int(emulator.exec(target, size)["stdout"]) - before
+    assert grown < 512, f"a large transfer's chunks are removed once it is rebuilt (grew by {grown} KB)"

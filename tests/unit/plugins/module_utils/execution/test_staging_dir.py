@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -287,3 +289,25 @@ def test_release_of_a_no_log_task_works_for_the_owner(tmp_path) -> None:
     assert not trailer.missing
     assert not (staging / chunk.name).exists()
     assert base64.b64decode(trailer.frame_tail)  # the command ran
+
+
+def test_pruning_works_when_the_command_starts_in_a_directory_the_user_cannot_read() -> None:
+    """find -exec gives up when it cannot return to its starting directory: the agent may start a user's
+    command in root's home."""
+    top = Path(tempfile.mkdtemp(prefix="staging-cwd-"))
+    try:
+        top.chmod(0o755)
+        locked = top / "locked"
+        locked.mkdir(mode=0o700)
+        staging = top / "stage"
+        staging.mkdir(mode=0o700)
+        plan = pruned_plan(staging)
+        (staging / "0ld0").write_text("old")
+        aged(staging / "0ld0")
+        for path in (top, staging, *staging.iterdir()):
+            os.chown(path, NOBODY, NOBODY)
+        subprocess.run(["runuser", "-u", "nobody", "--", "/bin/sh", "-c", transport.build_run_script(b"true", plan)],
+                       cwd=locked, check=True, timeout=RUN_LIMIT, stdout=subprocess.DEVNULL)
+        assert not (staging / "0ld0").exists()
+    finally:
+        shutil.rmtree(top)
