@@ -47,6 +47,7 @@ REFRESH_MARGIN_SHARE = 3  # ... and at a third of the token's lifetime for short
 ENV_CREDENTIAL_CACHE = "ANSIBLE_ALICLOUD_CREDENTIAL_CACHE"
 DEFAULT_CREDENTIAL_CACHE = "~/.ansible/alicloud_ecs/credentials"
 DEFAULT_SESSION_NAME = "ansible-alicloud-ecs"
+REFRESH_LOCK_WAIT = 60.0  # seconds one worker waits for another's refresh of the same source (see _lock_for_a_while)
 
 
 @dataclass(frozen=True)
@@ -153,10 +154,30 @@ class CredentialCache:
             yield
             return
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            _lock_for_a_while(handle, REFRESH_LOCK_WAIT)
             yield
         finally:
             os.close(handle)
+
+
+def _lock_for_a_while(handle: int, seconds: float) -> bool:
+    """Try for ``seconds`` to take the exclusive lock on ``handle``; False when it stayed taken.
+
+    The refresh lock only saves duplicate refreshes, so a holder that never lets go (a stuck process, or one
+    stopped with SIGSTOP) must not hold every other worker's API calls: past the wait the refresh goes ahead
+    without the lock, which costs one more call to the credential source, nothing else.
+    """
+    deadline = time.monotonic() + seconds
+    pause = 0.01
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+        time.sleep(pause)
+        pause = min(0.2, pause * 1.5)
 
 
 class CredentialProvider:

@@ -66,3 +66,30 @@ def test_a_refusal_in_a_library_message_becomes_the_service_code_without_the_bod
                      '{"RequestId": "R1", "Code": "NoPermission", "Message": "You are not authorized"}', "AssumeRole")
     assert isinstance(error, CloudError) and error.code == "NoPermission" and error.http_status == 403
     assert "assuming role r refused" in str(error) and "R1" in str(error)
+
+
+def test_a_refresh_lock_held_for_ever_is_waited_for_a_while_only(tmp_path, monkeypatch) -> None:
+    """A worker stuck while holding the refresh lock (here another process that never lets go) delays the
+    others by the wait only; then they refresh without it."""
+    import subprocess
+    import sys
+    from ansible_collections.alicloud.ecs.plugins.module_utils.auth import credentials
+
+    cache = CredentialCache(str(tmp_path / "cache"))
+    with cache.locked("source"):
+        pass  # creates the lock file
+    lock_file = next(str(path) for path in (tmp_path / "cache").iterdir() if path.name.endswith(".lock"))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('held', flush=True); time.sleep(300)", lock_file], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(credentials, "REFRESH_LOCK_WAIT", 0.3)
+        entered = []
+        with cache.locked("source"):
+            entered.append(True)
+        assert entered == [True]
+        assert holder.poll() is None  # the holder still holds it: the wait ended, not the lock
+    finally:
+        holder.kill()
+        holder.wait()
