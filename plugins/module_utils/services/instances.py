@@ -27,6 +27,7 @@ MAX_FILTER_TAGS = 20
 MAX_FILTER_INSTANCE_IDS = 100
 HOSTNAME_SOURCES = ("instance_name", "instance_id", "hostname", "private_ip_address", "public_ip_address",
                     "region_id", "zone_id")
+HOSTVAR_OF_SOURCE = {"hostname": "host_name"}
 
 
 def list_regions(client: CloudClient) -> list[str]:
@@ -131,7 +132,8 @@ def _hostname_value(hostvars: dict[str, t.Any], source: str) -> str:
     if source.startswith("tag:"):
         return str((hostvars.get("instance_tags") or {}).get(source[4:], ""))
     if source in HOSTNAME_SOURCES:
-        return str(hostvars.get(source) or "")
+        # The preference is named as the other plugins name it; the field HostName becomes the variable host_name.
+        return str(hostvars.get(HOSTVAR_OF_SOURCE.get(source, source)) or "")
     raise ValueError(
         f"hostnames: unknown preference {source!r}; use one of {', '.join(HOSTNAME_SOURCES)} or tag:KEY")
 

@@ -34,6 +34,7 @@ def test_hostvars_are_snake_case_with_tags_and_flat_addresses() -> None:
     ([{"name": "instance_name", "prefix": "region_id", "separator": "-"}], "cn-hangzhou-web-1"),
     ([{"name": "instance_name", "prefix": "tag:Missing"}], "web-1"),
     (["public_ip_address", "instance_id"], "47.1.2.3"),
+    (["hostname", "instance_id"], "web-1.local"),  # the HostName field, kept as the variable host_name
 ])
 def test_hostname_preferences(preferences, expected) -> None:
     assert pick_hostname(hostvars_for(INSTANCE), preferences) == expected
