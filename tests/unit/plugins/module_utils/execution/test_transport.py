@@ -242,3 +242,16 @@ def test_arguments_that_do_not_match_the_checked_stdin_run_nothing(tmp_path) -> 
     marker = tmp_path / "ran"
     trailer = transport.parse_trailer(run_locally(transport.build_run_script(f"touch {marker}".encode(), plan)))
     assert trailer.missing == ["unverified"] and not marker.exists() and not (tmp_path / "kept.base").exists()
+
+
+def test_a_scrubbed_payload_and_its_arguments_all_inline_are_spliced_too() -> None:
+    """Parts that all ride inline need no staging directory (the script then never names one)."""
+    payload, split = scrubbed_payload(b"small")
+    half = len(split.scrubbed) // 2
+    parts = [transport.StdinPart(inline=transport.pack_inline(piece))
+             for piece in (split.scrubbed[:half], split.scrubbed[half:])]
+    splice = transport.ArgsSplice(split.offset, split.skip, [transport.StdinPart(inline=transport.pack_inline(split.arguments))])
+    plan = transport.StdinPlan(parts=parts, sha256=hashlib.sha256(payload).hexdigest(), splice=splice)
+    script = transport.build_run_script(b"cat", plan)
+    assert 'cd "$_c" && gzip' not in script
+    assert round_trip_script(script).stdout == payload
