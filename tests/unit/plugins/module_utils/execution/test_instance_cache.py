@@ -71,3 +71,12 @@ def test_pieces_unused_for_a_week_are_pruned_at_most_hourly(tmp_path) -> None:
     os.utime(stale, (then, then))
     cache.set_base("command", b"payload 2")
     assert os.path.exists(stale), "swept at most once per PRUNE_EVERY"
+
+
+def test_a_payload_that_still_holds_arguments_is_never_stored(tmp_path) -> None:
+    """The executor keeps payloads without their arguments (stdin_delta.split_arguments); the cache refuses any
+    other, so a module's no_log option can never reach the controller's disk through it."""
+    cache = InstanceCache(str(tmp_path), "scope", "i-1")
+    cache.set_base("ansible.modules.get_url", b"#!/usr/bin/python3\nparams='{\"ANSIBLE_MODULE_ARGS\": {}}',\n")
+    assert cache.base("ansible.modules.get_url") is None
+    assert not [path for path in Path(tmp_path).rglob("*") if path.is_file()]
