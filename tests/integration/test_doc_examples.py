@@ -11,7 +11,6 @@ import re
 import sys
 from pathlib import Path
 
-import jinja2
 import yaml
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -58,24 +57,19 @@ def test_migration_module_defaults_play_runs(ansible, reachable, tmp_path) -> No
     assert run.rc == 0, run.output
 
 
-def awx_environment(emulator, config_file: Path) -> dict[str, str]:
-    """What the credential type of docs/awx.md injects, for a credential with the key pair, region and endpoint."""
-    (injectors,) = [block for block in yaml_blocks("awx.md") if isinstance(block, dict) and "env" in block]
+def awx_environment(emulator, private_dir: Path) -> dict[str, str]:
+    """What the shipped credential type (docs/awx.md) injects for a credential with the key pair, region and
+    endpoint, rendered as AWX renders it (test_awx_credential_type.awx_inject)."""
+    from test_awx_credential_type import awx_inject
     given = emulator.env()
-    fields = {"access_key_id": given["ALIBABA_CLOUD_ACCESS_KEY_ID"], "access_key_secret": given["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
-              "security_token": "", "region_id": "cn-hangzhou", "profile": "", "config_file": "", "role_arn": "",
-              "role_session_name": "", "endpoint": emulator.endpoint, "tower": {"filename": {"config": str(config_file)}}}
-    return {name: jinja2.Template(value).render(**fields) for name, value in injectors["env"].items()}
+    return awx_inject({"access_key_id": given["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+                       "access_key_secret": given["ALIBABA_CLOUD_ACCESS_KEY_SECRET"], "region_id": "cn-hangzhou",
+                       "endpoint": emulator.endpoint}, private_dir)
 
 
 def test_awx_credential_type_and_inventory_source(ansible, emulator, reachable, tmp_path) -> None:
-    (fields,) = [block for block in yaml_blocks("awx.md") if isinstance(block, dict) and "fields" in block]
-    wanted = {"access_key_id", "access_key_secret", "security_token", "profile", "role_arn", "endpoint"}
-    assert {field["id"] for field in fields["fields"]} >= wanted
-    config_file = tmp_path / "config"
-    config_file.write_text("")
-    injected = awx_environment(emulator, config_file)
-    assert injected["ALIBABA_CLOUD_CONFIG_FILE"] == "", "no configuration file is named when the field is empty"
+    injected = awx_environment(emulator, tmp_path)
+    assert injected["ALIBABA_CLOUD_REGION_ID"] == "cn-hangzhou"
     project = tmp_path / "project" / "inventories"
     project.mkdir(parents=True)
     inventory = project / "prod.alicloud_ecs.yml"
