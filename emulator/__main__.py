@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from types import FrameType
 
-from . import control, fleet as fleet_mod
+from . import control, fleet as fleet_mod, twin
 from .app import Emulator
 from .config import Options
 from .procs import children_map
@@ -228,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = sub.add_parser("run", help="run CMD against a fresh emulator and exit with its code")
     add_common(run_parser)
     run_parser.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    twin.add_arguments(sub.add_parser("twin", help="write a fleet file of the instances an inventory file lists"))
     args = parser.parse_args(argv)
+    if args.command == "twin":
+        return twin.main(args)
     if args.command == "run":
         args.cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         return run(args)

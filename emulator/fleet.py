@@ -27,6 +27,14 @@ EVENT_TYPES = {"SystemMaintenance.Reboot": 1, "SystemMaintenance.Redeploy": 2, "
                "AccountUnbalanced.Stop": 36, "AccountUnbalanced.Delete": 37}
 CYCLE_STATUSES = {"Executed": 0, "Avoided": 8, "Scheduled": 24, "Executing": 32, "Canceled": 48, "Failed": 64,
                   "Inquiring": 72}
+# DescribeInstances fields the emulator renders with fixed values, which a fleet instance may set in ``attributes``
+# (a twin of a real account keeps its resource groups, key pairs, charge types...). Not the state-dependent ones.
+ATTRIBUTES = ("InstanceChargeType", "InternetChargeType", "InternetMaxBandwidthIn", "InternetMaxBandwidthOut",
+              "InstanceNetworkType", "SerialNumber", "ResourceGroupId", "KeyPairName", "DeletionProtection",
+              "ExpiredTime", "AutoReleaseTime", "SpotStrategy", "SpotPriceLimit", "SpotDuration",
+              "CreditSpecification", "DeploymentSetId", "ClusterId", "HpcClusterId", "VlanId", "SaleCycle",
+              "GPUAmount", "GPUSpec", "LocalStorageAmount", "LocalStorageCapacity", "IoOptimized",
+              "DeviceAvailable", "Recyclable", "EnableNVS")
 EPOCH = 1704067200  # 2024-01-01T00:00:00Z: deterministic creation times are offsets from here
 
 
@@ -170,7 +178,20 @@ def normalize_instance(entry: dict[str, Any], regions: list[dict[str, Any]]) -> 
         "tags": {str(k): "" if v is None else str(v) for k, v in (entry.get("tags") or {}).items()},
         "agent_version": str(entry.get("agent_version", "2.2.3.857")),
         "events": [normalize_event(instance_id, e, n) for n, e in enumerate(entry.get("events") or [])],
+        "attributes": attributes(name, entry.get("attributes") or {}),
     }
+
+
+def attributes(name: str, given: Any) -> dict[str, Any]:
+    """The ``attributes`` of an instance: scalar values of the DescribeInstances fields named in ATTRIBUTES."""
+    if not isinstance(given, dict):
+        raise FleetError(f"instance {name}: attributes must be a mapping of DescribeInstances fields")
+    for key, value in given.items():
+        if key not in ATTRIBUTES:
+            raise FleetError(f"instance {name}: attributes: {key} is not one of {', '.join(ATTRIBUTES)}")
+        if not isinstance(value, (str, int, float, bool)):
+            raise FleetError(f"instance {name}: attributes: {key} must be a string, number or boolean")
+    return dict(given)
 
 
 def one_of(value: Any, allowed: Any, what: str) -> str:

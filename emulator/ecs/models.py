@@ -188,4 +188,5 @@ def render(inst: dict[str, Any]) -> dict[str, Any]:
         "HibernationOptions": {"Configured": False},
         "ClockOptions": {"PtpStatus": "disabled"},
         **({} if running else {"StoppedMode": "KeepCharging"}),
+        **inst.get("attributes", {}),  # the fleet's own values of the fixed fields above (fleet.ATTRIBUTES)
     }

@@ -1,0 +1,173 @@
+"""``python -m emulator twin``: emulator A stands in for the real account; its twin fleet starts emulator B; the
+same inventory file then lists the same hosts, groups and host variables on both, and the same playbook runs
+on the twin through ``python -m emulator run`` (the loop docs/rehearsal.md shows)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from emulator.testing import EMULATOR_PYTHON, EmulatorProcess
+
+from conftest import REPO_ROOT, Ansible
+from test_inventory import trusted
+
+# The "real account": two regions with instances and one without, every status and agent state a twin must
+# carry, a Windows instance, a pending system event, a public address, tags with spaces, a custom host name.
+SOURCE_FLEET = {
+    "access_keys": [{"id": "LTAI5tTwinSourceAccount", "secret": "twin-source-secret"}],
+    "regions": [{"id": "cn-hangzhou", "zones": ["cn-hangzhou-h", "cn-hangzhou-i"]},
+                {"id": "cn-beijing", "zones": ["cn-beijing-a"]}, {"id": "cn-shenzhen"}],
+    "instances": [
+        {"name": "web-1", "region": "cn-hangzhou", "zone": "cn-hangzhou-i", "public_ip": "47.98.1.2",
+         "hostname": "iZweb1", "description": "front end", "tags": {"role": "web", "owner team": "shop web"}},
+        {"name": "web-2", "region": "cn-hangzhou", "tags": {"role": "web"}},
+        {"name": "db-1", "region": "cn-beijing", "instance_type": "ecs.c7.xlarge", "tags": {"role": "db"},
+         "events": [{"type": "SystemMaintenance.Reboot", "reason": "host upgrade"}],
+         "attributes": {"ResourceGroupId": "rg-prod", "KeyPairName": "ops-key", "InstanceChargeType": "PrePaid",
+                        "ExpiredTime": "2027-01-31T16:00Z"}},
+        {"name": "old-1", "region": "cn-hangzhou", "status": "Stopped", "tags": {"role": "web"}},
+        {"name": "dark-1", "region": "cn-beijing", "agent": "offline", "agent_version": "2.1.0.1",
+         "tags": {"role": "db"}},
+        {"name": "win-1", "region": "cn-hangzhou", "os_type": "windows", "status": "Stopped",
+         "tags": {"role": "app"}},
+    ],
+}
+INVENTORY = """\
+plugin: alicloud.ecs.instances
+regions: [cn-hangzhou, cn-beijing, cn-shenzhen]
+hostnames: [instance_name, instance_id]
+include_events: true
+keyed_groups:
+  - {key: instance_tags.role, prefix: role}
+  - {key: zone_id, prefix: zone}
+  - {key: status, prefix: status}
+  - {key: os_type, prefix: os}
+  - {key: resource_group_id, prefix: rg}
+groups:
+  running: status == 'Running'
+compose:
+  ansible_python_interpreter: "'/usr/bin/python3'"
+"""
+# Where each emulator listens: the only host variable that differs between the account and its twin.
+VOLATILE = {"ansible_alicloud_endpoint"}
+PLAY = """\
+- hosts: role_web:&running
+  gather_facts: false
+  tasks:
+    - ansible.builtin.command: cat /etc/hostname
+      register: name
+    - ansible.builtin.copy: {dest: /tmp/rehearsed, content: "{{ instance_id }}"}
+"""
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    with EmulatorProcess(fleet=SOURCE_FLEET, state_dir=tmp_path_factory.mktemp("account")) as process:
+        yield process
+
+
+def twin(ansible: Ansible, inventory: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m emulator twin`` with the account's environment, as a user runs it."""
+    env = {**ansible.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "emulator", "twin", "-i", str(inventory), "-o", str(output)],
+                          cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=300, check=False)
+
+
+def listed(ansible: Ansible, inventory: Path) -> dict:
+    run = ansible.inventory("--list", inventory=inventory, env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
+    assert run.rc == 0, run.output
+    return trusted(json.loads(run.stdout))
+
+
+def without_volatile(data: dict) -> dict:
+    hostvars = {name: {key: value for key, value in host.items() if key not in VOLATILE}
+                for name, host in data["_meta"]["hostvars"].items()}
+    return {**data, "_meta": {"hostvars": hostvars}}
+
+
+def test_twin_lists_the_same_groups_and_hostvars_as_the_account(source, tmp_path) -> None:
+    inventory = tmp_path / "my.alicloud_ecs.yml"
+    inventory.write_text(INVENTORY)
+    account = Ansible(source, tmp_path)
+    fleet = tmp_path / "fleet.yml"
+    made = twin(account, inventory, fleet)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "wrote 6 instances" in made.stdout
+    text = fleet.read_text()
+    # Nothing of the account's credentials reaches the file: the twin signs with a key of its own.
+    assert "twin-source-secret" not in text and "LTAI5tTwinSourceAccount" not in text
+    expected = listed(account, inventory)
+    assert {"role_web", "role_db", "role_app", "events_pending", "running", "os_windows", "rg_rg_prod"} <= set(expected)
+    assert len(expected["_meta"]["hostvars"]) == 6
+    filtered = tmp_path / "prod.alicloud_ecs.yml"
+    filtered.write_text("plugin: alicloud.ecs.instances\nhostnames: [instance_name]\n"
+                        "filters: {resource_group_id: rg-prod, key_pair_name: ops-key}\n")
+
+    with EmulatorProcess(fleet=fleet, state_dir=tmp_path / "twin") as replica:
+        got = listed(Ansible(replica, tmp_path), inventory)
+        # A server-side filter on a field the emulator renders as a constant finds the same instance on the twin.
+        assert set(listed(Ansible(replica, tmp_path), filtered)["_meta"]["hostvars"]) == {"db-1"}
+        # The instances themselves: ids, states and agent states (which no host variable shows here).
+        assert sorted((i["id"], i["name"], i["status"], i["agent"]) for i in replica.instances()) == \
+            sorted((i["id"], i["name"], i["status"], i["agent"]) for i in source.instances())
+    assert without_volatile(got) == without_volatile(expected)
+    assert got["_meta"]["hostvars"]["web-1"]["ansible_alicloud_endpoint"] == replica.endpoint
+    db = got["_meta"]["hostvars"]["db-1"]
+    assert [event["type"] for event in db["system_events"]] == ["SystemMaintenance.Reboot"]
+
+
+def test_rehearsal_runs_the_same_playbook_on_the_twin(source, tmp_path) -> None:
+    """The loop of docs/rehearsal.md: export, then ``python -m emulator run --fleet`` the same inventory file and
+    playbook; the play reaches the twin's instances by the account's instance IDs."""
+    inventory = tmp_path / "my.alicloud_ecs.yml"
+    inventory.write_text(INVENTORY)
+    account = Ansible(source, tmp_path)
+    fleet = tmp_path / "fleet.yml"
+    assert twin(account, inventory, fleet).returncode == 0
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAY)
+    state = tmp_path / "rehearsal"
+    # Only ansible's own settings come along: the account's key and endpoint must not reach the rehearsal.
+    env = {key: value for key, value in account.env.items() if not key.startswith(("ALIBABA_CLOUD_", "ALICLOUD_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([EMULATOR_PYTHON, "-m", "emulator", "run", "--fleet", str(fleet), "--state-dir", str(state),
+                           "--", str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+                           str(playbook)], cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=600,
+                          stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "web-1" in done.stdout and "web-2" in done.stdout and "old-1" not in done.stdout
+    assert "ok=2" in done.stdout and "changed=2" in done.stdout
+    # The account itself was not touched by the rehearsal.
+    web1 = source.instance_id("web-1")
+    assert source.exec(web1, "cat /tmp/rehearsed 2>/dev/null || echo untouched")["stdout"].strip() == "untouched"
+
+
+def test_bad_arguments_are_named_before_any_api_call(source, tmp_path) -> None:
+    account = Ansible(source, tmp_path)
+    source.reset_counters()
+    wrong_name = tmp_path / "hosts.yml"
+    wrong_name.write_text(INVENTORY)
+    made = twin(account, wrong_name, tmp_path / "fleet.yml")
+    assert made.returncode == 2 and "--inventory" in made.stderr and "alicloud_ecs.yml" in made.stderr
+    inventory = tmp_path / "my.alicloud_ecs.yml"
+    inventory.write_text(INVENTORY)
+    made = twin(account, inventory, tmp_path / "missing" / "fleet.yml")
+    assert made.returncode == 2 and "--output" in made.stderr
+    assert not any(source.counters().values())
+
+
+def test_an_endpoint_pinned_in_the_inventory_file_is_warned_about(source, tmp_path) -> None:
+    """A rehearsal with such a file would reach that endpoint (the real account), not the emulator."""
+    inventory = tmp_path / "pinned.alicloud_ecs.yml"
+    inventory.write_text(INVENTORY + f"endpoint: {source.endpoint}\n")
+    made = twin(Ansible(source, tmp_path), inventory, tmp_path / "fleet.yml")
+    assert made.returncode == 0, made.stderr
+    assert "sets endpoint" in made.stderr and "instead of the emulator" in made.stderr
+    assert len(yaml.safe_load((tmp_path / "fleet.yml").read_text())["instances"]) == 6
