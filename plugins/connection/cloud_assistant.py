@@ -237,8 +237,9 @@ notes:
   - Windows instances (C(ansible_shell_type=powershell), set by the M(alicloud.ecs.instances) inventory) get a
     PowerShell envelope run as C(RunPowerShellScript), with the same framing, staging and paging. It has NOT been
     verified against a real Windows instance; only the default C(System) user is supported. See docs/connection.md.
-  - Least-privilege RAM actions for this plugin are C(ecs:RunCommand), C(ecs:DescribeInvocationResults),
-    C(ecs:SendFile) and C(ecs:StopInvocation).
+  - The RAM actions this plugin can call (C(ecs:RunCommand), C(ecs:DescribeInvocationResults), C(ecs:SendFile),
+    C(ecs:StopInvocation), and C(ecs:DescribeInstances) for the reachability check) and a minimal RAM policy are
+    listed in docs/permissions.md of the collection.
 """
 
 EXAMPLES = r"""

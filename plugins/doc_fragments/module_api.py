@@ -121,6 +121,8 @@ notes:
     or in a play with C(connection: local). It never connects to the instances itself.
   - Every alicloud.ecs module belongs to the C(group/alicloud.ecs.alicloud) C(module_defaults) group, so
     credentials and the region can be set once per play.
+  - The RAM actions each module can call (per option) and minimal RAM policies are listed in docs/permissions.md
+    of the collection.
 requirements:
   - aliyun-python-sdk-core >= 2.16.1
   - alibabacloud-credentials >= 1.0 (only to assume a role, with assume_role_arn or a RamRoleArn, ChainableRamRoleArn or OIDC profile)

@@ -17,6 +17,10 @@ description:
     supported ansible-core line, read fresh or from the cache; O(compose), O(groups) and O(keyed_groups) read
     them as values. On ansible-core before 2.19 they are marked unsafe, so C(ansible-inventory --list) prints
     each of them wrapped in an C(__ansible_unsafe) mapping there, as ansible-core 2.20 and later do anyway.
+notes:
+  - The RAM actions this plugin can call (C(ecs:DescribeInstances); C(ecs:DescribeRegions) without O(regions);
+    C(ecs:DescribeCloudAssistantStatus) for the agent state; C(ecs:DescribeInstancesFullStatus) with
+    O(include_events)) and a minimal RAM policy are listed in docs/permissions.md of the collection.
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 version_added: 0.1.0
