@@ -1,4 +1,5 @@
-"""CLI: ``python -m emulator serve …`` (a server until SIGTERM) and ``python -m emulator run … -- CMD`` (one-shot)."""
+"""CLI: ``python -m emulator serve …`` (a server until SIGTERM), ``python -m emulator run … -- CMD`` (one-shot) and
+``python -m emulator twin -i INVENTORY -o FLEET`` (a fleet file of what an inventory file lists, emulator/twin.py)."""
 from __future__ import annotations
 
 import argparse

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -238,7 +239,11 @@ def write(document: dict[str, Any], source: Path, target: Path) -> None:
         raise TwinError(f"the listed instances do not make a valid fleet: {error}") from None
     header = HEADER.format(source=source, fleet=target, when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
-    target.write_text(header + body, encoding="utf-8")
+    # Owner-only, like an inventory cache: addresses, tags and descriptions of the account are in it.
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(header + body)
 
 
 def export(inventory: str, output: str) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,14 +58,7 @@ compose:
 """
 # Where each emulator listens: the only host variable that differs between the account and its twin.
 VOLATILE = {"ansible_alicloud_endpoint"}
-PLAY = """\
-- hosts: role_web:&running
-  gather_facts: false
-  tasks:
-    - ansible.builtin.command: cat /etc/hostname
-      register: name
-    - ansible.builtin.copy: {dest: /tmp/rehearsed, content: "{{ instance_id }}"}
-"""
+PLUGIN = "alicloud.ecs.instances"
 
 
 @pytest.fixture(scope="module")
@@ -123,30 +117,49 @@ def test_twin_lists_the_same_groups_and_hostvars_as_the_account(source, tmp_path
     assert [event["type"] for event in db["system_events"]] == ["SystemMaintenance.Reboot"]
 
 
-def test_rehearsal_runs_the_same_playbook_on_the_twin(source, tmp_path) -> None:
-    """The loop of docs/rehearsal.md: export, then ``python -m emulator run --fleet`` the same inventory file and
-    playbook; the play reaches the twin's instances by the account's instance IDs."""
-    inventory = tmp_path / "my.alicloud_ecs.yml"
-    inventory.write_text(INVENTORY)
+def doc_examples() -> tuple[dict, list]:
+    """The inventory file and the playbook of docs/rehearsal.md, as written."""
+    text = (REPO_ROOT / "docs" / "rehearsal.md").read_text(encoding="utf-8")
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    (inventory,) = [block for block in blocks if isinstance(block, dict) and block.get("plugin") == PLUGIN]
+    (play,) = [block for block in blocks if isinstance(block, list)]
+    return inventory, play
+
+
+def test_rehearsal_runs_the_documented_loop_on_the_twin(source, tmp_path) -> None:
+    """docs/rehearsal.md's loop: export with the account's environment, then ``python -m emulator run --fleet``
+    the same inventory file and playbook; a module finds the twin's instance by the account's instance ID."""
+    example, play = doc_examples()
+    inventory = tmp_path / "prod.alicloud_ecs.yml"
+    inventory.write_text(yaml.safe_dump(example))
     account = Ansible(source, tmp_path)
     fleet = tmp_path / "fleet.yml"
-    assert twin(account, inventory, fleet).returncode == 0
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAY)
+    made = twin(account, inventory, fleet)
+    assert made.returncode == 0, made.stdout + made.stderr
+    web1 = source.instance_id("web-1")
+    playbook = tmp_path / "deploy.yml"
+    playbook.write_text(yaml.safe_dump(play + [{
+        "name": "by the account's ID", "hosts": "localhost", "gather_facts": False,
+        "tasks": [{"alicloud.ecs.instance_info": {"filters": {"instance_ids": [web1]}}, "register": "found"},
+                  {"ansible.builtin.assert": {"that": ["found.instances | map(attribute='instance_name') | list"
+                                                       " == ['web-1']"]}}]}]))
     state = tmp_path / "rehearsal"
     # Only ansible's own settings come along: the account's key and endpoint must not reach the rehearsal.
     env = {key: value for key, value in account.env.items() if not key.startswith(("ALIBABA_CLOUD_", "ALICLOUD_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    localhost = tmp_path / "localhost.ini"
+    localhost.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
     done = subprocess.run([EMULATOR_PYTHON, "-m", "emulator", "run", "--fleet", str(fleet), "--state-dir", str(state),
                            "--", str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
-                           str(playbook)], cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=600,
-                          stdin=subprocess.DEVNULL, check=False)
+                           "-i", str(localhost), str(playbook)], cwd=REPO_ROOT, env=env, text=True,
+                          capture_output=True, timeout=600, stdin=subprocess.DEVNULL, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "web-1" in done.stdout and "web-2" in done.stdout and "old-1" not in done.stdout
-    assert "ok=2" in done.stdout and "changed=2" in done.stdout
+    recap = done.stdout[done.stdout.index("PLAY RECAP"):]
+    assert re.search(r"web-1 +: ok=2 +changed=1 +unreachable=0 +failed=0", recap), recap
+    assert re.search(r"web-2 +: ok=2 +changed=1 +unreachable=0 +failed=0", recap), recap
+    assert re.search(r"localhost +: ok=2 .*failed=0", recap) and "old-1" not in recap, recap
     # The account itself was not touched by the rehearsal.
-    web1 = source.instance_id("web-1")
-    assert source.exec(web1, "cat /tmp/rehearsed 2>/dev/null || echo untouched")["stdout"].strip() == "untouched"
+    assert source.exec(web1, "cat /etc/app-release 2>/dev/null || echo untouched")["stdout"].strip() == "untouched"
 
 
 def test_bad_arguments_are_named_before_any_api_call(source, tmp_path) -> None:
