@@ -88,3 +88,40 @@ def test_awx_credential_type_and_inventory_source(ansible, emulator, reachable, 
     # ansible-inventory writes a value the plugin marked unsafe as {"__ansible_unsafe": value}
     connections = {json.dumps(hostvars[name]["ansible_connection"]) for name in hostvars}
     assert connections <= {'"alicloud.ecs.cloud_assistant"', '{"__ansible_unsafe": "alicloud.ecs.cloud_assistant"}'}, connections
+
+
+def test_troubleshooting_first_day_examples(ansible, emulator, reachable, tmp_path) -> None:
+    """docs/troubleshooting.md: a file not named *alicloud_ecs.yml is not read; credentials only in the
+    inventory do not reach a module on localhost, and the page's module_defaults play fixes that."""
+    source = {"plugin": "alicloud.ecs.instances", "regions": ["cn-hangzhou"], "hostnames": ["instance_name"]}
+    wrong = tmp_path / "prod.yml"
+    wrong.write_text(yaml.safe_dump(source))
+    skipped = ansible.inventory("--graph", inventory=wrong)
+    assert "could not be verified by inventory plugin 'alicloud.ecs.instances'" in " ".join(skipped.output.split())
+    right = tmp_path / "prod.alicloud_ecs.yml"
+    right.write_text(yaml.safe_dump(source))
+    listed = ansible.inventory("--graph", inventory=right)
+    assert listed.rc == 0 and any(item["name"] in listed.stdout for item in reachable), listed.output
+
+    given = emulator.env()
+    config = tmp_path / "aliyun-config.json"
+    config.write_text(json.dumps({"current": "", "profiles": [{
+        "name": "prod", "mode": "AK", "access_key_id": given["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+        "access_key_secret": given["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]}]}))
+    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_REGION_ID"):
+        ansible.env.pop(name, None)
+    (tmp_path / "home").mkdir()
+    ansible.env.update({"HOME": str(tmp_path / "home"), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+                        "ANSIBLE_ALICLOUD_CREDENTIAL_CACHE": "off"})
+    (play,) = [block for block in yaml_blocks("troubleshooting.md")
+               if isinstance(block, list) and "module_defaults" in block[0]]
+    inventory = tmp_path / "local.ini"
+    inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    without = tmp_path / "without.yml"
+    without.write_text(yaml.safe_dump([{key: value for key, value in play[0].items() if key != "module_defaults"}]))
+    failed = ansible.playbook(without, inventory=inventory)
+    assert failed.rc != 0 and "No Alibaba Cloud credentials" in failed.output, failed.output
+    playbook = tmp_path / "with.yml"
+    playbook.write_text(yaml.safe_dump(play))
+    run = ansible.playbook(playbook, inventory=inventory, env={"ALIBABA_CLOUD_CONFIG_FILE": str(config)})
+    assert run.rc == 0 and "failed=0" in run.stdout, run.output
