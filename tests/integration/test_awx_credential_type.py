@@ -169,3 +169,14 @@ def test_every_field_is_optional_and_documented_once():
         text = (docs / page).read_text(encoding="utf-8")
         assert "extensions/awx/credential_type_inputs.yml" in text, page
         assert "fields:" not in text, f"{page} carries a second copy of the credential type"
+
+
+def test_the_files_ship_in_the_collection_tarball():
+    """galaxy.yml's build_ignore keeps extensions/awx in the tarball (test_package builds it and checks the rest)."""
+    import fnmatch
+    root = AWX.parents[1]
+    ignored = yaml.safe_load((root / "galaxy.yml").read_text(encoding="utf-8")).get("build_ignore") or []
+    for path in AWX.glob("*.yml"):
+        relative = str(path.relative_to(root))
+        assert not any(fnmatch.fnmatch(relative, pattern) or relative.startswith(pattern.rstrip("/") + "/")
+                       for pattern in ignored), relative

@@ -127,3 +127,19 @@ def test_assume_role_options_are_checked_before_any_call() -> None:
 def test_half_given_keys_are_an_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="access_key and secret_key must be set together"):
         resolve_credentials(CredentialOptions("a"), base_env(tmp_path))
+
+
+def test_an_empty_variable_counts_as_unset(tmp_path) -> None:
+    """AWX sets a credential type's variable to "" when its field is empty; every one must read as unset."""
+    empty = {name: "" for name in (
+        "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
+        "ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY", "ALIBABA_CLOUD_PROFILE", "ALICLOUD_PROFILE",
+        "ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+        "ALIBABA_CLOUD_CREDENTIALS_URI", "ALIBABA_CLOUD_STS_REGION", "ALIBABA_CLOUD_STS_ENDPOINT",
+        "ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "ALIBABA_CLOUD_ROLE_SESSION_NAME")}
+    config = cli_config(tmp_path, "dev", dev={"mode": "AK", "access_key_id": "profile-id", "access_key_secret": "s"})
+    found = resolve_credentials(CredentialOptions(), {**base_env(tmp_path, ALIBABA_CLOUD_CONFIG_FILE=config), **empty})
+    assert found.current().access_key_id == "profile-id"  # the empty keys and profile name were skipped
+    with pytest.raises(ConfigError) as raised:
+        resolve_credentials(CredentialOptions(), {**base_env(tmp_path), **empty})
+    assert "No Alibaba Cloud credentials" in str(raised.value) and "not set" in str(raised.value)
