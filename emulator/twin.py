@@ -34,11 +34,11 @@ HEADER = ("# Twin of the instances {source} listed on {when} (python -m emulator
           "# Schema: docs/emulator.md; what is kept and what is not: docs/rehearsal.md.\n")
 EVENT_KEYS = ("id", "type", "status", "publish_time", "not_before", "reason")  # as the inventory's pending_events
 # Inventory options that would take a rehearsal past the emulator's environment (its key and endpoint).
+# (A profile named in the file is fine: the environment's keys come before it in the credential chain.)
 PINNED_OPTIONS = {
-    "endpoint": "the rehearsal would reach that endpoint instead of the emulator",
-    "access_key": "the emulator knows only its own key, so the rehearsal would be refused",
-    "profile": "the emulator knows only its own key, so the rehearsal would be refused",
-    "assume_role_arn": "the role would be assumed with the real STS, and the emulator refuses its keys",
+    "endpoint": "a rehearsal with this file would reach that endpoint, not the emulator",
+    "access_key": "the emulator knows only its own key, so it would refuse the rehearsal",
+    "assume_role_arn": "the role would be assumed at the real STS with the emulator's key, which STS refuses",
 }
 
 

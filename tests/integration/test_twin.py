@@ -16,8 +16,9 @@ import yaml
 
 from emulator.testing import EMULATOR_PYTHON, EmulatorProcess
 
-from conftest import REPO_ROOT, Ansible
 from test_inventory import trusted
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The "real account": two regions with instances and one without, every status and agent state a twin must
 # carry, a Windows instance, a pending system event, a public address, tags with spaces, a custom host name.
@@ -62,19 +63,20 @@ PLUGIN = "alicloud.ecs.instances"
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
+def emulator(tmp_path_factory):
+    """The account (conftest's ``ansible`` fixture runs the CLIs against it)."""
     with EmulatorProcess(fleet=SOURCE_FLEET, state_dir=tmp_path_factory.mktemp("account")) as process:
         yield process
 
 
-def twin(ansible: Ansible, inventory: Path, output: Path) -> subprocess.CompletedProcess[str]:
+def twin(ansible, inventory: Path, output: Path) -> subprocess.CompletedProcess[str]:
     """``python -m emulator twin`` with the account's environment, as a user runs it."""
     env = {**ansible.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "emulator", "twin", "-i", str(inventory), "-o", str(output)],
                           cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=300, check=False)
 
 
-def listed(ansible: Ansible, inventory: Path) -> dict:
+def listed(ansible, inventory: Path) -> dict:
     run = ansible.inventory("--list", inventory=inventory, env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
     assert run.rc == 0, run.output
     return trusted(json.loads(run.stdout))
@@ -86,10 +88,10 @@ def without_volatile(data: dict) -> dict:
     return {**data, "_meta": {"hostvars": hostvars}}
 
 
-def test_twin_lists_the_same_groups_and_hostvars_as_the_account(source, tmp_path) -> None:
+def test_twin_lists_the_same_groups_and_hostvars_as_the_account(emulator, ansible, tmp_path) -> None:
     inventory = tmp_path / "my.alicloud_ecs.yml"
     inventory.write_text(INVENTORY)
-    account = Ansible(source, tmp_path)
+    account = ansible
     fleet = tmp_path / "fleet.yml"
     made = twin(account, inventory, fleet)
     assert made.returncode == 0, made.stdout + made.stderr
@@ -105,12 +107,12 @@ def test_twin_lists_the_same_groups_and_hostvars_as_the_account(source, tmp_path
                         "filters: {resource_group_id: rg-prod, key_pair_name: ops-key}\n")
 
     with EmulatorProcess(fleet=fleet, state_dir=tmp_path / "twin") as replica:
-        got = listed(Ansible(replica, tmp_path), inventory)
+        got = listed(type(ansible)(replica, tmp_path), inventory)
         # A server-side filter on a field the emulator renders as a constant finds the same instance on the twin.
-        assert set(listed(Ansible(replica, tmp_path), filtered)["_meta"]["hostvars"]) == {"db-1"}
+        assert set(listed(type(ansible)(replica, tmp_path), filtered)["_meta"]["hostvars"]) == {"db-1"}
         # The instances themselves: ids, states and agent states (which no host variable shows here).
         assert sorted((i["id"], i["name"], i["status"], i["agent"]) for i in replica.instances()) == \
-            sorted((i["id"], i["name"], i["status"], i["agent"]) for i in source.instances())
+            sorted((i["id"], i["name"], i["status"], i["agent"]) for i in emulator.instances())
     assert without_volatile(got) == without_volatile(expected)
     assert got["_meta"]["hostvars"]["web-1"]["ansible_alicloud_endpoint"] == replica.endpoint
     db = got["_meta"]["hostvars"]["db-1"]
@@ -126,17 +128,17 @@ def doc_examples() -> tuple[dict, list]:
     return inventory, play
 
 
-def test_rehearsal_runs_the_documented_loop_on_the_twin(source, tmp_path) -> None:
+def test_rehearsal_runs_the_documented_loop_on_the_twin(emulator, ansible, tmp_path) -> None:
     """docs/rehearsal.md's loop: export with the account's environment, then ``python -m emulator run --fleet``
     the same inventory file and playbook; a module finds the twin's instance by the account's instance ID."""
     example, play = doc_examples()
     inventory = tmp_path / "prod.alicloud_ecs.yml"
     inventory.write_text(yaml.safe_dump(example))
-    account = Ansible(source, tmp_path)
+    account = ansible
     fleet = tmp_path / "fleet.yml"
     made = twin(account, inventory, fleet)
     assert made.returncode == 0, made.stdout + made.stderr
-    web1 = source.instance_id("web-1")
+    web1 = emulator.instance_id("web-1")
     playbook = tmp_path / "deploy.yml"
     playbook.write_text(yaml.safe_dump(play + [{
         "name": "by the account's ID", "hosts": "localhost", "gather_facts": False,
@@ -159,12 +161,12 @@ def test_rehearsal_runs_the_documented_loop_on_the_twin(source, tmp_path) -> Non
     assert re.search(r"web-2 +: ok=2 +changed=1 +unreachable=0 +failed=0", recap), recap
     assert re.search(r"localhost +: ok=2 .*failed=0", recap) and "old-1" not in recap, recap
     # The account itself was not touched by the rehearsal.
-    assert source.exec(web1, "cat /etc/app-release 2>/dev/null || echo untouched")["stdout"].strip() == "untouched"
+    assert emulator.exec(web1, "cat /etc/app-release 2>/dev/null || echo untouched")["stdout"].strip() == "untouched"
 
 
-def test_bad_arguments_are_named_before_any_api_call(source, tmp_path) -> None:
-    account = Ansible(source, tmp_path)
-    source.reset_counters()
+def test_bad_arguments_are_named_before_any_api_call(emulator, ansible, tmp_path) -> None:
+    account = ansible
+    emulator.reset_counters()
     wrong_name = tmp_path / "hosts.yml"
     wrong_name.write_text(INVENTORY)
     made = twin(account, wrong_name, tmp_path / "fleet.yml")
@@ -173,14 +175,24 @@ def test_bad_arguments_are_named_before_any_api_call(source, tmp_path) -> None:
     inventory.write_text(INVENTORY)
     made = twin(account, inventory, tmp_path / "missing" / "fleet.yml")
     assert made.returncode == 2 and "--output" in made.stderr
-    assert not any(source.counters().values())
+    assert not any(emulator.counters().values())
 
 
-def test_an_endpoint_pinned_in_the_inventory_file_is_warned_about(source, tmp_path) -> None:
+def test_an_endpoint_pinned_in_the_inventory_file_is_warned_about(emulator, ansible, tmp_path) -> None:
     """A rehearsal with such a file would reach that endpoint (the real account), not the emulator."""
     inventory = tmp_path / "pinned.alicloud_ecs.yml"
-    inventory.write_text(INVENTORY + f"endpoint: {source.endpoint}\n")
-    made = twin(Ansible(source, tmp_path), inventory, tmp_path / "fleet.yml")
+    inventory.write_text(INVENTORY + f"endpoint: {emulator.endpoint}\n")
+    made = twin(ansible, inventory, tmp_path / "fleet.yml")
     assert made.returncode == 0, made.stderr
-    assert "sets endpoint" in made.stderr and "instead of the emulator" in made.stderr
+    assert "sets endpoint" in made.stderr and "not the emulator" in made.stderr
     assert len(yaml.safe_load((tmp_path / "fleet.yml").read_text())["instances"]) == 6
+
+
+def test_a_profile_named_in_the_inventory_file_gives_way_to_the_environment(emulator, ansible, tmp_path) -> None:
+    """docs/rehearsal.md: a profile in the file is fine, the keys in the environment (the emulator's, in a
+    rehearsal) come first; here the profile does not even exist, and the account is listed all the same."""
+    inventory = tmp_path / "profiled.alicloud_ecs.yml"
+    inventory.write_text(INVENTORY + "profile: no-such-profile\n")
+    made = twin(ansible, inventory, tmp_path / "fleet.yml")
+    assert made.returncode == 0, made.stderr
+    assert "warning" not in made.stderr and "wrote 6 instances" in made.stdout
