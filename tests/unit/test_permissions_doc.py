@@ -21,6 +21,7 @@ How the actions are collected (by reading the code, nothing is run):
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from pathlib import Path
@@ -49,6 +50,7 @@ class Site:
         return f"{self.path.relative_to(ROOT)}:{self.node.lineno}"
 
 
+@functools.lru_cache(maxsize=1)
 def parsed() -> dict[Path, ast.Module]:
     return {path: ast.parse(path.read_text(encoding="utf-8"), str(path)) for path in sorted(PLUGINS.rglob("*.py"))}
 
@@ -278,3 +280,66 @@ def test_no_other_page_carries_its_own_policy(page) -> None:
     text = (ROOT / page).read_text(encoding="utf-8")
     assert '"Statement"' not in text, f"{page} has a RAM policy of its own; link docs/permissions.md"
     assert "permissions.md" in text, page
+
+
+def imported_files(path: Path) -> set[Path]:
+    """The collection's Python files ``path`` imports (relative or ansible_collections.alicloud.ecs imports)."""
+    found: set[Path] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        module = node.module or ""
+        if node.level:
+            base = path.parent
+            for _ in range(node.level - 1):
+                base = base.parent
+            target = base.joinpath(*module.split(".")) if module else base
+        elif module.startswith("ansible_collections.alicloud.ecs."):
+            target = ROOT.joinpath(*module.split(".")[3:])
+        else:
+            continue
+        for alias in node.names:
+            for candidate in (target.with_suffix(".py"), target / f"{alias.name}.py"):
+                if candidate.is_file():
+                    found.add(candidate.resolve())
+    return found
+
+
+def reachable_actions(entry: Path, by_file: dict[str, set[str]]) -> set[str]:
+    """The actions of every call site in ``entry`` and the files it imports, transitively (an over-estimate)."""
+    seen: set[Path] = set()
+    todo = [entry.resolve()]
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo.extend(imported_files(path))
+    return {action for path in seen for action in by_file.get(str(path.relative_to(ROOT)), set())}
+
+
+ROW_FILES = {"inventory `alicloud.ecs.instances`": "inventory/instances.py",
+             "connection `alicloud.ecs.cloud_assistant`": "connection/cloud_assistant.py",
+             "action and module `alicloud.ecs.run`": "action/run.py"}
+
+
+def test_each_table_row_names_only_actions_its_plugin_can_reach() -> None:
+    actions, _ = collect()
+    by_file: dict[str, set[str]] = {}
+    for action, wheres in actions.items():
+        for where in wheres:
+            by_file.setdefault(where.rsplit(":", 1)[0], set()).add(action)
+    table = sections(doc_text())["Actions by plugin and module"]
+    checked = 0
+    for row in (line for line in table.splitlines() if line.startswith("| ") and "alicloud.ecs." in line):
+        label = row.split("|")[1].strip()
+        relative = next((file for prefix, file in ROW_FILES.items() if label.startswith(prefix)), None)
+        module = re.fullmatch(r"`alicloud\.ecs\.(\w+)`", label)
+        if module:
+            relative = f"modules/{module.group(1)}.py"
+        if relative is None:
+            continue
+        named = {f"{product}:{name}" for product, name in ACTION.findall(row)} - {"ram:PassRole"}
+        reachable = reachable_actions(PLUGINS / relative, by_file)
+        assert named <= reachable, f"{label}: {sorted(named - reachable)} are not reachable from plugins/{relative}"
+        checked += 1
+    assert checked == len(list(PLUGINS.glob("modules/*.py"))) - 1 + len(ROW_FILES)  # run.py's row is the action's
