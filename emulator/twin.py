@@ -89,7 +89,10 @@ def load_plugin() -> Any:
 
 def read_source(path: Path) -> Source:
     """Run the plugin on the inventory file, fresh (no cache), and keep the listing it fetched: the raw
-    DescribeInstances items of every region and filter set, before compose, prefixes or host naming."""
+    DescribeInstances items of every region and filter set, before compose, prefixes or host naming.
+
+    The listing is taken from the plugin's ``_fetch`` (wrapped on this one instance), so every option that
+    narrows it is applied by the same code as in a real run; tests/integration/test_twin.py fails if it changes."""
     from ansible.errors import AnsibleError
     from ansible.inventory.data import InventoryData
     from ansible.parsing.dataloader import DataLoader
@@ -112,6 +115,8 @@ def read_source(path: Path) -> Source:
         raise TwinError(str(error)) from None
     if "listing" not in fetched:
         raise TwinError(f"--inventory: {path} listed nothing (is its plugin {PLUGIN}?)")
+    if not fetched["listing"] and not plugin.get_option("regions"):
+        raise TwinError(f"--inventory: {path} lists no instance and names no region: there is nothing to twin")
     pinned = {name: why for name, why in PINNED_OPTIONS.items() if written.get(name)}
     return Source(fetched["listing"], fetched["settings"], [str(r) for r in plugin.get_option("regions") or []],
                   pinned)

@@ -196,3 +196,11 @@ def test_a_profile_named_in_the_inventory_file_gives_way_to_the_environment(emul
     made = twin(ansible, inventory, tmp_path / "fleet.yml")
     assert made.returncode == 0, made.stderr
     assert "warning" not in made.stderr and "wrote 6 instances" in made.stdout
+
+
+def test_an_inventory_that_lists_nothing_is_refused(emulator, ansible, tmp_path) -> None:
+    inventory = tmp_path / "empty.alicloud_ecs.yml"
+    inventory.write_text("plugin: alicloud.ecs.instances\nfilters: {instance_name: no-such-*}\n")
+    made = twin(ansible, inventory, tmp_path / "fleet.yml")
+    assert made.returncode == 2 and "lists no instance and names no region" in made.stderr, made.stderr
+    assert not (tmp_path / "fleet.yml").exists()
