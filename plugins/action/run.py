@@ -6,7 +6,10 @@
 Runs on the controller. Without ``run_once`` every host's task reports its own instance's result, while
 the command itself goes out once per batch of hosts: the first host's task to arrive runs it for all
 (plugin_utils/fleet_share.py), the others wait for their instance's result. With ``run_once: true`` the
-one task runs it for the whole batch and returns every host's result at once. The documentation lives in
+one task runs it for the whole batch and returns every host's result at once; so does the task of a host
+that is not among explicit ``instance_ids``/``instance_tags`` targets (localhost, a bastion group), since
+it has no instance of its own to report on — the run still goes out once per batch, shared with the other
+hosts of the batch as above. The documentation lives in
 plugins/modules/run.py; the planning rules in module_utils/fleet.py; the API work in
 plugin_utils/fleet_runner.py. This file only reads the task, asks the operator, and shapes results.
 """
@@ -111,10 +114,15 @@ class ActionModule(ActionBase):
             return {"changed": True, "msg": f"would run {args['command_type']} on instance {own.instance_id} "
                                             f"({own.region}) with the other hosts of the batch"}
         batch = list(task_vars.get("ansible_play_batch") or [])
-        directory = run_directory() / digest(str(self._task._uuid), *batch)
+        key = [str(self._task._uuid), *batch]
+        if explicit:
+            # The hosts whose options (targets included) come out the same share one run; a host whose own come
+            # out differently (a per-bastion instance_ids variable) runs its own, as it asked.
+            key.append(self._rendered(self._templated_options(), args, task_vars))
+        directory = run_directory() / digest(*key)
         if explicit or (self._lockstep() and self._task.all_parents_static()):
             share = SharedRun(directory, host)
-            outcome = self._lead(share, args, task_vars, None) if share.lead() else share.wait()
+            outcome = self._lead(share, args, task_vars, None, whole=explicit) if share.lead() else share.wait()
         else:
             # Which hosts run this task is not known in advance here: they gather (fleet_share.Gathering).
             gathering = Gathering(directory, host, self._rendered(self._templated_options(), args, task_vars))
@@ -125,8 +133,7 @@ class ActionModule(ActionBase):
             return {"failed": True, "msg": outcome["error"]}
         mine = share.result_of(own.instance_id) if own else None
         if mine is None and explicit:
-            return {"changed": False, "skipped": True,
-                    "msg": f"host {host} is not among the instance_ids or instance_tags targets"}
+            return self._whole_run(share, args)
         if mine is None:
             # The leader left this host out (its options differ, or its `when` was judged false, yet its task
             # runs): it runs for this host alone.
@@ -139,9 +146,18 @@ class ActionModule(ActionBase):
         report["ansible_facts"] = {FACT: mine, SUMMARY_FACT: report["summary"]}
         return report
 
+    def _whole_run(self, share: SharedRun, args: dict[str, t.Any]) -> dict[str, t.Any]:
+        """The task of a host that is not a target (localhost, a bastion): the whole run's result, as run_once
+        returns it (every instance's result, the full summary, the facts; failed when the run stopped)."""
+        whole = share.whole()
+        if whole is None:  # every leader for explicit targets writes it before its outcome: kept as a clear error
+            raise LeaderGone("the task that ran the command for this batch left no result for the whole run")
+        return self._report(whole["results"], whole["summary"], args["fail_when_stopped"])
+
     def _lead(self, share: SharedRun, args: dict[str, t.Any], task_vars: dict[str, t.Any],
-              hosts: list[str] | None) -> dict[str, t.Any]:
-        """Run the command for ``hosts`` (None: the batch's hosts whose `when` holds) and share the results."""
+              hosts: list[str] | None, whole: bool = False) -> dict[str, t.Any]:
+        """Run the command for ``hosts`` (None: the batch's hosts whose `when` holds) and share the results;
+        ``whole``: share the whole run too, for the hosts that are not among the explicit targets."""
         published = False
         try:
             active = self._active_hosts(args, task_vars) if hosts is None else hosts
@@ -150,7 +166,8 @@ class ActionModule(ActionBase):
             outcome = {"summary": compact_summary(summary)}
             if summary["skipped"]:
                 display.warning(f"alicloud.ecs.run stopped: {summary['stopped']}")
-            share.publish({item["instance_id"]: item for item in results.values()}, outcome)
+            share.publish({item["instance_id"]: item for item in results.values()}, outcome,
+                          {"results": results, "summary": summary} if whole else None)
             published = True
         except (PlanError, ConfigError, CloudError) as error:
             outcome = {"error": f"alicloud.ecs.run: {error}"}

@@ -114,6 +114,10 @@ options:
         when it is throttled, answered with a 5xx, or cannot reach the endpoint; pauses grow exponentially with
         random jitter, up to 10 seconds each. V(0) retries nothing.
       - The default rides out a minute-long throttling storm or a 30-second outage of the API.
+      - 'An endpoint this ansible run has not reached yet is not waited for like an outage: a first call that cannot
+        connect (refused, DNS, TLS) fails within about 10 seconds, saying so. Once the endpoint has answered in the
+        run (in any task or process of it), a connection failure is retried for this budget, and while a call keeps
+        failing a line every 10 seconds says so (from the connection, the inventory and M(alicloud.ecs.run)).'
     type: float
     default: 120
     env:

@@ -99,6 +99,10 @@ options:
         when it is throttled, answered with a 5xx, or cannot reach the endpoint; pauses grow exponentially with
         random jitter, up to 10 seconds each. V(0) retries nothing.
       - Falls back to the environment variable E(ANSIBLE_ALICLOUD_RETRY_BUDGET), then 120 seconds.
+      - 'An endpoint this ansible run has not reached yet is not waited for like an outage: a first call that cannot
+        connect (refused, DNS, TLS) fails within about 10 seconds, saying so. Once the endpoint has answered in the
+        run (in any task or process of it), a connection failure is retried for this budget, and while a call keeps
+        failing a line every 10 seconds says so (from the connection, the inventory and M(alicloud.ecs.run)).'
     type: float
   connect_timeout:
     description:
@@ -117,8 +121,11 @@ options:
     type: int
 notes:
   - >-
-    The module runs on the controller and calls the API from there; use it with C(delegate_to: localhost)
-    or in a play with C(connection: local). It never connects to the instances itself.
+    The module calls the API from where its task runs, and never connects to the instances itself: write it
+    in a play on C(localhost) or with C(delegate_to: localhost), so that it runs on the controller.
+    M(alicloud.ecs.run) is the exception: it always runs on the controller, so it needs neither; write it on the
+    fleet's hosts, or on C(localhost) with O(alicloud.ecs.run#module:instance_ids) or
+    O(alicloud.ecs.run#module:instance_tags) (no C(run_once) needed; see its notes).
   - Every alicloud.ecs module belongs to the C(group/alicloud.ecs.alicloud) C(module_defaults) group, so
     credentials and the region can be set once per play.
   - The RAM actions each module can call (per option) and minimal RAM policies are listed in docs/permissions.md

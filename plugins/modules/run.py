@@ -27,6 +27,12 @@ description:
   - 'Targets: the play''s hosts by default (their C(ansible_alicloud_instance_id) or C(instance_id) variable,
     which the P(alicloud.ecs.instances#inventory) inventory sets, and their C(ansible_alicloud_region) or C(region_id)),
     grouped per region; or O(instance_ids); or the running instances carrying O(instance_tags).'
+  - 'From C(localhost) or a bastion: with O(instance_ids) or O(instance_tags), a host that is not among the targets
+    (C(hosts: localhost), a bastion group) gets the whole run''s result, as with C(run_once): C(results) per
+    instance, C(summary), the facts, failed when the run stopped. No C(run_once), C(delegate_to) or
+    C(connection: local) is needed: the action always runs on the controller. Several such hosts in one play
+    share one run per batch (the command is not sent once per host); a host whose options come out differently
+    (its own targets from a host variable) runs its own.'
   - 'Rate control: at most O(concurrency) instances run at once, and the run stops launching new work as soon as
     the number of failed instances exceeds O(max_errors). With O(max_errors=2) two failures are tolerated and
     the third stops the run (AWS SSM stops one failure later than its MaxErrors reads; this action does not).
@@ -229,6 +235,19 @@ EXAMPLES = r"""
 - name: Put the failed hosts in a group
   ansible.builtin.group_by:
     key: "run_{{ 'failed' if inventory_hostname in ansible_facts.alicloud_run_summary.failed else 'ok' }}"
+
+# In a play on localhost (hosts: localhost): no run_once needed, the task registers the whole run
+- name: Restart two named instances from the controller
+  alicloud.ecs.run:
+    content: systemctl restart nginx
+    instance_ids: [i-bp1aaaaaaaaaaaaaaaaa, i-bp1bbbbbbbbbbbbbbbbb]
+    max_errors: 1
+  register: restart
+
+- name: Each instance's status and cause, keyed by instance ID
+  ansible.builtin.debug:
+    msg: "{{ item.key }}: {{ item.value.status }} {{ item.value.error_info }}"
+  loop: "{{ restart.results | dict2items }}"
 """
 
 RETURN = r"""
@@ -256,7 +275,8 @@ stdout_lines:
 summary:
   description:
     - The run summary (also set as the fact C(alicloud_run_summary)).
-    - Per host (no C(run_once)) only C(counts), C(batches), C(batches_done) and C(stopped).
+    - Per host (no C(run_once)) only C(counts), C(batches), C(batches_done) and C(stopped); all of it with
+      C(run_once) and on a host that is not among the O(instance_ids) / O(instance_tags) targets.
   returned: success and failure, not in check mode
   type: dict
   contains:
@@ -295,8 +315,10 @@ summary:
 results:
   description:
     - The result of every target host, by host name (also the fact C(alicloud_run_results)); each entry is what the
-      host's own fact C(alicloud_run) holds.
-  returned: with C(run_once), not in check mode
+      host's own fact C(alicloud_run) holds. A target that no play host stands for (O(instance_ids) from
+      C(localhost)) is keyed by its instance ID.
+  returned: with C(run_once), and on a host that is not among the O(instance_ids) / O(instance_tags) targets;
+    not in check mode
   type: dict
   contains:
     status:

@@ -17,6 +17,8 @@ share nothing but files, so this module keeps them in a directory per ansible ru
   arrives once per round, and round N of every host belongs together);
 * ``<round>.lead`` — created exclusively by the leader of a round (holds its pid and that process's start time);
 * ``<round>/<instance>.json`` — each instance's result, written before ``<round>.done``;
+* ``<round>.all.json`` — with explicit targets, the whole run (every result, the full summary), for the hosts
+  that are not among those targets (localhost, a bastion group), written before ``<round>.done``;
 * ``<round>.done`` — the run's summary, or its error, written last.
 
 Where the leader cannot know which hosts will run the task (hosts moving on their own under
@@ -42,6 +44,7 @@ import time
 import typing as t
 from pathlib import Path
 
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.contact import start_time as _start_time
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.private_dirs import (
     lock_any, open_private, private_subdirectory, read_private, write_private,
 )
@@ -63,15 +66,6 @@ class LeaderGone(RuntimeError):
 
 def digest(*parts: str) -> str:
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:20]
-
-
-def _start_time(pid: int) -> str:
-    """A process's start time (clock ticks since boot), so that a reused pid is not taken for the same run."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "0"
 
 
 def run_directory() -> Path:
@@ -151,13 +145,24 @@ class SharedRun:
         """Whether some host's task has become this round's leader."""
         return self._path(".lead").exists()
 
-    def publish(self, results: t.Mapping[str, t.Mapping[str, t.Any]], outcome: t.Mapping[str, t.Any]) -> None:
-        """Each instance's result (keyed by instance id), then the outcome every host reads."""
+    def publish(self, results: t.Mapping[str, t.Mapping[str, t.Any]], outcome: t.Mapping[str, t.Any],
+                whole: t.Mapping[str, t.Any] | None = None) -> None:
+        """Each instance's result (keyed by instance id), the ``whole`` run when given, then the outcome every
+        host reads."""
         folder = self._path("")
         folder.mkdir(mode=0o700, exist_ok=True)
         for instance_id, result in results.items():
             _write(folder / f"{digest(instance_id)}.json", result)
+        if whole is not None:
+            _write(self._path(".all.json"), whole)
         _write(self._path(".done"), outcome)
+
+    def whole(self) -> dict[str, t.Any] | None:
+        """The whole run the leader published (``publish(whole=...)``), once ``wait()`` returned; else None."""
+        try:
+            return _read(self._path(".all.json"))
+        except FileNotFoundError:
+            return None
 
     def wait(self, sleep: t.Callable[[float], None] = time.sleep) -> dict[str, t.Any]:
         """The leader's outcome, once it is there; LeaderGone when the leader died before writing it."""

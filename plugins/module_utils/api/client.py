@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .call_slots import DEFAULT_LIMIT as DEFAULT_API_CONCURRENCY, shared as shared_slots
+from .contact import Contacts, process_contacts
 from ..auth.credential_chain import CredentialOptions, first_env, resolve_credentials, role_spec
 from ..auth.credentials import Credential, CredentialProvider
 from .errors import CloudError, ConfigError
@@ -54,6 +55,7 @@ TRACE_VERBOSITY = 4
 PROGRESS_VERBOSITY = 1  # long transfers and long-running commands
 INVOCATION_VERBOSITY = 3
 RETRY_VERBOSITY = 3
+OUTAGE_VERBOSITY = 0  # a call still failing after 10 s, every 10 s: shown without -v, the run is stalled
 NAMED_INSTANCES = 5  # an invocation line names this many instances, then counts the rest
 
 # Where each setting may come from, in order of preference after the explicit option (credentials: see
@@ -64,6 +66,11 @@ ENV_RETRY_BUDGET = ("ANSIBLE_ALICLOUD_RETRY_BUDGET",)
 ENV_CONNECT_TIMEOUT = ("ANSIBLE_ALICLOUD_CONNECT_TIMEOUT",)
 ENV_READ_TIMEOUT = ("ANSIBLE_ALICLOUD_READ_TIMEOUT",)
 ENV_API_CONCURRENCY = ("ANSIBLE_ALICLOUD_API_CONCURRENCY",)
+# The SDK's code for a request that got no HTTP answer at all (refused, DNS, TLS, timeouts).
+UNREACHABLE_CODE = "SDK.HttpError"
+# An endpoint this run has never reached gets this long, not the outage budget (contact.py says why): another
+# attempt is made only when it can end (connect_timeout included) within these seconds of the call's start.
+FIRST_CONTACT_SECONDS = 10.0
 
 
 class Json:
@@ -245,20 +252,23 @@ class CloudClient:
     """One region's view of the API. Cheap to create: the SDK client is built on first use."""
 
     def __init__(self, settings: Settings, region: str | None = None, retry: RetryPolicy | None = None,
-                 env: t.Mapping[str, str] | None = None, log: LogHook | None = None) -> None:
+                 env: t.Mapping[str, str] | None = None, log: LogHook | None = None,
+                 contacts: Contacts | None = None) -> None:
         if not HAS_SDK:
             raise ConfigError(f"aliyun-python-sdk-core is required: {SDK_IMPORT_ERROR}")
         self.settings = settings
         self.region = region or settings.region
         self.retry = retry or RetryPolicy(settings.retry_budget)
         self.log = log
+        # Which endpoints this ansible run has reached (the first contact fails fast, an outage is waited out).
+        self.contacts = process_contacts() if contacts is None else contacts
         self._env = os.environ if env is None else env
         self._sdk: t.Any = None
         self._sdk_credential: Credential | None = None
 
     def for_region(self, region: str) -> CloudClient:
         """A client for another region with the same credentials, endpoint, retry policy and log hook."""
-        return CloudClient(self.settings, region, self.retry, self._env, self.log)
+        return CloudClient(self.settings, region, self.retry, self._env, self.log, self.contacts)
 
     def say(self, verbosity: int, message: str) -> None:
         """Hand a diagnostics line to the log hook, with any secret value masked."""
@@ -323,12 +333,15 @@ class CloudClient:
 
         Retries happen only for calls that are safe to repeat: reads, and writes that carry a
         ClientToken (the service then answers a repeat with the first result). ``retry`` overrides;
-        ``budget`` replaces the policy's seconds of retrying for this one call.
+        ``budget`` replaces the policy's seconds of retrying for this one call. An endpoint this ansible run has
+        never reached is given FIRST_CONTACT_SECONDS instead (contact.py).
         """
         flat = flatten_params(params)
         safe = retry if retry is not None else (
             action.startswith(READ_ONLY_PREFIXES) or "ClientToken" in flat)
         policy = NO_RETRY if not safe else self.retry if budget is None else self.retry.within(budget)
+        url = self._endpoint_url(product)
+        started = policy.now()
         attempts = 0
 
         def note_retry(error: CloudError, attempt: int, pause: float) -> None:
@@ -336,12 +349,26 @@ class CloudClient:
                                       f"{f' (request id {error.request_id})' if error.request_id else ''}; "
                                       f"retrying in {pause:.1f}s")
 
+        def first_contact_over(error: CloudError, elapsed: float, pause: float) -> bool:
+            return (error.code == UNREACHABLE_CODE and not self.contacts.known(url)
+                    and elapsed + pause + self.settings.connect_timeout > FIRST_CONTACT_SECONDS)
+
+        def note_wait(error: CloudError, seconds: float) -> None:
+            self.say(OUTAGE_VERBOSITY, f"{action} has failed for {seconds:.0f} s ({error.code}: {error.message}); "
+                                       f"retrying for up to {max(0.0, policy.budget - seconds):.0f} s more "
+                                       f"(retry_budget {policy.budget:g} s)")
+
         def attempt() -> dict[str, t.Any]:
             nonlocal attempts
             attempts += 1
             return self._call_renewing(action, product, flat, attempts - 1)
 
-        body = policy.run(attempt, note_retry)
+        try:
+            body = policy.run(attempt, note_retry, first_contact_over, note_wait)
+        except CloudError as error:
+            if error.code == UNREACHABLE_CODE and not self.contacts.known(url):
+                raise self._never_reached(error, attempts, policy.now() - started) from None
+            raise
         if self.log is not None and isinstance(body, dict) and body.get("InvokeId"):
             self.say(INVOCATION_VERBOSITY, f"{action} invocation {body['InvokeId']} on "
                                            f"{_instances_named(flat)} in {self.region or '-'}")
@@ -376,6 +403,15 @@ class CloudClient:
                 raise self._expired(error, "the fresh ones were refused as expired too: the controller's clock is "
                                            "probably far off the service's; check it (NTP)") from None
             raise
+
+    @staticmethod
+    def _never_reached(error: CloudError, attempts: int, seconds: float) -> CloudError:
+        """The failure of a first contact, saying why it was not waited out like an outage."""
+        return CloudError(error.code, f"{error.message}; gave up after {attempts} attempt(s) in {seconds:.1f} s, since "
+                                      "this run has not reached that endpoint yet (an outage is waited out only once "
+                                      "it has answered): check the endpoint, the region and the network (proxy, DNS, "
+                                      "firewall)", action=error.action, request_id=error.request_id,
+                          http_status=error.http_status, access_key_id=error.access_key_id)
 
     def _expired(self, error: CloudError, why: str) -> CloudError:
         """The refusal of an expired token, saying which credentials and what was tried."""
@@ -413,6 +449,7 @@ class CloudClient:
         try:
             body = self._sdk_client().do_action_with_exception(request)
         except ServerException as error:
+            self.contacts.note(self._endpoint_url(product))  # it answered, if only to refuse
             raise CloudError(
                 error.get_error_code(),
                 scrub(_readable_message(error.get_error_code(), error.get_error_msg()), secrets), action=action,
@@ -428,6 +465,7 @@ class CloudClient:
                 message = scrub(error.get_error_msg(), secrets)
             raise CloudError(error.get_error_code(), message, action=action,
                              access_key_id=self.settings.access_key_id) from None
+        self.contacts.note(self._endpoint_url(product))
         try:
             return json.loads(body)
         except ValueError as error:

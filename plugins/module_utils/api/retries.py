@@ -31,10 +31,16 @@ EXPIRED_TOKEN_CODES = frozenset({"InvalidSecurityToken.Expired"})
 DEFAULT_BUDGET = 120.0
 BASE_DELAY = 0.5
 MAX_DELAY = 10.0
+# While a call keeps failing, the caller hears of it this often (a progress line instead of silence).
+WAIT_REPORT_SECONDS = 10.0
 
 T = t.TypeVar("T")
 # Called before each pause: (the error, the attempt that failed counting from 1, the pause in seconds).
 RetryHook = t.Callable[[CloudError, int, float], None]
+# Asked before each pause: (the error, seconds since the call started, the pause) -> give up now instead.
+GiveUpHook = t.Callable[[CloudError, float, float], bool]
+# Called every WAIT_REPORT_SECONDS while failing: (the last error, seconds since the first failure).
+WaitHook = t.Callable[[CloudError, float], None]
 
 
 def is_retryable(error: CloudError) -> bool:
@@ -74,9 +80,17 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         return random.uniform(0, min(self.cap, self.base * (2 ** min(attempt, 32))))
 
-    def run(self, func: t.Callable[[], T], on_retry: RetryHook | None = None) -> T:
-        """Call ``func`` until it succeeds, raises a non-retryable error, or the budget is spent."""
+    def now(self) -> float:
+        """The policy's clock (monotonic seconds)."""
+        return self._clock()
+
+    def run(self, func: t.Callable[[], T], on_retry: RetryHook | None = None, give_up: GiveUpHook | None = None,
+            on_wait: WaitHook | None = None) -> T:
+        """Call ``func`` until it succeeds, raises a non-retryable error, the budget is spent, or ``give_up`` says
+        so; ``on_wait`` hears every WAIT_REPORT_SECONDS of failing."""
+        started = self._clock()
         failing_since: float | None = None
+        report_due: float | None = None
         attempt = 0
         while True:
             try:
@@ -87,10 +101,34 @@ class RetryPolicy:
                 pause = self.delay(attempt)
                 if not is_retryable(error) or now - failing_since + pause > self.budget:
                     raise
+                if give_up is not None and give_up(error, now - started, pause):
+                    raise
                 attempt += 1
                 if on_retry is not None:
                     on_retry(error, attempt, pause)
-                self._sleep(pause)
+                report_due = self._wait(pause, now, failing_since, report_due, error, on_wait)
+
+    def _wait(self, pause: float, now: float, failing_since: float, due: float | None, error: CloudError,
+              on_wait: WaitHook | None) -> float | None:
+        """Sleep ``pause`` seconds, in slices that end when the next report is due; the next report's time.
+
+        The slices are counted from ``now`` rather than read from the clock again, so a sleep that returns
+        early (a stand-in in tests) never turns this into a busy loop.
+        """
+        if on_wait is None:
+            self._sleep(pause)
+            return due
+        due = failing_since + WAIT_REPORT_SECONDS if due is None else due
+        at, end = now, now + pause
+        while True:
+            if at >= due:
+                on_wait(error, at - failing_since)
+                due = at + WAIT_REPORT_SECONDS
+            until = min(end, due)
+            if until <= at:
+                return due
+            self._sleep(until - at)
+            at = until
 
 
 NO_RETRY = RetryPolicy(budget=0)
