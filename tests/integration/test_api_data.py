@@ -16,13 +16,13 @@ import base64
 import json
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
 from emulator.testing import EmulatorProcess
 
-from conftest import CALLBACKS
-
+CALLBACKS = Path(__file__).resolve().parent / "callbacks"
 ARITHMETIC = "{{ 7*6 }}"  # renders as 42 where a string is taken for a template
 
 
