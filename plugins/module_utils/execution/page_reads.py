@@ -91,7 +91,7 @@ class PageReader:
             invoke_ids = list(starters.map(lambda read: run_command(
                 self.client, [self.instance_id], read[1], command_type=options.envelope.command_type,
                 name=options.name, timeout=options.timeout, username=options.username, tags=tags,
-                termination_mode="ProcessTree"), reads))
+                working_dir=options.envelope.page_working_dir, termination_mode="ProcessTree"), reads))
         by_invoke = {invoke_id: index for invoke_id, (index, _script) in zip(invoke_ids, reads)}
         results = self._wait(tag, by_invoke)
         return [(by_invoke[invoke_id], invoke_id, results[invoke_id]) for invoke_id in invoke_ids]

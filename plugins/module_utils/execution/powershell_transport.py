@@ -276,6 +276,7 @@ class PowerShellEnvelope(ShellEnvelope):
     command_type = "RunPowerShellScript"
     inline_budget = PS_INLINE_BUDGET
     keeps_bases = False  # Windows modules are not AnsiballZ zips; no delta rebuild in PowerShell
+    page_working_dir = None  # the agent's own directory (a Windows user always has one)
 
     def run_script(self, command: bytes, plan: StdinPlan | None, become: BecomeAnswer | None = None) -> str:
         if become is not None:

@@ -121,6 +121,9 @@ class ShellEnvelope:
     command_type = "RunShellScript"
     inline_budget = INLINE_BUDGET  # packed stdin bytes one script may carry inline
     keeps_bases = True  # rebuilds stdin from a kept earlier payload (StdinPlan.from_base)
+    # Page reads name their files by absolute path, so they start in a directory every user has: without a
+    # WorkingDir the agent starts a user in its home and refuses the run when that home is missing.
+    page_working_dir: str | None = "/"
 
     def run_script(self, command: bytes, plan: StdinPlan | None, become: BecomeAnswer | None = None) -> str:
         return build_run_script(command, plan, become)
