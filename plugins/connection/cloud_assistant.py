@@ -17,6 +17,10 @@ description:
     readable by their owner run in front of the task's next command instead of costing a round trip each
     (a small copy or template is three commands); a failure of such a step fails the task with the step's
     own output, one command later.
+requirements:
+  - aliyun-python-sdk-core >= 2.16.1
+  - aliyun-python-sdk-ecs >= 4.24.83 (the vendor's ECS endpoint per region)
+  - alibabacloud-credentials >= 1.0 (only to assume a role, with assume_role_arn or a RamRoleArn, ChainableRamRoleArn or OIDC profile)
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 version_added: 0.1.0

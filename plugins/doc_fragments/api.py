@@ -102,6 +102,9 @@ options:
   endpoint:
     description:
       - API endpoint to use instead of the public regional one, as V(http://host:port) or V(https://host).
+      - Without it, the region's ECS endpoint comes from the vendor's endpoint data in aliyun-python-sdk-ecs
+        (C(ecs.<region>.aliyuncs.com) for most regions, another host for about 35, e.g. C(ecs-cn-hangzhou.aliyuncs.com));
+        OOS uses C(oos.<region>.aliyuncs.com).
       - This is the one switch between the real cloud and the local emulator.
       - Falls back to the environment variables E(ALIBABA_CLOUD_ECS_ENDPOINT) and E(ALICLOUD_ECS_ENDPOINT), in that order.
     type: str

@@ -21,6 +21,10 @@ notes:
   - The RAM actions this plugin can call (C(ecs:DescribeInstances); C(ecs:DescribeRegions) without O(regions);
     C(ecs:DescribeCloudAssistantStatus) for the agent state; C(ecs:DescribeInstancesFullStatus) with
     O(include_events)) and a minimal RAM policy are listed in docs/permissions.md of the collection.
+requirements:
+  - aliyun-python-sdk-core >= 2.16.1
+  - aliyun-python-sdk-ecs >= 4.24.83 (the vendor's ECS endpoint per region)
+  - alibabacloud-credentials >= 1.0 (only to assume a role, with assume_role_arn or a RamRoleArn, ChainableRamRoleArn or OIDC profile)
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 version_added: 0.1.0

@@ -33,6 +33,7 @@ try:
     from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
     from aliyunsdkcore.client import AcsClient
     from aliyunsdkcore.request import CommonRequest
+    from aliyunsdkecs.endpoint import EndpointData as EcsEndpointData
     HAS_SDK = True
     SDK_IMPORT_ERROR: Exception | None = None
     # The SDK logs every failed request with its signed URL (STS token included) at ERROR level. Ansible's
@@ -181,10 +182,23 @@ def split_endpoint(endpoint: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
+def vendor_endpoints(product: str) -> t.Mapping[str, str]:
+    """The vendor's public endpoint per region for ``product``, as its SDK ships them (aliyun-python-sdk-ecs's
+    endpoint data: about 35 regions whose host is not the regional rule, e.g. cn-hangzhou → ecs-cn-hangzhou,
+    cn-wuhan → ecs.aliyuncs.com). The OOS SDK is not a requirement and its data is empty: OOS uses the rule."""
+    if product != "ecs" or not HAS_SDK:
+        return {}
+    return EcsEndpointData().endpoint_map
+
+
 def default_domain(product: str, region: str, vpc: bool = False) -> str:
-    """The regional endpoint (public, or the VPC one for controllers without internet access), computed here so
-    the SDK never asks the Location service."""
-    return f"{product}-vpc.{region}.aliyuncs.com" if vpc else f"{product}.{region}.aliyuncs.com"
+    """The endpoint the vendor's SDK would resolve without a network call: its data for the region, else the
+    regional rule ``<product>.<region>.aliyuncs.com``; VPC endpoints (controllers without internet access) always
+    follow the rule ``<product>-vpc.<region>.aliyuncs.com``, as the SDK's do. Computed here so the SDK never asks
+    the Location service."""
+    if vpc:
+        return f"{product}-vpc.{region}.aliyuncs.com"
+    return vendor_endpoints(product).get(region) or f"{product}.{region}.aliyuncs.com"
 
 
 def bypasses_proxy(host: str, env: t.Mapping[str, str]) -> bool:
@@ -255,7 +269,7 @@ class CloudClient:
                  env: t.Mapping[str, str] | None = None, log: LogHook | None = None,
                  contacts: Contacts | None = None) -> None:
         if not HAS_SDK:
-            raise ConfigError(f"aliyun-python-sdk-core is required: {SDK_IMPORT_ERROR}")
+            raise ConfigError(f"aliyun-python-sdk-core and aliyun-python-sdk-ecs are required: {SDK_IMPORT_ERROR}")
         self.settings = settings
         self.region = region or settings.region
         self.retry = retry or RetryPolicy(settings.retry_budget)

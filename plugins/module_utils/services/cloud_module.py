@@ -28,7 +28,7 @@ class CloudModule(AnsibleModule):
         spec.update(argument_spec)
         super().__init__(argument_spec=spec, **kwargs)
         if not HAS_SDK:
-            self.fail_json(msg=missing_required_lib("aliyun-python-sdk-core"), exception=str(SDK_IMPORT_ERROR))
+            self.fail_json(msg=missing_required_lib("aliyun-python-sdk-core and aliyun-python-sdk-ecs"), exception=str(SDK_IMPORT_ERROR))
         self._client: CloudClient | None = None
 
     @property
