@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 import subprocess
 import threading
 import time
@@ -30,6 +31,15 @@ POWER_EXIT_CODES = {193: "poweroff", 194: "reboot"}  # agent/taskengine/host/pro
 
 class InvalidBuiltin(ValueError):
     """A ``{{ACS::name}}`` the agent does not know: the task is Invalid (the agent reports the parameter)."""
+
+
+class ParameterFailure(ValueError):
+    """The agent could not resolve an ``{{oos:…}}``/``{{oos-secret:…}}`` reference: the task is Invalid with
+    ``code``, the agent's error name (RoleNameFailed, ParameterFailed), and its message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ExitCodes:
@@ -66,6 +76,8 @@ class Agent:
         self.options = options
         self.run_listeners: list[Callable[[str, str, dict[str, Any]], None]] = []  # schedules
         self.power_listeners: list[Callable[[str, str], None]] = []  # (instance id, "poweroff"|"reboot")
+        # (region, content) → (content with {{oos:…}}/{{oos-secret:…}} resolved, names a secret); set by app.py
+        self.parameter_store: Callable[[str, bytes], tuple[bytes, bool]] | None = None
         self.shutting_down = False  # the emulator is stopping: killed tasks are interrupted, not failed
         self.exit_codes = ExitCodes(options.killed_exit_code)
         self._active: dict[str, int] = {}  # instance id → tasks running there (agent_concurrency)
@@ -197,6 +209,12 @@ class Agent:
             self.results.finish(invoke_id, iid, "Invalid", error_code="InvalidEnvironmentParameter",
                                 error_info=str(exc))
             return
+        try:
+            content, secret = self._resolve_store(inst, task, content)
+        except ParameterFailure as exc:
+            self.results.finish(invoke_id, iid, "Invalid", error_code=exc.code, error_info=str(exc))
+            return
+        task = {**task, "script_secret": True} if secret else task
         user = task["username"]
         script = self.sandbox.script_path(inst, invoke_id, user)
         verdict, place = self.sandbox.prepare(inst, user, task["working_dir"], script, content)
@@ -230,11 +248,26 @@ class Agent:
         with self._lock:
             self._running.pop((invoke_id, iid), None)
         code = run.returncode
+        if task.get("script_secret"):
+            self._remove_script(iid, script)
         self._report(invoke_id, iid, code, *output.final(), timed_out, deadline)
         run.discard()
         if not timed_out and code in POWER_EXIT_CODES and self._ended_normally(invoke_id, iid):
             for listener in self.power_listeners:  # after the report, as the agent's SideEffect
                 listener(iid, POWER_EXIT_CODES[code])
+
+    def _resolve_store(self, inst: dict[str, Any], task: dict[str, Any], content: bytes) -> tuple[bytes, bool]:
+        """After the built-ins, with EnableParameter only, as the agent does (taskengine: ResolveBuiltinParameters,
+        then ReplaceAllParameterStore); (content, whether it named an oos-secret)."""
+        if not task.get("enable_parameter") or self.parameter_store is None:
+            return content, False
+        return self.parameter_store(inst["region"], content)
+
+    def _remove_script(self, iid: str, script: str) -> None:
+        """The agent deletes its script copy of content that named an oos-secret (the resolved value is in it)."""
+        inst = self.lookup(iid)
+        if inst is not None:
+            self.sandbox.exec(inst, f"rm -f {shlex.quote(script)}")
 
     def _ended_normally(self, invoke_id: str, iid: str) -> bool:
         """The run was not stopped and its instance is still up (a power exit code acts only then)."""
@@ -325,8 +358,8 @@ class Agent:
 
 
 def terminate(proc: Any, script: str, task: dict[str, Any]) -> None:
-    """Timeout or StopInvocation: ``ProcessTree`` kills all the script started, ``Process`` (the default, ⚠ contract
-    §2.1) only the agent's direct child, ``sh -c <script>`` or the interpreter it became (the agent's
+    """Timeout or StopInvocation: ``ProcessTree`` kills all the script started, ``Process`` (the default, ⚠
+    docs/api-contract.md#runcommand) only the agent's direct child, ``sh -c <script>`` or the interpreter it became (the agent's
     ``Process.Kill``, agent/util/process/process.go); its background children keep running."""
     if task.get("termination_mode") == "ProcessTree":
         kill_tree(proc.pid)
@@ -335,7 +368,7 @@ def terminate(proc: Any, script: str, task: dict[str, Any]) -> None:
 
 
 def substitute(content: bytes, inst: dict[str, Any], invoke_id: str, task: dict[str, Any]) -> bytes:
-    """Replace the built-in ``{{ACS::…}}`` parameters the agent resolves itself (contract §2.15); an unknown name
+    """Replace the built-in ``{{ACS::…}}`` parameters the agent resolves itself (docs/api-contract.md#command-parameters); an unknown name
     raises InvalidBuiltin, as the agent refuses the whole task (parameters/environment.go)."""
     if not task.get("enable_parameter"):
         return content

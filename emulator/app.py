@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from functools import partial
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from .faults import Faults
 from .fleet import Fleet
 from .isolation import choose
 from .metadata import MetadataService
+from .oos import parameters
 from .oos.executions import Executions
 from .protocol import NonceCache, Params
 from .store import Store
@@ -48,6 +50,7 @@ class Emulator:
         self.scheduler = Scheduler(self.store, self.results, self.agent, options)
         self.power.boot_listeners.append(self.scheduler.on_boot)
         self.agent.power_listeners.append(self._power_exit_code)
+        self.agent.parameter_store = partial(parameters.resolve, self)
         self.executions = Executions(self)
         self.nonces = NonceCache()
         self.sts_sessions: dict[str, dict[str, str]] = {}  # issued STS key id → {role, session}

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cloud_assistant import commands, files, responses as ca
 from .ecs import events, power, tags, responses as ecs
-from .oos import executions, tasks, templates
+from .oos import executions, parameters, tasks, templates
 from .protocol import Params
 from . import sts
 
@@ -52,9 +52,21 @@ OOS: dict[str, Handler] = {
     "DeleteTemplate": templates.delete_template,
     "GetTemplate": templates.get_template,
     "ListTemplates": templates.list_templates,
+    "CreateParameter": parameters.create_parameter,
+    "CreateSecretParameter": parameters.create_secret_parameter,
+    "UpdateParameter": parameters.update_parameter,
+    "UpdateSecretParameter": parameters.update_secret_parameter,
+    "DeleteParameter": parameters.delete_parameter,
+    "DeleteSecretParameter": parameters.delete_secret_parameter,
+    "GetParameter": parameters.get_parameter,
+    "GetParameters": parameters.get_parameters,
+    "GetSecretParameter": parameters.get_secret_parameter,
+    "GetSecretParameters": parameters.get_secret_parameters,
+    "ListParameters": parameters.list_parameters,
+    "ListSecretParameters": parameters.list_secret_parameters,
 }
 
 VERSIONS: dict[str, dict[str, Handler]] = {"2014-05-26": ECS, "2019-06-01": OOS, sts.VERSION: sts.ACTIONS}
 
-# Actions whose ClientToken makes a retry return the first result instead of running twice (contract §2.17).
+# Actions whose ClientToken makes a retry return the first result instead of running twice (docs/api-contract.md#idempotency).
 IDEMPOTENT = frozenset({"RunCommand", "InvokeCommand", "CreateCommand", "SendFile", "StartExecution"})

@@ -1,4 +1,4 @@
-"""Saved commands (contract §2.2–2.6): CreateCommand, ModifyCommand, DeleteCommand, DescribeCommands and
+"""Saved commands (docs/api-contract.md#invokecommand, #saved-commands): CreateCommand, ModifyCommand, DeleteCommand, DescribeCommands and
 InvokeCommand, plus RunCommand's KeepCommand. Commands live in their own table; invocations copy what they run."""
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 KEEP_LIMIT = 18432  # Base64 bytes of a kept command (content + parameters for InvokeCommand)
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-BUILT_IN = re.compile(r"ACS\s*::")  # the agent resolves these itself, spaces around "::" allowed
+# The agent resolves these itself: built-ins (spaces around "::" allowed) and parameter-store references
+# (agent/util/paramstore/resolveparamstore.go).
+BUILT_IN = re.compile(r"ACS\s*::|(oos-secret|oos)\s*:")
 
 
 def not_found() -> ApiError:
@@ -60,7 +62,7 @@ def check_parameter_count(content: bytes) -> None:
     """Only the count rule of ``parameter_names``: RunCommand without KeepCommand checks no more (⚠ the names'
     own rules are known for CreateCommand only)."""
     names = {match.group(1).strip() for match in PLACEHOLDER.finditer(content.decode("utf-8", "replace"))}
-    check_count([name for name in names if name and not name.startswith("ACS::")])
+    check_count([name for name in names if name and not BUILT_IN.match(name)])
 
 
 def save(emu: Services, region: str, command_id: str, fields: dict[str, Any]) -> None:
@@ -134,7 +136,7 @@ def modify_command(emu: Services, p: Params) -> dict[str, Any]:
 
 
 def delete_command(emu: Services, p: Params) -> dict[str, Any]:
-    """DeleteCommand: existing invocations keep running (⚠ contract §2.5)."""
+    """DeleteCommand: existing invocations keep running (⚠ docs/api-contract.md#saved-commands)."""
     region = emu.region(p)
     if not emu.store.execute("DELETE FROM commands WHERE id=? AND region=?", (p.require("CommandId"), region)):
         raise not_found()

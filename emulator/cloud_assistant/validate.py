@@ -1,4 +1,4 @@
-"""Request checks shared by the Cloud Assistant actions (limits and codes of contract §2.1, §2.10, §2.15)."""
+"""Request checks shared by the Cloud Assistant actions (limits and codes of docs/api-contract.md#runcommand, #sendfile, #command-parameters)."""
 from __future__ import annotations
 
 import base64
@@ -12,6 +12,8 @@ from ..errors import ApiError, invalid
 from ..protocol import Params
 
 PARAM = re.compile(r"\{\{\s*([A-Za-z0-9_:-]+)\s*\}\}")
+# Placeholders the agent resolves on the instance: built-ins and parameter-store references (no value sent).
+AGENT_RESOLVED = ("ACS::", "oos:", "oos-secret:")
 
 
 def decode_content(raw: str, base64_encoded: bool, code: str, message: str) -> tuple[bytes, str]:
@@ -46,7 +48,7 @@ def instance_ids(p: Params, limit: int) -> list[str]:
 def timeout(p: Params, options: Options, floor: int) -> int:
     """Timeout in seconds; below ``floor`` it is raised (⚠ RunCommand floor configurable), out of range → 403,
     not an integer → the generic invalid-parameter error (InvalidTimeout.ExceedLimit is for the range only)."""
-    value = p.integer("Timeout", 60)  # not a number: the generic InvalidParameter.Timeout (400), contract §4
+    value = p.integer("Timeout", 60)  # not a number: the generic InvalidParameter.Timeout (400), docs/api-contract.md#api-error-codes
     assert value is not None
     if value < 0 or value > options.max_timeout:
         raise ApiError("InvalidTimeout.ExceedLimit", "The specified timeout exceeds the limit.", 403)
@@ -70,7 +72,7 @@ def parameters(p: Params, enabled: bool, content: bytes) -> dict[str, str]:
     """Parameters (JSON object, strictly parsed) checked against the ``{{name}}`` placeholders of the content."""
     raw = p.get("Parameters")
     names = {m.group(1) for m in PARAM.finditer(content.decode("utf-8", "replace"))
-             if not m.group(1).startswith("ACS::")} if enabled else set()
+             if not m.group(1).startswith(AGENT_RESOLVED)} if enabled else set()
     if raw is None:
         values: Any = {}
     elif not enabled:
