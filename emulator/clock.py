@@ -1,4 +1,4 @@
-"""Time formats of the API: Cloud Assistant uses seconds, DescribeInstances uses minutes (contract §1.7)."""
+"""Time formats of the API: Cloud Assistant uses seconds, DescribeInstances uses minutes (docs/api-contract.md#wire-protocol)."""
 from __future__ import annotations
 
 import calendar

@@ -1,4 +1,4 @@
-"""Behaviour knobs, including every ⚠ point of the contract we had to decide (defaults = recommended choice)."""
+"""Behaviour knobs, including every ⚠ point of docs/api-contract.md we had to decide (defaults = recommended choice)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -15,7 +15,7 @@ class ApiError(Exception):
 
 
 def envelope(err: ApiError, request_id: str, host_id: str) -> dict[str, Any]:
-    """Build the exact body the real gateway sends (contract §1.7); the SDK reads Code/Message/RequestId."""
+    """Build the exact body the real gateway sends (docs/api-contract.md#wire-protocol); the SDK reads Code/Message/RequestId."""
     return {
         "RequestId": request_id,
         "HostId": host_id,
@@ -26,7 +26,7 @@ def envelope(err: ApiError, request_id: str, host_id: str) -> dict[str, Any]:
 
 
 def missing(name: str) -> ApiError:
-    """Generic gateway error for a missing mandatory parameter (contract §4)."""
+    """Generic gateway error for a missing mandatory parameter (docs/api-contract.md#api-error-codes)."""
     return ApiError("MissingParameter",
                     f'The input parameter "{name}" that is mandatory for processing this request is not supplied.')
 

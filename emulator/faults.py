@@ -9,8 +9,8 @@ from typing import Any
 from .errors import ApiError
 
 KINDS = ("throttle", "error", "drop")
-# Known codes → (HTTP status, message) of contract §4; throttling at 400 is the documented status (⚠ §6.4: some
-# gateways answer 429 — set "http_status": 429 on the rule).
+# Known codes → (HTTP status, message) of docs/api-contract.md#api-error-codes; throttling at 400 is the
+# documented status (⚠ docs/api-contract.md#open-points: some gateways answer 429 — set "http_status": 429 on the rule).
 KNOWN = {
     "Throttling": (400, "Request was denied due to request throttling."),
     "Throttling.User": (400, "Request was denied due to user flow control."),

@@ -14,7 +14,7 @@ from .clock import parse_timestamp
 
 ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 INSTANCE_STATUSES = ("Pending", "Running", "Starting", "Stopping", "Stopped")
-# "installed": InstallCloudAssistant ran, the agent comes online at the next boot (contract §2.13)
+# "installed": InstallCloudAssistant ran, the agent comes online at the next boot (docs/api-contract.md#installcloudassistant)
 AGENT_STATES = ("online", "offline", "installed")
 # instance_type → (cpu, memory MiB); unknown types get 2 vCPU / 4 GiB.
 TYPE_SIZES = {"ecs.t6-c1m1.large": (2, 2048), "ecs.g7.large": (2, 8192), "ecs.c7.large": (2, 4096),

@@ -5,7 +5,7 @@ a RunCommand script (user and working directory checked first) and writing a Sen
 group, mode, as the agent does it). Entering the instance with nsenter and a shell script for each of
 those cost nine processes per call and capped SendFile at about 50 calls a second on a 2-core machine;
 a request to the init costs none. Requests come on stdin, one JSON line followed by ``size`` bytes;
-each answer is one line on stdout: OK or the contract's error code (§3.5, §3.6).
+each answer is one line on stdout: OK or the documented error code (docs/api-contract.md#per-instance-error-codes, #sendfile).
 
 The same functions serve host mode (no isolation) in the emulator's own process. Standard library
 only, Python 3.6+: the init runs under the instance's own /usr/bin/python3.

@@ -84,7 +84,7 @@ class Sandbox:
 
     def prepare(self, instance: dict[str, Any], user: str, workdir: str, script: str,
                 content: bytes) -> tuple[str, dict[str, Any]]:
-        """Check user/dir and save the script: ('OK', where the run goes) or (a §3.5 error code, {})."""
+        """Check user/dir and save the script: ('OK', where the run goes) or (an error code of docs/api-contract.md#per-instance-error-codes, {})."""
         if not workdir and user == "root":
             workdir = self.default_workdir(instance)
         return parse_prepared(instance_init.save_script(user, workdir, script, content))
@@ -109,7 +109,7 @@ class Sandbox:
 
     def write_file(self, instance: dict[str, Any], target_dir: str, name: str, content: bytes, mode: str,
                    owner: str, group: str, overwrite: bool) -> str:
-        """SendFile inside the instance; returns 'OK' or a §3.6 error code."""
+        """SendFile inside the instance; returns 'OK' or an error code of docs/api-contract.md#sendfile."""
         return instance_init.write_file(target_dir, name, content, mode, owner, group, overwrite, self.as_root)
 
     def exec(self, instance: dict[str, Any], command: str, timeout: float = 60) -> dict[str, Any]:
@@ -228,7 +228,7 @@ class NamespaceSandbox(Sandbox):
 
     def write_file(self, instance: dict[str, Any], target_dir: str, name: str, content: bytes, mode: str,
                    owner: str, group: str, overwrite: bool) -> str:
-        """SendFile inside the instance (its init does it); returns 'OK' or a §3.6 error code."""
+        """SendFile inside the instance (its init does it); returns 'OK' or an error code of docs/api-contract.md#sendfile."""
         request = {"op": "write_file", "directory": target_dir, "name": name, "mode": mode, "owner": owner,
                    "group": group, "overwrite": overwrite, "set_owner": True}
         return self._ask_init(instance, request, content, failure="FileCreateFail")

@@ -1,4 +1,4 @@
-"""Both pagination styles (PageNumber/PageSize and NextToken/MaxResults) behind one function (contract §2)."""
+"""Both pagination styles (PageNumber/PageSize and NextToken/MaxResults) behind one function (docs/api-contract.md#pagination)."""
 from __future__ import annotations
 
 import base64

@@ -1,5 +1,5 @@
 """Process helpers for timeouts and StopInvocation: TerminationMode ``ProcessTree`` kills everything a script
-started, ``Process`` only the script's own shell (contract §2.1)."""
+started, ``Process`` only the script's own shell (docs/api-contract.md#runcommand)."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""RPC wire protocol: parameter collection, typed parameter access, signature v1 (contract §1.4–1.6)."""
+"""RPC wire protocol: parameter collection, typed parameter access, signature v1 (docs/api-contract.md#wire-protocol)."""
 from __future__ import annotations
 
 import base64
@@ -18,7 +18,7 @@ TIMESTAMP_WINDOW = 15 * 60
 
 
 def collect_params(query: str, body: bytes, content_type: str) -> dict[str, str]:
-    """Merge query and form-body parameters; both are signed, so both must be seen (contract §1.1)."""
+    """Merge query and form-body parameters; both are signed, so both must be seen (docs/api-contract.md#wire-protocol)."""
     params = dict(parse_qsl(query, keep_blank_values=True))
     if body and content_type.lower().startswith("application/x-www-form-urlencoded"):
         params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
@@ -96,7 +96,7 @@ def authenticate(method: str, params: Mapping[str, str], keys: Mapping[str, str]
 def check_security_token(key_id: str, token: str, sts_tokens: Mapping[str, tuple[str, float | None]]) -> None:
     """An STS key signs only together with its own, unexpired token; a permanent key takes none.
 
-    ⚠ The codes for a missing or wrong token are not in the contract (§4 lists .Expired/.Malformed
+    ⚠ The codes for a missing or wrong token are not in the API reference (docs/api-contract.md#api-error-codes lists .Expired/.Malformed
     only); MismatchWithAccessKey is the gateway's usual name for it. Refusing a token sent with a
     permanent key is the stricter reading.
     """
@@ -116,7 +116,7 @@ def accept_signature(expected: str, given: str, sts: str, nonce: str, nonces: No
     """The end every signature version shares: the signatures match and the nonce is fresh.
 
     The mismatch message carries the server's string to sign after a ':' because the legacy SDK
-    splits on it (contract §1.5).
+    splits on it (docs/api-contract.md#wire-protocol).
     """
     if not hmac.compare_digest(expected, given):
         raise ApiError("SignatureDoesNotMatch",

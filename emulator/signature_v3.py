@@ -1,4 +1,4 @@
-"""Signature V3 (``ACS3-HMAC-SHA256``, contract §1.10): what the Tea SDK (``alibabacloud-ecs20140526``) sends by
+"""Signature V3 (``ACS3-HMAC-SHA256``, docs/api-contract.md#wire-protocol): what the Tea SDK (``alibabacloud-ecs20140526``) sends by
 default — signed headers instead of signed query parameters."""
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def canonical_request(method: str, path: str, query: Mapping[str, str], headers:
 def authenticate_v3(method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes,
                     keys: Mapping[str, str], nonces: NonceCache, check_time: bool = True) -> str:
     """Verify a V3 request like the gateway does; returns the AccessKeyId or raises ApiError (the error codes are
-    V1's: ⚠ the V3 gateway's own wording is not in the contract)."""
+    V1's: ⚠ the V3 gateway's own wording is not in the API reference)."""
     match = AUTHORIZATION.match(headers.get("authorization", "").strip())
     if match is None:
         raise ApiError("IncompleteSignature", "The request signature does not conform to Alibaba Cloud standards.")

@@ -1,1 +1,2 @@
-"""Cloud Assistant: RunCommand / SendFile and their result APIs (contract §2.1, §2.7–2.11, §3)."""
+"""Cloud Assistant: RunCommand / SendFile and their result APIs (docs/api-contract.md#runcommand
+to #invocation-statuses)."""

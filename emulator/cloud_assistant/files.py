@@ -1,4 +1,4 @@
-"""SendFile and DescribeSendFileResults (contract §2.10, §2.11, §3.4, §3.6)."""
+"""SendFile and DescribeSendFileResults (docs/api-contract.md#sendfile)."""
 from __future__ import annotations
 
 import re

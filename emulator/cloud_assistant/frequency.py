@@ -1,4 +1,4 @@
-"""``Frequency`` of RepeatMode=Period (contract §2.16): ``rate(5m)``, ``at(2030-01-01 10:00:00 Asia/Shanghai)`` and
+"""``Frequency`` of RepeatMode=Period (docs/api-contract.md#schedules): ``rate(5m)``, ``at(2030-01-01 10:00:00 Asia/Shanghai)`` and
 Quartz-style cron with seconds, optional year and time zone. Parsed once at RunCommand; ``next_after`` drives runs."""
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ class CloudAssistant:
         self.store.executemany("INSERT INTO invocation_tags(invoke_id, key, value) VALUES (?, ?, ?)",
                                [(invoke_id, tag["TagKey"], tag["TagValue"]) for tag in data.get("tags") or []])
         self.results.create(invoke_id, [t["id"] for t in targets], now)
-        if data.get("repeat_mode") == "DryRun":  # validated and recorded, never delivered (⚠ contract §6.6)
+        if data.get("repeat_mode") == "DryRun":  # validated and recorded, never delivered (⚠ docs/api-contract.md#open-points)
             self.results.dry_run(invoke_id, now)
             return invoke_id
         for inst in targets:

@@ -1,4 +1,4 @@
-"""Command actions: parse/validate parameters, call the model, render the documented shapes (contract §2)."""
+"""Command actions: parse/validate parameters, call the model, render the documented shapes (docs/api-contract.md, a section per action)."""
 from __future__ import annotations
 
 import base64
@@ -23,7 +23,7 @@ SHELL_FOR_OS = {"linux": ("RunShellScript",), "windows": ("RunBatScript", "RunPo
 
 
 def run_command(emu: Services, p: Params) -> dict[str, Any]:
-    """RunCommand (§2.1)."""
+    """RunCommand (docs/api-contract.md#runcommand)."""
     region = emu.region(p)
     ctype = p.require("Type")
     if ctype not in TYPES:
@@ -61,7 +61,7 @@ def run_command(emu: Services, p: Params) -> dict[str, Any]:
 
 
 def invoke_command(emu: Services, p: Params) -> dict[str, Any]:
-    """InvokeCommand (§2.2): run a saved command; Timeout/WorkingDir/Launcher override it for this run only."""
+    """InvokeCommand (docs/api-contract.md#invokecommand): run a saved command; Timeout/WorkingDir/Launcher override it for this run only."""
     region = emu.region(p)
     command = commands.load(emu, region, p.require("CommandId"))
     content = base64.b64decode(command["content_b64"])
@@ -149,7 +149,7 @@ def plain_text(p: Params) -> bool:
 
 
 def describe_invocations(emu: Services, p: Params) -> dict[str, Any]:
-    """DescribeInvocations (§2.7): batch view with per-instance status; unknown InvokeId → empty list."""
+    """DescribeInvocations (docs/api-contract.md#describeinvocations): batch view with per-instance status; unknown InvokeId → empty list."""
     region = emu.region(p)
     instance_id = p.get("InstanceId")
     found = emu.ca.invocations("command", region, p.get("InvokeId"), instance_id)
@@ -176,7 +176,7 @@ def describe_invocations(emu: Services, p: Params) -> dict[str, Any]:
 
 def has_tags(own: list[dict[str, str]], wanted: list[dict[str, str]]) -> bool:
     """Tag.N filter: every requested key present; a value, when given, must match too (⚠ an empty value
-    matching any value of the key is our reading; the contract lists the filter, not its semantics)."""
+    matching any value of the key is our reading; the API reference lists the filter, not its semantics)."""
     mine = {t["TagKey"]: t["TagValue"] for t in own}
     return all(t["TagKey"] in mine and (not t["TagValue"] or mine[t["TagKey"]] == t["TagValue"]) for t in wanted)
 
@@ -212,7 +212,7 @@ def render_invocation(inv: dict[str, Any], rows: list[dict[str, Any]], output: b
 
 
 def describe_invocation_results(emu: Services, p: Params) -> dict[str, Any]:
-    """DescribeInvocationResults (§2.8): per-instance records, pagination nested inside ``Invocation``."""
+    """DescribeInvocationResults (docs/api-contract.md#describeinvocationresults): per-instance records, pagination nested inside ``Invocation``."""
     region = emu.region(p)
     record_status = p.get("InvokeRecordStatus")
     command_id = p.get("CommandId")
@@ -259,7 +259,7 @@ def result_record(invoke_id: str, d: dict[str, Any], r: dict[str, Any], plain: b
 
 
 def stop_invocation(emu: Services, p: Params) -> dict[str, Any]:
-    """StopInvocation (§2.9)."""
+    """StopInvocation (docs/api-contract.md#stopinvocation)."""
     region = emu.region(p)
     invoke_id = p.require("InvokeId")
     ids = list(dict.fromkeys(p.repeat("InstanceId")))

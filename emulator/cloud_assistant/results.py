@@ -25,7 +25,7 @@ class Results:
                                "VALUES (?, ?, 'Pending', ?, ?)", [(invoke_id, i, now, now) for i in instance_ids])
 
     def dry_run(self, invoke_id: str, now: float) -> None:
-        """RepeatMode=DryRun: every record ends at once ``Success``, Repeats 0, no output (⚠ contract §6.6 leaves
+        """RepeatMode=DryRun: every record ends at once ``Success``, Repeats 0, no output (⚠ docs/api-contract.md#open-points leaves
         the per-instance outcome open; a fixed answer keeps pollers deterministic)."""
         self.store.execute("UPDATE results SET status='Success', finished=?, updated=? WHERE invoke_id=?",
                            (now, now, invoke_id))
@@ -105,7 +105,7 @@ class Results:
                                   (now, now, invoke_id, instance_id)) == 1
 
     def mark_stop_time(self, invoke_id: str, instance_id: str) -> None:
-        """StopTime = when StopInvocation was called (contract §2.8)."""
+        """StopTime = when StopInvocation was called (docs/api-contract.md#describeinvocationresults)."""
         self.store.execute("UPDATE results SET stopped=? WHERE invoke_id=? AND instance_id=?",
                            (time.time(), invoke_id, instance_id))
 

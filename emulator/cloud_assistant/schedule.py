@@ -1,4 +1,4 @@
-"""Scheduled invocations: RepeatMode Period (rate/at/cron, contract §2.16) and NextRebootOnly/EveryReboot (driven
+"""Scheduled invocations: RepeatMode Period (rate/at/cron, docs/api-contract.md#schedules) and NextRebootOnly/EveryReboot (driven
 by RebootInstance). A task is armed (Scheduled) when its agent receives it; each due run is handed to the agent
 again; after a run the task is re-armed while its schedule goes on. StopInvocation (Scheduled → Cancelled) ends it."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Status machines of contract §3: fine per-instance states, the coarse ones, batch derivation, error texts."""
+"""Status machines of docs/api-contract.md#invocation-statuses: fine per-instance states, the coarse ones, batch derivation, error texts."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -7,7 +7,7 @@ FAILED_CLASS = frozenset({"Invalid", "Aborted", "Failed", "Timeout", "Error"})
 STOPPED_CLASS = frozenset({"Cancelled", "Terminated"})
 TERMINAL = FAILED_CLASS | STOPPED_CLASS | {"Success"}
 
-# ⚠ contract §3.3 mapping is inferred; kept in one table so it can be changed in one place.
+# ⚠ docs/api-contract.md#invocation-statuses mapping is inferred; kept in one table so it can be changed in one place.
 COARSE = {"Pending": "Running", "Scheduled": "Running", "Running": "Running", "Stopping": "Stopping",
           "Success": "Finished", "Failed": "Finished", "Invalid": "Failed", "Aborted": "Failed",
           "Timeout": "Failed", "Error": "Failed", "Cancelled": "Stopped", "Terminated": "Stopped"}
@@ -26,13 +26,13 @@ ERROR_INFO = {
     "ExecutionException": "the command execution got an exception",
     "ExecutionInterrupted": "the command execution has been interrupted",
     "ExitCodeNonzero": "the command execution exit code is not zero.",
-    "TaskConcurrencyLimit": "The number of concurrent tasks exceeds the maximum limit.",  # ⚠ contract §6.8
+    "TaskConcurrencyLimit": "The number of concurrent tasks exceeds the maximum limit.",  # ⚠ docs/api-contract.md#open-points
 }
 
-# agent-side outcome of a file write → (per-instance status, ErrorCode, ErrorInfo) (§3.4, §3.6). The agent
+# agent-side outcome of a file write → (per-instance status, ErrorCode, ErrorInfo) (docs/api-contract.md#sendfile). The agent
 # (agent/taskengine/sendfile.go) reports directory, write, chmod and chown errors as finished with an error
 # number (Failed) and the rest through its "invalid task" call (Invalid); ⚠ which ErrorCode the server shows for
-# each number or key is not documented: the §3.6 code closest to it is used.
+# each number or key is not documented: the closest code of docs/api-contract.md#sendfile is used.
 FILE_OUTCOMES = {
     "OK": ("Success", "", ""),
     "FileAlreadyExists": ("Invalid", "FileAlreadyExists", "File already exists"),
@@ -49,7 +49,7 @@ FILE_OUTCOMES = {
 
 
 def batch_status(states: Iterable[str]) -> str:
-    """Batch InvocationStatus (§3.2); ⚠ precedence Stopping > Running > Pending > Scheduled is the recommended one."""
+    """Batch InvocationStatus (docs/api-contract.md#invocation-statuses); ⚠ precedence Stopping > Running > Pending > Scheduled is the recommended one."""
     states = list(states)
     for live in ("Stopping", "Running", "Pending", "Scheduled"):
         if live in states:
@@ -64,7 +64,7 @@ def batch_status(states: Iterable[str]) -> str:
 
 
 def batch_coarse(states: Iterable[str]) -> str:
-    """Deprecated batch InvokeStatus (§3.3): 'failed' means coarse Failed (Invalid/Aborted/Timeout/Error), not exit≠0."""
+    """Deprecated batch InvokeStatus (docs/api-contract.md#invocation-statuses): 'failed' means coarse Failed (Invalid/Aborted/Timeout/Error), not exit≠0."""
     coarse = [COARSE[s] for s in states]
     for live in ("Stopping", "Running"):
         if live in coarse:
@@ -79,7 +79,7 @@ def batch_coarse(states: Iterable[str]) -> str:
 
 
 def file_batch_status(states: Iterable[str]) -> str:
-    """SendFile batch status (§3.4)."""
+    """SendFile batch status (docs/api-contract.md#sendfile)."""
     states = list(states)
     for live in ("Pending", "Running"):
         if live in states:

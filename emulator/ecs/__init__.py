@@ -1,1 +1,2 @@
-"""ECS instance-side APIs: DescribeRegions, DescribeInstances, DescribeCloudAssistantStatus (contract §2.12, §2.14)."""
+"""ECS instance-side APIs: DescribeRegions, DescribeInstances, DescribeCloudAssistantStatus
+(docs/api-contract.md#describecloudassistantstatus, #instance-apis)."""

@@ -143,7 +143,7 @@ class RegionView(Sequence[dict[str, Any]]):
 
 
 def render(inst: dict[str, Any]) -> dict[str, Any]:
-    """One ``Instance`` of DescribeInstances (contract §2.14): plausible, deterministic values."""
+    """One ``Instance`` of DescribeInstances (docs/api-contract.md#instance-apis): plausible, deterministic values."""
     running = inst["status"] == "Running"
     return {
         "InstanceId": inst["id"], "InstanceName": inst["name"], "Description": inst["description"],

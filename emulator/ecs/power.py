@@ -106,7 +106,7 @@ def reboot_instance(emu: Services, p: Params) -> dict[str, Any]:
 
 
 def install_cloud_assistant(emu: Services, p: Params) -> dict[str, Any]:
-    """InstallCloudAssistant (§2.13): an agent not online becomes "installed"; online only after a reboot."""
+    """InstallCloudAssistant (docs/api-contract.md#installcloudassistant): an agent not online becomes "installed"; online only after a reboot."""
     region = emu.region(p)
     ids = list(dict.fromkeys(p.repeat("InstanceId")))
     if not ids:

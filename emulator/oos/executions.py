@@ -1,4 +1,4 @@
-"""OOS executions (contract §5): StartExecution / ListExecutions / CancelExecution / NotifyExecution. Only the public
+"""OOS executions (docs/api-contract.md#oos): StartExecution / ListExecutions / CancelExecution / NotifyExecution. Only the public
 ``ACS-ECS-BulkyRunCommand`` runs: its targets are selected, then every instance gets a RunCommand through the same
 Cloud Assistant engine as the ECS API, under the template's rateControl (Concurrency or Batch, MaxErrors)."""
 from __future__ import annotations
@@ -29,7 +29,7 @@ TERMINAL = ("Success", "Failed", "Cancelled")
 FINAL_TASK = ("Success", "Failed", "Timeout", "Error", "Invalid", "Aborted", "Cancelled", "Terminated")
 RESUME = ("Approve", "ResumeExecution")  # ⚠ NotifyType values that let a paused batch loop go on
 NOTIFY_TYPES = (*RESUME, "Reject", "RetryTask", "SkipTask", "ExecuteTask", "CancelTask", "CompleteExecution")
-SHELL_TYPES = {"RunPythonScript": "RunShellScript", "RunPerlScript": "RunShellScript"}  # contract §5.3
+SHELL_TYPES = {"RunPythonScript": "RunShellScript", "RunPerlScript": "RunShellScript"}  # docs/api-contract.md#oos
 
 
 class Executions:

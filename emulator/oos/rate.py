@@ -1,4 +1,4 @@
-"""OOS loop rateControl (contract §5.3): Concurrency or Batch mode, numbers or percentages."""
+"""OOS loop rateControl (docs/api-contract.md#oos): Concurrency or Batch mode, numbers or percentages."""
 from __future__ import annotations
 
 import math

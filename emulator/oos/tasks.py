@@ -1,4 +1,4 @@
-"""OOS task executions (contract §5.2 "Related"): the records an execution of ``ACS-ECS-BulkyRunCommand`` keeps per
+"""OOS task executions (docs/api-contract.md#oos "Related"): the records an execution of ``ACS-ECS-BulkyRunCommand`` keeps per
 task and per loop item, and ``ListTaskExecutions`` over them.
 
 One execution has a ``getInstance`` task (ACS::SelectTargets), a ``runCommand`` loop task (ACS::ECS::RunCommand) and

@@ -1,5 +1,5 @@
 """OOS templates (``2019-06-01``): CreateTemplate, UpdateTemplate, DeleteTemplate, GetTemplate, ListTemplates, and
-the public ``ACS-ECS-BulkyRunCommand`` (contract §5.3), the only template the emulator can execute."""
+the public ``ACS-ECS-BulkyRunCommand`` (docs/api-contract.md#oos), the only template the emulator can execute."""
 from __future__ import annotations
 
 import hashlib

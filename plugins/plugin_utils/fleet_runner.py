@@ -41,7 +41,7 @@ DEADLINE_GRACE = 120
 STOP_WAIT_ENV = "ANSIBLE_ALICLOUD_STOP_WAIT"
 DEFAULT_STOP_WAIT = 120.0
 # RunCommand refuses the whole call when one instance cannot run it ("if one of the specified instances
-# does not meet the conditions, the call fails", contract §2.1): unknown, in another region, not Running.
+# does not meet the conditions, the call fails", docs/api-contract.md#runcommand): unknown, in another region, not Running.
 REFUSED_CODES = frozenset({"InvalidInstance.NotFound", "InvalidInstance.NotMatch", "InvalidInstanceId.NotFound"})
 
 
@@ -198,7 +198,7 @@ class Phase:
     def _finish(self, launch: Launch, stopped: bool = False) -> None:
         """Every instance of ``launch`` ended (or was given up, ``stopped``): read the outputs, stop watching it."""
         if self.spec.read_output:
-            # ⚠ The contract lets IncludeOutput be used with an InvokeId only, and says nothing about a
+            # ⚠ The API reference lets IncludeOutput be used with an InvokeId only, and says nothing about a
             # cap on InvokeInstances; a RunCommand has at most 100 instances, so one page is assumed.
             answer = self.clients(launch.region).call(
                 "DescribeInvocations", InvokeId=launch.invoke_id, IncludeOutput=True, ContentEncoding="PlainText")

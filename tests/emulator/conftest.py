@@ -26,7 +26,7 @@ def emu() -> Iterator[EmulatorProcess]:
 
 @pytest.fixture(scope="module")
 def client() -> AcsClient:
-    """Legacy SDK client; proxies disabled (the SDK ignores NO_PROXY, contract §1.3)."""
+    """Legacy SDK client; proxies disabled (the SDK ignores NO_PROXY, docs/api-contract.md#wire-protocol)."""
     return AcsClient(KEY_ID, SECRET, "cn-hangzhou", proxy={"http": "", "https": ""})
 
 

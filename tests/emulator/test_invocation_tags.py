@@ -1,4 +1,5 @@
-"""Invocations filtered by their own tags (Tag.N): DescribeInvocations (contract §2.7) and DescribeInvocationResults (§2.8)."""
+"""Invocations filtered by their own tags (Tag.N): DescribeInvocations and DescribeInvocationResults
+(docs/api-contract.md#describeinvocations, #describeinvocationresults)."""
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,4 @@
-"""Wire protocol: signature v1, common-parameter checks, routing, error envelope (contract §1, §4)."""
+"""Wire protocol: signature v1, common-parameter checks, routing, error envelope (docs/api-contract.md#wire-protocol, #api-error-codes)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""RunCommand targeting by ResourceTag.N instead of InstanceId.N (contract §2.1)."""
+"""RunCommand targeting by ResourceTag.N instead of InstanceId.N (docs/api-contract.md#runcommand)."""
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -150,7 +150,7 @@ def test_parameters(api: Api, ids: dict[str, str]) -> None:
     ({"Username": "u" * 256}, ("Username.ExceedLimit", 403)),
     ({"WorkingDir": "/" * 201}, ("InvalidParameter.WorkingDir", 400)),
     ({"Timeout": "86401"}, ("InvalidTimeout.ExceedLimit", 403)),
-    ({"Timeout": "abc"}, ("InvalidParameter.Timeout", 400)),  # not a number: the generic error, contract §4
+    ({"Timeout": "abc"}, ("InvalidParameter.Timeout", 400)),  # not a number: the generic error, docs/api-contract.md#api-error-codes
     ({"CommandContent": " ".join(f"{{{{p{n}}}}}" for n in range(21)), "EnableParameter": "true"},
      ("CmdParamCount.ExceedLimit", 403)),  # the count check comes before Parameter.MissingValue, as in CreateCommand
     ({"Parameters": "{}"}, ("Parameter.Disabled", 400)),

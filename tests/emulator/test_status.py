@@ -1,4 +1,4 @@
-"""Status derivation rules of contract §3 (pure functions, no server)."""
+"""Status derivation rules of docs/api-contract.md#invocation-statuses (pure functions, no server)."""
 from __future__ import annotations
 
 import pytest
@@ -11,7 +11,7 @@ from emulator.cloud_assistant.status import batch_coarse, batch_status, file_bat
     (["Running", "Stopping"], "Stopping", "Stopping"),
     (["Success", "Success"], "Success", "Finished"),
     (["Success", "Cancelled"], "Success", "Finished"),
-    (["Failed", "Aborted"], "Failed", "PartialFailed"),     # contract §7 example
+    (["Failed", "Aborted"], "Failed", "PartialFailed"),     # docs/api-contract.md#invocation-statuses example
     (["Failed", "Success"], "PartialFailed", "Finished"),
     (["Timeout", "Error"], "Failed", "Failed"),
     (["Cancelled", "Terminated"], "Stopped", "Stopped"),

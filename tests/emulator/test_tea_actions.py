@@ -1,5 +1,5 @@
 """Every implemented action through the Tea SDK's generic ``call_api`` (signature V3, its default), in an order that
-gives each call valid inputs, asserting the documented top-level response keys (contract §2, §5)."""
+gives each call valid inputs, asserting the documented top-level response keys (docs/api-contract.md)."""
 from __future__ import annotations
 
 import base64

@@ -26,7 +26,7 @@ def paginate_numbered(client: CloudClient, action: str, items: t.Callable[[dict[
                       page_size: int, **params: t.Any) -> t.Iterator[t.Any]:
     """Yield every item of a PageNumber/PageSize list action, until TotalCount items (or an empty page) were seen.
 
-    Some actions ignore NextToken for some filters (DescribeCloudAssistantStatus with instance ids, §2.12),
+    Some actions ignore NextToken for some filters (DescribeCloudAssistantStatus with instance ids, docs/api-contract.md#describecloudassistantstatus),
     or only page by number (DescribeInstancesFullStatus).
     """
     page, seen = 1, 0

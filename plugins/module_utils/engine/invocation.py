@@ -20,7 +20,7 @@ from ..api.errors import CloudError
 from .interrupts import tracking
 from ..api.retries import is_retryable
 
-# Per-instance InvocationStatus values after which nothing changes any more (contract §3.1).
+# Per-instance InvocationStatus values after which nothing changes any more (docs/api-contract.md#invocation-statuses).
 TERMINAL_STATUSES = frozenset({
     "Success", "Failed", "Timeout", "Error", "Invalid", "Aborted", "Cancelled", "Terminated",
 })

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the alicloud.ecs collection
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Checks of a run's input against the documented limits (contract §2.1, §2.2, §2.15, §2.17).
+"""Checks of a run's input against the documented limits (docs/api-contract.md#runcommand, #invokecommand, #command-parameters, #idempotency).
 
 They run before any API call, so a typo costs nothing and the message names the option and the
 limit instead of the service's error code. Each check raises ValueError with the text to show.
@@ -23,7 +23,7 @@ MAX_PLACEHOLDERS = 20
 MAX_PARAMETER_NAME = 64
 RUN_CONTENT_LIMIT = 24576       # Base64 bytes of content + parameters, RunCommand with KeepCommand=false
 MIN_TIMEOUT = 10
-MAX_TIMEOUT = 86400             # ⚠ contract §2.1: the maximum is not documented; 86400 is the commonly cited one
+MAX_TIMEOUT = 86400             # ⚠ docs/api-contract.md#runcommand: the maximum is not documented; 86400 is the commonly cited one
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 CONTAINER_ID = re.compile(r"^(?:docker://|containerd://|cri-o://)?[0-9a-f]{64}$")

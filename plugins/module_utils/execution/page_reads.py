@@ -6,7 +6,7 @@
 A command's output larger than one API page (24 KB) is spooled on the instance and read back page by
 page, one small RunCommand each; the output cap leaves no way around one command per page. Waiting for
 each of them with its own DescribeInvocationResults would double the calls, though. The API filters
-results by instance and invocation tag, up to 50 per call (contract §2.8), so the reads go in rounds:
+results by instance and invocation tag, up to 50 per call (docs/api-contract.md#describeinvocationresults), so the reads go in rounds:
 every read of a round carries the round's tag, and one poll by that tag collects the outputs of all of
 them. Two rounds are under way at once (one starting while the other is collected), so at most
 ``2 * ROUND_PAGES`` reads run on the instance together. Rounds start their reads one at a time: two

@@ -16,7 +16,7 @@ from ..api.client import CloudClient, Json
 from ..api.errors import CloudError, is_error_code
 from ..api.retries import is_retryable
 
-# Per-instance ErrorCodes (contract §3.5/§3.6) that say the agent never got to run anything.
+# Per-instance ErrorCodes (docs/api-contract.md#per-instance-error-codes, #sendfile) that say the agent never got to run anything.
 AGENT_UNREACHABLE_CODES = frozenset({
     "InstanceNotExists", "InstanceReleased", "InstanceNotRunning", "ClientNotRunning", "ClientNotResponse",
     "ClientIsUpgrading", "ClientNeedUpgrade", "DeliveryTimeout", "SecurityGroupRuleDenied",

@@ -17,11 +17,11 @@ from ..api.client import CloudClient, Json
 from .instances import describe_instances
 from ..api.pagination import paginate, paginate_numbered
 
-# DescribeCloudAssistantStatus pages hold at most 50 (PageSize and MaxResults, contract §2.12); a batch of
+# DescribeCloudAssistantStatus pages hold at most 50 (PageSize and MaxResults, docs/api-contract.md#describecloudassistantstatus); a batch of
 # InstanceId.N no larger than a page comes back in one call.
 STATUS_PAGE = 50
-INSTALL_BATCH = 50  # InstanceId.N of InstallCloudAssistant (§2.13)
-DESCRIBE_IDS_BATCH = 100  # InstanceIds of DescribeInstances (§2.14)
+INSTALL_BATCH = 50  # InstanceId.N of InstallCloudAssistant (docs/api-contract.md#installcloudassistant)
+DESCRIBE_IDS_BATCH = 100  # InstanceIds of DescribeInstances (docs/api-contract.md#instance-apis)
 OS_TYPES = ("Windows", "Linux", "FreeBSD")
 FIRST_POLL = 1.0
 MAX_POLL = 5.0
@@ -55,7 +55,7 @@ def batches(items: t.Sequence[str], size: int) -> t.Iterator[list[str]]:
 def _agent(item: dict[str, t.Any]) -> dict[str, t.Any]:
     return {
         "instance_id": item["InstanceId"],
-        # The SDK model types it as a string; a documented example shows a boolean (contract §2.12 ⚠).
+        # The SDK model types it as a string; a documented example shows a boolean (docs/api-contract.md#describecloudassistantstatus ⚠).
         "online": str(item.get("CloudAssistantStatus")).lower() == "true",
         "version": item.get("CloudAssistantVersion") or "",
         "os_type": item.get("OSType") or "",
@@ -75,7 +75,7 @@ def describe_agents(client: CloudClient, instance_ids: t.Sequence[str] = (),
                     os_type: str | None = None) -> list[dict[str, t.Any]]:
     """Agent state of ``instance_ids`` (all instances of the region when empty), optionally of one OS type.
 
-    With ids the API ignores NextToken (§2.12), so each batch is paged by PageNumber until TotalCount.
+    With ids the API ignores NextToken (docs/api-contract.md#describecloudassistantstatus), so each batch is paged by PageNumber until TotalCount.
     """
     if not instance_ids:
         return [_agent(item) for item in paginate(
@@ -135,7 +135,7 @@ def install_agents(client: CloudClient, instance_ids: t.Sequence[str]) -> None:
 def reboot_instances(client: CloudClient, instance_ids: t.Sequence[str]) -> None:
     """RebootInstance each one: the API documents that the installed agent starts only after a restart.
 
-    ⚠ That requirement is from the 2021 API reference (contract §2.13, [DOC21]); newer pages were not available.
+    ⚠ That requirement is from the 2021 API reference (docs/api-contract.md#installcloudassistant, [DOC21]); newer pages were not available.
     """
     for iid in instance_ids:
         client.call("RebootInstance", InstanceId=iid)

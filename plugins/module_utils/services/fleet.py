@@ -14,7 +14,7 @@ import typing as t
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-# RunCommand takes at most 100 instances per call (contract §2.1, InstanceIds.ExceedLimit).
+# RunCommand takes at most 100 instances per call (docs/api-contract.md#runcommand, InstanceIds.ExceedLimit).
 MAX_PER_CALL = 100
 SUCCESS = "Success"
 # Our own statuses next to the API's InvocationStatus values.

@@ -144,7 +144,7 @@ def shape_record(item: t.Mapping[str, t.Any], output: bytes | None = None, dropp
 
 
 def overall_status(statuses: t.Sequence[str]) -> str:
-    """The batch status of contract §3.2, from the per-instance ones (same precedence as the emulator's ⚠)."""
+    """The batch status of docs/api-contract.md#invocation-statuses, from the per-instance ones (same precedence as the emulator's ⚠)."""
     for live in LIVE_ORDER:
         if live in statuses:
             return live

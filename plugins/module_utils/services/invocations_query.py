@@ -22,7 +22,7 @@ MAX_PAGE = 50
 FILTERS = {"invoke_id": "InvokeId", "command_id": "CommandId", "command_name": "CommandName",
            "command_type": "CommandType", "invoke_status": "InvokeStatus", "instance_id": "InstanceId",
            "repeat_mode": "RepeatMode"}
-# The service ignores these two when InstanceId is given (contract §2.7); they are applied here instead.
+# The service ignores these two when InstanceId is given (docs/api-contract.md#describeinvocations); they are applied here instead.
 IGNORED_WITH_INSTANCE = {"command_name": "CommandName", "invoke_status": "InvokeStatus"}
 
 
@@ -80,7 +80,7 @@ class InvocationQuery:
 
     def wanted(self, item: t.Mapping[str, t.Any]) -> bool:
         """The filters DescribeInvocations cannot apply itself: the time range (⚠ no such API filter in the
-        contract), and command name / status together with an instance id (the API ignores them then)."""
+        API reference), and command name / status together with an instance id (the API ignores them then)."""
         created = parse_time(item.get("CreationTime") or None, "CreationTime")
         if created and ((self.after and created < self.after) or (self.before and created > self.before)):
             return False
@@ -135,7 +135,7 @@ class InvocationQuery:
 
 
 def _json_object(text: str | None) -> dict[str, t.Any]:
-    """The Parameters echo is a JSON string (contract §2.7, §6.10); anything else reads as no parameters."""
+    """The Parameters echo is a JSON string (docs/api-contract.md#describeinvocations, #open-points); anything else reads as no parameters."""
     try:
         value = json.loads(text) if isinstance(text, str) and text else {}
     except ValueError:

@@ -24,7 +24,7 @@ from ..api.pagination import paginate
 BULKY = "ACS-ECS-BulkyRunCommand"
 TERMINAL = ("Success", "Failed", "Cancelled")
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
-COMMAND_LIMIT = 16384  # contract §5.3: commandContent MaxLength
+COMMAND_LIMIT = 16384  # docs/api-contract.md#oos: commandContent MaxLength
 NOTIFY_TYPES = {"approve": "Approve", "reject": "Reject", "retry": "RetryTask", "skip": "SkipTask"}
 
 
@@ -89,7 +89,7 @@ def get_template(client: CloudClient, name: str, version: str | None = None) -> 
 
 
 def check_rate_control(rate: t.Any) -> None:
-    """rateControl of the public template (contract §5.3): Mode Concurrency|Batch, counts as numbers or 'N%'."""
+    """rateControl of the public template (docs/api-contract.md#oos): Mode Concurrency|Batch, counts as numbers or 'N%'."""
     if not isinstance(rate, dict):
         raise ValueError("parameters.rateControl must be a dict")
     if rate.get("Mode") not in ("Concurrency", "Batch"):
@@ -155,7 +155,7 @@ def task_executions(client: CloudClient, execution_id: str) -> list[dict[str, t.
 
 def instance_invocations(client: CloudClient, execution_id: str) -> dict[str, dict[str, t.Any]]:
     """The Cloud Assistant side of each instance: the template's RunCommand is named after the execution
-    (contract §5.3), so one DescribeInvocations(CommandName) lists every item's exit code and error. The
+    (docs/api-contract.md#oos), so one DescribeInvocations(CommandName) lists every item's exit code and error. The
     latest invocation of an instance wins (a retried item runs again)."""
     found: dict[str, dict[str, t.Any]] = {}
     invocations = paginate(client, "DescribeInvocations", lambda r: (r.get("Invocations") or {}).get("Invocation") or [],

@@ -24,9 +24,9 @@ NAME_MAX = 128
 DESCRIPTION_MAX = 512
 WORKING_DIR_MAX = 200
 LAUNCHER_MAX = 1024
-CONTENT_B64_MAX = 18432          # CreateCommand: 18 KB once Base64-encoded (contract §2.3)
+CONTENT_B64_MAX = 18432          # CreateCommand: 18 KB once Base64-encoded (docs/api-contract.md#saved-commands)
 TIMEOUT_MIN = 10
-TIMEOUT_MAX = 86400              # ⚠ contract §6.1: the maximum is not documented; 86400 is the commonly cited value
+TIMEOUT_MAX = 86400              # ⚠ docs/api-contract.md#open-points: the maximum is not documented; 86400 is the commonly cited value
 PARAMETER_NAME_MAX = 64
 PARAMETER_COUNT_MAX = 20
 TAG_COUNT_MAX = 20
@@ -57,7 +57,7 @@ def decode_content(content: str, encoding: str) -> bytes:
 
 def parameter_names(content: bytes) -> list[str]:
     """The ``{{ name }}`` placeholders of a parameterised command, in order, checked as the service does
-    (contract §2.15): names of ``[A-Za-z0-9_-]`` up to 64 characters, at most 20, built-ins excluded."""
+    (docs/api-contract.md#command-parameters): names of ``[A-Za-z0-9_-]`` up to 64 characters, at most 20, built-ins excluded."""
     names: list[str] = []
     for match in PLACEHOLDER.finditer(content.decode("utf-8", "replace")):
         name = match.group(1).strip()
@@ -80,7 +80,7 @@ def parameter_names(content: bytes) -> list[str]:
 
 
 def check_tags(tags: t.Mapping[str, str], option: str = "tags") -> None:
-    """Tag limits shared by commands and files (contract §2.1 / §2.3)."""
+    """Tag limits shared by commands and files (docs/api-contract.md#runcommand, #saved-commands)."""
     if len(tags) > TAG_COUNT_MAX:
         raise ValueError(f"{option} has {len(tags)} tags; at most {TAG_COUNT_MAX} are allowed")
     for key, value in tags.items():
@@ -153,7 +153,7 @@ def describe_commands(client: CloudClient, *, name: str | None = None, command_i
 
 def find_by_name(client: CloudClient, name: str) -> dict[str, t.Any] | None:
     """The one command called ``name``, or None; two of them is an error (the name is the identity)."""
-    # The service's Name filter may match by prefix (contract §2.6), so the match is made exact here.
+    # The service's Name filter may match by prefix (docs/api-contract.md#saved-commands), so the match is made exact here.
     found = [item for item in describe_commands(client, name=name) if item["name"] == name]
     if len(found) > 1:
         ids = ", ".join(item["command_id"] for item in found)

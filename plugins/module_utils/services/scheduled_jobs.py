@@ -24,17 +24,17 @@ from .schedules import Schedule, check_at_future, parse_schedule
 
 JOB_TAG = "alicloud-ecs:job"
 HASH_TAG = "alicloud-ecs:job-hash"
-LIVE_STATUSES = frozenset({"Pending", "Scheduled", "Running"})   # batch InvocationStatus of a job still on (§3.2)
+LIVE_STATUSES = frozenset({"Pending", "Scheduled", "Running"})   # batch InvocationStatus of a job still on (docs/api-contract.md#invocation-statuses)
 STOPPED_INSTANCE_STATUSES = frozenset({"Stopping", "Cancelled", "Terminated"})
 PAGE = 50
 MAX_NAME = 128              # RunCommand Name and the tag value both stop at 128
-MAX_INSTANCES = 100         # §2.1 InstanceId.N
-MAX_TAGS_RUN = 20           # §2.1 ResourceTag.N
-MAX_TAGS_INVOKE = 10        # §2.2 ResourceTag.N "≤10 per doc"
-MAX_PARAMETERS = 10         # §2.15 Parameters keys
-MAX_CONTENT_RUN = 24576     # §2.1 Base64 content + parameters, KeepCommand=false
-MAX_CONTENT_INVOKE = 18432  # §2.2 (the saved content counts too; only the parameters are known here)
-MIN_TIMEOUT, MAX_TIMEOUT = 10, 86400  # ⚠ the maximum is not in the API reference (contract §2.1)
+MAX_INSTANCES = 100         # docs/api-contract.md#runcommand InstanceId.N
+MAX_TAGS_RUN = 20           # docs/api-contract.md#runcommand ResourceTag.N
+MAX_TAGS_INVOKE = 10        # docs/api-contract.md#invokecommand ResourceTag.N "≤10 per doc"
+MAX_PARAMETERS = 10         # docs/api-contract.md#command-parameters Parameters keys
+MAX_CONTENT_RUN = 24576     # docs/api-contract.md#runcommand Base64 content + parameters, KeepCommand=false
+MAX_CONTENT_INVOKE = 18432  # docs/api-contract.md#invokecommand (the saved content counts too; only the parameters are known here)
+MIN_TIMEOUT, MAX_TIMEOUT = 10, 86400  # ⚠ the maximum is not in the API reference (docs/api-contract.md#runcommand)
 
 
 @dataclass
@@ -235,7 +235,7 @@ def describe_job(client: CloudClient, invoke_id: str) -> dict[str, t.Any] | None
 
 
 def job_result(name: str, invocation: t.Mapping[str, t.Any] | None, spec: JobSpec | None) -> dict[str, t.Any]:
-    """The ``job`` the module returns. The API has no next-run time (§2.7), so none is returned."""
+    """The ``job`` the module returns. The API has no next-run time (docs/api-contract.md#describeinvocations), so none is returned."""
     schedule = spec.schedule.as_dict() if spec else None
     if invocation is None:
         return {"name": name, "invoke_id": None, "status": None, "schedule": schedule, "instances": []}

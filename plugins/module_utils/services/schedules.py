@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Scheduled-job schedules: turn the user's ``schedule`` dict into the API's RepeatMode and Frequency.
 
-Everything the service would reject with InvalidParam.Frequency (contract §2.16) is caught here, before
+Everything the service would reject with InvalidParam.Frequency (docs/api-contract.md#schedules) is caught here, before
 any API call, with a message that names the field and the limit; a playbook author learns what is wrong
 without a round trip and without a half-applied change.
 """
@@ -24,10 +24,10 @@ except ImportError:  # Python < 3.9: only UTC and GMT+h:mm zones can be checked
 
 SCHEDULE_KINDS = ("cron", "rate", "at", "next_reboot", "every_reboot")
 RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-MIN_RATE = 60            # contract §2.16: 60 s ≤ rate ≤ 7 d, and longer than Timeout
+MIN_RATE = 60            # docs/api-contract.md#schedules: 60 s ≤ rate ≤ 7 d, and longer than Timeout
 MAX_RATE = 7 * 86400
-MIN_CRON_GAP = 10        # contract §2.16: cron fires at least 10 s apart, and no closer than Timeout
-DEFAULT_TIMEOUT = 60     # RunCommand's Timeout when none is sent (contract §2.1)
+MIN_CRON_GAP = 10        # docs/api-contract.md#schedules: cron fires at least 10 s apart, and no closer than Timeout
+DEFAULT_TIMEOUT = 60     # RunCommand's Timeout when none is sent (docs/api-contract.md#runcommand)
 CRON_SAMPLES = 200       # consecutive fire times inspected for the closest pair
 MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # Quartz numbering: SUN=1 … SAT=7
@@ -61,7 +61,7 @@ class Schedule:
 
 def parse_schedule(schedule: t.Mapping[str, t.Any], timeout: int | None = None,
                    now: dt.datetime | None = None) -> Schedule:
-    """Validate ``schedule`` (exactly one of SCHEDULE_KINDS) against the contract's limits.
+    """Validate ``schedule`` (exactly one of SCHEDULE_KINDS) against the documented limits (docs/api-contract.md#schedules).
 
     ``timeout`` is the job's run timeout when known (rate and cron must leave room for one run).
     An ``at`` time in the past is checked separately (``check_at_future``): a one-shot job that has
@@ -114,7 +114,7 @@ def _rate(text: str, timeout: int | None) -> Schedule:
 def _at(text: str) -> Schedule:
     """An ISO 8601 time (naive = UTC) → ``at(yyyy-MM-dd HH:mm:ss UTC)``, normalised so equal times hash equal.
 
-    The contract (§2.1) forces RepeatMode Period whenever a Frequency is given, so a one-shot ``at`` job is
+    RunCommand (docs/api-contract.md#runcommand) forces RepeatMode Period whenever a Frequency is given, so a one-shot ``at`` job is
     sent as Period + ``at(...)``, not as Once.
     """
     try:
@@ -128,7 +128,7 @@ def _at(text: str) -> Schedule:
 
 
 def zone(name: str, field: str = "schedule.cron") -> dt.tzinfo:
-    """IANA name, ``UTC`` or ``GMT+8:00`` / ``GMT-7:00`` (no leading zero on the hour, contract §2.16)."""
+    """IANA name, ``UTC`` or ``GMT+8:00`` / ``GMT-7:00`` (no leading zero on the hour, docs/api-contract.md#schedules)."""
     if name == "UTC":
         return dt.timezone.utc
     match = GMT_ZONE.match(name)
@@ -222,7 +222,7 @@ def _cron_value(token: str, names: tuple[str, ...], where: str) -> int:
     if token in names:
         return names.index(token) + 1
     if token.endswith(("L", "W")) or "#" in token:
-        # ⚠ Quartz has L, W and #; the contract (§2.16) names none of them, so they are refused
+        # ⚠ Quartz has L, W and #; docs/api-contract.md#schedules names none of them, so they are refused
         raise ScheduleError(f"{where}: L, W and # are not supported")
     if not token.isdigit():
         raise ScheduleError(f"{where}: {token!r} is not a number" + (f" or one of {', '.join(names)}" if names else ""))

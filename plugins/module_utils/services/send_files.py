@@ -33,14 +33,14 @@ from ..engine.invocation import (
 )
 from ..execution.remote_exec import ExecOptions, InstanceExecutor, RemoteExecError
 
-SENDFILE_INSTANCES_MAX = 50        # contract §2.10
-RUNCOMMAND_INSTANCES_MAX = 100     # contract §2.1
+SENDFILE_INSTANCES_MAX = 50        # docs/api-contract.md#sendfile
+RUNCOMMAND_INSTANCES_MAX = 100     # docs/api-contract.md#runcommand
 DESCRIBE_INSTANCES_MAX = 100
 NAME_MAX = 255
 TARGET_DIR_MAX = 255
 OWNER_MAX = 64
 TIMEOUT_MIN = 10
-TIMEOUT_MAX = 86400                # ⚠ contract §6.1: not documented; the commonly cited maximum
+TIMEOUT_MAX = 86400                # ⚠ docs/api-contract.md#open-points: not documented; the commonly cited maximum
 PROBE_TIMEOUT = 30                 # seconds the look at the target may run
 WAIT_MARGIN = 30.0                 # seconds past the task timeout the controller keeps looking
 DIFF_MAX = 8192                    # files up to this size are shown in diffs (both sides)
@@ -48,7 +48,7 @@ LARGE_PARALLELISM = 4              # instances receiving a large file at once
 MODE = re.compile(r"^[0-7]{3,4}$")
 FILE_TERMINAL = frozenset({"Success", "Failed", "Invalid", "Aborted", "Error", "Timeout"})
 OK_STATUSES = frozenset({"Success", "Unchanged", "Skipped", "Planned"})
-NOT_RUNNING = ("InstanceNotRunning", "the instance is not running when create task")  # contract §3.6
+NOT_RUNNING = ("InstanceNotRunning", "the instance is not running when create task")  # docs/api-contract.md#sendfile
 
 
 @dataclass
@@ -364,7 +364,7 @@ def send_small(client: CloudClient, instance_ids: t.Sequence[str], spec: FileSpe
 
 def install_command(spec: FileSpec) -> bytes:
     """Shell that writes stdin to the target with owner, group and mode, reporting failures with SendFile's
-    error codes (contract §3.6, and UnsafePath) on stderr.
+    error codes (docs/api-contract.md#sendfile, and UnsafePath) on stderr.
 
     The file is written, chowned and chmodded in a new 0700 directory of root's, where no other user can
     reach it, then renamed over the target (a link there is replaced, never followed). That directory is made

@@ -4,7 +4,7 @@
 """System events of instances: pending ones with the live status, and the history, with one set of filters.
 
 DescribeInstancesFullStatus pages by PageNumber only and DescribeInstanceHistoryEvents by NextToken
-(contract §2 pagination table); both take at most 100 instance ids per call, so ids are batched here and
+(docs/api-contract.md#pagination); both take at most 100 instance ids per call, so ids are batched here and
 callers never see either limit.
 """
 
@@ -18,7 +18,7 @@ from .assistant_agent import batches
 from ..api.client import CloudClient
 from ..api.pagination import paginate, paginate_numbered
 
-IDS_PER_CALL = 100  # InstanceId.N of DescribeInstancesFullStatus, ResourceId.N of the history (§2.14)
+IDS_PER_CALL = 100  # InstanceId.N of DescribeInstancesFullStatus, ResourceId.N of the history (docs/api-contract.md#instance-apis)
 PAGE = 100  # PageSize of DescribeInstancesFullStatus and MaxResults (10–100) of the history
 MAX_EVENT_TYPES = 30  # InstanceEventType.N
 CYCLE_STATUSES = ("Scheduled", "Avoided", "Executing", "Executed", "Canceled", "Failed", "Inquiring")

@@ -82,7 +82,7 @@ def test_without_reboot_the_wait_fails_naming_the_instance(ansible, emulator):
     result = played.result("install")
     assert f"the agent is not online after 2 s on: {db}" in result["msg"] and "reboot=true" in result["msg"]
     assert result["installed"] == [db] and result["offline"] == [db] and result["rebooted"] == []
-    assert agent_of(emulator, "db-2") == "installed"  # pending a restart, as the contract says (§2.13)
+    assert agent_of(emulator, "db-2") == "installed"  # pending a restart, as docs/api-contract.md#installcloudassistant says
     # Without wait (the default when reboot is false) the install is reported and the task succeeds.
     played = ansible.play([install([db])])
     assert played.rc == 0, played.output

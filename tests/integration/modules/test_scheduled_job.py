@@ -185,7 +185,7 @@ def test_saved_command_job_uses_invoke_command_with_its_timeout(ansible, emulato
 
 
 def test_rate_job_runs_every_minute_until_removed(ansible, emulator, web1):
-    """rate(1m) is the contract's shortest rate: the first run comes one minute after creation, the next one
+    """rate(1m) is the shortest rate the API accepts: the first run comes one minute after creation, the next one
     minute after it ended, so two runs take a little over two minutes of real time."""
     log = "/tmp/job-every-minute.log"
     options = {"content": f"date +%s >> {log}", "instance_ids": [web1], "timeout": 10, "schedule": {"rate": "1m"}}

@@ -1,4 +1,4 @@
-"""Schedule parsing: the user's schedule dict → RepeatMode/Frequency, and the contract's limits (§2.16)."""
+"""Schedule parsing: the user's schedule dict → RepeatMode/Frequency, and the documented limits (docs/api-contract.md#schedules)."""
 
 from __future__ import annotations
 
