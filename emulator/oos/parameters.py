@@ -118,7 +118,8 @@ def value_of(emu: Services, kind: str, item: dict[str, Any]) -> str:
 
 def render(emu: Services, region: str, kind: str, item: dict[str, Any], value: str | None = None) -> dict[str, Any]:
     """One ``Parameter`` object; ``Value`` only for the Get actions."""
-    out = {"Id": f"p-{hashlib.sha256(f'{region}/{kind}/{item['name']}'.encode()).hexdigest()[:32]}",
+    key = f"{region}/{kind}/{item['name']}"  # built apart: a quote nested in an f-string needs Python 3.12
+    out = {"Id": f"p-{hashlib.sha256(key.encode()).hexdigest()[:32]}",
            "Name": item["name"], "Type": item["type"], "Description": item["description"],
            "ParameterVersion": item["version"], "ShareType": "Private", "CreatedBy": "emulator",
            "UpdatedBy": "emulator", "CreatedDate": iso_seconds(item["created"]),
