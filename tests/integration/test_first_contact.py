@@ -7,8 +7,10 @@ The outages are real: the emulator's API process is killed and started again on 
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -116,3 +118,32 @@ def test_once_the_endpoint_answered_in_the_run_outages_are_waited_out_in_every_p
     # The progress line of the waiting action, at the default verbosity (the module's process has no display)
     assert re.search(r"RunCommand has failed for 1\d s \(SDK\.HttpError: cannot reach http://127\.0\.0\.1:\d+: "
                      r"connection refused", played.output), played.output[-4000:]
+
+
+def test_workers_waiting_out_one_outage_take_turns_to_say_so(ansible, emulator, reachable, tmp_path):
+    """Four hosts over the connection reach the API, then all four workers meet a 15 s outage at once: each waits
+    it out, and the run prints about one progress line per 10 s between them, not one per worker."""
+    hosts = sorted(reachable, key=lambda item: item["name"])[:4]
+    inventory = tmp_path / "hosts.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {
+        "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        **{item["name"]: {"ansible_connection": "alicloud.ecs.cloud_assistant",
+                          "ansible_alicloud_instance_id": item["id"], "ansible_alicloud_region": item["region"]}
+           for item in hosts}}}}))
+    names = [item["name"] for item in hosts]
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(json.dumps([
+        {"name": "reach", "hosts": ",".join(names), "gather_facts": False,
+         "tasks": [{"name": "before", "ansible.builtin.raw": "true"}]},
+        {"name": "outage", "hosts": "localhost", "gather_facts": False, "tasks": outage_tasks(tmp_path, 1)},
+        {"name": "through it", "hosts": ",".join(names), "gather_facts": False,
+         "tasks": [{"name": "during", "ansible.builtin.raw": "echo through"}]},
+    ]))
+    with Outages(emulator, tmp_path, 1) as outages:
+        run = ansible.playbook(playbook, "-f", "4", inventory=inventory)
+    assert run.rc == 0 and run.stdout.split("TASK [during]", 1)[1].count("changed: [") == 4, run.output[-4000:]
+    assert outages.downtimes and outages.downtimes[0] >= OUTAGE
+    lines = re.findall(r"has failed for (\d+) s \(SDK\.HttpError: cannot reach", run.output)
+    # 15 s of outage: a mark at 10 s (and one at 20 s for a worker whose retry came late) for the whole run;
+    # without turns each of the four workers would print its own
+    assert 1 <= len(lines) <= 3, run.output[-4000:]

@@ -368,6 +368,8 @@ class CloudClient:
                     and elapsed + pause + self.settings.connect_timeout > FIRST_CONTACT_SECONDS)
 
         def note_wait(error: CloudError, seconds: float) -> None:
+            if self.log is None or not self.contacts.turn_to_report(url):
+                return
             self.say(OUTAGE_VERBOSITY, f"{action} has failed for {seconds:.0f} s ({error.code}: {error.message}); "
                                        f"retrying for up to {max(0.0, policy.budget - seconds):.0f} s more "
                                        f"(retry_budget {policy.budget:g} s)")

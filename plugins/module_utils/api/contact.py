@@ -26,13 +26,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 import typing as t
 
 from .errors import ConfigError
-from .private_dirs import open_private, private_subdirectory
+from .private_dirs import open_private, private_subdirectory, read_private, write_private
 
 ANSIBLE_COMMANDS = frozenset({"ansible", "ansible-playbook", "ansible-inventory", "ansible-console", "ansible-pull"})
 MAX_ANCESTORS = 64  # a process tree deeper than this is not a run we can tell
+# A run prints one progress line about a failing endpoint at most this often, whichever of its processes waits
+# (fifty forks waiting out one outage print one line, not fifty); a little under the client's 10 s cadence, so
+# that one waiting process is never skipped for its own jitter.
+REPORT_SPACING = 9.0
 
 
 def start_time(pid: int) -> str:
@@ -86,10 +91,12 @@ def run_of(pid: int, parent: t.Callable[[int], int] = _parent,
 class Contacts:
     """The endpoints this process's run has reached: remembered here, and told to the run's other processes."""
 
-    def __init__(self, run: int | None, started: str = "0", env: t.Mapping[str, str] | None = None) -> None:
+    def __init__(self, run: int | None, started: str = "0", env: t.Mapping[str, str] | None = None,
+                 clock: t.Callable[[], float] = time.time) -> None:
         self.run = run
         self.started = started
         self.env = env
+        self.clock = clock  # wall clock: compared across processes
         self.reached: set[str] = set()
 
     def _directory(self) -> str:
@@ -132,6 +139,26 @@ class Contacts:
             os.close(open_private(os.path.join(self._directory(), self._name(url)), os.O_WRONLY | os.O_CREAT))
         except (OSError, ConfigError):
             pass
+
+    def turn_to_report(self, url: str) -> bool:
+        """Whether this process prints the run's next progress line about ``url`` failing: none of the run's
+        processes printed one in the last REPORT_SPACING seconds. Two processes deciding at the same instant may
+        both print; that is all a race costs."""
+        if self.run is None:
+            return True
+        try:
+            path = os.path.join(self._directory(), self._name(url) + ".said")
+            try:
+                last = float(read_private(path).decode("ascii") or 0)
+            except (FileNotFoundError, ValueError, UnicodeDecodeError):
+                last = 0.0
+            now = self.clock()
+            if now - last < REPORT_SPACING:
+                return False
+            write_private(path, repr(now).encode("ascii"))
+        except (OSError, ConfigError):
+            pass  # no shared state: every process says it
+        return True
 
 
 _PROCESS: dict[int, Contacts] = {}

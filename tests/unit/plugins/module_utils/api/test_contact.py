@@ -137,7 +137,7 @@ class RefusingSdk:
 def refusing_client(tmp_path, fake: FakeTime, known: bool, cost: float = 0.01, budget: float = 120, lines=None,
                     answer_after: int | None = None):
     settings = client_mod.resolve_settings("id", "secret", region="cn-hangzhou", endpoint="http://127.0.0.1:1", env={})
-    contacts = Contacts(os.getpid(), start_time(os.getpid()), private_env(tmp_path))
+    contacts = Contacts(os.getpid(), start_time(os.getpid()), private_env(tmp_path), clock=fake.clock)
     if known:
         contacts.note("http://127.0.0.1:1")
     client = client_mod.CloudClient(
@@ -206,3 +206,16 @@ def test_the_policy_reports_a_wait_at_ten_second_marks_without_a_busy_loop() -> 
     # The attempts take no time here, so the pauses follow each other: a report at every 10 s mark, up to the
     # last pause (which ends past 35 s: the budget stops a pause of at most 10 s that would end past 45 s).
     assert heard[:3] == [10.0, 20.0, 30.0] and len(heard) in (3, 4), heard
+
+
+def test_the_runs_processes_take_turns_to_report_a_failing_endpoint(tmp_path) -> None:
+    """One line per ~10 s for the run, not one per waiting process."""
+    fake = FakeTime()
+    fake.now = 1_000_000.0
+    me, started = os.getpid(), start_time(os.getpid())
+    workers = [Contacts(me, started, private_env(tmp_path), clock=fake.clock) for _ in range(5)]
+    assert [worker.turn_to_report("http://api") for worker in workers] == [True, False, False, False, False]
+    assert workers[0].turn_to_report("http://other")  # another endpoint has its own turns
+    fake.now += 10
+    assert [worker.turn_to_report("http://api") for worker in workers[2:]] == [True, False, False]
+    assert Contacts(None).turn_to_report("http://api")  # without a run, every process says it
