@@ -208,7 +208,7 @@ EXAMPLES = r"""
 
 - name: Only the hosts whose patch succeeded get here, each with its own output
   ansible.builtin.debug:
-    msg: "{{ inventory_hostname }}: {{ patched.stdout_lines | last }}"
+    msg: "{{ inventory_hostname }}: {{ patched.stdout_lines | last | default('(no output)') }}"
 
 - name: Rolling restart in 3 batches with a health check, a pause after the first batch and a rollback
   alicloud.ecs.run:

@@ -25,13 +25,21 @@ def run(*argv: str, cwd: Path = REPO_ROOT) -> str:
 
 
 def test_ansible_builder_creates_the_build_context(tmp_path) -> None:
+    """As docs/awx.md says: the tarball `ansible-galaxy collection build` writes, beside the definition."""
+    version = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())["version"]
+    run("ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(REPO_ROOT))
+    (tmp_path / "execution-environment.yml").write_text(EE_DEFINITION.read_text())
     context = tmp_path / "context"
-    run("ansible-builder", "create", "-f", str(EE_DEFINITION), "-c", str(context), "--output-filename", "Containerfile")
+    run("ansible-builder", "create", "-f", "execution-environment.yml", "-c", str(context),
+        "--output-filename", "Containerfile", cwd=tmp_path)
     containerfile = (context / "Containerfile").read_text()
     assert 'EE_BASE_IMAGE="quay.io/centos/centos:stream9"' in containerfile
     assert 'ANSIBLE_INSTALL_REFS="ansible-core>=2.17,<2.22 ansible-runner"' in containerfile
+    assert (context / "_build" / "collections" / f"alicloud-ecs-{version}.tar.gz").is_file()  # lands in /build/collections
     galaxy = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
-    assert [item["name"] for item in galaxy["collections"]] == ["alicloud.ecs"]
+    assert galaxy["collections"] == [{"name": f"/build/collections/alicloud-ecs-{version}.tar.gz", "type": "file"}]
+    awx = (REPO_ROOT / "docs" / "awx.md").read_text()
+    assert f"alicloud-ecs-{version}.tar.gz" in awx and "/build/collections/" in awx
 
 
 def test_the_installed_collection_tells_ansible_builder_its_python_requirements(tmp_path) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_collect_facts_writes_one_entry_per_host(ansible, reachable, tmp_path):
@@ -15,6 +18,15 @@ def test_collect_facts_writes_one_entry_per_host(ansible, reachable, tmp_path):
     for name, entry in facts.items():
         assert entry["hostname"] == name
         assert entry["uptime_seconds"] >= 0 and entry["disk_free_kb"] > 0 and entry["kernel"]
+
+
+def test_collect_facts_report_defaults_to_the_directory_ansible_runs_from(ansible, reachable, tmp_path):
+    """Run by name, playbook_dir is the installed collection's: the default report goes to $PWD instead."""
+    run = ansible.run("ansible-playbook", "-i", "playbooks/inventory/demo.alicloud_ecs.yml",
+                      "alicloud.ecs.collect_facts", env={"PWD": str(tmp_path)})
+    assert run.rc == 0, run.output[-3000:]
+    assert set(json.loads((tmp_path / "fleet-facts.json").read_text())) == {item["name"] for item in reachable}
+    assert not (ROOT / "playbooks" / "fleet-facts.json").exists()
 
 
 def test_patch_fleet_runs_once_per_host_and_reports(ansible, emulator, reachable):
