@@ -85,3 +85,41 @@ def test_relative_links_resolve(page: Path) -> None:
         elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
             broken.append(target)
     assert not broken, f"{page.name}: {broken}"
+
+
+def test_requirements_are_what_the_plugins_import() -> None:
+    """requirements.txt lists exactly the third-party packages plugins/ imports (no jmespath kept 'just in case')."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    imported = set()
+    for path in (ROOT / "plugins").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported
+                   if name not in sys.stdlib_module_names and name not in ("ansible", "ansible_collections", "__future__")}
+    owners = packages_distributions()
+    wanted = {dist.lower() for name in third_party for dist in owners.get(name, [name])}
+    listed = {re.split(r"[<>=!; ]", line.strip())[0].lower()
+              for line in (ROOT / "requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")}
+    assert listed == wanted, f"requirements.txt {sorted(listed)} vs imported {sorted(wanted)}"
+
+
+@pytest.mark.parametrize("plugin_type, name", [
+    ("connection", "alicloud.ecs.cloud_assistant"), ("inventory", "alicloud.ecs.instances"),
+    ("module", "alicloud.ecs.run"), ("module", "alicloud.ecs.instance_info"),
+])
+def test_each_plugin_page_lists_what_it_imports(ansible, plugin_type, name) -> None:
+    """Every plugin goes through the same client, so each page names every package of requirements.txt."""
+    import json
+
+    run = ansible.run("ansible-doc", "--json", "-t", plugin_type, name)
+    assert run.rc == 0, run.output
+    requirements = " ".join(json.loads(run.stdout)[name]["doc"].get("requirements", []))
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.strip():
+            assert re.split(r"[<>=!; ]", line.strip())[0] in requirements, (name, line)
