@@ -9,11 +9,13 @@ directly on the host (NOT isolated) — used only when namespaces are unavailabl
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ LOG = logging.getLogger("emulator.isolation")
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
             "HOME": "/root"}
 SCRIPT_DIR = "/usr/local/share/aliyun-assist/work/script"
+SCRIPT_WRITERS = 4  # host mode's script-writing helpers (Sandbox.prepare)
 USER_SCRIPT_DIR = "/tmp"  # where the agent saves a script run with a Username (host/processor.go Prepare)
 
 # Init: mount the instance's root, name it (hostname, and a hosts entry so sudo & co. resolve it, as cloud images
@@ -57,6 +60,13 @@ class Sandbox:
         self.root = state_dir / "instances"
         self.root.mkdir(parents=True, exist_ok=True)
         self.as_root = os.geteuid() == 0
+        # Host mode's scripts are written by helper processes that never fork: written here, a script would be
+        # open while other threads fork commands, the children would hold it until their exec, and the
+        # script's own exec would fail with "Text file busy" now and then. Several, so that hundreds of
+        # commands starting together do not queue behind one.
+        self._writers: list[subprocess.Popen[bytes] | None] = [None] * SCRIPT_WRITERS
+        self._writer_locks = [threading.Lock() for _writer in range(SCRIPT_WRITERS)]
+        self._next_writer = itertools.count()
 
     def home(self, instance: dict[str, Any]) -> str:
         """The instance's private directory on the host (host mode's stand-in for /root)."""
@@ -87,7 +97,28 @@ class Sandbox:
         """Check user/dir and save the script: ('OK', where the run goes) or (an error code of docs/api-contract.md#per-instance-error-codes, {})."""
         if not workdir and user == "root":
             workdir = self.default_workdir(instance)
-        return parse_prepared(instance_init.save_script(user, workdir, script, content))
+        request = {"op": "save_script", "user": user, "workdir": workdir, "path": script, "size": len(content)}
+        index = next(self._next_writer) % SCRIPT_WRITERS
+        with self._writer_locks[index]:
+            try:
+                writer = self._script_writer(index)
+                writer.stdin.write(json.dumps(request).encode() + b"\n" + content)  # type: ignore[union-attr]
+                writer.stdin.flush()  # type: ignore[union-attr]
+                answer = writer.stdout.readline()  # type: ignore[union-attr]
+            except OSError:  # the helper died: the next script there starts a new one
+                self._writers[index] = None
+                return "ExecutionException", {}
+        return parse_prepared(answer.decode(errors="replace").strip() or "ExecutionException")
+
+    def _script_writer(self, index: int) -> subprocess.Popen[bytes]:
+        """Helper ``index`` writing host mode's scripts (instance_init's request loop), started on first use."""
+        writer = self._writers[index]
+        if writer is None or writer.poll() is not None:
+            writer = subprocess.Popen([sys.executable, "-c", INIT_PROGRAM, "once"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=BASE_ENV,
+                                      start_new_session=True)
+            self._writers[index] = writer
+        return writer
 
     def spawn(self, instance: dict[str, Any], user: str, place: dict[str, Any], script: str,
               run_dir: Path) -> subprocess.Popen[bytes]:
@@ -132,7 +163,13 @@ class Sandbox:
         return False
 
     def shutdown(self) -> None:
-        """Nothing to tear down in host mode."""
+        """Host mode: end the script writers (the next script starts a new one)."""
+        for index, lock in enumerate(self._writer_locks):
+            with lock:
+                writer, self._writers[index] = self._writers[index], None
+                if writer is not None:
+                    writer.kill()
+                    writer.wait()
 
 
 class NamespaceSandbox(Sandbox):

@@ -202,3 +202,20 @@ def test_switches_for_the_servers_unknown_part() -> None:
         assert [r["ErrorCode"] for r in wait_result(api, refused)] == ["TaskConcurrencyLimit"]
         assert [(r["InvocationStatus"], r["ExitCode"]) for r in wait_result(api, busy) + wait_result(api, queued)] == [
             ("Timeout", -1)] * 2
+
+
+def test_many_scripts_at_once_in_host_mode(tmp_path) -> None:
+    """Host mode (no isolation) runs every instance's script on this machine, hundreds at once, each by its path
+    (``sh -c <script>``, host/processor.go): none may find its script still open for writing ("Text file busy")."""
+    fleet = {**FLEET, "instances": [{"name": "host", "region": "cn-hangzhou", "count": 200}]}
+    with EmulatorProcess(fleet=fleet, state_dir=tmp_path, isolation="none", min_timeout=1) as emu:
+        client = AcsClient(KEY_ID, SECRET, "cn-hangzhou", proxy={"http": "", "https": ""})
+
+        def api(action: str, **params: Any) -> dict[str, Any]:
+            return sdk_call(client, emu.endpoint, action, **params)
+        ids = [item["id"] for item in emu.instances()]
+        invokes = [api("RunCommand", Type="RunShellScript", CommandContent="#!/bin/sh\necho ran", **R,
+                       **{f"InstanceId.{n}": iid for n, iid in enumerate(ids[start:start + 50], 1)})["InvokeId"]
+                   for start in range(0, 200, 50)]  # 50 a call: wait_result reads one page of 50 records
+        records = [r for invoke_id in invokes for r in wait_result(api, invoke_id)]
+        assert [(r["InvocationStatus"], output(r)) for r in records] == [("Success", "ran\n")] * 200
