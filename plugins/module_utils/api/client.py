@@ -301,6 +301,13 @@ class CloudClient:
             protocol, domain = "https", default_domain(product, self.region, self.settings.vpc_endpoint)
         return f"{protocol}://{domain}"
 
+    def _hosts(self) -> list[str]:
+        """Every host this client's calls go to (the SDK client is shared by ECS and OOS calls)."""
+        if self.settings.endpoint:
+            return [split_endpoint(self.settings.endpoint)[1]]
+        region = self.region or "cn-hangzhou"
+        return [default_domain(product, region, self.settings.vpc_endpoint) for product in API_VERSIONS]
+
     def _sdk_client(self) -> t.Any:
         """The SDK client, rebuilt whenever the credential provider has renewed its credentials."""
         current = self.settings.credentials.current()
@@ -311,9 +318,7 @@ class CloudClient:
                     current.access_key_id, current.access_key_secret, current.security_token)
             else:
                 credential = AccessKeyCredential(current.access_key_id, current.access_key_secret)
-            proxy = None
-            if settings.endpoint and bypasses_proxy(split_endpoint(settings.endpoint)[1], self._env):
-                proxy = {"http": "", "https": ""}
+            proxy = {"http": "", "https": ""} if all(bypasses_proxy(host, self._env) for host in self._hosts()) else None
             self._sdk = AcsClient(
                 region_id=self.region or "cn-hangzhou",
                 credential=credential,

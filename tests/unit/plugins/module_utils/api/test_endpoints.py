@@ -47,3 +47,37 @@ def test_vpc_endpoints_follow_the_rule_as_the_sdk_does(region: str) -> None:
 def test_oos_uses_the_regional_rule(region: str) -> None:
     """OOS has no endpoint map (its SDK is not a requirement): oos.<region>.aliyuncs.com everywhere."""
     assert default_domain("oos", region) == sdk_resolves("oos", region) == f"oos.{region}.aliyuncs.com"
+
+
+class CapturingAcsClient:
+    """Stands in for AcsClient: keeps the keyword arguments it was built with."""
+
+    built: list[dict] = []
+
+    def __init__(self, **kwargs) -> None:
+        CapturingAcsClient.built.append(kwargs)
+
+    def append_user_agent(self, *_args) -> None:
+        pass
+
+
+@pytest.mark.parametrize("no_proxy, vpc, bypassed", [
+    (".aliyuncs.com", False, True),          # both ECS and OOS hosts covered
+    ("ecs-cn-hangzhou.aliyuncs.com", False, False),  # OOS is not: the proxy stays for the shared client
+    ("aliyuncs.com", True, True),            # VPC endpoints
+    ("example.com", False, False),
+])
+def test_no_proxy_covers_the_default_endpoints_too(monkeypatch, no_proxy, vpc, bypassed) -> None:
+    """The SDK ignores NO_PROXY once HTTPS_PROXY is set: the collection applies it, for the vendor's hosts as well
+    as for an explicit endpoint (a controller in a VPC reaching ecs-vpc.* directly, everything else by proxy)."""
+    from ansible_collections.alicloud.ecs.plugins.module_utils.api import client as client_mod
+
+    env = {"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": no_proxy}
+    if vpc:
+        env["ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED"] = "true"
+    settings = client_mod.resolve_settings("id", "secret", region="cn-hangzhou", env=env)
+    assert settings.vpc_endpoint is vpc
+    monkeypatch.setattr(client_mod, "AcsClient", CapturingAcsClient)
+    CapturingAcsClient.built.clear()
+    client_mod.CloudClient(settings, env=env)._sdk_client()
+    assert CapturingAcsClient.built[0]["proxy"] == ({"http": "", "https": ""} if bypassed else None)
