@@ -228,6 +228,28 @@ options:
     type: str
     vars:
       - name: ansible_alicloud_invocation_name
+  become_password_store:
+    description:
+      - Where the become password travels to the instance.
+      - V(inline) (the default) writes it, Base64-encoded, into the command's content, so it is visible to
+        everyone who may read the account's invocations (C(DescribeInvocations), the console) and sits in the
+        agent's script copy while the command runs.
+      - V(oos_secret) puts it into an OOS secret parameter of the instance's region that lives only while
+        that one command runs (created just before, deleted right after, its name C(ansible-become-<expiry>-<random>));
+        the content carries C({{oos-secret:NAME}}) and the agent on the instance replaces it (C(EnableParameter)).
+        The agent then deletes its script copy. Needs Cloud Assistant agent 2.2.3.309 or later, an instance RAM
+        role allowed C(oos:GetSecretParameter) (and C(kms:Decrypt)), and the controller allowed
+        C(oos:CreateSecretParameter), C(oos:DeleteSecretParameter) and C(oos:ListSecretParameters); see
+        docs/security.md and docs/permissions.md. Expired leftovers of a killed controller are pruned once per
+        controller process and region.
+      - Only a command that has a become password to give uses it; it costs three OOS calls per such command.
+    type: str
+    choices: [inline, oos_secret]
+    default: inline
+    env:
+      - name: ANSIBLE_ALICLOUD_BECOME_PASSWORD_STORE
+    vars:
+      - name: ansible_alicloud_become_password_store
   play_name:
     description:
       - The running play's name, read from ansible's own C(ansible_play_name); it names invocations
@@ -271,6 +293,7 @@ import re
 import shlex
 import socket
 import typing as t
+from dataclasses import replace
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_native
@@ -280,6 +303,9 @@ from ansible.utils.display import Display
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import CREDENTIAL_OPTIONS
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.deferred_steps import DeferredSteps, StepFailed
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.become_store import (
+    instance_role_message, stored_password,
+)
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import InvocationTimeout, PollSchedule
@@ -420,6 +446,9 @@ class Connection(ConnectionBase):
         try:
             frame = self._executor.run(script, in_data, sink, become=become, private=self._private())
         except FAILURES as error:
+            if become is not None and become.reference and isinstance(error, RemoteExecError):
+                error = RemoteExecError(instance_role_message(error.error_code, str(error)), error.invoke_id,
+                                        error.error_code)
             raise self._failure(error) from None
         try:
             self._steps.check(frame.stderr, steps, nonce)
@@ -486,6 +515,22 @@ class Connection(ConnectionBase):
             cache.remember(f"home {tilde}", answer)
         return rc, out, err
 
+    def _run_answered(self, cmd: str, in_data: bytes | None, answer: BecomeAnswer) -> tuple[int, bytes, bytes]:
+        """``_run`` with the become answer; with become_password_store=oos_secret the password goes into a secret
+        parameter for this one command and the script carries only its reference (see execution/become_store)."""
+        if self.get_option("become_password_store") != "oos_secret" or not answer.password:
+            return self._run(cmd, in_data, answer)
+        self._connect()
+        executor = t.cast(InstanceExecutor, self._executor)
+        options = executor.options
+        host = self._instance_id()
+        try:
+            with stored_password(executor.client, answer.password, options.timeout + options.wait_margin + 60,
+                                 lambda text: display.warning(f"{host}: {text}")) as reference:
+                return self._run(cmd, in_data, replace(answer, password=b"", reference=reference))
+        except (CloudError, ValueError) as error:
+            raise AnsibleError(f"become_password_store=oos_secret: {to_native(error)}") from None
+
     def _run_with_become_password(self, cmd: str, in_data: bytes | None) -> tuple[int, bytes, bytes]:
         """Answer the become prompt without a terminal, and only if it comes.
 
@@ -502,7 +547,7 @@ class Connection(ConnectionBase):
         password = self.become.get_option("become_pass", playcontext=self._play_context) or ""
         answer = BecomeAnswer(password=to_bytes(password, errors="surrogate_or_strict"),
                               prompt=self.become.prompt, success=self.become.success)
-        rc, out, err = self._run(cmd, in_data, answer)
+        rc, out, err = self._run_answered(cmd, in_data, answer)
         asked = unanswered_prompt(err, self.become.prompt)
         if asked is not None:
             raise AnsibleError(

@@ -144,6 +144,7 @@ def run_command(
     tags: t.Mapping[str, str] | None = None,
     client_token: str | None = None,
     termination_mode: str | None = None,
+    enable_parameter: bool = False,
 ) -> str:
     """Start ``content`` on the instances with one RunCommand and return its InvokeId.
 
@@ -165,6 +166,8 @@ def run_command(
         Tag=[{"Key": key, "Value": value} for key, value in (tags or {}).items()] or None,
         ClientToken=client_token or new_client_token(),
         TerminationMode=termination_mode,
+        # The agent then replaces {{ACS::…}}, {{oos:…}} and {{oos-secret:…}} in the content on the instance.
+        EnableParameter=True if enable_parameter else None,
     )
     return response["InvokeId"]
 

@@ -26,12 +26,15 @@ MIN_TIMEOUT = 10
 MAX_TIMEOUT = 86400             # ⚠ docs/api-contract.md#runcommand: the maximum is not documented; 86400 is the commonly cited one
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+# Resolved by the agent on the instance, no value sent: built-ins and OOS parameter-store references.
+AGENT_RESOLVED = re.compile(r"^(?:ACS\s*::|(?:oos-secret|oos)\s*:)")
 CONTAINER_ID = re.compile(r"^(?:docker://|containerd://|cri-o://)?[0-9a-f]{64}$")
 STRING_LIMITS = {"name": 128, "username": 255, "working_dir": 200, "container_name": 255}
 
 
 def placeholders(content: str) -> tuple[list[str], bool]:
-    """Custom ``{{ name }}`` placeholders of ``content`` in order, and whether built-in ``ACS::`` ones occur.
+    """Custom ``{{ name }}`` placeholders of ``content`` in order, and whether ones the agent resolves occur
+    (built-in ``ACS::`` ones, ``oos:`` / ``oos-secret:`` parameter-store references).
 
     Names are checked as CreateCommand checks them, so a bad placeholder fails here, not on the service.
     """
@@ -39,7 +42,7 @@ def placeholders(content: str) -> tuple[list[str], bool]:
     builtin = False
     for match in PLACEHOLDER.finditer(content):
         name = match.group(1).strip()
-        if name.startswith("ACS::"):
+        if AGENT_RESOLVED.match(name):
             builtin = True
             continue
         if not PARAMETER_NAME.match(name) or len(name) > MAX_PARAMETER_NAME:

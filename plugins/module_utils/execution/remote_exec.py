@@ -197,7 +197,8 @@ class InstanceExecutor:
         kind = timing_kind(command, stdin)
         for _attempt in range(MAX_STAGING_ATTEMPTS):
             plan = self._plan(staging)
-            result, invoke_id, completion = self._invoke(self.options.envelope.run_script(command, plan, become), kind)
+            result, invoke_id, completion = self._invoke(self.options.envelope.run_script(command, plan, become), kind,
+                                                         bool(become and become.reference))
             trailer = parse_trailer(result.output)
             if trailer.refused:
                 raise RemoteExecError(f"{refused_message(trailer.refused, self.options.username, self.instance_id)}"
@@ -361,15 +362,17 @@ class InstanceExecutor:
 
     # -- invocation and paging ---------------------------------------------------------------
 
-    def _invoke(self, script: str, kind: str | None = None) -> tuple[InstanceResult, str, Completion]:
-        """Run one script and wait for it, aiming the first look with what ``kind`` taught us."""
+    def _invoke(self, script: str, kind: str | None = None,
+                enable_parameter: bool = False) -> tuple[InstanceResult, str, Completion]:
+        """Run one script and wait for it, aiming the first look with what ``kind`` taught us; with
+        ``enable_parameter`` the agent resolves the script's ``{{oos-secret:…}}`` reference (become_store)."""
         options = self.options
         invoke_id = run_command(
             self.client, [self.instance_id], script, command_type=options.envelope.command_type,
             name=options.name, timeout=options.timeout,
             username=options.username, tags=options.tags,
             # A task that times out must leave nothing of itself running on the instance.
-            termination_mode="ProcessTree")
+            termination_mode="ProcessTree", enable_parameter=enable_parameter)
         deadline = time.monotonic() + options.timeout + options.wait_margin
         timing = self._timing(kind)
         if timing is not None:

@@ -225,6 +225,9 @@ class BecomeAnswer:
     password: bytes = field(repr=False)
     prompt: str
     success: str
+    # ``{{oos-secret:NAME}}`` of a secret parameter holding Base64(password) (become_store): the script carries
+    # this reference instead of the password, the agent replaces it on the instance (EnableParameter=true).
+    reference: str = ""
 
 
 # The become helper: the command reads a FIFO; the envelope watches the command's stderr for the prompt and its
@@ -247,7 +250,8 @@ def _become_run(become: BecomeAnswer) -> str:
     prompt_bytes = len(become.prompt.encode("utf-8"))
     return (
         "_b=$(mktemp -d /dev/shm/.alicloud-ecs-b.XXXXXXXX 2>/dev/null || mktemp -d \"$_d/b.XXXXXXXX\") || exit 97\n"
-        f"printf '%s' '{_b64(become.password)}' | base64 -d > \"$_b/p\" && mkfifo \"$_b/i\" || exit 97\n"
+        f"printf '%s' '{become.reference or _b64(become.password)}' | base64 -d > \"$_b/p\" && mkfifo \"$_b/i\" "
+        "|| exit 97\n"
         ": > \"$_d/out\"; : > \"$_d/err\"\n"
         # stderr in append mode: the envelope's own note (BECOME_UNANSWERED) never lands under the command's writes.
         "/bin/sh -c \"$_cmd\" < \"$_b/i\" > \"$_d/out\" 2>> \"$_d/err\" &\n"
