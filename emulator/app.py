@@ -89,8 +89,8 @@ class Emulator:
         self.agent.kill_all()
         self.sandbox.shutdown()
         shutil.rmtree(self.state_dir / "runs", ignore_errors=True)
-        for table in ("results", "history", "invocations", "commands", "templates", "executions", "tokens",
-                      "instances"):
+        for table in ("results", "history", "invocations", "commands", "templates", "executions", "parameters",
+                      "tokens", "instances"):
             self.store.execute(f"DELETE FROM {table}")
         shutil.rmtree(self.state_dir / "instances", ignore_errors=True)
         (self.state_dir / "instances").mkdir(parents=True, exist_ok=True)

@@ -35,19 +35,12 @@ if TYPE_CHECKING:
 NAME = re.compile(r"^[A-Za-z0-9_/-]{1,180}$")
 RESERVED = ("ALIYUN", "ACS", "ALIBABA", "ALICLOUD", "OOS")
 MAX_VALUE = 4096
-SCHEMA = """CREATE TABLE IF NOT EXISTS parameters (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, region TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
-    data TEXT NOT NULL, UNIQUE(region, kind, name))"""
 PLAIN, SECRET = "plain", "secret"
 
 
 def not_found(name: str) -> ApiError:
     """Unknown parameter (⚠ code and status inferred from the template errors' pattern)."""
     return ApiError("EntityNotExists.Parameter", f"The specified parameter {name} does not exist.", 404)
-
-
-def _table(emu: Services) -> None:
-    emu.store.execute(SCHEMA)
 
 
 def _mask(emu: Services, data: bytes) -> bytes:
@@ -97,7 +90,6 @@ def _description(p: Params) -> str | None:
 
 def load(emu: Services, region: str, kind: str, name: str) -> dict[str, Any]:
     """A stored parameter or EntityNotExists.Parameter."""
-    _table(emu)
     row = emu.store.one("SELECT data FROM parameters WHERE region=? AND kind=? AND name=?", (region, kind, name))
     if row is None:
         raise not_found(name)
@@ -134,7 +126,6 @@ def render(emu: Services, region: str, kind: str, item: dict[str, Any], value: s
 
 def _create(emu: Services, p: Params, kind: str) -> dict[str, Any]:
     region = emu.region(p)
-    _table(emu)
     name = check_name(p.require("Name"))
     value = check_value(p.require("Value"))
     ptype = p.get("Type") or ("Secret" if kind == SECRET else "String")
@@ -172,7 +163,6 @@ def _update(emu: Services, p: Params, kind: str) -> dict[str, Any]:
 
 def _delete(emu: Services, p: Params, kind: str) -> dict[str, Any]:
     region = emu.region(p)
-    _table(emu)
     name = p.require("Name")
     if not emu.store.execute("DELETE FROM parameters WHERE region=? AND kind=? AND name=?", (region, kind, name)):
         raise not_found(name)
@@ -222,7 +212,6 @@ def _get_many(emu: Services, p: Params, kind: str) -> dict[str, Any]:
 def _list(emu: Services, p: Params, kind: str) -> dict[str, Any]:
     """Name (substring ⚠), MaxResults 1..100 (default 50), NextToken; values never listed."""
     region = emu.region(p)
-    _table(emu)
     rows = emu.store.query("SELECT data FROM parameters WHERE region=? AND kind=? ORDER BY seq", (region, kind))
     items = [json.loads(r["data"]) for r in rows]
     items = [i for i in items if not p.get("Name") or p.get("Name", "") in i["name"]]

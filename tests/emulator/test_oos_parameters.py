@@ -178,3 +178,12 @@ def test_role_decides_access(allow: list[str] | None, code: str, names: str) -> 
         assert names in record["ErrorInfo"]
         if allow:
             assert output(run(other, "echo {{oos:plain}}")) == "ok\n"
+
+
+def test_reset_wipes_parameters(emu: EmulatorProcess) -> None:
+    """Last in the module: the control API's reset goes back to the fleet file, parameters included."""
+    call = legacy(emu)
+    call("CreateParameter", Name="before-reset", Value="v")
+    emu.reset()
+    assert error_code(call, "GetParameter", Name="before-reset") == "EntityNotExists.Parameter"
+    assert call("ListSecretParameters")["Parameters"] == []
