@@ -19,7 +19,7 @@ class Options:
     stopped_instance: str = "error"      # ⚠ error: RunCommand fails with InvalidInstance.NotMatch; record: Aborted
     stop_running: str = "terminate"      # ⚠ StopInvocation on Running: terminate (kill → Terminated) | continue
     agent_concurrency: int = 10          # commands one instance's agent runs at once (taskpool.go); the rest queue
-    agent_queue: int = 0                 # ⚠ 0: queued commands wait, none aborted (agent); N: the N+1st waiting → Aborted
+    agent_queue: int = 0                 # ⚠ 0: waiting commands are never aborted (agent); N: the N+1st → Aborted
     transition_delay: float = 0.5       # seconds an instance spends in Stopping/Starting (real: seconds to a minute)
     period_min: float = 0                # ⚠ >0 replaces the minimum Period intervals (rate 60 s, cron 10 s); tests use 1
     check_timestamp: bool = True         # reject |now − Timestamp| > 15 min

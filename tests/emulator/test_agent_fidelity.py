@@ -43,7 +43,8 @@ def record(api: Api, invoke_id: str) -> dict[str, Any]:
 def test_the_shebang_picks_the_interpreter(api: Api, ids: dict[str, str]) -> None:
     """host/processor.go: the script is saved with mode 0755 and run as ``sh -c <path>``, so its ``#!`` line
     chooses bash or python; a script without one runs under sh."""
-    bash = "#!/bin/bash\nset -o pipefail\nwords=(alpha beta)\n[[ ${words[1]} == beta ]] && echo \"bash ${BASH_VERSINFO[0]}\""
+    bash = ("#!/bin/bash\nset -o pipefail\nwords=(alpha beta)\n"
+            "[[ ${words[1]} == beta ]] && echo \"bash ${BASH_VERSINFO[0]}\"")
     python = "#!/usr/bin/env python3\nimport sys\nprint('python', sys.version_info[0])"
     [from_bash] = run(api, [ids["web-1"]], bash)
     [from_python] = run(api, [ids["web-1"]], python)
