@@ -3,9 +3,11 @@
 Both sides run the same shell command (``echo bench``): through ``alicloud.ecs.run`` as a plain per-host
 task (no run_once: every host's task reports its own result, the first one of the batch sends one
 RunCommand per 100 instances for all) at forks 5 and 50 (up to 1,000 instances unless asked), with
-run_once (one task for all hosts; also with read_output: false, exit codes only), and as an ``ansible.builtin.raw`` task over the
-alicloud.ecs.cloud_assistant connection with forks=50 (host by host). Wall time is the whole
-ansible-playbook run; API calls come from the emulator's counters. The emulator runs with
+run_once (one task for all hosts; also with read_output: false, exit codes only; and with engine: oos, where one
+OOS execution of ACS-ECS-BulkyRunCommand per 1,000 instances does the fan-out in the cloud), and as an
+``ansible.builtin.raw`` task over the alicloud.ecs.cloud_assistant connection with forks=50 (host by host). Wall time is the whole
+ansible-playbook run; API calls come from the emulator's counters; controller CPU is the user + system time of
+ansible-playbook and its workers. The emulator runs with
 ``isolation: none`` (thousands of isolated instances would each need their own init), no injected latency
 unless asked for.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -38,6 +41,10 @@ CONNECTION_FORKS = 50
 CONNECTION = f"connection, forks={CONNECTION_FORKS}"
 RUN_ONCE = f"alicloud.ecs.run, run_once, forks={CONNECTION_FORKS}"
 RUN_ONCE_NO_OUTPUT = f"alicloud.ecs.run, run_once, read_output=false, forks={CONNECTION_FORKS}"
+RUN_ONCE_OOS = f"alicloud.ecs.run, run_once, engine=oos, forks={CONNECTION_FORKS}"
+# The emulator runs each execution's items in a thread pool as wide as its concurrency (100% here): 10,000 instances
+# are 10 executions of 1,000 threads each, so 10,000 is asked for with --oos-sizes.
+OOS_SIZES = (1000,)
 COMMAND = "echo bench"
 
 
@@ -62,7 +69,7 @@ def write_inputs(work: Path, emulator: EmulatorProcess) -> dict[str, Path]:
                             "ansible_alicloud_instance_id": item["id"], "ansible_alicloud_region": item["region"]}
              for item in emulator.instances()}
     paths = {"inventory": work / "fleet.json", "run": work / "run.yml", "run_once": work / "run_once.yml",
-             "no_output": work / "no_output.yml", "connection": work / "connection.yml"}
+             "no_output": work / "no_output.yml", "connection": work / "connection.yml", "oos": work / "oos.yml"}
     paths["inventory"].write_text(json.dumps({"all": {"children": {"fleet": {"hosts": hosts}}}}))
     play = {"name": "Fleet", "hosts": "fleet", "gather_facts": False}
     paths["run"].write_text(json.dumps([{**play, "tasks": [
@@ -72,20 +79,29 @@ def write_inputs(work: Path, emulator: EmulatorProcess) -> dict[str, Path]:
     paths["no_output"].write_text(json.dumps([{**play, "tasks": [
         {"name": "Fan out once, exit codes only", "alicloud.ecs.run": {"content": COMMAND, "read_output": False},
          "run_once": True}]}]))
+    paths["oos"].write_text(json.dumps([{**play, "tasks": [
+        {"name": "Fan out once in OOS", "alicloud.ecs.run": {"content": COMMAND, "engine": "oos"},
+         "run_once": True}]}]))
     paths["connection"].write_text(json.dumps([{**play, "tasks": [
         {"name": "Host by host", "ansible.builtin.raw": COMMAND, "changed_when": False}]}]))
     return paths
 
 
-def timed_run(env: dict[str, str], inventory: Path, playbook: Path, forks: int) -> float:
+def timed_run(env: dict[str, str], inventory: Path, playbook: Path, forks: int) -> tuple[float, float]:
+    """(wall seconds, controller CPU seconds) of one ansible-playbook run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook),
                     "--forks", str(forks)], env=env, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - started, cpu
 
 
 def measure(work: Path, env_base: dict[str, str], sizes: list[int], connection_sizes: list[int],
-            latency_ms: int, per_host_sizes: t.Sequence[int] = PER_HOST_SIZES) -> tuple[list[dict], dict]:
+            latency_ms: int, per_host_sizes: t.Sequence[int] = PER_HOST_SIZES,
+            oos_sizes: t.Sequence[int] = OOS_SIZES, modes: t.Sequence[str] = ()) -> tuple[list[dict], dict]:
+    """``modes``: run only the rows whose mode contains one of these texts (all rows when empty)."""
     rows: list[dict] = []
     profile: dict = {}
     for size in sizes:
@@ -96,12 +112,17 @@ def measure(work: Path, env_base: dict[str, str], sizes: list[int], connection_s
             runs = [(run_mode(forks), paths["run"], forks) for forks in RUN_FORKS if size in per_host_sizes]
             runs.append((RUN_ONCE, paths["run_once"], CONNECTION_FORKS))
             runs.append((RUN_ONCE_NO_OUTPUT, paths["no_output"], CONNECTION_FORKS))
+            if size in oos_sizes:
+                runs.append((RUN_ONCE_OOS, paths["oos"], CONNECTION_FORKS))
             if size in connection_sizes:
                 runs.append((CONNECTION, paths["connection"], CONNECTION_FORKS))
             for mode, playbook, forks in runs:
+                if modes and not any(text in mode for text in modes):
+                    continue
                 emulator.reset_counters()
-                seconds = timed_run(env, paths["inventory"], playbook, forks)
+                seconds, cpu = timed_run(env, paths["inventory"], playbook, forks)
                 rows.append({"instances": size, "mode": mode, "seconds": round(seconds, 2),
+                             "controller_cpu_seconds": round(cpu, 2),
                              "api_calls": sum(emulator.counters().values()), "counters": emulator.counters()})
             emulator.clear_faults()
             profile = emulator.health()
@@ -112,10 +133,10 @@ def report(rows: list[dict], profile: dict, latency_ms: int, results: Path,
            load_at_start: tuple[float, ...] = ()) -> None:
     print(f"\nFleet fan-out: `{COMMAND}` on N instances, whole ansible-playbook run, "
           f"{latency_ms} ms injected API latency, emulator isolation none")
-    print(f"{'instances':>9}  {'mode':56} {'seconds':>8} {'API calls':>10} {'calls/instance':>15}")
+    print(f"{'instances':>9}  {'mode':56} {'seconds':>8} {'CPU s':>7} {'API calls':>10} {'calls/instance':>15}")
     for row in rows:
-        print(f"{row['instances']:>9}  {row['mode']:56} {row['seconds']:>8} {row['api_calls']:>10} "
-              f"{row['api_calls'] / row['instances']:>15.2f}")
+        print(f"{row['instances']:>9}  {row['mode']:56} {row['seconds']:>8} {row['controller_cpu_seconds']:>7} "
+              f"{row['api_calls']:>10} {row['api_calls'] / row['instances']:>15.2f}")
     for size in sorted({row["instances"] for row in rows}):
         pair = {row["mode"]: row for row in rows if row["instances"] == size}
         if CONNECTION in pair and run_mode(CONNECTION_FORKS) in pair:
@@ -134,7 +155,8 @@ def report(rows: list[dict], profile: dict, latency_ms: int, results: Path,
 
 
 def run_fleet_bench(sizes: list[int], connection_sizes: list[int], latency_ms: int = 0,
-                    per_host_sizes: t.Sequence[int] = PER_HOST_SIZES) -> None:
+                    per_host_sizes: t.Sequence[int] = PER_HOST_SIZES, oos_sizes: t.Sequence[int] = OOS_SIZES,
+                    modes: t.Sequence[str] = ()) -> None:
     """Measure and print the fleet table; the JSON goes to bench/results/fleet.json."""
     load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as temp:
@@ -144,7 +166,7 @@ def run_fleet_bench(sizes: list[int], connection_sizes: list[int], latency_ms: i
         env = dict(os.environ, ANSIBLE_CONFIG=str(config), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".build" / "collections"),
                    ANSIBLE_ALICLOUD_TRANSFER_CACHE=str(work / "cache"))
-        rows, profile = measure(work, env, sizes, connection_sizes, latency_ms, per_host_sizes)
+        rows, profile = measure(work, env, sizes, connection_sizes, latency_ms, per_host_sizes, oos_sizes, modes)
     report(rows, profile, latency_ms, REPO_ROOT / "bench" / "results", load_at_start)
 
 
@@ -159,8 +181,13 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--per-host-sizes", type=sizes_arg, default=list(PER_HOST_SIZES),
                         help="the counts also run as a per-host task (no run_once) at forks 5 and 50")
+    parser.add_argument("--oos-sizes", type=sizes_arg, default=list(OOS_SIZES),
+                        help="the counts also run with engine: oos (run_once)")
+    parser.add_argument("--modes", type=lambda text: [item for item in text.split(",") if item], default=[],
+                        help="only the rows whose mode contains one of these texts, e.g. 'engine=oos'")
     args = parser.parse_args()
-    run_fleet_bench(args.sizes, args.connection_sizes, args.latency_ms, args.per_host_sizes)
+    run_fleet_bench(args.sizes, args.connection_sizes, args.latency_ms, args.per_host_sizes, args.oos_sizes,
+                    args.modes)
     return 0
 
 

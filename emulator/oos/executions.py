@@ -306,6 +306,8 @@ class Executions:
         while True:
             row = self.emu.results.get(invoke_id, iid)
             if row is not None and row["status"] in FINAL_TASK:
+                if row["status"] in ("Terminated", "Cancelled") and self._stopped(record["id"]):
+                    return None, "", ""  # ⚠ an item whose command the cancel stopped ends Cancelled, not Failed
                 message = f"{row['error_code']}: {row['error_info']}" if row["error_code"] else ""
                 return row["status"] == "Success", bytes(row["output"]).decode("utf-8", "replace"), message
             if self._stopped(record["id"]):

@@ -17,12 +17,10 @@ plugin_utils/fleet_runner.py. This file only reads the task, asks the operator, 
 from __future__ import annotations
 
 import json
-import time
 import typing as t
-import uuid
 
 from ansible import constants as C
-from ansible.errors import AnsibleError, AnsiblePromptInterrupt, AnsiblePromptNoninteractive
+from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.parsing.mod_args import ModuleArgsParser
 from ansible.plugins.action import ActionBase
@@ -37,16 +35,14 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import Clo
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import api_argument_spec, credential_args
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
-    DONE, HEALTH_FAILED, NOT_RUNNABLE, POWERED_OFF, REBOOTED, RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF, SKIPPED, SUCCESS,
-    ErrorBudget, PlanError, Target, check_pause, chunks, compact_summary, host_outcome, host_result, parse_amount,
-    pause_after, plan_batches, split_batches, summarize,
+    RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF,
+    PlanError, Target, check_engine, check_pause, chunks, compact_summary, host_outcome, parse_amount, plan_batches,
 )
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.oos_fleet import check_content, groups_of
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
-from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import (
-    CommandSpec, Phase, run_all, run_rollout,
-)
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_run import FleetRun, make_engine
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_share import (
     Gathering, LeaderGone, SharedRun, digest, run_directory,
 )
@@ -62,11 +58,6 @@ SUMMARY_FACT = "alicloud_run_summary"
 # so the hosts that reach the task together share a command (fleet_share.Gathering).
 LOCKSTEP_STRATEGIES = frozenset({"linear", "ansible.builtin.linear", "ansible.legacy.linear",
                                  "debug", "ansible.builtin.debug", "ansible.legacy.debug"})
-PROGRESS_EVERY = 15.0  # seconds between the running/succeeded/failed lines of a long batch
-
-
-class RunStopped(Exception):
-    """The run must end now (threshold passed, health check failed, operator said no)."""
 
 
 class ActionModule(ActionBase):
@@ -259,6 +250,13 @@ class ActionModule(ActionBase):
               strict: bool) -> dict[str, t.Any]:
         settings = self._settings(args, task_vars)
         content = self._content(args, task_vars)
+        if args["engine"] == "oos":
+            for option, text in (("content" if args["script"] is None else "script", content),
+                                 ("health_check", args["health_check"] or ""), ("rollback", args["rollback"] or "")):
+                try:
+                    check_content(text, option)
+                except ValueError as error:
+                    raise PlanError(str(error)) from None
         client = CloudClient(settings, log=display_log(display))
         targets = self._targets(args, hosts, task_vars["hostvars"], client, strict)
         total = len(targets)
@@ -314,123 +312,35 @@ class ActionModule(ActionBase):
 
     def _would(self, plan: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
         targets, sizes = plan["targets"], plan["sizes"]
-        calls = len(chunks(targets))
+        if args["engine"] == "oos":
+            calls = f"at least {len(groups_of(targets))} OOS execution(s)"
+        else:
+            calls = f"at least {len(chunks(targets))} RunCommand call(s)"
         msg = (f"would run {args['command_type']} on {len(targets)} instance(s) in {len(sizes)} batch(es) "
                f"{sizes}, {plan['concurrency']} at a time, stopping once more than {plan['max_errors']} fail; "
-               f"at least {calls} RunCommand call(s)")
+               f"{calls}")
         return {"changed": True, "msg": msg, "targets": [target.host for target in targets], "batches": sizes,
                 "concurrency": plan["concurrency"], "max_errors": plan["max_errors"]}
 
     # -- running ------------------------------------------------------------------------------
 
     def _execute(self, plan: dict[str, t.Any], args: dict[str, t.Any]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+        """The run itself (batches, health checks, rollback) is a FleetRun over the engine the task asked for."""
         client: CloudClient = plan["client"]
         clients: dict[str, CloudClient] = {}
 
         def client_for(region: str) -> CloudClient:
             return clients.setdefault(region, client.for_region(region))
 
-        run_id = uuid.uuid4().hex[:12]
-        spec = {key: args[key] for key in ("command_type", "timeout", "username", "working_dir", "read_output")}
-        main = Phase(client_for, CommandSpec(plan["content"], **spec), f"alicloud.ecs.run-{run_id}")
-        health = Phase(client_for, CommandSpec(args["health_check"] or "", **spec), f"alicloud.ecs.run-{run_id}-health")
-        batches = split_batches(plan["targets"], plan["sizes"])
-        budget = ErrorBudget(plan["max_errors"])
-        results = {target.host: host_result(target, index + 1)
-                   for index, batch in enumerate(batches) for target in batch}
-        done, stopped = 0, ""
-        try:
-            for index, batch in enumerate(batches):
-                self._batch(main, health, batch, index, len(batches), plan["concurrency"], budget, args, results)
-                done = index + 1
-                if pause_after(args["pause"], index, len(batches)):
-                    self._pause(index, len(batches), args["pause_continue"])
-        except RunStopped as error:
-            stopped = str(error)
-        except CloudError as error:
-            stopped = f"API error: {error}"
-        finally:
-            main.close()
-            health.close()
-        phases = [main, health]
-        if stopped and args["rollback"]:
-            phases.append(self._rollback(client_for, run_id, spec, args["rollback"], results))
-        summary = summarize(results, [iid for phase in phases for iid in phase.invoke_ids], len(batches), done, stopped)
-        return results, summary
+        engine = make_engine(args, client_for, self._run_seed(plan, args))
+        return FleetRun(engine, args, plan).execute()
 
-    def _batch(self, main: Phase, health: Phase, batch: list[Target], index: int, count: int, concurrency: int,
-               budget: ErrorBudget, args: dict[str, t.Any], results: dict[str, dict[str, t.Any]]) -> None:
-        display.display(f"alicloud.ecs.run: batch {index + 1}/{count}: {len(batch)} instance(s), "
-                        f"{concurrency} at a time")
-        run_rollout(main, batch, index + 1, concurrency, budget,
-                    progress=Progress(f"alicloud.ecs.run: batch {index + 1}/{count}"))
-        for target in batch:
-            if target.host in main.results:
-                results[target.host] = main.results[target.host]
-        ran = [target for target in batch if target.host in main.results]
-        failed = [target.host for target in ran if main.results[target.host]["status"] not in DONE]
-        down = [target.host for target in ran if main.results[target.host]["status"] in (REBOOTED, POWERED_OFF)]
-        display.display(f"alicloud.ecs.run: batch {index + 1}/{count}: {len(ran) - len(failed)} succeeded, "
-                        f"{len(failed)} failed, {len(batch) - len(ran)} not started; "
-                        f"failed so far {len(budget.failed)} (max_errors {budget.max_errors})")
-        if budget.exceeded:
-            raise RunStopped(f"{len(budget.failed)} instance(s) failed, more than max_errors "
-                             f"({budget.max_errors}); no new work was launched after that")
-        if args["health_check"]:  # not on instances going down for the reboot or power-off their command asked
-            self._health(health, [target for target in ran if target.host not in failed + down], index, count, results)
-
-    def _health(self, health: Phase, targets: list[Target], index: int, count: int,
-                results: dict[str, dict[str, t.Any]]) -> None:
-        run_all(health, targets, index + 1)
-        unhealthy = []
-        for target in targets:
-            check = health.results[target.host]
-            results[target.host]["health_check"] = {key: check[key] for key in ("status", "exit_code", "output", "invoke_id")}
-            if check["status"] != SUCCESS:
-                results[target.host]["status"] = HEALTH_FAILED
-                unhealthy.append(target.host)
-        display.display(f"alicloud.ecs.run: batch {index + 1}/{count}: health check "
-                        f"{'failed on ' + ', '.join(unhealthy) if unhealthy else 'passed'}")
-        if unhealthy:
-            raise RunStopped(f"the health check of batch {index + 1} failed on {', '.join(sorted(unhealthy))}")
-
-    def _pause(self, index: int, count: int, go_on: bool) -> None:
-        """Wait for the operator before the next batch, like ansible.builtin.pause."""
-        prompt = (f"alicloud.ecs.run: batch {index + 1}/{count} done. Press Enter to start batch {index + 2}, "
-                  "or 'a' then Enter to stop here:\r\n")
-        try:
-            answer = display.prompt_until(prompt, complete_input=(b"\r", b"\n"), interrupt_input=(b"a",))
-            if isinstance(answer, BaseException):
-                raise answer
-        except AnsiblePromptNoninteractive:
-            if go_on:
-                display.display(f"alicloud.ecs.run: not interactive; pause_continue is set, starting batch {index + 2}")
-                return
-            raise RunStopped(
-                f"pause after batch {index + 1}: stdin is not interactive, so nobody can confirm the next batch; "
-                f"the run stopped before batch {index + 2} of {count}. Run it from a terminal, or set "
-                "pause_continue: true to continue without waiting") from None
-        except AnsiblePromptInterrupt:
-            raise RunStopped(f"the operator stopped the run after batch {index + 1}") from None
-
-    def _rollback(self, client_for: t.Callable[[str], CloudClient], run_id: str, spec: dict[str, t.Any],
-                  content: str, results: dict[str, dict[str, t.Any]]) -> Phase:
-        """Run ``rollback`` on every instance of the batches that were started (their work may be half done)."""
-        phase = Phase(client_for, CommandSpec(content, **spec), f"alicloud.ecs.run-{run_id}-rollback")
-        started = [Target(host, item["instance_id"], item["region"]) for host, item in results.items()
-                   if item["status"] not in (SKIPPED, NOT_RUNNABLE)]
-        display.display(f"alicloud.ecs.run: rolling back {len(started)} instance(s)")
-        try:
-            run_all(phase, started, 0)
-        except CloudError as error:
-            display.warning(f"alicloud.ecs.run: rollback failed: {error}")
-        finally:
-            phase.close()
-        for target in started:
-            if target.host in phase.results:
-                check = phase.results[target.host]
-                results[target.host]["rollback"] = {key: check[key] for key in ("status", "exit_code", "output", "invoke_id")}
-        return phase
+    def _run_seed(self, plan: dict[str, t.Any], args: dict[str, t.Any]) -> str:
+        """What the same task computes again in a later ansible run (the OOS engine's ClientTokens): the play, the
+        task's place and name, what it runs and ``oos_run_key``; never a per-run id."""
+        play = self._task.get_play()
+        return digest(getattr(play, "name", "") or "", self._task.get_path() or "", self._task.get_name() or "",
+                      plan["content"], args["health_check"] or "", args["rollback"] or "", args["oos_run_key"] or "")
 
     def _report(self, results: dict[str, dict[str, t.Any]], summary: dict[str, t.Any], fail: bool) -> dict[str, t.Any]:
         # Every host of a run_once task receives the same ansible_facts; ``alicloud_run`` is a template
@@ -447,6 +357,10 @@ class ActionModule(ActionBase):
         if summary["stopped"]:
             report.update(failed=fail, msg=f"alicloud.ecs.run stopped: {summary['stopped']}. "
                                            f"Failed hosts: {', '.join(summary['failed']) or 'none'}")
+        elif summary.get("pending"):
+            report["msg"] = (f"started OOS execution(s) {', '.join(summary['invoke_ids'])} on "
+                             f"{len(summary['pending'])} host(s) (wait: false); run the same task again to collect "
+                             "the results")
         elif summary["failed"]:
             report["msg"] = (f"{len(summary['failed'])} host(s) failed within max_errors: "
                              f"{', '.join(summary['failed'])}")
@@ -455,25 +369,12 @@ class ActionModule(ActionBase):
         return report
 
 
-class Progress:
-    """Counts of a long batch (running, succeeded, failed), at most one line every PROGRESS_EVERY seconds."""
-
-    def __init__(self, label: str, clock: t.Callable[[], float] = time.monotonic) -> None:
-        self.label = label
-        self.clock = clock
-        self.due = clock() + PROGRESS_EVERY
-
-    def __call__(self, running: int, succeeded: int, failed: int) -> None:
-        if running and self.clock() >= self.due:
-            display.display(f"{self.label}: {running} running, {succeeded} succeeded, {failed} failed")
-            self.due = self.clock() + PROGRESS_EVERY
-
-
 def check_options(args: t.Mapping[str, t.Any]) -> None:
     """Checks that need no targets, made by every host's task before anything is shared or sent."""
     if args["timeout"] < 10:
         raise PlanError(f"timeout must be at least 10 seconds, got {args['timeout']}")
     check_pause(args["pause"])
+    check_engine(args)
     if args["content"] is not None and not args["content"].strip():
         raise PlanError("content must not be empty")
     for option in ("health_check", "rollback"):

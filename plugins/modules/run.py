@@ -169,6 +169,46 @@ options:
         is all you need.
     type: bool
     default: true
+  engine:
+    description:
+      - Who runs the batches. V(controller) launches RunCommands and polls them from the controller; the run ends with
+        the controller.
+      - 'V(oos) hands each batch to OOS: one execution of the public template C(ACS-ECS-BulkyRunCommand) per region
+        (per 1,000 instances) per batch, with O(concurrency) and O(max_errors) as the template''s rateControl. The
+        execution goes on in the cloud when the controller is killed or its machine sleeps. The controller makes a
+        handful of calls (start, polls, the pages of results) instead of one per 100 instances, and the results
+        have the same shape (C(invoke_id) and C(invoke_ids) hold the OOS execution IDs, C(exec-...)).'
+      - 'With V(oos): running the same task again (same play, task, content, targets and O(oos_run_key)) attaches to
+        the execution the earlier run started (the StartExecution ClientToken is derived from them) instead of
+        starting another, and returns its results, ended or not. An interrupt (Ctrl-C, SIGTERM) cancels the
+        executions (CancelExecution); no instance starts after it.'
+      - 'What V(oos) does differently: instances the template does not select (not Running, unknown) are reported
+        C(NotRunnable) after the batch and count against O(max_errors) then; a failed instance''s exit code is
+        read with one DescribeInvocations per 50 failed instances; when the failures of several executions of a
+        batch (regions) together pass O(max_errors), the others are cancelled and their commands in flight end
+        C(Cancelled). The content, O(health_check) and O(rollback) are limited to 16,384 characters (the
+        template''s limit). See the collection''s C(docs/fleet.md).'
+    type: str
+    choices: [controller, oos]
+    default: controller
+  wait:
+    description:
+      - With V(false) and O(engine=oos), start the executions and return at once; every host reads C(Pending) with
+        the execution ID, and the summary lists C(pending). Run the same task again with V(true) to collect the
+        results. It cannot take O(batch), O(batch_size), O(health_check) or O(rollback).
+      - V(false) needs O(engine=oos).
+    type: bool
+    default: true
+  oos_assume_role:
+    description:
+      - O(engine=oos) only. The RAM role OOS runs the executions as (the template's C(OOSAssumeRole)); the caller
+        needs C(ram:PassRole) on it. Unset, OOS runs them as the caller.
+    type: str
+  oos_run_key:
+    description:
+      - O(engine=oos) only. Mixed into the ClientTokens; change it to run the same task again as a new run rather
+        than attach to the executions an earlier run of it started.
+    type: str
 extends_documentation_fragment:
   - alicloud.ecs.module_api
 attributes:
@@ -299,8 +339,14 @@ summary:
       description: Hosts the rollback ran on.
       type: list
       elements: str
+    pending:
+      description: With O(engine=oos) and O(wait=false), the hosts started and not waited for.
+      type: list
+      elements: str
+      returned: with O(wait=false)
     invoke_ids:
-      description: Every Cloud Assistant invocation of the run (content, health checks, rollback).
+      description: Every Cloud Assistant invocation of the run (content, health checks, rollback); with
+        O(engine=oos), every OOS execution.
       type: list
       elements: str
     batches:
@@ -345,7 +391,7 @@ results:
       description: Cloud Assistant ErrorInfo.
       type: str
     invoke_id:
-      description: The invocation the host ran in.
+      description: The invocation the host ran in; with O(engine=oos), the OOS execution.
       type: str
     instance_id:
       description: The instance.

@@ -33,6 +33,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # All stops together get this long: ansible waits about 5 s for its workers before it kills them.
 STOP_SECONDS = 3.0
+EXECUTION_PREFIX = "exec-"  # OOS execution ids; every other id tracked here is a Cloud Assistant invocation
 
 
 class _InFlight:
@@ -114,12 +115,20 @@ def stop_all(reason: str, seconds: float = STOP_SECONDS) -> list[str]:
 
     def stop(entry: tuple[CloudClient, str, str]) -> str:
         client, invoke_id, label = entry
+        # An OOS execution (exec-…, the fleet run's oos engine) is cancelled: no new instance starts, and OOS
+        # stops the commands it runs; an invocation is stopped.
+        execution = invoke_id.startswith(EXECUTION_PREFIX)
+        what = "execution" if execution else "invocation"
         try:
             # A client of its own: the interrupted thread may be inside the SDK, holding its connection pool.
-            client.for_region(client.region).call("StopInvocation", InvokeId=invoke_id, retry=True, budget=seconds / 2)
+            own = client.for_region(client.region)
+            if execution:
+                own.call("CancelExecution", product="oos", ExecutionId=invoke_id, retry=True, budget=seconds / 2)
+            else:
+                own.call("StopInvocation", InvokeId=invoke_id, retry=True, budget=seconds / 2)
         except CloudError as error:
-            return f"alicloud.ecs: {reason}: could not stop invocation {invoke_id} ({label}): {error}"
-        return f"alicloud.ecs: {reason}: stopped invocation {invoke_id} ({label})"
+            return f"alicloud.ecs: {reason}: could not stop {what} {invoke_id} ({label}): {error}"
+        return f"alicloud.ecs: {reason}: {'cancelled' if execution else 'stopped'} {what} {invoke_id} ({label})"
 
     pool = ThreadPoolExecutor(max_workers=min(32, len(entries)))
     futures = {pool.submit(stop, entry): entry for entry in entries}

@@ -24,12 +24,14 @@ NOT_RUNNABLE = "NotRunnable"     # RunCommand refused it: unknown, in another re
 NOT_STOPPED = "NotStopped"       # past its deadline, and still not ended a while after StopInvocation
 REBOOTED = "Rebooted"            # the command exited 194 (Windows 3010): the agent reboots the instance
 POWERED_OFF = "PoweredOff"       # the command exited 193 (Windows 3009): the agent powers the instance off
+PENDING = "Pending"              # launched and not waited for (engine oos, wait: false): collected by a re-run
 # The agent's own exit codes for "reboot / power off when I end" (aliyun_assist_client agent/taskengine/host/
 # processor_unix.go and processor_windows.go); the instance goes down after the result was reported.
 POWER_EXIT_CODES = {"RunShellScript": {193: POWERED_OFF, 194: REBOOTED}}
 WINDOWS_POWER_EXIT_CODES = {3009: POWERED_OFF, 3010: REBOOTED}
 DONE = (SUCCESS, REBOOTED, POWERED_OFF)  # the command did what it was asked: not a failure
 PAUSE_CHOICES = ("none", "first", "every")
+ENGINES = ("controller", "oos")
 # The action's own options (the shared credential options are added by the action and the doc stub).
 RUN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "content": {"type": "str"},
@@ -51,6 +53,10 @@ RUN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "rollback": {"type": "str"},
     "fail_when_stopped": {"type": "bool", "default": True},
     "read_output": {"type": "bool", "default": True},
+    "engine": {"type": "str", "default": "controller", "choices": list(ENGINES)},
+    "wait": {"type": "bool", "default": True},
+    "oos_assume_role": {"type": "str"},
+    "oos_run_key": {"type": "str"},
 }
 RUN_MUTUALLY_EXCLUSIVE = [("content", "script"), ("instance_ids", "instance_tags"), ("batch", "batch_size")]
 RUN_REQUIRED_ONE_OF = [("content", "script")]
@@ -220,7 +226,7 @@ def summarize(results: t.Mapping[str, t.Mapping[str, t.Any]], invoke_ids: t.Sequ
     return {
         "counts": dict(Counter(item["status"] for item in results.values())),
         "succeeded": sorted(host for host, item in results.items() if item["status"] in DONE),
-        "failed": sorted(host for host, item in results.items() if item["status"] not in (*DONE, SKIPPED)),
+        "failed": sorted(host for host, item in results.items() if item["status"] not in (*DONE, SKIPPED, PENDING)),
         "skipped": sorted(host for host, item in results.items() if item["status"] == SKIPPED),
         "rolled_back": sorted(host for host, item in results.items() if item["rollback"]),
         "invoke_ids": list(invoke_ids),
@@ -268,6 +274,10 @@ def host_outcome(result: t.Mapping[str, t.Any], summary: t.Mapping[str, t.Any], 
         "summary": dict(summary)}
     if status == SUCCESS:
         outcome["msg"] = f"succeeded on instance {result['instance_id']}"
+    elif status == PENDING:
+        outcome["msg"] = (f"started on instance {result['instance_id']} by OOS execution {result['invoke_id']} "
+                          "(wait: false); run the same task again to collect its result")
+        outcome["failed"] = False  # said outright: its rc is not known yet
     elif status in (REBOOTED, POWERED_OFF):
         action = "reboots" if status == REBOOTED else "powers off"
         outcome["msg"] = (f"the command exited {result['exit_code']} on instance {result['instance_id']}: the Cloud "
@@ -279,6 +289,21 @@ def host_outcome(result: t.Mapping[str, t.Any], summary: t.Mapping[str, t.Any], 
     else:
         outcome.update(failed=True, msg=cause(result))
     return outcome
+
+
+def check_engine(args: t.Mapping[str, t.Any]) -> None:
+    """The options an engine cannot honour, refused before any call."""
+    if args.get("engine", "controller") == "oos":
+        if not args.get("wait", True) and (args.get("health_check") or args.get("rollback")
+                                           or args.get("batch") or args.get("batch_size")):
+            raise PlanError("wait: false starts the run and returns: it cannot take batch, batch_size, health_check "
+                            "or rollback, which need the controller between batches")
+        return
+    for option in ("oos_assume_role", "oos_run_key"):
+        if args.get(option) is not None:
+            raise PlanError(f"{option} applies to engine: oos only")
+    if not args.get("wait", True):
+        raise PlanError("wait: false needs engine: oos (the controller engine's run ends with its controller)")
 
 
 def check_pause(pause: str) -> None:
