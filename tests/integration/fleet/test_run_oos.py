@@ -201,3 +201,28 @@ def commands(emulator, execution_id: str) -> int:
     """The RunCommands the execution's loop sent (the template names them after the execution)."""
     found = oos(emulator).call("DescribeInvocations", CommandName=execution_id, MaxResults=50)
     return len(found["Invocations"]["Invocation"])
+
+
+def test_batches_pause_health_check_and_rollback_run_in_oos_too(ansible, emulator, tmp_path):
+    ids = sorted(item["id"] for item in emulator.instances() if item["region"] == "cn-hangzhou")[:12]
+    unhealthy = ids[5]  # in the second batch
+    path, record, _ids = playbook(
+        tmp_path, emulator, "echo applied > applied; echo applied", 12, batch_size=4, pause="every",
+        pause_continue=True, health_check=f"case \"$(pwd)\" in *{unhealthy}*) exit 1;; esac; cat applied",
+        rollback="rm -f applied; echo rolled back", fail_when_stopped=False)
+    process = start(ansible, path, record)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output[-4000:]
+    result = [item for item in json.loads(record.read_text()) if item["task"] == RUN][-1]["result"]
+    summary, results = result["summary"], result["results"]
+    assert summary["batches"] == 3 and summary["batches_done"] == 1, summary
+    assert summary["stopped"] == f"the health check of batch 2 failed on {unhealthy}"
+    assert results[unhealthy]["status"] == "HealthCheckFailed" and results[unhealthy]["health_check"]["exit_code"] == 1
+    assert {results[iid]["status"] for iid in ids[8:]} == {"Skipped"}
+    assert sorted(summary["rolled_back"]) == sorted(ids[:8])  # the two batches that were started
+    assert all(results[iid]["rollback"]["status"] == "Success" for iid in ids[:8])
+    assert "not interactive; pause_continue is set, starting batch 2" in output
+    assert "batch 2/3: health check failed on" in output
+    # Every phase ran as OOS executions: two batches, two health checks, one rollback; no RunCommand of the controller.
+    assert len(summary["invoke_ids"]) == 5 and all(iid.startswith("exec-") for iid in summary["invoke_ids"])
+    assert "RunCommand" not in emulator.counters()
