@@ -337,10 +337,10 @@ class ActionModule(ActionBase):
 
     def _run_seed(self, plan: dict[str, t.Any], args: dict[str, t.Any]) -> str:
         """What the same task computes again in a later ansible run (the OOS engine's ClientTokens): the play, the
-        task's place and name, what it runs and ``oos_run_key``; never a per-run id."""
+        task's place and name, what it runs and ``oos_run_label``; never a per-run id."""
         play = self._task.get_play()
         return digest(getattr(play, "name", "") or "", self._task.get_path() or "", self._task.get_name() or "",
-                      plan["content"], args["health_check"] or "", args["rollback"] or "", args["oos_run_key"] or "")
+                      plan["content"], args["health_check"] or "", args["rollback"] or "", args["oos_run_label"] or "")
 
     def _report(self, results: dict[str, dict[str, t.Any]], summary: dict[str, t.Any], fail: bool) -> dict[str, t.Any]:
         # Every host of a run_once task receives the same ansible_facts; ``alicloud_run`` is a template

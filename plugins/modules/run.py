@@ -178,7 +178,7 @@ options:
         execution goes on in the cloud when the controller is killed or its machine sleeps. The controller makes a
         handful of calls (start, polls, the pages of results) instead of one per 100 instances, and the results
         have the same shape (C(invoke_id) and C(invoke_ids) hold the OOS execution IDs, C(exec-...)).'
-      - 'With V(oos): running the same task again (same play, task, content, targets and O(oos_run_key)) attaches to
+      - 'With V(oos): running the same task again (same play, task, content, targets and O(oos_run_label)) attaches to
         the execution the earlier run started (the StartExecution ClientToken is derived from them) instead of
         starting another, and returns its results, ended or not. An interrupt (Ctrl-C, SIGTERM) cancels the
         executions (CancelExecution); no instance starts after it.'
@@ -204,7 +204,7 @@ options:
       - O(engine=oos) only. The RAM role OOS runs the executions as (the template's C(OOSAssumeRole)); the caller
         needs C(ram:PassRole) on it. Unset, OOS runs them as the caller.
     type: str
-  oos_run_key:
+  oos_run_label:
     description:
       - O(engine=oos) only. Mixed into the ClientTokens; change it to run the same task again as a new run rather
         than attach to the executions an earlier run of it started.

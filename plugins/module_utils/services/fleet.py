@@ -56,7 +56,7 @@ RUN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "engine": {"type": "str", "default": "controller", "choices": list(ENGINES)},
     "wait": {"type": "bool", "default": True},
     "oos_assume_role": {"type": "str"},
-    "oos_run_key": {"type": "str"},
+    "oos_run_label": {"type": "str"},
 }
 RUN_MUTUALLY_EXCLUSIVE = [("content", "script"), ("instance_ids", "instance_tags"), ("batch", "batch_size")]
 RUN_REQUIRED_ONE_OF = [("content", "script")]
@@ -299,7 +299,7 @@ def check_engine(args: t.Mapping[str, t.Any]) -> None:
             raise PlanError("wait: false starts the run and returns: it cannot take batch, batch_size, health_check "
                             "or rollback, which need the controller between batches")
         return
-    for option in ("oos_assume_role", "oos_run_key"):
+    for option in ("oos_assume_role", "oos_run_label"):
         if args.get(option) is not None:
             raise PlanError(f"{option} applies to engine: oos only")
     if not args.get("wait", True):

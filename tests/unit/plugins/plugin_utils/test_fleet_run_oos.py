@@ -97,7 +97,7 @@ def fleet(count: int, regions: t.Sequence[str] = ("cn-hangzhou",)) -> list[Targe
 
 
 ARGS = {"command_type": "RunShellScript", "timeout": 60, "username": None, "working_dir": None, "read_output": True,
-        "engine": "oos", "wait": True, "oos_assume_role": None, "oos_run_key": None, "pause": "none",
+        "engine": "oos", "wait": True, "oos_assume_role": None, "oos_run_label": None, "pause": "none",
         "pause_continue": False, "health_check": None, "rollback": None}
 
 
