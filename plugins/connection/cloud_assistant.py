@@ -316,7 +316,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.execution.powershell_
     PowerShellEnvelope, fetch_command, put_command,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import (
-    ExecOptions, InstanceExecutor, RemoteExecError, ShellEnvelope,
+    MAX_STAGING_ATTEMPTS, ExecOptions, InstanceExecutor, RemoteExecError, ShellEnvelope,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport import (
     BecomeAnswer, StagingLimits, TransportError, unanswered_prompt,
@@ -525,7 +525,9 @@ class Connection(ConnectionBase):
         options = executor.options
         host = self._instance_id()
         try:
-            with stored_password(executor.client, answer.password, options.timeout + options.wait_margin + 60,
+            # Its name's expiry (when another controller may prune it) outlasts every staging attempt of the command.
+            lifetime = (options.timeout + options.wait_margin) * MAX_STAGING_ATTEMPTS + 60
+            with stored_password(executor.client, answer.password, lifetime,
                                  lambda text: display.warning(f"{host}: {text}")) as reference:
                 return self._run(cmd, in_data, replace(answer, password=b"", reference=reference))
         except (CloudError, ValueError) as error:

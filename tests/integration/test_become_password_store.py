@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from emulator.testing import EmulatorProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_FLEET = REPO_ROOT / "emulator" / "fleets" / "demo.yml"
-SENTINEL = "Keeper-SENTINEL-pw-7f3"
+# Made at run time: the instance's /tmp may show the host's, where copies of this file can sit.
+SENTINEL = f"Keeper-{uuid.uuid4().hex[:12]}-pw"
 SECRET_ENV = {"BECOME_SECRET": SENTINEL}
 PASSWORD = "{{ lookup('env', 'BECOME_SECRET') }}"  # no file on the controller or instance holds the text
 
