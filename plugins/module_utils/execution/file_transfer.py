@@ -198,9 +198,9 @@ def stage_script(chunk_dir: str, chunk: Chunk) -> str:
     """
     return (
         "#!/bin/sh\n"
-        "umask 077\n"
-        + claim_script(chunk_dir, "exit 97")
-        + f"printf '%s' '{base64.b64encode(chunk.blob).decode('ascii')}' | base64 -d > \"$_c/{chunk.name}.$$.part\""
+        "umask 077\n" +
+        claim_script(chunk_dir, "exit 97") +
+        f"printf '%s' '{base64.b64encode(chunk.blob).decode('ascii')}' | base64 -d > \"$_c/{chunk.name}.$$.part\""
         f" && mv -f \"$_c/{chunk.name}.$$.part\" \"$_c/{chunk.name}\"\n")
 
 
