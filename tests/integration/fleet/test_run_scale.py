@@ -14,7 +14,10 @@ from emulator.testing import EmulatorProcess
 from fleet_helpers import FLEETS, fleet_play, own_fact_task
 
 RUN = "fleet run"
-MAX_CALLS = 25
+# RunCommand is exact (10, below); the looks at the results follow how long 1,000 runs take, which a loaded
+# machine stretches (26 and 30 calls seen at load 15-20, 12 looks on an idle one): the bound says "a few dozen",
+# not one call per instance. The figure per size is measured by make bench.
+MAX_CALLS = 40
 
 
 @pytest.fixture(scope="module")
