@@ -180,3 +180,19 @@ def test_without_the_instance_role_the_task_fails_naming_the_permission(ansible,
         assert run.rc != 0
         assert code in run.output and "oos:GetSecretParameter" in run.output, run.output
         assert SENTINEL not in run.output
+
+
+def test_a_secret_the_module_keeps_reaches_a_command_by_reference(ansible, emulator) -> None:
+    """oos_parameter stores it, alicloud.ecs.invocation sends {{oos-secret:…}} (EnableParameter set for it), the
+    agent fills it in through the instances' role; the record holds only the reference."""
+    iid = emulator.instance_id("web-1")
+    played = ansible.play([
+        {"name": "keep", "alicloud.ecs.oos_parameter": {"name": "app-token", "type": "Secret", "value": PASSWORD}},
+        {"name": "use", "register": "used", "alicloud.ecs.invocation": {
+            "instance_ids": [iid], "content": "echo \"token=" + "{{ '{{' }}oos-secret:app-token{{ '}}' }}\""}},
+    ], env=SECRET_ENV)
+    assert played.rc == 0, played.output
+    [result] = played.result("use")["results"]
+    assert (result["status"], result["output"]) == ("Success", f"token={SENTINEL}\n"), result
+    assert not [c for c in recorded_contents(emulator, ansible) if SENTINEL in c]
+    assert any("{{oos-secret:app-token}}" in c for c in recorded_contents(emulator, ansible))
