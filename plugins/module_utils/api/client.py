@@ -369,8 +369,8 @@ class CloudClient:
                                       f"retrying in {pause:.1f}s")
 
         def first_contact_over(error: CloudError, elapsed: float, pause: float) -> bool:
-            return (error.code == UNREACHABLE_CODE and not self.contacts.known(url) and
-                    elapsed + pause + self.settings.connect_timeout > FIRST_CONTACT_SECONDS)
+            too_late = elapsed + pause + self.settings.connect_timeout > FIRST_CONTACT_SECONDS
+            return error.code == UNREACHABLE_CODE and not self.contacts.known(url) and too_late
 
         def note_wait(error: CloudError, seconds: float) -> None:
             if self.log is None or not self.contacts.turn_to_report(url):

@@ -196,12 +196,12 @@ def stage_script(chunk_dir: str, chunk: Chunk) -> str:
     sent with SendFile. The chunk is written aside and renamed into place, so the envelope, which waits for
     chunks to land, never reads half of one.
     """
-    return (
+    return "".join((
         "#!/bin/sh\n"
-        "umask 077\n" +
-        claim_script(chunk_dir, "exit 97") +
+        "umask 077\n",
+        claim_script(chunk_dir, "exit 97"),
         f"printf '%s' '{base64.b64encode(chunk.blob).decode('ascii')}' | base64 -d > \"$_c/{chunk.name}.$$.part\""
-        f" && mv -f \"$_c/{chunk.name}.$$.part\" \"$_c/{chunk.name}\"\n")
+        f" && mv -f \"$_c/{chunk.name}.$$.part\" \"$_c/{chunk.name}\"\n"))
 
 
 def stage_chunks(client: CloudClient, instance_id: str, chunks: t.Iterable[Chunk], chunk_dir: str,

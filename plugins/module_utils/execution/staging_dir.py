@@ -55,12 +55,12 @@ def claim_script(chunk_dir: str, refuse: str) -> str:
             f"[ -n \"$_c\" ] || _c={FALLBACK_STAGING_PREFIX}$(id -u)\n")
         parent = ""
         create = "mkdir -m 0700"
-    return (
-        resolve +
-        f"[ -d \"$_c\" ] || {create} \"$_c\" 2>/dev/null\n" +
-        f"if [ -L \"$_c\" ] || [ ! -d \"$_c\" ] || [ ! -O \"$_c\" ]{parent}; then\n" +
-        f"  {refuse}\n" +
-        "fi\n")
+    return "".join((
+        resolve,
+        f"[ -d \"$_c\" ] || {create} \"$_c\" 2>/dev/null\n",
+        f"if [ -L \"$_c\" ] || [ ! -d \"$_c\" ] || [ ! -O \"$_c\" ]{parent}; then\n",
+        f"  {refuse}\n",
+        "fi\n"))
 
 
 def refused_trailer() -> str:

@@ -337,8 +337,8 @@ def _spliced(splice: ArgsSplice, body: str) -> tuple[str, str]:
             files.append(str(part.chunk))
     unpack = (f"(cd \"$_c\" && gzip -dc -- {' '.join(files)}) > \"$_d/g\" 2>/dev/null" if splice.chunks()
               else f"gzip -dc -- {' '.join(files)} > \"$_d/g\"")
-    return "".join(lines), (
-        body.replace('> "$_d/in"', '> "$_d/s"') +
+    rebuild = body.replace('> "$_d/in"', '> "$_d/s"')
+    return "".join(lines), rebuild + (
         f"  {unpack} || return 1\n"
         f"  {{ head -c {splice.offset} \"$_d/s\" && cat \"$_d/g\" && tail -c +{splice.offset + splice.skip + 1} \"$_d/s\"; }}"
         " > \"$_d/in\" || return 1\n")

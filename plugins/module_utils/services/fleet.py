@@ -294,8 +294,8 @@ def host_outcome(result: t.Mapping[str, t.Any], summary: t.Mapping[str, t.Any], 
 def check_engine(args: t.Mapping[str, t.Any]) -> None:
     """The options an engine cannot honour, refused before any call."""
     if args.get("engine", "controller") == "oos":
-        if not args.get("wait", True) and (args.get("health_check") or args.get("rollback") or
-                                           args.get("batch") or args.get("batch_size")):
+        needs_the_controller = any(args.get(option) for option in ("health_check", "rollback", "batch", "batch_size"))
+        if not args.get("wait", True) and needs_the_controller:
             raise PlanError("wait: false starts the run and returns: it cannot take batch, batch_size, health_check "
                             "or rollback, which need the controller between batches")
         return

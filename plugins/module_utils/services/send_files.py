@@ -76,8 +76,8 @@ class FileSpec:
     def fits_sendfile(self) -> bool:
         """Whether the agent would write exactly this file: it refuses empty content, drops setuid, setgid and
         sticky bits, and looks owner and group up by name only."""
-        return (0 < len(self.data) <= SENDFILE_BYTES and not int(self.mode, 8) & 0o7000 and
-                not self.owner.isdigit() and not self.group.isdigit())
+        by_name = not self.owner.isdigit() and not self.group.isdigit()
+        return 0 < len(self.data) <= SENDFILE_BYTES and not int(self.mode, 8) & 0o7000 and by_name
 
 
 def check_spec(spec: FileSpec, instance_ids: t.Sequence[str]) -> None:
@@ -91,8 +91,8 @@ def check_spec(spec: FileSpec, instance_ids: t.Sequence[str]) -> None:
     if not MODE.match(spec.mode):
         raise ValueError(f"mode must be 3 or 4 octal digits such as 0644, got {spec.mode!r}")
     for option, value in (("owner", spec.owner), ("group", spec.group)):
-        if (not value or len(value) > OWNER_MAX or value.startswith("-") or
-                any(char.isspace() or char == ":" for char in value)):
+        odd = any(char.isspace() or char == ":" for char in value or "")
+        if not value or len(value) > OWNER_MAX or value.startswith("-") or odd:
             raise ValueError(f"{option} must be 1 to {OWNER_MAX} characters without spaces or ':', not starting "
                              f"with '-', got {value!r}")
     if not TIMEOUT_MIN <= spec.timeout <= TIMEOUT_MAX:
