@@ -560,7 +560,16 @@ class Connection(ConnectionBase):
             raise AnsibleError(f"Incorrect {self.become.name} password")
         if self.become.check_missing_password(err) or self.become.check_missing_password(out):
             raise AnsibleError(f"Missing {self.become.name} password")
-        return rc, out, self.become.strip_become_prompt(err)
+        return rc, out, self._strip_prompt(err)
+
+    def _strip_prompt(self, err: bytes) -> bytes:
+        """The become prompt (and what precedes it) out of stderr: the become plugin's own helper where it has one
+        (ansible-core 2.18 and later), the same rule otherwise (2.17 has none)."""
+        strip = getattr(self.become, "strip_become_prompt", None)
+        if strip is not None:
+            return strip(err)
+        prompt = to_bytes(self.become.prompt)
+        return re.sub(rb"^.*?" + re.escape(prompt) + rb"\s*", b"", err, count=1, flags=re.DOTALL)
 
     def put_file(self, in_path: str, out_path: str) -> None:
         """Upload through the command's stdin: staged in verified chunks, then written in one go."""

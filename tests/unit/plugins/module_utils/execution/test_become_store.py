@@ -6,6 +6,7 @@ oos references left to the agent by the invocation module."""
 from __future__ import annotations
 
 import base64
+import itertools
 import subprocess
 import typing as t
 
@@ -24,6 +25,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport i
 PASSWORD = b"pw 'quoted' $HOME `x` \\ SENTINEL"
 PROMPT = "[sudo via ansible, key=abc] password:"
 SUCCESS = "BECOME-SUCCESS-abc"
+REGIONS = itertools.count()
 SUDO = f"printf '{PROMPT}' >&2; read -r pw; echo \"got:$pw\""
 
 
@@ -32,7 +34,7 @@ class FakeClient:
 
     def __init__(self, names: t.Sequence[str] = (), fail: str = "") -> None:
         self.settings = type("S", (), {"endpoint": "http://emu"})()
-        self.region = f"cn-test-{id(self)}"
+        self.region = f"cn-test-{next(REGIONS)}"  # pruning is once per process and region: a fresh one each
         self.store = {name: "eA==" for name in names}
         self.calls: list[tuple[str, dict]] = []
         self.fail = fail
