@@ -46,7 +46,7 @@ def write_token(path: Path, token: str) -> None:
 def refusal(token: str, method: str, headers: Mapping[str, str], body: bytes) -> tuple[int, Any] | None:
     """(401, …) without the right token, (415, …) for a body that is not declared JSON; None lets it through.
     ``headers`` have lower-case names."""
-    scheme, _, given = headers.get("authorization", "").strip().partition(" ")
+    scheme, _sep, given = headers.get("authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
         return 401, {"error": "the control API needs the emulator's token in 'Authorization: Bearer <token>' "
                               f"(python -m emulator run exports it as {ENV_TOKEN}; serve writes it to "

@@ -344,7 +344,7 @@ class NamespaceSandbox(Sandbox):
 
 def parse_prepared(answer: str) -> tuple[str, dict[str, Any]]:
     """``OK {json}`` from save_script → ('OK', the run's place); an error code → (code, {})."""
-    verdict, _, place = answer.partition(" ")
+    verdict, _sep, place = answer.partition(" ")
     if verdict != "OK":
         return verdict, {}
     try:

@@ -316,7 +316,7 @@ def resolve(emu: Services, region: str, content: bytes) -> tuple[bytes, bool]:
     script copy after the run); ParameterFailure when a read fails."""
     text = content.decode("utf-8", errors="surrogateescape")
     secret = "oos-secret" in text
-    for _ in range(MAX_ROUNDS):
+    for _round in range(MAX_ROUNDS):
         match = REFERENCE.search(text)
         if match is None:
             return text.encode("utf-8", errors="surrogateescape"), secret

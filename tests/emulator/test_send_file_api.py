@@ -59,8 +59,8 @@ def test_overwrite(emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
     assert emu.exec(ids["web-2"], "cat /etc/emulator-motd")["stdout"] == "two\n"
 
 
-def test_bad_owner_is_invalid_after_the_file_was_written_as_root(emu: EmulatorProcess, api: Api,
-                                                                   ids: dict[str, str]) -> None:
+def test_bad_owner_is_invalid_after_the_file_was_written_as_root(
+        emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
     """sendfile.go looks the owner up in changeFileOwner, after writeFile: the file stays, root's."""
     inv = send(api, ids["web-1"], Name="x", TargetDir="/opt/ghost", Content="x", FileOwner="ghost", FileMode="0640")
     one = inv["InvokeInstances"]["InvokeInstance"][0]
@@ -102,8 +102,8 @@ def test_special_bits_are_dropped(emu: EmulatorProcess, api: Api, ids: dict[str,
 
 
 @pytest.mark.parametrize(("owner", "group"), [("root", "root"), ("", "")])
-def test_chown_is_skipped_for_root_or_empty(emu: EmulatorProcess, api: Api, ids: dict[str, str],
-                                            owner: str, group: str) -> None:
+def test_chown_is_skipped_for_root_or_empty(
+        emu: EmulatorProcess, api: Api, ids: dict[str, str], owner: str, group: str) -> None:
     """(c) changeFileOwner returns before chown when owner and group are both root or both empty: an existing
     file keeps its owner."""
     emu.exec(ids["web-2"], "mkdir -p /opt/keep && echo old > /opt/keep/f && chown nobody:nogroup /opt/keep/f")
@@ -114,8 +114,8 @@ def test_chown_is_skipped_for_root_or_empty(emu: EmulatorProcess, api: Api, ids:
         "nobody nogroup 600\nnew\n")
 
 
-def test_existing_file_or_link_without_overwrite_is_invalid(emu: EmulatorProcess, api: Api,
-                                                             ids: dict[str, str]) -> None:
+def test_existing_file_or_link_without_overwrite_is_invalid(
+        emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
     """(d) writeFile checks existence with os.Lstat: a dangling link counts as an existing file."""
     emu.exec(ids["web-2"], "mkdir -p /opt/exists && ln -sfn /nowhere /opt/exists/dangling")
     inv = send(api, ids["web-2"], Name="dangling", TargetDir="/opt/exists", Content="x")
@@ -134,8 +134,8 @@ def test_empty_content_is_invalid(emu: EmulatorProcess, api: Api, ids: dict[str,
 
 
 @pytest.mark.parametrize("mode", ["0999", "12345", "64"])
-def test_invalid_mode_is_invalid_after_the_directory_was_made(emu: EmulatorProcess, api: Api,
-                                                               ids: dict[str, str], mode: str) -> None:
+def test_invalid_mode_is_invalid_after_the_directory_was_made(
+        emu: EmulatorProcess, api: Api, ids: dict[str, str], mode: str) -> None:
     """(f) the mode is checked (3 or 4 characters, octal) after MkdirAll and before the write."""
     inv = send(api, ids["web-2"], Name="m", TargetDir=f"/opt/mode{mode}", Content="x", FileMode=mode)
     one = inv["InvokeInstances"]["InvokeInstance"][0]
@@ -144,8 +144,8 @@ def test_invalid_mode_is_invalid_after_the_directory_was_made(emu: EmulatorProce
     assert emu.exec(ids["web-2"], f"test -d /opt/mode{mode} && test ! -e /opt/mode{mode}/m")["exit_code"] == 0
 
 
-def test_missing_directories_are_roots_0755_and_links_are_followed(emu: EmulatorProcess, api: Api,
-                                                                    ids: dict[str, str]) -> None:
+def test_missing_directories_are_roots_0755_and_links_are_followed(
+        emu: EmulatorProcess, api: Api, ids: dict[str, str]) -> None:
     """MkdirAll makes every missing level root's, 0777 less the service's 022 umask ⚠; it follows a link to a
     directory, and WriteFile follows a link at the target name (the file it points to is written)."""
     emu.exec(ids["db-1"], "umask 077; mkdir -p /opt/real && ln -sfn /opt/real /opt/alias && echo old > /opt/real/t "

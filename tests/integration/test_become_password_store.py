@@ -59,8 +59,8 @@ def plays(store: str) -> list[dict]:
                 "dest": "/etc/sudoers.d/keeper", "content": "keeper ALL=(ALL) ALL\n", "mode": "0440"}},
         ]},
         {"name": "become with the password", "hosts": "web-1", "gather_facts": False, "remote_user": "keeper",
-         "become": True, "vars": {"ansible_become_password": PASSWORD,
-                                   "ansible_alicloud_become_password_store": store},
+         "become": True,
+         "vars": {"ansible_become_password": PASSWORD, "ansible_alicloud_become_password_store": store},
          "tasks": [
              {"name": "module as root", "ansible.builtin.command": "id -un", "register": "module",
               "changed_when": False},

@@ -37,8 +37,8 @@ SETUP = [{"name": "users whose become asks something else", "hosts": "all[0]", "
     {"name": "sudo rules", "ansible.builtin.copy": {
         "dest": "/etc/sudoers.d/become-prompts", "mode": "0440", "validate": "/usr/sbin/visudo -cf %s",
         "content": "prompted ALL=(ALL) ALL\ncoded ALL=(ALL) ALL\n"}},
-    {"name": "second factors", "ansible.builtin.copy": {"dest": "/usr/local/bin/{{ item.name }}", "mode": "0755",
-                                                         "content": "{{ item.content }}"},
+    {"name": "second factors",
+     "ansible.builtin.copy": {"dest": "/usr/local/bin/{{ item.name }}", "mode": "0755", "content": "{{ item.content }}"},
      "loop": [{"name": "sudo-code-first", "content": CODE_FIRST}, {"name": "sudo-code-after", "content": CODE_AFTER}],
      "loop_control": {"label": "{{ item.name }}"}},
 ]}]

@@ -78,7 +78,7 @@ def test_relative_links_resolve(page: Path) -> None:
     for target in LINK.findall(page.read_text()):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
             continue
-        path_part, _, anchor = target.partition("#")
+        path_part, _sep, anchor = target.partition("#")
         linked = (page.parent / path_part).resolve() if path_part else page
         if not linked.exists():
             broken.append(target)

@@ -162,10 +162,10 @@ def test_deploy_with_become_costs_two_calls_per_module_task_and_prunes_and_relea
     secret = "deploy-nolog-SENTINEL-71"
     before = deploy_files(emulator, target)
     nolog = tmp_path / "nolog.yml"
+    secret_task = {"name": "Secret stdin", "ansible.builtin.command": {"cmd": "wc -c", "stdin": secret + FILLER},
+                   "no_log": True}
     nolog.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "remote_user": "deploy", "become": True,
-                                  "vars": dict(SETTINGS), "tasks": [
-        {"name": "Secret stdin", "ansible.builtin.command": {"cmd": "wc -c", "stdin": secret + FILLER},
-         "no_log": True}]}]))
+                                  "vars": dict(SETTINGS), "tasks": [secret_task]}]))
     run = ansible.playbook(nolog, inventory=inventory)
     assert run.rc == 0, run.output
     wait_for(lambda: deploy_files(emulator, target) == before, f"deploy's staging directory to hold only:\n{before}",
@@ -181,9 +181,9 @@ def test_a_large_file_as_deploy_goes_up_by_runcommand_and_leaves_no_chunks(ansib
     inventory = one_host_inventory(tmp_path, reachable[0])
     source = tmp_path / "big.bin"
     play = tmp_path / "big.yml"
+    big = {"name": "Big", "ansible.builtin.copy": {"src": str(source), "dest": "/root/big-by-deploy.bin"}}
     play.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "remote_user": "deploy", "become": True,
-                                 "vars": dict(SETTINGS), "tasks": [
-        {"name": "Big", "ansible.builtin.copy": {"src": str(source), "dest": "/root/big-by-deploy.bin"}}]}]))
+                                 "vars": dict(SETTINGS), "tasks": [big]}]))
     source.write_bytes(b"small")  # first, the modules copy runs (stat, copy) are staged and kept
     assert ansible.playbook(play, inventory=inventory).rc == 0
     source.write_bytes(os.urandom(2 << 20))

@@ -291,7 +291,7 @@ def imported_files(path: Path) -> set[Path]:
         module = node.module or ""
         if node.level:
             base = path.parent
-            for _ in range(node.level - 1):
+            for _level in range(node.level - 1):
                 base = base.parent
             target = base.joinpath(*module.split(".")) if module else base
         elif module.startswith("ansible_collections.alicloud.ecs."):
@@ -323,7 +323,7 @@ ROW_FILES = {"inventory `alicloud.ecs.instances`": "inventory/instances.py",
 
 
 def test_each_table_row_names_only_actions_its_plugin_can_reach() -> None:
-    actions, _ = collect()
+    actions, _sites = collect()
     by_file: dict[str, set[str]] = {}
     for action, wheres in actions.items():
         for where in wheres:

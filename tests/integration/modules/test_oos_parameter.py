@@ -112,8 +112,8 @@ def test_bad_input_fails_before_any_api_call(ansible, emulator):
         task("no value", ignore_errors=True, name="novalue"),
         task("key on plain", ignore_errors=True, name="plain", value="value-1", key_id="k"),
     ])
-    messages = {t: played.result(t)["msg"] for t in ("reserved", "bad character", "too long", "no value",
-                                                      "key on plain")}
+    cases = ("reserved", "bad character", "too long", "no value", "key on plain")
+    messages = {t: played.result(t)["msg"] for t in cases}
     assert "reserved" in messages["reserved"] and "name" in messages["bad character"]
     assert "value must be 1 to 4096" in messages["too long"] and "value is required" in messages["no value"]
     assert "key_id applies only to type=Secret" in messages["key on plain"]

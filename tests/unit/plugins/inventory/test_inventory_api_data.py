@@ -112,4 +112,4 @@ def test_plain_host_names_stay_plain_text(lookup) -> None:
     item["instance"]["InstanceName"] = "tagged-1"
     plugin = build(item, ["instance_name"])
     assert list(plugin.inventory.hosts) == ["tagged-1"]
-    assert type(plugin.inventory.get_host("tagged-1").name) is str
+    assert plugin.inventory.get_host("tagged-1").name.__class__ is str

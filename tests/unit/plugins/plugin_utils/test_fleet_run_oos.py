@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine import interrupts
 from ansible_collections.alicloud.ecs.plugins.module_utils.services import oos_fleet
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
-    ErrorBudget, PlanError, Target, check_engine, host_outcome, summarize,
+    PlanError, Target, check_engine, host_outcome, summarize,
 )
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_run import FleetRun, OosEngine
 

@@ -213,7 +213,7 @@ def test_the_runs_processes_take_turns_to_report_a_failing_endpoint(tmp_path) ->
     fake = FakeTime()
     fake.now = 1_000_000.0
     me, started = os.getpid(), start_time(os.getpid())
-    workers = [Contacts(me, started, private_env(tmp_path), clock=fake.clock) for _ in range(5)]
+    workers = [Contacts(me, started, private_env(tmp_path), clock=fake.clock) for _worker in range(5)]
     assert [worker.turn_to_report("http://api") for worker in workers] == [True, False, False, False, False]
     assert workers[0].turn_to_report("http://other")  # another endpoint has its own turns
     fake.now += 10

@@ -70,7 +70,7 @@ def test_the_script_carries_the_reference_and_the_agent_substitution_gives_the_p
         resolved = script.replace(ref, client.store[name])  # what the agent does with the raw value
         assert run_envelope(resolved) == b"got:" + PASSWORD + b"\n"
     assert client.store == {} and warnings == []
-    assert [action for action, _ in client.calls] == ["ListSecretParameters", "CreateSecretParameter",
+    assert [action for action, _params in client.calls] == ["ListSecretParameters", "CreateSecretParameter",
                                                       "DeleteSecretParameter"]
 
 
