@@ -111,7 +111,8 @@ def write_inventory(work: Path, row: str, instance_id: str, ssh_vars: dict | Non
         host["bench_dir"] = str(files)
     if connection == "ssh":
         host.update(ssh_vars or {})
-    path = work / f"{ {STATIC: 'static', DEPLOY: 'deploy'}.get(row, connection)}.json"
+    name = {STATIC: "static", DEPLOY: "deploy"}.get(row, connection)
+    path = work / f"{name}.json"
     path.write_text(json.dumps({"all": {"children": {"bench": {"hosts": {"bench-1": host}}}}}))
     return path
 
