@@ -325,6 +325,10 @@ def run_playbooks(ansible, emulator, blocks: list[Block], work: Path, env: dict[
     assert re.search(r"ok=[1-9]", done.stdout), done.stdout
     assert not re.search(r"(failed|unreachable)=[1-9]", done.stdout), done.stdout
     assert "no hosts matched" not in done.stdout + done.stderr, f"{names}:\n{done.stdout}{done.stderr}"
+    # every named task ran (a name with a template is shown templated, or not at all if it cannot be)
+    missing = [task["name"] for play in plays for task in play["tasks"]
+               if "name" in task and "{{" not in task["name"] and f"TASK [{task['name']}]" not in done.stdout]
+    assert not missing, f"{names}: tasks that did not run: {missing}\n{done.stdout}"
 
 
 def list_inventory(ansible, block: Block, work: Path, env: dict[str, str]) -> None:
