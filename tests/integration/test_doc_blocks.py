@@ -41,13 +41,18 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import BIN_DIR, DEMO_INVENTORY, REPO_ROOT
+# As tests/integration/conftest.py has them (a plain `from conftest import` can pick another directory's conftest).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(sys.executable).parent
+DEMO_INVENTORY = REPO_ROOT / "playbooks" / "inventory" / "demo.alicloud_ecs.yml"
+
 
 DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 SHELL = {"sh", "bash", "console", "shell"}

@@ -33,6 +33,7 @@ MODULE_TASKS = {
     "invocation": {"content": "true", "instance_ids": ["i-sentinel"]},
     "invocation_info": {},
     "oos_execution": {"template_name": "sentinel"},
+    "oos_parameter": {"name": "sentinel", "value": "SENTINEL-parameter-value-5d2e"},
     "oos_template": {"name": "sentinel", "content": "FormatVersion: OOS-2019-06-01\nTasks: []\n"},
     "run": {"content": "true", "instance_ids": ["i-sentinel"]},
     "saved_command": {"name": "sentinel", "content": "true"},
