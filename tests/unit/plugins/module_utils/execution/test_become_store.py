@@ -70,8 +70,8 @@ def test_the_script_carries_the_reference_and_the_agent_substitution_gives_the_p
         resolved = script.replace(ref, client.store[name])  # what the agent does with the raw value
         assert run_envelope(resolved) == b"got:" + PASSWORD + b"\n"
     assert client.store == {} and warnings == []
-    assert [action for action, _params in client.calls] == ["ListSecretParameters", "CreateSecretParameter",
-                                                      "DeleteSecretParameter"]
+    actions = [action for action, _params in client.calls]
+    assert actions == ["ListSecretParameters", "CreateSecretParameter", "DeleteSecretParameter"]
 
 
 def test_the_secret_goes_even_when_the_command_fails_and_a_failed_delete_is_a_warning() -> None:
