@@ -70,8 +70,37 @@ class Engine(t.Protocol):
         """Stop watching what is still open for interrupts (the run ended early)."""
 
 
-class ControllerEngine:
+class _Phases:
+    """What both engines do alike: one phase per kind of command (main, health, rollback), each run by the
+    engine's own module (``runner``: fleet_runner or oos_fleet), whose ``run_all`` takes a phase and targets."""
+
+    runner: t.Any
+    phases: dict[str, t.Any]
+
+    def _phase(self, kind: str, content: str) -> t.Any:
+        raise NotImplementedError
+
+    def run_all(self, kind: str, content: str, targets: list[Target], number: int) -> dict[str, dict[str, t.Any]]:
+        phase = self._phase(kind, content)
+        try:
+            self.runner.run_all(phase, targets, number)
+        finally:
+            phase.close()
+        return {target.host: phase.results[target.host] for target in targets if target.host in phase.results}
+
+    @property
+    def invoke_ids(self) -> list[str]:
+        return [iid for phase in self.phases.values() for iid in phase.invoke_ids]
+
+    def close(self) -> None:
+        for phase in self.phases.values():
+            phase.close()
+
+
+class ControllerEngine(_Phases):
     """The controller launches RunCommands (≤ 100 instances each) and polls them itself."""
+
+    runner = fleet_runner
 
     def __init__(self, client_for: t.Callable[[str], CloudClient], args: t.Mapping[str, t.Any], run_id: str) -> None:
         self.client_for = client_for
@@ -95,25 +124,10 @@ class ControllerEngine:
             phase.close()
         return {target.host: phase.results[target.host] for target in batch if target.host in phase.results}
 
-    def run_all(self, kind: str, content: str, targets: list[Target], number: int) -> dict[str, dict[str, t.Any]]:
-        phase = self._phase(kind, content)
-        try:
-            fleet_runner.run_all(phase, targets, number)
-        finally:
-            phase.close()
-        return {target.host: phase.results[target.host] for target in targets if target.host in phase.results}
-
-    @property
-    def invoke_ids(self) -> list[str]:
-        return [iid for phase in self.phases.values() for iid in phase.invoke_ids]
-
-    def close(self) -> None:
-        for phase in self.phases.values():
-            phase.close()
-
-
-class OosEngine:
+class OosEngine(_Phases):
     """Each batch is one OOS execution of ACS-ECS-BulkyRunCommand per region (per 1,000 instances)."""
+
+    runner = oos_fleet
 
     def __init__(self, client_for: t.Callable[[str], CloudClient], args: t.Mapping[str, t.Any], seed: str) -> None:
         self.client_for = client_for
@@ -145,23 +159,6 @@ class OosEngine:
         phase.start(targets, 1, concurrency, max_errors)
         phase.close()
         return dict(phase.results)
-
-    def run_all(self, kind: str, content: str, targets: list[Target], number: int) -> dict[str, dict[str, t.Any]]:
-        phase = self._phase(kind, content)
-        try:
-            oos_fleet.run_all(phase, targets, number)
-        finally:
-            phase.close()
-        return {target.host: phase.results[target.host] for target in targets if target.host in phase.results}
-
-    @property
-    def invoke_ids(self) -> list[str]:
-        return [iid for phase in self.phases.values() for iid in phase.invoke_ids]
-
-    def close(self) -> None:
-        for phase in self.phases.values():
-            phase.close()
-
 
 def make_engine(args: t.Mapping[str, t.Any], client_for: t.Callable[[str], CloudClient], seed: str) -> Engine:
     """``seed``: what makes the run's OOS ClientTokens the same when the same task runs again."""
