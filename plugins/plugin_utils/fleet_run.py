@@ -124,6 +124,7 @@ class ControllerEngine(_Phases):
             phase.close()
         return {target.host: phase.results[target.host] for target in batch if target.host in phase.results}
 
+
 class OosEngine(_Phases):
     """Each batch is one OOS execution of ACS-ECS-BulkyRunCommand per region (per 1,000 instances)."""
 
@@ -159,6 +160,7 @@ class OosEngine(_Phases):
         phase.start(targets, 1, concurrency, max_errors)
         phase.close()
         return dict(phase.results)
+
 
 def make_engine(args: t.Mapping[str, t.Any], client_for: t.Callable[[str], CloudClient], seed: str) -> Engine:
     """``seed``: what makes the run's OOS ClientTokens the same when the same task runs again."""
