@@ -17,12 +17,12 @@ import json
 import os
 import typing as t
 
-from .credentials import (
-    AssumeRoleSource, Credential, CredentialCache, CredentialProvider, DEFAULT_SESSION_NAME, ExternalSource,
-    OidcSource, RoleSpec, Source, StaticSource, StsEndpoint, UriSource,
-)
-from ..api.errors import ConfigError
+from .credential_cache import CredentialCache
+from .credentials import Credential, CredentialProvider, Source, StaticSource
+from .errors import ConfigError
+from .external_sources import ExternalSource, UriSource
 from .instance_metadata import DEFAULT_METADATA_ENDPOINT, ENV_METADATA_ENDPOINT, MetadataSource, imdsv1_disabled
+from .role_sources import DEFAULT_SESSION_NAME, AssumeRoleSource, OidcSource, RoleSpec, StsEndpoint
 
 DEFAULT_CLI_CONFIG = "~/.aliyun/config.json"
 DEFAULT_INI_FILES = ("~/.alibabacloud/credentials.ini", "~/.alibabacloud/credentials")

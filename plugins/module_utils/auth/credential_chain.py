@@ -19,12 +19,12 @@ from .cli_profiles import (
     DEFAULT_CLI_CONFIG, DEFAULT_INI_FILES, ProfileContext, cli_profile, cli_profile_names, ini_profile, read_cli_config,
     read_ini,
 )
-from .credentials import (
-    AssumeRoleSource, Credential, CredentialCache, CredentialProvider, DEFAULT_SESSION_NAME, OidcSource, RoleSpec,
-    StaticSource, StsEndpoint, UriSource,
-)
-from ..api.errors import ConfigError
+from .credential_cache import CredentialCache
+from .credentials import Credential, CredentialProvider, StaticSource
+from .errors import ConfigError
+from .external_sources import UriSource
 from .instance_metadata import ENV_METADATA_DISABLED, MetadataSource
+from .role_sources import DEFAULT_SESSION_NAME, AssumeRoleSource, OidcSource, RoleSpec, StsEndpoint
 
 ENV_ACCESS_KEY_ID = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALICLOUD_ACCESS_KEY")
 ENV_ACCESS_KEY_SECRET = ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALICLOUD_SECRET_KEY")

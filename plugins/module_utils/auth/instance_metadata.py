@@ -19,7 +19,7 @@ import urllib.request
 from urllib.parse import quote, urlsplit
 
 from .credentials import Credential, parse_expiration
-from ..api.errors import ConfigError
+from .errors import ConfigError
 
 DEFAULT_METADATA_ENDPOINT = "http://100.100.100.200"
 ENV_METADATA_ENDPOINT = "ALIBABA_CLOUD_ECS_METADATA_ENDPOINT"  # ours: where the metadata service answers

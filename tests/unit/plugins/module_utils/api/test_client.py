@@ -12,8 +12,9 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import (
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError, is_error_code
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.retries import RetryPolicy
+from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credential_cache import CredentialCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credentials import (
-    Credential, CredentialCache, CredentialProvider, StaticSource,
+    Credential, CredentialProvider, StaticSource,
 )
 
 

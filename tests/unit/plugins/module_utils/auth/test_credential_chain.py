@@ -10,9 +10,8 @@ import pytest
 from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credential_chain import (
     CredentialOptions, resolve_credentials, role_spec,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credentials import (
-    AssumeRoleSource, ExternalSource, OidcSource, UriSource,
-)
+from ansible_collections.alicloud.ecs.plugins.module_utils.auth.external_sources import ExternalSource, UriSource
+from ansible_collections.alicloud.ecs.plugins.module_utils.auth.role_sources import AssumeRoleSource, OidcSource
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.auth.instance_metadata import MetadataSource
 

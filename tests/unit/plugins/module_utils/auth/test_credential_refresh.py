@@ -6,9 +6,9 @@ import os
 import stat
 import time
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credentials import (
-    Credential, CredentialCache, CredentialProvider, _refusal,
-)
+from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credential_cache import CredentialCache
+from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credentials import Credential, CredentialProvider
+from ansible_collections.alicloud.ecs.plugins.module_utils.auth.credentials_library import refusal
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
 
 
@@ -62,8 +62,8 @@ def test_secrets_stay_out_of_reprs() -> None:
 
 
 def test_a_refusal_in_a_library_message_becomes_the_service_code_without_the_body() -> None:
-    error = _refusal("assuming role r", 'error refreshing credentials from ram_role_arn, http_code: 403, result: '
-                     '{"RequestId": "R1", "Code": "NoPermission", "Message": "You are not authorized"}', "AssumeRole")
+    error = refusal("assuming role r", 'error refreshing credentials from ram_role_arn, http_code: 403, result: '
+                    '{"RequestId": "R1", "Code": "NoPermission", "Message": "You are not authorized"}', "AssumeRole")
     assert isinstance(error, CloudError) and error.code == "NoPermission" and error.http_status == 403
     assert "assuming role r refused" in str(error) and "R1" in str(error)
 
@@ -73,7 +73,7 @@ def test_a_refresh_lock_held_for_ever_is_waited_for_a_while_only(tmp_path, monke
     others by the wait only; then they refresh without it."""
     import subprocess
     import sys
-    from ansible_collections.alicloud.ecs.plugins.module_utils.auth import credentials
+    from ansible_collections.alicloud.ecs.plugins.module_utils.auth import credential_cache
 
     cache = CredentialCache(str(tmp_path / "cache"))
     with cache.locked("source"):
@@ -84,7 +84,7 @@ def test_a_refresh_lock_held_for_ever_is_waited_for_a_while_only(tmp_path, monke
          "print('held', flush=True); time.sleep(300)", lock_file], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(credentials, "REFRESH_LOCK_WAIT", 0.3)
+        monkeypatch.setattr(credential_cache, "REFRESH_LOCK_WAIT", 0.3)
         entered = []
         with cache.locked("source"):
             entered.append(True)
