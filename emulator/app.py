@@ -25,6 +25,7 @@ from .metadata import MetadataService
 from .oos import parameters
 from .oos.executions import Executions
 from .protocol import NonceCache, Params
+from .session.manager import Sessions
 from .store import Store
 
 LOG = logging.getLogger("emulator")
@@ -45,6 +46,7 @@ class Emulator:
         self.sandbox = choose(options.isolation, state_dir, self.instances.set_init)
         self.results = Results(self.store)
         self.faults = Faults()
+        self.faults.latency_ms = options.latency_ms
         self.agent = Agent(self.results, self.instances.get, self.sandbox, options, self.faults, state_dir / "runs")
         self.ca = CloudAssistant(self.store, self.instances, self.results, self.agent, options)
         self.scheduler = Scheduler(self.store, self.results, self.agent, options)
@@ -52,6 +54,7 @@ class Emulator:
         self.agent.power_listeners.append(self._power_exit_code)
         self.agent.parameter_store = partial(parameters.resolve, self)
         self.executions = Executions(self)
+        self.sessions = Sessions(self.sandbox, self.instances.get, options, self.faults)
         self.nonces = NonceCache()
         self.sts_sessions: dict[str, dict[str, str]] = {}  # issued STS key id → {role, session}
         self.metadata = MetadataService(self)
@@ -77,6 +80,7 @@ class Emulator:
         """Kill every instance init and command (a clean stop stops the instances too); the database stays for the
         next start, which finds the commands interrupted. Only a crash leaves instances and commands running."""
         self.agent.shutting_down = True
+        self.sessions.end_all()
         self.scheduler.shutdown()
         self.maintenance.shutdown()
         self.agent.kill_all()
@@ -86,6 +90,7 @@ class Emulator:
 
     def reset(self) -> None:
         """Back to the fleet file: fresh instance filesystems, no invocations, counters and faults cleared."""
+        self.sessions.end_all()
         self.agent.kill_all()
         self.sandbox.shutdown()
         shutil.rmtree(self.state_dir / "runs", ignore_errors=True)
@@ -95,7 +100,7 @@ class Emulator:
         shutil.rmtree(self.state_dir / "instances", ignore_errors=True)
         (self.state_dir / "instances").mkdir(parents=True, exist_ok=True)
         self.instances.seed(self.fleet.instances)
-        self.faults.configure({})
+        self.faults.configure({"latency_ms": self.options.latency_ms})
         self.reset_counters()
 
     def region(self, p: Params) -> str:
@@ -132,4 +137,5 @@ class Emulator:
 
     def _on_instance_change(self, instance_id: str, record: dict[str, Any]) -> None:
         if record["status"] != "Running":
+            self.sessions.end_instance(instance_id)
             self.sandbox.stop_instance(instance_id)

@@ -23,3 +23,10 @@ class Options:
     transition_delay: float = 0.5       # seconds an instance spends in Stopping/Starting (real: seconds to a minute)
     period_min: float = 0                # ⚠ >0 replaces the minimum Period intervals (rate 60 s, cron 10 s); tests use 1
     check_timestamp: bool = True         # reject |now − Timestamp| > 15 min
+    session_manager: str = "on"          # on | off: the account's Session Manager switch (real accounts: off)
+    session_idle_seconds: float = 180    # a session without a client message for this long ends (the agent: 180)
+    session_max_seconds: float = 10800   # a session ends after this long in all (the agent: 3 h)
+    session_start_delay: float = 1.0     # the agent's pause before the first read of a new terminal (1 s)
+    session_rate_bps: int = 204800       # the agent's default output rate, 200 kbit/s (200 × 1024 bit/s)
+    latency_ms: int = 0                  # the latency model: ms added to each API call, frame to a session client
+                                         # and task delivery (the control API's faults latency_ms changes it)

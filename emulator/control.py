@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 ENV_TOKEN = "ALICLOUD_ECS_EMULATOR_TOKEN"  # what ``run`` exports, next to ALIBABA_CLOUD_ECS_ENDPOINT
 TOKEN_FILE = "control-token"  # in the state dir unless --token-file names another place
 JSON_BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+RUNTIME_OPTIONS = frozenset({"session_manager", "session_idle_seconds", "session_max_seconds", "session_start_delay",
+                             "session_rate_bps", "latency_ms"})
 
 
 def new_token() -> str:
@@ -77,6 +79,8 @@ def handle(emu: Emulator, method: str, path: str, body: bytes) -> tuple[int, Any
             if method == "GET":
                 return 200, emu.faults.describe()
             return 200, emu.faults.configure(payload, merge=method == "PATCH")
+        if path == "options" and method == "PATCH":
+            return 200, set_options(emu, payload)
         if (method, path) == ("POST", "reset"):
             emu.reset()
             return 200, {"status": "reset"}
@@ -105,6 +109,23 @@ def handle(emu: Emulator, method: str, path: str, body: bytes) -> tuple[int, Any
     except (ValueError, TypeError, FleetError) as exc:
         return 400, {"error": str(exc)}
     return 404, {"error": f"no control route {method} /_emulator/{path}"}
+
+
+def set_options(emu: Emulator, payload: Any) -> dict[str, Any]:
+    """PATCH /_emulator/options: change the settings a running emulator may change (the Session Manager switch,
+    the session limits, the latency model); others are refused."""
+    if not isinstance(payload, dict):
+        raise ValueError("options body must be an object")
+    unknown = set(payload) - RUNTIME_OPTIONS
+    if unknown:
+        raise ValueError(f"options {sorted(unknown)} cannot change at run time (allowed: {sorted(RUNTIME_OPTIONS)})")
+    if payload.get("session_manager", "on") not in ("on", "off"):
+        raise ValueError("session_manager must be on or off")
+    for name, value in payload.items():
+        setattr(emu.options, name, type(getattr(emu.options, name))(value))
+    if "latency_ms" in payload:
+        emu.faults.latency_ms = emu.options.latency_ms
+    return vars(emu.options)
 
 
 def describe(emu: Emulator, inst: dict[str, Any]) -> dict[str, Any]:

@@ -112,6 +112,7 @@ class Faults:
         raise ApiError(hit["code"], hit["message"], hit["http_status"])
 
     def delivery_delay(self, instance_id: str, default: float) -> float:
-        """Seconds before the agent of this instance picks a task up (a per-instance override or the default)."""
+        """Seconds before the agent of this instance picks a task up (a per-instance override or the default),
+        plus the injected latency (the latency model delays the delivery as it delays an API call)."""
         with self._lock:
-            return self.delivery_delays.get(instance_id, default)
+            return self.delivery_delays.get(instance_id, default) + self.latency_ms / 1000

@@ -8,6 +8,7 @@ from .cloud_assistant import commands, files, responses as ca
 from .ecs import events, power, tags, responses as ecs
 from .oos import executions, parameters, tasks, templates
 from .protocol import Params
+from .session import api as session
 from . import sts
 
 if TYPE_CHECKING:
@@ -39,6 +40,11 @@ ECS: dict[str, Handler] = {
     "StopInvocation": ca.stop_invocation,
     "SendFile": files.send_file,
     "DescribeSendFileResults": files.describe_send_file_results,
+    "StartTerminalSession": session.start_terminal_session,
+    "DescribeTerminalSessions": session.describe_terminal_sessions,
+    "EndTerminalSession": session.end_terminal_session,
+    "ModifyCloudAssistantSettings": session.modify_cloud_assistant_settings,
+    "DescribeCloudAssistantSettings": session.describe_cloud_assistant_settings,
 }
 
 OOS: dict[str, Handler] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,6 +15,7 @@ from .app import Emulator
 from .errors import ApiError, envelope, invalid_action, missing
 from .protocol import Params, authenticate, check_security_token, collect_params
 from .routes import IDEMPOTENT, VERSIONS
+from .session import websocket
 from .signature_v3 import authenticate_v3, is_v3
 from . import sts
 
@@ -98,6 +100,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
+        if url.path.startswith("/session/") and method == "GET":
+            self._session(url.path[len("/session/"):])
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         emu = self.server.emulator
@@ -124,6 +129,33 @@ class Handler(BaseHTTPRequestHandler):
         else:
             status, payload = 404, envelope(invalid_action(), str(uuid.uuid4()).upper(), "ecs.aliyuncs.com")
         self._send(status, payload)
+
+    def _session(self, session_id: str) -> None:
+        """A session's websocket: the token (header ``x-acs-session-token``, as ali-instance-cli sends it) is
+        checked before the upgrade (401 without it); the connection then belongs to the session until it ends."""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        sessions = self.server.emulator.sessions
+        refused = sessions.refusal(session_id, headers.get("x-acs-session-token", ""))
+        if refused is None and not websocket.is_upgrade(headers):
+            refused = 400, "a websocket upgrade is expected here"
+        self.close_connection = True
+        if refused is not None:
+            self._send_text(*refused)
+            return
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", websocket.accept_key(headers["sec-websocket-key"]))
+        self.end_headers()
+        self.wfile.flush()
+        sessions.serve(session_id, self.rfile, self.wfile, self._cut)
+
+    def _cut(self) -> None:
+        """Shut the socket down (a websocket peer that never answered our close frame)."""
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _send(self, status: int, payload: Any) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -156,6 +188,7 @@ class EmulatorServer(ThreadingHTTPServer):
         super().__init__((host, port), Handler)
         self.emulator = emulator
         self.control_token = token or control.new_token()  # the control API's secret (control.refusal)
+        self.emulator.sessions.endpoint = self.endpoint.replace("http://", "ws://", 1)
 
     @property
     def endpoint(self) -> str:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .ecs.models import Instances
     from .fleet import Fleet
     from .protocol import Params
+    from .session.manager import Sessions
     from .store import Store
 
 
@@ -61,6 +62,7 @@ class Services(Protocol):
     idempotency_lock: threading.Lock
     token_locks: dict[tuple[str, str], threading.Lock]
     sts_sessions: dict[str, dict[str, str]]
+    sessions: Sessions
 
     def region(self, p: Params) -> str:
         ...

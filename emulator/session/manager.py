@@ -1,0 +1,252 @@
+"""Session records and their websocket: what StartTerminalSession creates, what the endpoint attaches to, what
+DescribeTerminalSessions shows. Records live in memory: a restarted emulator has lost every websocket, and its
+session history with them ⚠ (the service keeps four weeks)."""
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from ..clock import iso_seconds
+from ..config import Options
+from ..faults import Faults
+from ..isolation import Sandbox
+from . import frames
+from .shell import Pump, StartFailed, Terminal, resolve_account
+from .websocket import Closed, Connection
+
+LOG = logging.getLogger("emulator.session")
+URL_SECONDS = 600  # the documented validity of a WebSocketUrl: a first connection after that is refused
+
+
+@dataclass
+class Session:
+    """One session and its one connection (the emulator lets a session be connected once ⚠)."""
+
+    id: str
+    token: str
+    region: str
+    instance_id: str
+    username: str
+    command_line: str
+    connection_type: str
+    created: float
+    status: str = "Connecting"  # Connecting → Connected → Terminated | Failed
+    failed_detail: str = ""
+    closed_reason: str = ""
+    start_time: float | None = None
+    end_time: float | None = None
+    terminal: Terminal | None = None
+    pump: Pump | None = None
+    connection: Connection | None = None
+    sequence: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Sessions:
+    """All sessions of the emulator; the API handlers and the websocket endpoint both go through here."""
+
+    def __init__(self, sandbox: Sandbox, lookup: Callable[[str], dict[str, Any] | None], options: Options,
+                 faults: Faults) -> None:
+        self.sandbox = sandbox
+        self.lookup = lookup
+        self.options = options
+        self.faults = faults
+        self.endpoint = "ws://127.0.0.1:0"  # set by the HTTP server once it is bound
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def create(self, region: str, instance_id: str, username: str, command_line: str,
+               connection_type: str) -> Session:
+        """A new session, waiting for its websocket."""
+        session = Session(id=f"s-{uuid.uuid4().hex[:20]}", token=secrets.token_urlsafe(32), region=region,
+                          instance_id=instance_id, username=username, command_line=command_line,
+                          connection_type=connection_type, created=time.time())
+        with self._lock:
+            self._sessions[session.id] = session
+        return session
+
+    def url(self, session: Session) -> str:
+        """The WebSocketUrl ⚠ (the service's shape is not public): ws://<emulator>/session/<SessionId>."""
+        return f"{self.endpoint}/session/{session.id}"
+
+    def get(self, session_id: str) -> Session | None:
+        """A session by id."""
+        with self._lock:
+            return self._sessions.get(session_id)
+
+    def all(self) -> list[Session]:
+        """Every session, newest first."""
+        with self._lock:
+            return sorted(self._sessions.values(), key=lambda s: s.created, reverse=True)
+
+    def end(self, session: Session, reason: str = "Exit") -> None:
+        """End a session: the terminal and all it started are killed, the client gets the closing status and a
+        close frame; a session that never connected is Terminated too (its URL stops working)."""
+        with session.lock:
+            if session.status in ("Terminated", "Failed"):
+                return
+            session.status = "Terminated"
+            session.closed_reason = reason
+            session.end_time = time.time()
+            pump, terminal, connection = session.pump, session.terminal, session.connection
+        if pump is not None:
+            pump.stopped.set()
+        if terminal is not None:
+            terminal.end()
+        if connection is not None:
+            self._send(session, frames.STATUS, frames.status_closed(reason))
+            connection.close(1000, reason)
+
+    def fail(self, session: Session, detail: str, code: str) -> None:
+        """The terminal could not start: the client gets the status with the agent's error ⚠, the session is
+        Failed with the detail DescribeTerminalSessions shows."""
+        with session.lock:
+            session.status = "Failed"
+            session.failed_detail = detail
+            session.closed_reason = code
+            session.end_time = time.time()
+            connection = session.connection
+        if connection is not None:
+            self._send(session, frames.STATUS, frames.status_closed(code))
+            connection.close(1000, code)
+
+    def end_all(self) -> None:
+        """Emulator stop or reset: every live session ends."""
+        for session in self.all():
+            self.end(session, "Exit")
+
+    def end_instance(self, instance_id: str) -> None:
+        """The instance stopped: its sessions end with it."""
+        for session in self.all():
+            if session.instance_id == instance_id:
+                self.end(session, "Exit")
+
+    def refusal(self, session_id: str, token: str) -> tuple[int, str] | None:
+        """Why a websocket handshake is refused before the upgrade ((HTTP status, text)), or None."""
+        session = self.get(session_id)
+        if session is None or not hmac.compare_digest(token.encode(), session.token.encode()):
+            return 401, "missing or wrong x-acs-session-token for this session"
+        if session.status != "Connecting":
+            return 410, f"session {session_id} is {session.status} (one connection per session)"
+        if time.time() - session.created > URL_SECONDS:
+            return 410, f"the WebSocketUrl of session {session_id} expired after {URL_SECONDS} s"
+        return None
+
+    def serve(self, session_id: str, rfile: BinaryIO, wfile: BinaryIO, shutdown: Callable[[], None]) -> None:
+        """Run an accepted websocket to its end, in the HTTP handler's thread: start the terminal, pump its
+        output in a thread of its own, feed the client's messages to it here."""
+        session = self.get(session_id)
+        if session is None:
+            return
+        connection = Connection(rfile, wfile, self._latency, shutdown)
+        with session.lock:
+            if session.status != "Connecting":
+                connection.close(1000, session.status)
+                return
+            session.connection = connection
+            session.status = "Connected"
+            session.start_time = time.time()
+        if not self._start_terminal(session):
+            return
+        try:
+            self._read_loop(session, connection)
+        finally:
+            self.end(session, session.closed_reason or "Exit")
+
+    def _latency(self) -> None:
+        """The latency model: every frame to the client waits the injected latency (faults' latency_ms)."""
+        latency = self.faults.latency_ms
+        if latency:
+            time.sleep(latency / 1000)
+
+    def _start_terminal(self, session: Session) -> bool:
+        instance = self.lookup(session.instance_id)
+        if instance is None or instance["status"] != "Running":
+            self.fail(session, "the instance is not running", "OpenChannelFailed")
+            return False
+        try:
+            account = resolve_account(self.sandbox, instance, session.username)
+            terminal = Terminal(self.sandbox, instance, account, session.command_line)
+        except (StartFailed, RuntimeError, OSError) as exc:
+            self.fail(session, str(exc), "OpenPtyFailed")
+            return False
+        pump = Pump(terminal, lambda data: self._send(session, frames.OUTPUT, data),
+                    lambda reason: self.end(session, reason), self.options.session_rate_bps,
+                    self.options.session_idle_seconds, self.options.session_max_seconds,
+                    self.options.session_start_delay)
+        with session.lock:
+            session.terminal, session.pump = terminal, pump
+            ended = session.status != "Connected"
+        if ended:  # EndTerminalSession came while the terminal started
+            pump.stopped.set()
+            terminal.end()
+            return False
+        threading.Thread(target=pump.run, name=f"session-{session.id}", daemon=True).start()
+        return True
+
+    def _read_loop(self, session: Session, connection: Connection) -> None:
+        """The client's messages until it closes: input to the terminal, set_size, status (code 7), close."""
+        while True:
+            try:
+                message = frames.decode(connection.receive())
+            except Closed:
+                session.closed_reason = session.closed_reason or "Exit"
+                return
+            except frames.FrameError as exc:
+                LOG.info("session %s: %s", session.id, exc)
+                continue
+            pump, terminal = session.pump, session.terminal
+            if pump is None or terminal is None:
+                return
+            pump.touch()
+            if not self._handle(message, pump, terminal):
+                return
+
+    @staticmethod
+    def _handle(message: frames.Frame, pump: Pump, terminal: Terminal) -> bool:
+        """One client message; False when it ends the session (close, or a terminal gone for input)."""
+        if message.kind == frames.INPUT:
+            try:
+                terminal.write(message.payload)
+            except OSError:
+                return False
+        elif message.kind == frames.SET_SIZE:
+            size = frames.terminal_size(message.payload)
+            if size is not None:
+                terminal.resize(*size)
+        elif message.kind == frames.STATUS:
+            rate = frames.flow_limit(message.payload)
+            if rate is not None:
+                pump.set_rate(rate)
+        elif message.kind == frames.CLOSE:
+            return False
+        return True
+
+    def _send(self, session: Session, kind: int, payload: bytes) -> bool:
+        """One message to the client, numbered in order of sending (one sequence per session ⚠)."""
+        connection = session.connection
+        if connection is None:
+            return False
+        with session.lock:
+            sequence = session.sequence
+            session.sequence += 1
+        return connection.send(frames.encode(kind, payload, sequence, session.id, session.instance_id))
+
+    def describe(self, session: Session) -> dict[str, Any]:
+        """DescribeTerminalSessions' shape of one session ⚠ (fields beyond the documented example chosen here)."""
+        connection = {"InstanceId": session.instance_id, "Status": session.status,
+                      "StartTime": iso_seconds(session.start_time) if session.start_time else "",
+                      "EndTime": iso_seconds(session.end_time) if session.end_time else "",
+                      "ClosedReason": session.closed_reason}
+        if session.status == "Failed":
+            connection["FailedDetail"] = session.failed_detail
+        return {"SessionId": session.id, "CreationTime": iso_seconds(session.created), "Username":
+                session.username or "ecs-assist-user", "CommandLine": session.command_line, "PortNumber": "",
+                "TargetServer": "", "Connections": {"Connection": [connection]}}
