@@ -60,18 +60,23 @@ def from_library(what: str, endpoint: str, make: t.Callable[[], t.Any], action: 
 
 
 def refusal(what: str, text: str, action: str) -> Exception:
-    """The service's answer inside a library message (``... result: {json}``) as a CloudError with its code."""
+    """The service's answer inside a library message (``... result: {json}``) as a CloudError with its code.
+
+    An answer whose code is ``Success`` but which lacks a field is no refusal: it becomes a ConfigError. The
+    library's own text names the URI it called, whose query may carry a token: the query is left out.
+    """
     match = re.search(r"result: (\{.*\})\s*$", text, re.DOTALL)
     if match:
         try:
             body = json.loads(match.group(1))
         except ValueError:
             body = {}
-        if isinstance(body, dict) and body.get("Code"):
+        if isinstance(body, dict) and body.get("Code") and body["Code"] != "Success":
             return CloudError(str(body["Code"]), f"{what} refused: {body.get('Message', '')}", action=action,
                               request_id=body.get("RequestId"),
                               http_status=_int(re.search(r"http_code[:=] ?(\d+)", text)))
-    return ConfigError(f"{what}: {re.sub(r'result: .*', '', text, flags=re.DOTALL).strip()}")
+    said = re.sub(r"result: .*", "", text, flags=re.DOTALL).strip()
+    return ConfigError(f"{what}: {re.sub(r'(https?://[^\s?#]*)[?#][^\s,]*', r'\1', said).rstrip(',')}")
 
 
 def _int(match: re.Match[str] | None) -> int | None:
