@@ -31,8 +31,9 @@ try:
 except ImportError:  # ansible-core < 2.19: no trust to grant, and an action's facts are never templated
     trust_as_template = None
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Settings, resolve_settings
-from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import api_argument_spec, credential_args
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.options import settings_from_options
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import api_argument_spec
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
     RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF,
@@ -238,13 +239,8 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _settings(args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> Settings:
-        return resolve_settings(
-            access_key_id=args["access_key"], access_key_secret=args["secret_key"],
-            security_token=args["security_token"], region=args["region"], endpoint=args["endpoint"],
-            retry_budget=args["retry_budget"], connect_timeout=args["connect_timeout"], read_timeout=args["read_timeout"],
-            api_concurrency=args["api_concurrency"],
-            inherited=inventory_credentials.lookup(task_vars.get(inventory_credentials.HOSTVAR)),
-            **credential_args(args.get))
+        return settings_from_options(
+            args.get, inherited=inventory_credentials.lookup(task_vars.get(inventory_credentials.HOSTVAR)))
 
     def _plan(self, args: dict[str, t.Any], task_vars: dict[str, t.Any], hosts: list[str],
               strict: bool) -> dict[str, t.Any]:

@@ -17,15 +17,12 @@ description:
     readable by their owner run in front of the task's next command instead of costing a round trip each
     (a small copy or template is three commands); a failure of such a step fails the task with the step's
     own output, one command later.
-requirements:
-  - aliyun-python-sdk-core >= 2.16.1
-  - aliyun-python-sdk-ecs >= 4.24.83 (the vendor's ECS endpoint per region)
-  - alibabacloud-credentials >= 1.0 (only to assume a role, with assume_role_arn or a RamRoleArn, ChainableRamRoleArn or OIDC profile)
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 version_added: 0.1.0
 extends_documentation_fragment:
   - alicloud.ecs.api
+  - alicloud.ecs.api.plugins
 options:
   access_key:
     vars:
@@ -300,8 +297,8 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
-from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import CREDENTIAL_OPTIONS
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.options import settings_from_options
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.deferred_steps import DeferredSteps, StepFailed
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.become_store import (
     instance_role_message, stored_password,
@@ -371,19 +368,6 @@ class Connection(ConnectionBase):
                 "(the alicloud.ecs.instances inventory does) or use the instance ID as the host address")
         return instance_id
 
-    def _credential_options(self) -> dict[str, t.Any]:
-        """resolve_settings' credential arguments: the host's own variables, else its inventory source's
-        credentials (which beat environment variables, as the source named them for its hosts), else the chain."""
-        inherited = inventory_credentials.lookup(self.get_option("credential_source"))
-        values: dict[str, t.Any] = {"inherited": inherited}
-        for name, option in (("access_key_id", "access_key"), ("access_key_secret", "secret_key"),
-                             ("security_token", "security_token"), *((name, name) for name in CREDENTIAL_OPTIONS)):
-            value = self.get_option(option)
-            if value is not None and inherited is not None and self._from_environment(option):
-                value = None
-            values[name] = value
-        return values
-
     def _from_environment(self, option: str) -> bool:
         return str(self.get_option_and_origin(option)[1]).startswith("env")
 
@@ -392,15 +376,11 @@ class Connection(ConnectionBase):
             return self
         instance_id = self._instance_id()
         try:
-            settings = resolve_settings(
-                region=self.get_option("region"),
-                endpoint=self.get_option("endpoint"),
-                retry_budget=self.get_option("retry_budget"),
-                connect_timeout=self.get_option("connect_timeout"),
-                read_timeout=self.get_option("read_timeout"),
-                api_concurrency=self.get_option("api_concurrency"),
-                **self._credential_options(),
-            )
+            # The host's own variables, else its inventory source's credentials (which beat environment
+            # variables, as the source named them for its hosts), else the credential chain.
+            settings = settings_from_options(
+                self.get_option, inherited=inventory_credentials.lookup(self.get_option("credential_source")),
+                from_environment=self._from_environment)
             client = CloudClient(settings, log=display_log(display, instance_id))
         except ConfigError as error:
             raise AnsibleConnectionFailure(to_native(error)) from None

@@ -21,15 +21,12 @@ notes:
   - The RAM actions this plugin can call (C(ecs:DescribeInstances); C(ecs:DescribeRegions) without O(regions);
     C(ecs:DescribeCloudAssistantStatus) for the agent state; C(ecs:DescribeInstancesFullStatus) with
     O(include_events)) and a minimal RAM policy are listed in docs/permissions.md of the collection.
-requirements:
-  - aliyun-python-sdk-core >= 2.16.1
-  - aliyun-python-sdk-ecs >= 4.24.83 (the vendor's ECS endpoint per region)
-  - alibabacloud-credentials >= 1.0 (only to assume a role, with assume_role_arn or a RamRoleArn, ChainableRamRoleArn or OIDC profile)
 author:
   - alicloud.ecs maintainers (@alicloud-ecs)
 version_added: 0.1.0
 extends_documentation_fragment:
   - alicloud.ecs.api
+  - alicloud.ecs.api.plugins
   - constructed
   - inventory_cache
 options:
@@ -175,8 +172,8 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Settings, resolve_settings
-from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import credential_args
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Settings
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.options import settings_from_options
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import (
     all_hostnames, assistant_status, describe_instances, filter_params, hostvars_for, is_permission_error,
@@ -251,18 +248,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             include = [filter_params(self.get_option("filters"))]
             include += [filter_params(item) for item in self.get_option("include_filters")]
             exclude = [filter_params(item) for item in self.get_option("exclude_filters")]
-            settings = resolve_settings(
-                access_key_id=self.get_option("access_key"),
-                access_key_secret=self.get_option("secret_key"),
-                security_token=self.get_option("security_token"),
-                endpoint=self.get_option("endpoint"),
-                require_region=False,
-                retry_budget=self.get_option("retry_budget"),
-                connect_timeout=self.get_option("connect_timeout"),
-                read_timeout=self.get_option("read_timeout"),
-                api_concurrency=self.get_option("api_concurrency"),
-                **credential_args(self.get_option),
-            )
+            settings = settings_from_options(self.get_option, regional=False)  # the regions option says where to list
         except (ValueError, ConfigError) as error:  # all before any API call
             raise AnsibleParserError(f"alicloud.ecs.instances: {error}") from None
 

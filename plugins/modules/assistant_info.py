@@ -31,7 +31,8 @@ options:
     type: str
     choices: [Windows, Linux, FreeBSD]
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
   - alicloud.ecs.read_only
 """
 

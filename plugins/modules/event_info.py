@@ -71,7 +71,8 @@ options:
         description: Latest planned time, not before O(not_before.start).
         type: str
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
   - alicloud.ecs.read_only
 """
 

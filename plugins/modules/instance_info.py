@@ -39,7 +39,8 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
   - alicloud.ecs.read_only
 """
 

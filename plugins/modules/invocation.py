@@ -157,7 +157,8 @@ notes:
   - Only ad-hoc RunShellScript content is wrapped; the wrapper needs C(sh), C(base64), C(gzip), C(sha256sum) and
     C(split) on the instance, which every supported Linux image has.
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
 attributes:
   check_mode:
     support: full

@@ -87,7 +87,8 @@ options:
       - Continue the listing where a previous page ended.
     type: str
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
   - alicloud.ecs.read_only
 """
 

@@ -47,7 +47,8 @@ options:
     choices: [present, absent]
     default: present
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
 attributes:
   check_mode:
     support: full

@@ -210,7 +210,8 @@ options:
         than attach to the executions an earlier run of it started.
     type: str
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
 attributes:
   check_mode:
     support: full

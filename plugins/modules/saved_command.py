@@ -86,7 +86,8 @@ options:
       - Tags of the command, at most 20. Left as they are when not given.
     type: dict
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
 attributes:
   check_mode:
     support: full

@@ -36,7 +36,8 @@ options:
       - Only commands carrying all these tags (at most 20).
     type: dict
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
   - alicloud.ecs.read_only
 """
 

@@ -114,7 +114,8 @@ options:
       - Values for the C({{name}}) placeholders of the content or saved command (at most 10).
     type: dict
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
 attributes:
   check_mode:
     support: full

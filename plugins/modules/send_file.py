@@ -92,7 +92,8 @@ options:
     type: int
     default: 60
 extends_documentation_fragment:
-  - alicloud.ecs.module_api
+  - alicloud.ecs.api
+  - alicloud.ecs.api.modules
 attributes:
   check_mode:
     support: full

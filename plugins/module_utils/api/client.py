@@ -43,6 +43,9 @@ except ImportError as import_error:  # pragma: no cover - exercised only without
     HAS_SDK = False
     SDK_IMPORT_ERROR = import_error
 
+# galaxy.yml is the one source of the version; this copy rides in the user agent. Modules run as AnsiballZ payloads
+# that carry module_utils but no galaxy.yml or MANIFEST.json, so it cannot be read at run time, and a generated file
+# would need a build step ``ansible-galaxy collection build`` does not run: a unit test fails when the two differ.
 COLLECTION_VERSION = "0.1.0"
 API_VERSIONS = {"ecs": "2014-05-26", "oos": "2019-06-01"}
 READ_ONLY_PREFIXES = ("Describe", "List", "Get")

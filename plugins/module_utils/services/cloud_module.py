@@ -15,8 +15,9 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ..api.client import HAS_SDK, SDK_IMPORT_ERROR, CloudClient, resolve_settings
-from .common_args import api_argument_spec, credential_args
+from ..api.client import HAS_SDK, SDK_IMPORT_ERROR, CloudClient
+from ..api.options import settings_from_options
+from .common_args import api_argument_spec
 from ..api.errors import CloudError, ConfigError
 
 
@@ -36,19 +37,7 @@ class CloudModule(AnsibleModule):
         """The API client for the module's region, built on first use (after argument checks)."""
         if self._client is None:
             with self.failures():
-                settings = resolve_settings(
-                    access_key_id=self.params["access_key"],
-                    access_key_secret=self.params["secret_key"],
-                    security_token=self.params["security_token"],
-                    region=self.params["region"],
-                    endpoint=self.params["endpoint"],
-                    retry_budget=self.params["retry_budget"],
-                    connect_timeout=self.params["connect_timeout"],
-                    read_timeout=self.params["read_timeout"],
-                    api_concurrency=self.params["api_concurrency"],
-                    **credential_args(self.params.get),
-                )
-                self._client = CloudClient(settings)
+                self._client = CloudClient(settings_from_options(self.params.get))
         return self._client
 
     def add_path_info(self, kwargs: dict[str, t.Any]) -> dict[str, t.Any]:

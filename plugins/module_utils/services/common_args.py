@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the alicloud.ecs collection
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one definition of the options every module shares; ``doc_fragments/module_api.py`` documents it.
+"""The argument spec of the options every module shares; ``doc_fragments/api.py`` documents them.
 
 The environment fallbacks are the ones ``credential_chain`` and ``client.resolve_settings`` read, in the same
-order, so a module, the connection and the inventory find the same credentials.
+order, so a module, the connection and the inventory find the same credentials; ``api/options.py`` turns the
+values into Settings for all of them.
 """
 
 from __future__ import annotations
@@ -18,16 +19,6 @@ from ..auth.credential_chain import (
     ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_CLI_CONFIG, ENV_PROFILE, ENV_SECURITY_TOKEN, ENV_STS_ENDPOINT,
     ENV_STS_REGION, ENV_VPC_ENDPOINT,
 )
-
-# The options resolve_settings takes by the same name, beyond keys, region and endpoint.
-CREDENTIAL_OPTIONS = ("profile", "profile_file", "assume_role_arn", "assume_role_session_name",
-                      "assume_role_duration", "assume_role_external_id", "assume_role_policy", "sts_endpoint",
-                      "sts_region", "vpc_endpoint")
-
-
-def credential_args(get: t.Callable[[str], t.Any]) -> dict[str, t.Any]:
-    """resolve_settings keyword arguments from a plugin's ``get_option`` or a module's ``params.get``."""
-    return {name: get(name) for name in CREDENTIAL_OPTIONS}
 
 
 def api_argument_spec() -> dict[str, dict[str, t.Any]]:

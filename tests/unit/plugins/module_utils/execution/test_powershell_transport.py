@@ -17,7 +17,7 @@ from ansible.plugins.loader import shell_loader
 
 from ansible_collections.alicloud.ecs.plugins.connection import cloud_assistant
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution import powershell_transport as pst
-from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args import CREDENTIAL_OPTIONS
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.options import option_names
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.file_transfer import GRAIN_BYTES, STORED_GRAINS
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import PollSchedule
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import ExecOptions, InstanceExecutor
@@ -189,13 +189,14 @@ class OptionsConnection(cloud_assistant.Connection):
 
     def __init__(self, shell: str, cache: str) -> None:
         super().__init__(PlayContext(), shell=shell_loader.get(shell))
-        self.values = {"instance_id": "i-1", "region": "cn-hangzhou", "access_key": "ak", "secret_key": "sk",
+        self.values = {**dict.fromkeys(("credential_source",) + option_names()),
+                       "instance_id": "i-1", "region": "cn-hangzhou", "access_key": "ak", "secret_key": "sk",
                        "security_token": None, "endpoint": None, "remote_user": None, "audit_tags": False,
                        "invocation_name": None, "play_name": None, "command_timeout": 60, "wait_margin": 5,
                        "poll_first_delay": 0, "poll_max_interval": 0.1, "transfer_parallelism": 2,
                        "transfer_cache": cache, "retry_budget": None, "connect_timeout": None, "read_timeout": None,
                        "api_concurrency": None,
-                       "staging_max_age": 168, "staging_max_size": 512, **dict.fromkeys(("credential_source",) + CREDENTIAL_OPTIONS)}
+                       "staging_max_age": 168, "staging_max_size": 512}
 
     def get_option(self, option, hostvars=None):
         return self.values[option]
