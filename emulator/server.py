@@ -135,9 +135,8 @@ class Handler(BaseHTTPRequestHandler):
         checked before the upgrade (401 without it); the connection then belongs to the session until it ends."""
         headers = {k.lower(): v for k, v in self.headers.items()}
         sessions = self.server.emulator.sessions
-        refused = sessions.refusal(session_id, headers.get("x-acs-session-token", ""))
-        if refused is None and not websocket.is_upgrade(headers):
-            refused = 400, "a websocket upgrade is expected here"
+        refused = None if websocket.is_upgrade(headers) else (400, "a websocket upgrade is expected here")
+        refused = refused or sessions.claim(session_id, headers.get("x-acs-session-token", ""))
         self.close_connection = True
         if refused is not None:
             self._send_text(*refused)

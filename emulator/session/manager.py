@@ -128,31 +128,34 @@ class Sessions:
             if session.instance_id == instance_id:
                 self.end(session, "Exit")
 
-    def refusal(self, session_id: str, token: str) -> tuple[int, str] | None:
-        """Why a websocket handshake is refused before the upgrade ((HTTP status, text)), or None."""
+    def claim(self, session_id: str, token: str) -> tuple[int, str] | None:
+        """Why a websocket handshake is refused before the upgrade ((HTTP status, text)), or None: then the
+        session is Connected to this handshake, and no other can take it."""
         session = self.get(session_id)
         if session is None or not hmac.compare_digest(token.encode(), session.token.encode()):
             return 401, "missing or wrong x-acs-session-token for this session"
-        if session.status != "Connecting":
-            return 410, f"session {session_id} is {session.status} (one connection per session)"
-        if time.time() - session.created > URL_SECONDS:
-            return 410, f"the WebSocketUrl of session {session_id} expired after {URL_SECONDS} s"
+        with session.lock:
+            if session.status != "Connecting":
+                return 410, f"session {session_id} is {session.status} (one connection per session)"
+            if time.time() - session.created > URL_SECONDS:
+                return 410, f"the WebSocketUrl of session {session_id} expired after {URL_SECONDS} s"
+            session.status = "Connected"
+            session.start_time = time.time()
         return None
 
     def serve(self, session_id: str, rfile: BinaryIO, wfile: BinaryIO, shutdown: Callable[[], None]) -> None:
-        """Run an accepted websocket to its end, in the HTTP handler's thread: start the terminal, pump its
+        """Run a claimed websocket to its end, in the HTTP handler's thread: start the terminal, pump its
         output in a thread of its own, feed the client's messages to it here."""
         session = self.get(session_id)
         if session is None:
             return
         connection = Connection(rfile, wfile, self._latency, shutdown)
         with session.lock:
-            if session.status != "Connecting":
-                connection.close(1000, session.status)
-                return
             session.connection = connection
-            session.status = "Connected"
-            session.start_time = time.time()
+            ended = session.status != "Connected"
+        if ended:  # EndTerminalSession between the handshake and now
+            connection.close(1000, session.closed_reason or "Exit")
+            return
         if not self._start_terminal(session):
             return
         try:
