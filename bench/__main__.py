@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.fleet import FLEET_SIZES, run_fleet_bench, sizes_arg  # noqa: E402
 from bench.inventory import run_inventory_bench  # noqa: E402
 from bench.resilience import run_resilience_bench  # noqa: E402
+from bench.session import LATENCY_MS, run_session_bench  # noqa: E402
 from bench.ssh import loopback_sshd  # noqa: E402
 from bench.transfer import SEND_PARALLELISM, run_transfer_bench  # noqa: E402
 from emulator.testing import EmulatorProcess  # noqa: E402
@@ -234,6 +235,8 @@ def main() -> int:
                         help="instance counts for the fleet fan-out benchmark, comma-separated")
     parser.add_argument("--fleet-connection-sizes", type=sizes_arg, default=[10, 100, 1000],
                         help="the counts also run host by host over the connection (forks=50)")
+    parser.add_argument("--session-latency-ms", type=int, default=LATENCY_MS,
+                        help="injected latency of the session benchmark's second pass (bench/session.py; 0: none)")
     parser.add_argument("--resilience-forks", type=int, default=50,
                         help="forks (= hosts) of the 5 MB fan-in rows of bench/resilience.py; 0 skips them")
     args = parser.parse_args()
@@ -263,6 +266,7 @@ def main() -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out.relative_to(REPO_ROOT)}")
     run_transfer_bench(args.transfer_parallelism, args.transfer_repeats)
+    run_session_bench(args.tasks, args.repeats, args.session_latency_ms, args.transfer_repeats)
     run_inventory_bench([int(size) for size in args.inventory_sizes.split(",") if size], args.inventory_repeats)
     run_fleet_bench(args.fleet_sizes, args.fleet_connection_sizes)
     if args.resilience_forks:
