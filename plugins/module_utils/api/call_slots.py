@@ -26,6 +26,7 @@ import shutil
 import threading
 import typing as t
 
+from .contact import start_time as _start_time
 from .errors import CloudError, ConfigError
 from .private_dirs import (
     DEFAULT_LOCK_WAIT, LOCK_WAIT_ENV, LocalStateError, lock_any, open_private, private_subdirectory, seconds_from_env,
@@ -33,15 +34,6 @@ from .private_dirs import (
 )
 
 DEFAULT_LIMIT = 32
-
-
-def _start_time(pid: int) -> str:
-    """The kernel's start time of ``pid`` where /proc has it (tells a live process from a reused pid)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "0"
 
 
 def controller_pid() -> int:

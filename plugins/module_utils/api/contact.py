@@ -42,9 +42,9 @@ REPORT_SPACING = 9.0
 
 def start_time(pid: int) -> str:
     """A process's start time (clock ticks since boot), so that a reused pid is not taken for the same process;
-    "0" when it cannot be read."""
+    "0" when it cannot be read. The one reader of it (call_slots.py and the session holder use it too)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             return handle.read().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return "0"
