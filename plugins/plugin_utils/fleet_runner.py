@@ -24,14 +24,13 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.interrupts import tracking
-from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import (
-    TERMINAL_STATUSES, PollSchedule, encode_content, new_client_token, stop_invocation,
+from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import TERMINAL_STATUSES, PollSchedule
+from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocations_api import (
+    describe_invocation, describe_invocations, invoke_instances, run_command, stop_invocation,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.api.pagination import paginate
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.private_dirs import seconds_from_env
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.retries import is_retryable
 
-INVOCATIONS_PAGE = 50
 # Polls start after half a second and slow down to one every 5 s: a long run costs few calls.
 POLLS = PollSchedule(first=0.5, then=0.75, factor=1.5, cap=5.0)
 # Past Timeout the agent itself ends a task; this extra wait only covers a service that never answers.
@@ -102,11 +101,11 @@ class Phase:
         """One RunCommand; when it is refused, the instances that cannot run are set aside, the rest go again."""
         region = group[0].region
         try:
-            response = self.clients(region).call(
-                "RunCommand", Type=self.spec.command_type, CommandContent=encode_content(self.spec.content),
-                ContentEncoding="Base64", InstanceId=[target.instance_id for target in group],
-                Timeout=self.spec.timeout, Name=self.name, Username=self.spec.username,
-                WorkingDir=self.spec.working_dir, ClientToken=new_client_token(), TerminationMode="ProcessTree")
+            invoke_id = run_command(
+                self.clients(region), [target.instance_id for target in group], self.spec.content,
+                command_type=self.spec.command_type, name=self.name, timeout=self.spec.timeout,
+                username=self.spec.username, working_dir=self.spec.working_dir, termination_mode="ProcessTree",
+            ).invoke_id
         except CloudError as error:
             if error.code not in REFUSED_CODES:
                 raise
@@ -122,13 +121,13 @@ class Phase:
             if rest:
                 self._launch_group(rest, batch)
             return
-        launch = Launch(response["InvokeId"], region, {item.instance_id: item for item in group},
+        launch = Launch(invoke_id, region, {item.instance_id: item for item in group},
                         self.clock() + self.spec.timeout + DEADLINE_GRACE)
         launch.watch.enter_context(tracking(self.clients(region), launch.invoke_id,
                                             f"{self.name} on {len(group)} instance(s) in {region}"))
         self.launches.append(launch)
         for target in group:
-            self.results[target.host] = host_result(target, batch, "Pending", invoke_id=response["InvokeId"])
+            self.results[target.host] = host_result(target, batch, "Pending", invoke_id=invoke_id)
 
     def poll(self) -> list[tuple[str, bool]]:
         """(host, succeeded) for every instance seen ending since the last poll."""
@@ -136,9 +135,7 @@ class Phase:
         open_launches = [launch for launch in self.launches if not launch.fetched]
         by_id = {launch.invoke_id: launch for launch in open_launches}
         for region in sorted({launch.region for launch in open_launches}):
-            listing = paginate(self.clients(region), "DescribeInvocations",
-                               lambda response: (response.get("Invocations") or {}).get("Invocation") or [],
-                               INVOCATIONS_PAGE, CommandName=self.name)
+            listing = describe_invocations(self.clients(region), CommandName=self.name)
             try:
                 invocations = list(listing)
             except CloudError as error:
@@ -150,12 +147,12 @@ class Phase:
             for invocation in invocations:
                 launch = by_id.get(invocation.get("InvokeId", ""))
                 if launch:
-                    ended += self._absorb(launch, instances_of(invocation))
+                    ended += self._absorb(launch, invoke_instances(invocation))
         for launch in open_launches:
             if launch.fetched:
                 continue
             if self.clock() > launch.deadline:
-                stop_invocation(self.clients(launch.region), launch.invoke_id)
+                stop_invocation(self.clients(launch.region), launch.invoke_id, quiet=True)
                 launch.deadline = float("inf")  # asked once; the agents report Terminated/Cancelled
                 launch.stop_by = self.clock() + self.stop_wait
             elif self.clock() > launch.stop_by:
@@ -200,13 +197,12 @@ class Phase:
         if self.spec.read_output:
             # ⚠ The API reference lets IncludeOutput be used with an InvokeId only, and says nothing about a
             # cap on InvokeInstances; a RunCommand has at most 100 instances, so one page is assumed.
-            answer = self.clients(launch.region).call(
-                "DescribeInvocations", InvokeId=launch.invoke_id, IncludeOutput=True, ContentEncoding="PlainText")
-            for invocation in (answer.get("Invocations") or {}).get("Invocation") or []:
-                for item in instances_of(invocation):
-                    target = launch.targets.get(item.get("InstanceId", ""))
-                    if target and not (stopped and self.results[target.host]["status"] == NOT_STOPPED):
-                        self._store(target, item, output=True)
+            invocation = describe_invocation(self.clients(launch.region), launch.invoke_id, IncludeOutput=True,
+                                             ContentEncoding="PlainText")
+            for item in invoke_instances(invocation or {}):
+                target = launch.targets.get(item.get("InstanceId", ""))
+                if target and not (stopped and self.results[target.host]["status"] == NOT_STOPPED):
+                    self._store(target, item, output=True)
         launch.fetched = True
         launch.watch.close()
 
@@ -227,10 +223,6 @@ class Phase:
         """Forget the invocations still watched for interrupts (the run ended early on an error)."""
         for launch in self.launches:
             launch.watch.close()
-
-
-def instances_of(invocation: dict[str, t.Any]) -> list[dict[str, t.Any]]:
-    return (invocation.get("InvokeInstances") or {}).get("InvokeInstance") or []
 
 
 def unrunnable(client: CloudClient, group: t.Sequence[Target]) -> dict[str, str]:

@@ -26,6 +26,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from ..api.errors import CloudError
+from .invocations_api import stop_invocation
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from ..api.client import CloudClient
@@ -125,7 +126,7 @@ def stop_all(reason: str, seconds: float = STOP_SECONDS) -> list[str]:
             if execution:
                 own.call("CancelExecution", product="oos", ExecutionId=invoke_id, retry=True, budget=seconds / 2)
             else:
-                own.call("StopInvocation", InvokeId=invoke_id, retry=True, budget=seconds / 2)
+                stop_invocation(own, invoke_id, retry=True, budget=seconds / 2)
         except CloudError as error:
             return f"alicloud.ecs: {reason}: could not stop {what} {invoke_id} ({label}): {error}"
         return f"alicloud.ecs: {reason}: {'cancelled' if execution else 'stopped'} {what} {invoke_id} ({label})"

@@ -12,21 +12,23 @@ from __future__ import annotations
 import base64
 import time
 import typing as t
-import uuid
 from dataclasses import dataclass
 
 from ..api.client import PROGRESS_VERBOSITY, CloudClient
 from ..api.errors import CloudError
 from .interrupts import tracking
+from . import invocations_api as api
+from .invocations_api import stop_invocation
+# Their old home: the execution files (file_transfer, remote_exec) still import them from here.
+from .invocations_api import MIN_TIMEOUT, encode_content, new_client_token  # noqa: F401  pylint: disable=unused-import
 from ..api.retries import is_retryable
 
 # Per-instance InvocationStatus values after which nothing changes any more (docs/api-contract.md#invocation-statuses).
 TERMINAL_STATUSES = frozenset({
     "Success", "Failed", "Timeout", "Error", "Invalid", "Aborted", "Cancelled", "Terminated",
 })
-MIN_TIMEOUT = 10
 PROGRESS_SECONDS = 10  # a command running longer reports (at -v) how long it has run, this often
-RESULTS_PAGE_SIZE = 50
+RESULTS_PAGE_SIZE = api.PAGE_SIZE
 
 
 @dataclass
@@ -121,16 +123,6 @@ class Completion:
     latest: float
 
 
-def new_client_token() -> str:
-    """A fresh idempotency token: resending the same call with it never runs the command twice."""
-    return uuid.uuid4().hex
-
-
-def encode_content(content: str | bytes) -> str:
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    return base64.b64encode(data).decode("ascii")
-
-
 def run_command(
     client: CloudClient,
     instance_ids: t.Sequence[str],
@@ -146,48 +138,22 @@ def run_command(
     termination_mode: str | None = None,
     enable_parameter: bool = False,
 ) -> str:
-    """Start ``content`` on the instances with one RunCommand and return its InvokeId.
-
-    The content travels Base64-encoded so any bytes survive; the ClientToken makes a retried
-    submission (say, after a dropped response) return the first InvokeId instead of running again.
-    ``termination_mode`` ``ProcessTree`` makes a timeout or stop end everything the script started,
-    not just the script (the service's default, ``Process``).
-    """
-    response = client.call(
-        "RunCommand",
-        Type=command_type,
-        CommandContent=encode_content(content),
-        ContentEncoding="Base64",
-        InstanceId=list(instance_ids),
-        Timeout=max(MIN_TIMEOUT, int(timeout)),
-        Name=name,
-        Username=username,
-        WorkingDir=working_dir,
-        Tag=[{"Key": key, "Value": value} for key, value in (tags or {}).items()] or None,
-        ClientToken=client_token or new_client_token(),
-        TerminationMode=termination_mode,
-        # The agent then replaces {{ACS::…}}, {{oos:…}} and {{oos-secret:…}} in the content on the instance.
-        EnableParameter=True if enable_parameter else None,
-    )
-    return response["InvokeId"]
+    """Start ``content`` on the instances with one RunCommand and return its InvokeId (the executors' form:
+    a timeout of 600 s unless told, and only the InvokeId back); the request is built by ``invocations_api``."""
+    return api.run_command(
+        client, instance_ids, content, command_type=command_type, name=name, timeout=timeout, username=username,
+        working_dir=working_dir, tags=tags, client_token=client_token, termination_mode=termination_mode,
+        enable_parameter=enable_parameter).invoke_id
 
 
 def describe_results(client: CloudClient, invoke_id: str,
                      instance_id: str | None = None) -> dict[str, InstanceResult]:
     """All per-instance results of an invocation, across as many pages as there are."""
     results: dict[str, InstanceResult] = {}
-    next_token: str | None = None
-    while True:
-        response = client.call(
-            "DescribeInvocationResults", InvokeId=invoke_id, InstanceId=instance_id,
-            MaxResults=RESULTS_PAGE_SIZE, NextToken=next_token)
-        invocation = response.get("Invocation") or {}
-        for item in (invocation.get("InvocationResults") or {}).get("InvocationResult") or []:
-            result = InstanceResult.from_api(item)
-            results[result.instance_id] = result
-        next_token = invocation.get("NextToken") or None
-        if not next_token:
-            return results
+    for item in api.describe_invocation_results(client, RESULTS_PAGE_SIZE, InvokeId=invoke_id, InstanceId=instance_id):
+        result = InstanceResult.from_api(item)
+        results[result.instance_id] = result
+    return results
 
 
 def wait_for_results(
@@ -217,7 +183,7 @@ def wait_for_results(
         for polls, delay in enumerate((schedule or PollSchedule()).delays(), 1):
             remaining = deadline - clock()
             if remaining <= 0:
-                stop_invocation(client, invoke_id)
+                stop_invocation(client, invoke_id, quiet=True)
                 if failed_look is not None:
                     raise failed_look
                 raise InvocationTimeout(invoke_id, clock() - started)
@@ -238,11 +204,3 @@ def wait_for_results(
                 client.say(PROGRESS_VERBOSITY, f"invocation {invoke_id} on {where}: still running after {looked_at:.0f} s")
                 next_report = looked_at + PROGRESS_SECONDS
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def stop_invocation(client: CloudClient, invoke_id: str) -> None:
-    """Ask the service to stop an invocation; a stop that fails is not worth masking the timeout."""
-    try:
-        client.call("StopInvocation", InvokeId=invoke_id)
-    except CloudError:
-        pass

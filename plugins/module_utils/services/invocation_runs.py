@@ -14,12 +14,14 @@ import base64
 import typing as t
 from dataclasses import dataclass, field
 
-from ..api.client import CloudClient, Json
+from ..api.client import CloudClient
 from .instances import describe_instances
 from ..engine.invocation import TERMINAL_STATUSES, wait_for_results
+from ..engine.invocations_api import (
+    describe_invocation, describe_invocation_results, invoke_command, invoke_instances, run_command, stop_invocation,
+)
 from ..api.pagination import paginate
 
-RESULTS_PAGE = 50
 COMMANDS_PAGE = 50
 STOPPED_CLASS = frozenset({"Cancelled", "Terminated"})
 FAILED_CLASS = frozenset({"Invalid", "Aborted", "Failed", "Timeout", "Error"})
@@ -47,31 +49,23 @@ class RunRequest:
     tags: dict[str, str] = field(default_factory=dict)
     client_token: str = ""
 
-    def api_params(self) -> dict[str, t.Any]:
-        """The request parameters of RunCommand / InvokeCommand (None values are left out by the client)."""
-        params: dict[str, t.Any] = {
-            "Parameters": Json(self.parameters) if self.parameters else None,
-            "Username": self.username, "WorkingDir": self.working_dir, "Timeout": self.timeout,
-            "ContainerId": self.container_id, "ContainerName": self.container_name,
-            "TerminationMode": self.termination_mode, "ClientToken": self.client_token,
-            "Tag": [{"Key": key, "Value": value} for key, value in self.tags.items()] or None,
-        }
-        if self.resource_tags:
-            params["ResourceTag"] = [{"Key": key, "Value": value} for key, value in self.resource_tags.items()]
-        else:
-            params["InstanceId"] = self.instance_ids
-        if self.command_id:
-            return {"CommandId": self.command_id, **params}
-        return {"Type": self.command_type, "ContentEncoding": "Base64", "Name": self.name,
-                "CommandContent": base64.b64encode((self.content or "").encode("utf-8")).decode("ascii"),
-                "EnableParameter": self.enable_parameter or None, **params}
+    def options(self) -> dict[str, t.Any]:
+        """What RunCommand and InvokeCommand share, as ``invocations_api`` takes it."""
+        return {"resource_tags": self.resource_tags, "parameters": self.parameters, "timeout": self.timeout,
+                "username": self.username, "working_dir": self.working_dir, "container_id": self.container_id,
+                "container_name": self.container_name, "termination_mode": self.termination_mode,
+                "tags": self.tags, "client_token": self.client_token}
 
 
 def start(client: CloudClient, request: RunRequest) -> tuple[str, str]:
     """Start the run and return its InvokeId and CommandId; the ClientToken makes a resent call run nothing twice."""
-    action = "InvokeCommand" if request.command_id else "RunCommand"
-    response = client.call(action, **request.api_params())
-    return response["InvokeId"], response.get("CommandId") or request.command_id or ""
+    ids = [] if request.resource_tags else request.instance_ids
+    if request.command_id:
+        started = invoke_command(client, ids, request.command_id, **request.options())
+    else:
+        started = run_command(client, ids, request.content or "", command_type=request.command_type,
+                              name=request.name, enable_parameter=request.enable_parameter, **request.options())
+    return started.invoke_id, started.command_id
 
 
 def find_command(client: CloudClient, command_id: str | None = None, name: str | None = None) -> dict[str, t.Any]:
@@ -99,17 +93,8 @@ def instances_with_tags(client: CloudClient, tags: t.Mapping[str, str]) -> list[
 def describe_records(client: CloudClient, invoke_id: str | None = None, *, instance_id: str | None = None,
                      include_history: bool = False, **filters: t.Any) -> list[dict[str, t.Any]]:
     """Every DescribeInvocationResults record matching, across pages (pagination sits inside ``Invocation``)."""
-    records: list[dict[str, t.Any]] = []
-    next_token: str | None = None
-    while True:
-        response = client.call("DescribeInvocationResults", InvokeId=invoke_id, InstanceId=instance_id,
-                               IncludeHistory=include_history or None, MaxResults=RESULTS_PAGE,
-                               NextToken=next_token, **filters)
-        invocation = response.get("Invocation") or {}
-        records += (invocation.get("InvocationResults") or {}).get("InvocationResult") or []
-        next_token = invocation.get("NextToken") or None
-        if not next_token:
-            return records
+    return list(describe_invocation_results(client, InvokeId=invoke_id, InstanceId=instance_id,
+                                            IncludeHistory=include_history or None, **filters))
 
 
 def wait_until_done(client: CloudClient, invoke_id: str, instance_ids: t.Sequence[str], deadline: float) -> None:
@@ -178,7 +163,7 @@ def stop_run(client: CloudClient, invoke_id: str, instance_ids: t.Sequence[str],
     A run whose instances have all finished is left alone, so stopping twice changes nothing.
     """
     invocation = _invocation(client, invoke_id)
-    instances = (invocation.get("InvokeInstances") or {}).get("InvokeInstance") or []
+    instances = invoke_instances(invocation)
     unknown = sorted(set(instance_ids) - {item["InstanceId"] for item in instances})
     if unknown:
         raise LookupError(f"instance_ids: {', '.join(unknown)} not part of invocation {invoke_id}")
@@ -186,12 +171,12 @@ def stop_run(client: CloudClient, invoke_id: str, instance_ids: t.Sequence[str],
     live = [item for item in chosen if item.get("InvocationStatus") not in TERMINAL_STATUSES]
     if not live or check_mode:
         return bool(live), invocation.get("InvocationStatus", "")
-    client.call("StopInvocation", InvokeId=invoke_id, InstanceId=list(instance_ids) or None)
+    stop_invocation(client, invoke_id, instance_ids)
     return True, _invocation(client, invoke_id).get("InvocationStatus", "")
 
 
 def _invocation(client: CloudClient, invoke_id: str) -> dict[str, t.Any]:
-    found = (client.call("DescribeInvocations", InvokeId=invoke_id).get("Invocations") or {}).get("Invocation") or []
-    if not found:
+    found = describe_invocation(client, invoke_id)
+    if found is None:
         raise LookupError(f"invoke_id {invoke_id}: no such invocation in this region")
-    return found[0]
+    return found

@@ -17,6 +17,7 @@ from ..api.client import CloudClient
 from ..execution.full_output import unframe
 from .invocation_runs import decode_output, describe_records, shape_record
 from ..engine.invocation_spec import check_resource_tags
+from ..engine.invocations_api import describe_invocations_page, invoke_instances
 
 MAX_PAGE = 50
 FILTERS = {"invoke_id": "InvokeId", "command_id": "CommandId", "command_name": "CommandName",
@@ -70,11 +71,9 @@ class InvocationQuery:
         """
         found: list[dict[str, t.Any]] = []
         while True:
-            response = self.client.call("DescribeInvocations", MaxResults=max_results or MAX_PAGE,
-                                        NextToken=next_token, **self.query)
-            items = (response.get("Invocations") or {}).get("Invocation") or []
+            items, next_token = describe_invocations_page(self.client, max_results or MAX_PAGE, next_token,
+                                                          **self.query)
             found += [self.shape(item) for item in items if self.wanted(item)]
-            next_token = response.get("NextToken") or ""
             if max_results or not next_token:
                 return found, next_token
 
@@ -120,7 +119,7 @@ class InvocationQuery:
             records = describe_records(self.client, item["InvokeId"], instance_id=self.instance_id,
                                        include_history=self.include_history)
         else:
-            records = [record for record in (item.get("InvokeInstances") or {}).get("InvokeInstance") or []
+            records = [record for record in invoke_instances(item)
                        if not self.instance_id or record.get("InstanceId") == self.instance_id]
         shaped = [shape_record(record, self.own_output(record)) for record in records]
         if not self.include_output:

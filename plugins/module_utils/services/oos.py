@@ -20,6 +20,7 @@ from ansible.module_utils.common.yaml import HAS_YAML, yaml_dump, yaml_load
 from ..api.client import CloudClient, Json
 from ..api.errors import CloudError, is_error_code
 from ..api.pagination import paginate
+from ..engine.invocations_api import describe_invocations, invoke_instances
 
 BULKY = "ACS-ECS-BulkyRunCommand"
 TERMINAL = ("Success", "Failed", "Cancelled")
@@ -153,18 +154,17 @@ def task_executions(client: CloudClient, execution_id: str) -> list[dict[str, t.
                          ExecutionId=execution_id, IncludeChildTaskExecution=True))
 
 
-def instance_invocations(client: CloudClient, execution_id: str) -> dict[str, dict[str, t.Any]]:
+def instance_invocations(client: CloudClient, execution_id: str, **filters: t.Any) -> dict[str, dict[str, t.Any]]:
     """The Cloud Assistant side of each instance: the template's RunCommand is named after the execution
     (docs/api-contract.md#oos), so one DescribeInvocations(CommandName) lists every item's exit code and error. The
-    latest invocation of an instance wins (a retried item runs again)."""
+    latest invocation of an instance wins (a retried item runs again). ``filters`` narrow the listing (InvokeStatus).
+    """
     found: dict[str, dict[str, t.Any]] = {}
-    invocations = paginate(client, "DescribeInvocations", lambda r: (r.get("Invocations") or {}).get("Invocation") or [],
-                           50, CommandName=execution_id)
-    for invocation in invocations:
-        for item in (invocation.get("InvokeInstances") or {}).get("InvokeInstance") or []:
-            known = found.get(item["InstanceId"])
+    for invocation in describe_invocations(client, CommandName=execution_id, **filters):
+        for item in invoke_instances(invocation):
+            known = found.get(item.get("InstanceId", ""))
             if known is None or item.get("CreationTime", "") >= known.get("CreationTime", ""):
-                found[item["InstanceId"]] = item
+                found[item.get("InstanceId", "")] = item
     return found
 
 

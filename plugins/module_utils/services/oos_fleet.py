@@ -23,7 +23,6 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Json
-from ansible_collections.alicloud.ecs.plugins.module_utils.api.pagination import paginate
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.interrupts import tracking
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import PollSchedule
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
@@ -31,7 +30,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.oos import (
-    BULKY, COMMAND_LIMIT, TERMINAL, get_execution, parse_json, task_executions,
+    BULKY, COMMAND_LIMIT, TERMINAL, get_execution, instance_invocations, parse_json, task_executions,
 )
 
 # The public template's loop takes at most this many items (OOS Loop limits).
@@ -41,7 +40,6 @@ POLLS = PollSchedule(first=1.0, then=3.0, factor=1.6, cap=15.0)
 # this long for it to end before the instances still running are reported NotStopped.
 DEADLINE_GRACE = 300.0
 CANCEL_WAIT = 120.0
-FAILED_PAGE = 50
 CANCELLED = "Cancelled"
 
 
@@ -189,7 +187,9 @@ class OosPhase:
                 outputs = parse_json(task.get("Outputs", ""))
                 selected = set(outputs.get("instanceIds") or []) if isinstance(outputs, dict) else set()
         failed = [iid for iid, task in items.items() if task.get("Status") == "Failed"]
-        codes = self._failed_invocations(client, execution.execution_id) if failed else {}
+        # Exit code and Cloud Assistant error of each failed item: the template names its RunCommand after the
+        # execution, so the failed invocations of that name are the failed items (one page per 50).
+        codes = instance_invocations(client, execution.execution_id, InvokeStatus="Failed") if failed else {}
         missing = [target for iid, target in execution.targets.items() if selected is not None and iid not in selected]
         causes = not_selected(client, missing) if missing else {}
         for iid, target in execution.targets.items():
@@ -227,19 +227,6 @@ class OosPhase:
             message = task.get("StatusMessage") or ""
             result.update(status=status or "Failed", error_code=message.split(":", 1)[0] if ":" in message else "",
                           error_info=message)
-
-    def _failed_invocations(self, client: CloudClient, execution_id: str) -> dict[str, dict[str, t.Any]]:
-        """Exit code and Cloud Assistant error of each failed item: the template names its RunCommand after the
-        execution, so the failed invocations of that name are the failed items (one page per 50)."""
-        found: dict[str, dict[str, t.Any]] = {}
-        pages = paginate(client, "DescribeInvocations", lambda r: (r.get("Invocations") or {}).get("Invocation") or [],
-                         FAILED_PAGE, CommandName=execution_id, InvokeStatus="Failed")
-        for invocation in pages:
-            for item in (invocation.get("InvokeInstances") or {}).get("InvokeInstance") or []:
-                known = found.get(item.get("InstanceId", ""))
-                if known is None or item.get("CreationTime", "") >= known.get("CreationTime", ""):
-                    found[item.get("InstanceId", "")] = item
-        return found
 
     def close(self) -> None:
         """Forget the executions still watched for interrupts (the run ended early on an error)."""

@@ -16,9 +16,12 @@ import json
 import typing as t
 from dataclasses import dataclass, field
 
-from ..api.client import CloudClient, Json
+from ..api.client import CloudClient
 from .instances import describe_instances
-from ..engine.invocation import new_client_token
+from ..engine.invocations_api import (
+    describe_invocation, describe_invocations, encode_content, invoke_command, invoke_instances, run_command,
+    stop_invocation,
+)
 from ..api.pagination import paginate
 from .schedules import Schedule, check_at_future, parse_schedule
 
@@ -105,7 +108,7 @@ def build_spec(params: t.Mapping[str, t.Any], saved_timeout: int | None = None) 
     parameters = {key: str(value) for key, value in parameters.items()}
     size = len(base64.b64encode(json.dumps(parameters).encode())) if parameters else 0
     if not invoke:
-        size += len(base64.b64encode(params["content"].encode("utf-8")))
+        size += len(encode_content(params["content"]))
     if size > (MAX_CONTENT_INVOKE if invoke else MAX_CONTENT_RUN):
         raise ValueError(f"content and parameters: {size} bytes as Base64, the limit is "
                          f"{MAX_CONTENT_INVOKE if invoke else MAX_CONTENT_RUN}")
@@ -136,14 +139,9 @@ def tags_of(invocation: t.Mapping[str, t.Any]) -> dict[str, str]:
     return {tag.get("TagKey", ""): tag.get("TagValue", "") for tag in (invocation.get("Tags") or {}).get("Tag") or []}
 
 
-def instances_of(invocation: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
-    return (invocation.get("InvokeInstances") or {}).get("InvokeInstance") or []
-
-
 def find_jobs(client: CloudClient, name: str) -> list[dict[str, t.Any]]:
     """Every invocation of job ``name``, newest first (the tag is also checked here, not only by the API)."""
-    found = paginate(client, "DescribeInvocations", lambda r: (r.get("Invocations") or {}).get("Invocation") or [],
-                     PAGE, Tag=[{"Key": JOB_TAG, "Value": name}])
+    found = describe_invocations(client, PAGE, Tag=[{"Key": JOB_TAG, "Value": name}])
     jobs = [item for item in found if tags_of(item).get(JOB_TAG) == name]
     return sorted(jobs, key=lambda item: item.get("CreationTime") or "", reverse=True)
 
@@ -156,7 +154,7 @@ def was_stopped(invocation: t.Mapping[str, t.Any]) -> bool:
     """Someone called StopInvocation on it: it did not end by itself."""
     return invocation.get("InvocationStatus") in ("Stopped", "Stopping") or any(
         item.get("StopTime") or item.get("InvocationStatus") in STOPPED_INSTANCE_STATUSES
-        for item in instances_of(invocation))
+        for item in invoke_instances(invocation))
 
 
 @dataclass
@@ -188,50 +186,48 @@ def plan(spec: JobSpec | None, jobs: list[dict[str, t.Any]]) -> Plan:
     return Plan(None, live, True)
 
 
-def _targets(client: CloudClient, spec: JobSpec) -> dict[str, t.Any]:
-    """InstanceId.N, or ResourceTag.N alone; both given → the tags resolved to ids (the API takes one kind)."""
-    if not spec.instance_tags:
-        return {"InstanceId": spec.instance_ids}
+def _targets(client: CloudClient, spec: JobSpec) -> tuple[list[str], dict[str, str]]:
+    """Instance ids, or instance tags alone; both given → the tags resolved to ids (the API takes one kind)."""
+    if not spec.instance_tags or not spec.instance_ids:
+        return spec.instance_ids, spec.instance_tags
     tag_list = [{"Key": key, "Value": value} for key, value in spec.instance_tags.items()]
-    if not spec.instance_ids:
-        return {"ResourceTag": tag_list}
     tagged = [item["InstanceId"] for item in describe_instances(client, Tag=tag_list)]
     ids = list(dict.fromkeys(spec.instance_ids + tagged))
     if len(ids) > MAX_INSTANCES:
         raise ValueError(f"instance_ids and instance_tags: {len(ids)} instances, at most {MAX_INSTANCES}")
-    return {"InstanceId": ids}
+    return ids, {}
 
 
 def create_job(client: CloudClient, spec: JobSpec) -> str:
-    """Start the job's invocation (RunCommand for content, InvokeCommand for a saved command); its InvokeId."""
+    """Start the job's invocation (RunCommand for content, InvokeCommand for a saved command); its InvokeId.
+
+    Each call is a new job, so each gets a fresh ClientToken (invocations_api), reused only by the retries of
+    that one call."""
     check_at_future(spec.schedule)
-    common = {
-        **_targets(client, spec), "RepeatMode": spec.schedule.repeat_mode, "Frequency": spec.schedule.frequency,
-        "Timeout": spec.timeout, "Username": spec.username, "WorkingDir": spec.working_dir,
-        "Parameters": Json(spec.parameters) if spec.parameters else None,
-        "Tag": [{"Key": JOB_TAG, "Value": spec.name}, {"Key": HASH_TAG, "Value": spec.digest()}],
-        "ClientToken": new_client_token(),
+    instance_ids, resource_tags = _targets(client, spec)
+    common: dict[str, t.Any] = {
+        "resource_tags": resource_tags, "repeat_mode": spec.schedule.repeat_mode,
+        "frequency": spec.schedule.frequency, "timeout": spec.timeout, "username": spec.username,
+        "working_dir": spec.working_dir, "parameters": spec.parameters,
+        "tags": {JOB_TAG: spec.name, HASH_TAG: spec.digest()},
     }
     if spec.command_id:
-        return client.call("InvokeCommand", CommandId=spec.command_id, **common)["InvokeId"]
-    return client.call("RunCommand", Type=spec.command_type, Name=spec.name, ContentEncoding="Base64",
-                       CommandContent=base64.b64encode((spec.content or "").encode("utf-8")).decode("ascii"),
-                       EnableParameter=True if spec.parameters else None, KeepCommand=False, **common)["InvokeId"]
+        return invoke_command(client, instance_ids, spec.command_id, **common).invoke_id
+    return run_command(client, instance_ids, spec.content or "", command_type=spec.command_type, name=spec.name,
+                       enable_parameter=bool(spec.parameters), keep_command=False, **common).invoke_id
 
 
 def stop_jobs(client: CloudClient, jobs: t.Iterable[t.Mapping[str, t.Any]]) -> list[str]:
     """StopInvocation on each; the InvokeIds stopped."""
     stopped = []
     for job in jobs:
-        client.call("StopInvocation", InvokeId=job["InvokeId"])
+        stop_invocation(client, job["InvokeId"])
         stopped.append(job["InvokeId"])
     return stopped
 
 
 def describe_job(client: CloudClient, invoke_id: str) -> dict[str, t.Any] | None:
-    found = client.call("DescribeInvocations", InvokeId=invoke_id)
-    items = (found.get("Invocations") or {}).get("Invocation") or []
-    return items[0] if items else None
+    return describe_invocation(client, invoke_id)
 
 
 def job_result(name: str, invocation: t.Mapping[str, t.Any] | None, spec: JobSpec | None) -> dict[str, t.Any]:
@@ -246,7 +242,7 @@ def job_result(name: str, invocation: t.Mapping[str, t.Any] | None, spec: JobSpe
         "definition_hash": tags_of(invocation).get(HASH_TAG),
         "instances": [{"instance_id": item.get("InstanceId"), "status": item.get("InvocationStatus"),
                        "repeats": item.get("Repeats", 0), "exit_code": item.get("ExitCode"),
-                       "error_code": item.get("ErrorCode") or ""} for item in instances_of(invocation)],
+                       "error_code": item.get("ErrorCode") or ""} for item in invoke_instances(invocation)],
     }
 
 
@@ -265,7 +261,7 @@ def definition_of(invocation: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
         parameters = {}
     return {"name": tags_of(invocation).get(JOB_TAG), "command_type": invocation.get("CommandType"),
             "content": content, "command_id": invocation.get("CommandId"),
-            "instance_ids": sorted(item.get("InstanceId", "") for item in instances_of(invocation)),
+            "instance_ids": sorted(item.get("InstanceId", "") for item in invoke_instances(invocation)),
             "schedule": {"repeat_mode": invocation.get("RepeatMode"), "frequency": invocation.get("Frequency") or None},
             "username": invocation.get("Username"), "working_dir": invocation.get("WorkingDir"),
             "timeout": invocation.get("Timeout"), "parameters": parameters}

@@ -4,21 +4,39 @@ from __future__ import annotations
 
 import base64
 
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import flatten_params
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.invocation_runs import (
-    RunRequest, failure_summary, overall_status, shape_record,
+    RunRequest, failure_summary, overall_status, shape_record, start,
 )
 
 
+class Recorder:
+    """Records each call's action and wire parameters."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, str]]] = []
+
+    def call(self, action: str, **params) -> dict:
+        self.calls.append((action, flatten_params(params)))
+        return {"InvokeId": "t-1", "CommandId": "c-tmp"} if action == "RunCommand" else {"InvokeId": "t-2"}
+
+
 def test_request_parameters_for_both_actions():
+    client = Recorder()
     adhoc = RunRequest(instance_ids=["i-1"], resource_tags={}, content="echo é", parameters={"a": "b"},
-                       enable_parameter=True, client_token="tok", tags={"k": "v"}).api_params()
-    assert adhoc["Type"] == "RunShellScript" and adhoc["ContentEncoding"] == "Base64"
-    assert base64.b64decode(adhoc["CommandContent"]).decode() == "echo é"
-    assert adhoc["InstanceId"] == ["i-1"] and "ResourceTag" not in adhoc and adhoc["EnableParameter"] is True
-    assert str(adhoc["Parameters"]) == '{"a":"b"}' and adhoc["Tag"] == [{"Key": "k", "Value": "v"}]
-    saved = RunRequest(instance_ids=[], resource_tags={"role": "web"}, command_id="c-1", client_token="t").api_params()
-    assert saved["CommandId"] == "c-1" and "CommandContent" not in saved and "InstanceId" not in saved
-    assert saved["ResourceTag"] == [{"Key": "role", "Value": "web"}]
+                       enable_parameter=True, client_token="tok", tags={"k": "v"})
+    assert start(client, adhoc) == ("t-1", "c-tmp")
+    action, sent = client.calls[0]
+    assert action == "RunCommand" and sent["Type"] == "RunShellScript" and sent["ContentEncoding"] == "Base64"
+    assert base64.b64decode(sent["CommandContent"]).decode() == "echo é" and sent["ClientToken"] == "tok"
+    assert sent["InstanceId.1"] == "i-1" and "ResourceTag.1.Key" not in sent and sent["EnableParameter"] == "true"
+    assert sent["Parameters"] == '{"a":"b"}' and sent["Tag.1.Key"] == "k" and sent["Tag.1.Value"] == "v"
+    saved = RunRequest(instance_ids=[], resource_tags={"role": "web"}, command_id="c-1", client_token="t")
+    assert start(client, saved) == ("t-2", "c-1")
+    action, sent = client.calls[1]
+    assert action == "InvokeCommand" and sent["CommandId"] == "c-1" and "CommandContent" not in sent
+    assert not any(key.startswith("InstanceId") for key in sent)
+    assert sent["ResourceTag.1.Key"] == "role" and sent["ResourceTag.1.Value"] == "web"
 
 
 def test_overall_status_and_failure_summary():
