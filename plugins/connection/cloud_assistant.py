@@ -131,6 +131,35 @@ options:
     vars:
       - name: ansible_pipelining
       - name: ansible_alicloud_pipelining
+  transport:
+    description:
+      - How commands reach the instance.
+      - V(run_command) (the default) sends every command as a Cloud Assistant invocation (C(RunCommand), then
+        C(DescribeInvocationResults) until it ends), so each command costs API calls and the cloud's delivery to
+        the agent, and is recorded as an invocation.
+      - V(session) (experimental) keeps one Session Manager session per host (C(StartTerminalSession) once,
+        then a websocket to the agent) across the tasks and worker processes of the run and sends commands,
+        their standard input, become without a password, and files over it, one round trip per command and no
+        API call. Commands that must answer a become password prompt, and files larger than the size measured
+        in the collection's bench, still go over RunCommand. Commands run as O(remote_user) (the session's user),
+        or as root through the agent's own C(ecs-assist-user) and its passwordless sudo, never through an
+        invocation, so they are not in C(DescribeInvocations); see docs/connection.md for the audit trail.
+      - When the session cannot start (Session Manager off for the account, the websocket endpoint not
+        reachable, an agent without it) the host's tasks use RunCommand for the rest of the run, with one
+        warning per host. A session lost while a command runs makes the host UNREACHABLE; the command is not
+        sent again.
+      - Needs C(ecs:StartTerminalSession), C(ecs:DescribeTerminalSessions) and C(ecs:EndTerminalSession) as well
+        (docs/permissions.md). Windows instances always use V(run_command).
+    type: str
+    choices: [run_command, session]
+    default: run_command
+    env:
+      - name: ANSIBLE_ALICLOUD_TRANSPORT
+    ini:
+      - section: alicloud_ecs
+        key: transport
+    vars:
+      - name: ansible_alicloud_transport
   command_timeout:
     description:
       - Seconds a command may run on the instance (the RunCommand C(Timeout), at least 10).
@@ -317,9 +346,9 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport import (
     BecomeAnswer, StagingLimits, TransportError, unanswered_prompt,
-)
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.route import SessionRoute, session_route
 
 try:  # ansible-core's own decoder for PowerShell's CLIXML error stream, as its ssh and winrm plugins use
     from ansible._internal._powershell._clixml import replace_stderr_clixml
@@ -346,6 +375,7 @@ class Connection(ConnectionBase):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._executor: InstanceExecutor | None = None
+        self._route: SessionRoute | None = None  # transport=session: the kept session's side of this connection
         self._steps = DeferredSteps()  # temporary-directory steps waiting to run in front of the next command
         if self._is_powershell():
             # As ansible's ssh plugin does for Windows: PowerShell modules first, no executable wrapping.
@@ -408,6 +438,8 @@ class Connection(ConnectionBase):
                               f"{settings.endpoint or settings.region}|{settings.credentials.identity}", instance_id,
                               user=user, place=options.envelope.chunk_dir(user))
         self._executor = InstanceExecutor(client, instance_id, options, cache)
+        if self.get_option("transport") == "session" and not self._is_powershell():
+            self._route = session_route(client, instance_id, settings.region, options.username, display.warning)
         display.vvv(f"ESTABLISH CLOUD ASSISTANT CONNECTION FOR USER: {options.username or 'root'}",
                     host=instance_id)
         self._connected = True
@@ -423,8 +455,12 @@ class Connection(ConnectionBase):
         ``sink``, stdout streams into that file instead."""
         self._connect()
         script, steps, nonce = self._steps.take(to_bytes(command, errors="surrogate_or_strict"))
+        frame = None
+        if self._route is not None and become is None and sink is None:  # a become prompt is answered by RunCommand
+            frame = self._route.exec(script, in_data, self._executor.options.timeout)
         try:
-            frame = self._executor.run(script, in_data, sink, become=become, private=self._private())
+            if frame is None:
+                frame = self._executor.run(script, in_data, sink, become=become, private=self._private())
         except FAILURES as error:
             if become is not None and become.reference and isinstance(error, RemoteExecError):
                 error = RemoteExecError(instance_role_message(error.error_code, str(error)), error.invoke_id,
@@ -564,6 +600,9 @@ class Connection(ConnectionBase):
             display.vvv("small file in the task's temporary directory: written in front of the task's next command",
                         host=self._instance_id())
             return
+        self._connect()
+        if self._route is not None and self._route.put(data, out_path):
+            return
         command = put_command(out_path) if self._is_powershell() else f"cat > {shlex.quote(out_path)}"
         rc, _out, err = self._run(command, data)
         if rc != 0:
@@ -576,6 +615,8 @@ class Connection(ConnectionBase):
         display.vvv(f"FETCH {in_path} TO {out_path}", host=self._instance_id())
         self._connect()
         dest = to_bytes(out_path, errors="surrogate_or_strict")
+        if self._route is not None and self._fetched_over_session(in_path, dest):
+            return
         partial = dest + f".alicloud-ecs-{os.urandom(4).hex()}.part".encode()
         command = fetch_command(in_path) if self._is_powershell() else f"cat -- {shlex.quote(in_path)}"
         try:
@@ -591,6 +632,24 @@ class Connection(ConnectionBase):
             if os.path.exists(partial):
                 os.unlink(partial)
 
+    def _fetched_over_session(self, in_path: str, dest: bytes) -> bool:
+        """A file small enough for the session's output rate, read over the session (its size asked first)."""
+        route = t.cast(SessionRoute, self._route)
+        data = route.fetch(in_path)
+        if data is None:
+            return False
+        partial = dest + f".alicloud-ecs-{os.urandom(4).hex()}.part".encode()
+        try:
+            with open(partial, "xb") as handle:
+                handle.write(data)
+            os.replace(partial, dest)
+        except OSError as error:
+            raise AnsibleError(f"cannot write {to_native(dest)}: {to_native(error)}") from None
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+        return True
+
     def reset(self) -> None:
         self.close()
 
@@ -599,6 +658,9 @@ class Connection(ConnectionBase):
         if dropped:
             display.vvv(f"not needed after all (no command followed): {'; '.join(step.label for step in dropped)}",
                         host=self._instance_id())
+        if self._route is not None:
+            self._route.close()
+            self._route = None
         self._executor = None
         self._connected = False
 
