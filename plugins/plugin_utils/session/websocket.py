@@ -118,6 +118,10 @@ class WebSocket:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             self._handshake(parts.netloc, path, dict(headers or {}))
+        except socket.timeout:
+            raw.close()
+            raise WebSocketError(f"{parts.hostname}:{port} did not answer the websocket handshake in "
+                                 f"{timeout:g} s") from None
         except BaseException:
             raw.close()
             raise

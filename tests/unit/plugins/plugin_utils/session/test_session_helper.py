@@ -1,0 +1,190 @@
+"""The in-terminal helper (remote_helper.py) and the Link that drives it, over a real pseudo-terminal on this
+machine: the same bootstrap command line the agent would run, the same raw mode, the same framing."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shlex
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.session import link as session_link
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.session import remote_helper as rh
+
+
+class PtyTransport:
+    """The terminal the agent would give: the bootstrap command on a pty, its master as the byte stream."""
+
+    def __init__(self) -> None:
+        master, slave = pty.openpty()
+        self.process = subprocess.Popen(shlex.split(rh.bootstrap_command()), stdin=slave, stdout=slave,
+                                        stderr=slave, start_new_session=True)
+        os.close(slave)
+        self.master = master
+        self.closed = False
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def receive(self) -> bytes:
+        if self.closed or not select.select([self.master], [], [], 0.2)[0]:
+            if self.closed:
+                raise session_link.LinkLost("closed")
+            raise socket.timeout()
+        try:
+            data = os.read(self.master, 1024)
+        except OSError:
+            data = b""
+        if not data:
+            raise session_link.LinkLost("the terminal ended")
+        return data
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self.master)
+
+
+@pytest.fixture
+def link():
+    transport = PtyTransport()
+    started = session_link.Link(transport)
+    started.start(time.monotonic() + 20)
+    yield started
+    started.close()
+    transport.process.kill()
+    transport.process.wait(10)
+
+
+def test_frames_round_trip_and_damage_is_told_from_noise() -> None:
+    line = rh.armour(rh.REPLY, rh.STDOUT, 7, b"\x00\xff\r\n")
+    assert line.endswith(b"\n") and line.isascii()
+    assert rh.unarmour(rh.REPLY, b"junk before " + line) == (rh.STDOUT, 7, b"\x00\xff\r\n")
+    assert rh.unarmour(rh.REPLY, b"a line of terminal text") is None
+    assert rh.unarmour(rh.REPLY, rh.armour(rh.REQUEST, rh.PING, 1)) is None  # an echoed request is no reply
+    damaged = line[:10] + (b"A" if line[10:11] != b"A" else b"B") + line[11:]
+    with pytest.raises(rh.FramingError):
+        rh.unarmour(rh.REPLY, damaged)
+    with pytest.raises(rh.FramingError):
+        rh.unarmour(rh.REPLY, rh.REPLY + b"!!!")
+    longest = rh.armour(rh.REQUEST, rh.STDIN, 2 ** 32 - 1, b"\xff" * rh.REQUEST_CHUNK)
+    assert len(longest) <= rh.MAX_LINE
+
+
+def test_the_bootstrap_fits_commandline_and_splits_as_the_agent_splits_it() -> None:
+    for sudo in (False, True):
+        command = rh.bootstrap_command(sudo)
+        assert len(command) <= 512  # StartTerminalSession's CommandLine limit
+        assert "\\" not in command and rh.READY_TEXT not in command
+        argv = shlex.split(command)  # the agent splits CommandLine with shlex, then runs it without a shell
+        assert argv[:3] == (["sudo", "-n", "python3"] if sudo else ["python3", "-c", argv[2]])[:3]
+
+
+def test_exec_is_byte_exact_with_stdout_stderr_and_rc_apart(link) -> None:
+    every_byte = bytes(range(256)) * 40 + b"\r\n\x03\x04\x1a\x11\x13"  # ^C ^D ^Z XON XOFF: no tty processing
+    rc, stdout, stderr = link.run("cat; printf 'to stderr\\n' >&2; exit 7", every_byte, 20)
+    assert (rc, stdout, stderr) == (7, every_byte, b"to stderr\n")
+    assert link.run("printf 'no newline'", None, 20) == (0, b"no newline", b"")
+    assert link.run("kill -9 $$", None, 20)[0] == 128 + 9
+
+
+def test_a_command_longer_than_one_line_arrives_whole(link) -> None:
+    command = "echo " + "x" * 5000
+    assert link.run(command, None, 20) == (0, b"x" * 5000 + b"\n", b"")
+
+
+def test_commands_in_flight_at_once_are_told_apart(link) -> None:
+    results: dict[int, tuple[int, bytes, bytes]] = {}
+
+    def one(number: int) -> None:
+        results[number] = link.run(f"sleep 1; echo {number}; echo e{number} >&2; exit {number}", None, 20)
+    started = time.monotonic()
+    threads = [threading.Thread(target=one, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert time.monotonic() - started < 3.5  # side by side, not one after the other
+    assert results == {n: (n, f"{n}\n".encode(), f"e{n}\n".encode()) for n in range(4)}
+
+
+def test_a_timeout_kills_the_command_and_the_link_goes_on(link, tmp_path) -> None:
+    marker = tmp_path / "late"
+    with pytest.raises(session_link.CommandTimedOut, match="longer than 1 s"):
+        link.run(f"sleep 3; touch {marker}", None, 1)
+    time.sleep(3)
+    assert not marker.exists()
+    assert link.ping(5)
+    assert link.run("echo still", None, 10) == (0, b"still\n", b"")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _start_sleeper(link, tmp_path) -> tuple[threading.Thread, list, int]:
+    pid_file = tmp_path / "pid"
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(link.run(f"sh -c 'echo $$ > {pid_file}; exec sleep 300'; echo done", None, 60))
+        except session_link.LinkLost as error:
+            outcome.append(error)
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return thread, outcome, int(pid_file.read_text())
+
+
+@pytest.mark.parametrize("how", ["hangup", "helper killed"])
+def test_when_the_terminal_ends_the_command_in_flight_is_lost_and_killed(tmp_path, how) -> None:
+    transport = PtyTransport()
+    started = session_link.Link(transport)
+    started.start(time.monotonic() + 20)
+    thread, outcome, sleeper = _start_sleeper(started, tmp_path)
+    if how == "hangup":
+        transport.close()  # the agent closes the terminal: the helper's SIGHUP
+    else:
+        transport.process.send_signal(signal.SIGKILL)  # the agent kills the terminal's process: the reaper
+    thread.join(20)
+    assert isinstance(outcome[0], session_link.LinkLost)
+    deadline = time.monotonic() + 10
+    while not _gone(sleeper):
+        assert time.monotonic() < deadline, f"pid {sleeper} outlived the channel ({how})"
+        time.sleep(0.05)
+    transport.close()
+    transport.process.wait(10)
+
+
+def test_a_terminal_that_never_shows_the_marker_is_refused_with_its_words() -> None:
+    class Talker:
+        def __init__(self) -> None:
+            self.said = [b"sudo: a password is required\r\n"]
+
+        def send(self, data: bytes) -> None:
+            pass
+
+        def receive(self) -> bytes:
+            if self.said:
+                return self.said.pop()
+            raise session_link.LinkLost("the agent closed the session: Exit")
+
+        def close(self) -> None:
+            pass
+    with pytest.raises(session_link.LinkRefused, match="a password is required"):
+        session_link.Link(Talker()).start(time.monotonic() + 5)
