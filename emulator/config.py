@@ -28,5 +28,4 @@ class Options:
     session_max_seconds: float = 10800   # a session ends after this long in all (the agent: 3 h)
     session_start_delay: float = 1.0     # the agent's pause before the first read of a new terminal (1 s)
     session_rate_bps: int = 204800       # the agent's default output rate, 200 kbit/s (200 × 1024 bit/s)
-    latency_ms: int = 0                  # the latency model: ms added to each API call, frame to a session client
-                                         # and task delivery (the control API's faults latency_ms changes it)
+    latency_ms: int = 0                  # latency model: ms added to each API call, session frame and delivery

@@ -86,11 +86,15 @@ def describe_terminal_sessions(emu: Services, p: Params) -> dict[str, Any]:
     (MaxResults 1 to 100, default 10)."""
     region = emu.region(p)
     session_id, instance_id = p.get("SessionId"), p.get("InstanceId")
-    found = [s for s in emu.sessions.all() if s.region == region
-             and (session_id is None or s.id == session_id) and (instance_id is None or s.instance_id == instance_id)]
+    found = [s for s in emu.sessions.all() if matches(s, region, session_id, instance_id)]
     page, counters = paginate(found, Params({k: v for k, v in p.raw.items() if k != "PageNumber"}), max_size=100)
     return {"NextToken": counters["NextToken"],
             "Sessions": {"Session": [emu.sessions.describe(s) for s in page]}}
+
+
+def matches(session: Any, region: str, session_id: str | None, instance_id: str | None) -> bool:
+    """A session of the region passing the SessionId and InstanceId filters (absent = any)."""
+    return all((session.region == region, session_id in (None, session.id), instance_id in (None, session.instance_id)))
 
 
 def end_terminal_session(emu: Services, p: Params) -> dict[str, Any]:

@@ -32,9 +32,8 @@ def accept_key(key: str) -> str:
 
 def is_upgrade(headers: dict[str, str]) -> bool:
     """A websocket handshake request (lower-case header names)."""
-    return ("websocket" in headers.get("upgrade", "").lower()
-            and "upgrade" in headers.get("connection", "").lower()
-            and bool(headers.get("sec-websocket-key")))
+    return all(("websocket" in headers.get("upgrade", "").lower(), "upgrade" in headers.get("connection", "").lower(),
+                bool(headers.get("sec-websocket-key"))))
 
 
 def encode_frame(opcode: int, payload: bytes) -> bytes:

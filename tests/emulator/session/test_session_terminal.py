@@ -198,8 +198,11 @@ def test_stopping_the_instance_ends_its_sessions(emu: EmulatorProcess, connect: 
     try:
         assert closing(client.drain()) == [b"\x05Exit"]
     finally:
-        wait_for(lambda: emu.instances() and next(i for i in emu.instances() if i["id"] == ids["web-2"])["status"]
-                 == "Stopped", "web-2 to stop")
+        wait_for(lambda: power_state(emu, ids["web-2"]) == "Stopped", "web-2 to stop")
         api("StartInstance", RegionId=REGION, InstanceId=ids["web-2"])
-        wait_for(lambda: next(i for i in emu.instances() if i["id"] == ids["web-2"])["status"] == "Running",
-                 "web-2 to start")
+        wait_for(lambda: power_state(emu, ids["web-2"]) == "Running", "web-2 to start")
+
+
+def power_state(emu: EmulatorProcess, instance_id: str) -> str:
+    """The instance's status as the control API shows it."""
+    return next(i for i in emu.instances() if i["id"] == instance_id)["status"]

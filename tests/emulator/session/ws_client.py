@@ -23,8 +23,9 @@ class HandshakeRefused(Exception):
 
 def client_message(kind: int, payload: bytes, sequence: int = 0) -> bytes:
     """A message as the client serializes it: type, "1.01", id lengths 0, created, sequence, length, payload."""
-    return (struct.pack("<I", kind) + b"1.01" + b"\x00\x00" + struct.pack("<Qq", int(time.time() * 1000), sequence)
-            + struct.pack("<I", len(payload)) + payload)
+    header = struct.pack("<I", kind) + b"1.01" + b"\x00\x00"
+    stamps = struct.pack("<Qq", int(time.time() * 1000), sequence)
+    return b"".join((header, stamps, struct.pack("<I", len(payload)), payload))
 
 
 def parse_message(data: bytes) -> dict:
