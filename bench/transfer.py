@@ -25,9 +25,8 @@ sys.path.insert(0, str(REPO_ROOT / ".build" / "collections"))
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings  # noqa: E402
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.file_transfer import SEND_PARALLELISM  # noqa: E402
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.instance_cache import InstanceCache  # noqa: E402
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import (  # noqa: E402
-    ExecOptions, InstanceExecutor,
-)
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.exec_options import ExecOptions  # noqa: E402
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import InstanceExecutor  # noqa: E402
 from emulator.testing import EmulatorProcess  # noqa: E402
 
 FLEET = {

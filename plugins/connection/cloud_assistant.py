@@ -341,11 +341,13 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.execution.reachabilit
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.powershell_transport import (
     PowerShellEnvelope, fetch_command, put_command,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import (
-    MAX_STAGING_ATTEMPTS, ExecOptions, InstanceExecutor, RemoteExecError, ShellEnvelope,
-)
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport import (
-    BecomeAnswer, StagingLimits, TransportError, unanswered_prompt,
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import MAX_STAGING_ATTEMPTS, InstanceExecutor
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.exec_errors import RemoteExecError
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.exec_options import ExecOptions
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.shell_dialect import ShellEnvelope
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.become_script import BecomeAnswer, unanswered_prompt
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.stdin_plan import StagingLimits
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.frame import TransportError
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.route import SessionRoute, session_route

@@ -294,8 +294,8 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation_spe
     RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_IF, check_instance_ids, check_parameters, check_resource_tags,
     check_run_options, placeholders, run_argument_spec, run_content_size,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import RemoteExecError
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport import TransportError
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.exec_errors import RemoteExecError
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.frame import TransportError
 
 WAIT_MARGIN = 60
 MAX_STOP_INSTANCES = 50

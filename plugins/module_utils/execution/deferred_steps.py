@@ -23,7 +23,7 @@ import shlex
 import typing as t
 from dataclasses import dataclass
 
-from .transport import pack_inline
+from .stdin_plan import pack_inline
 
 # Paths the connection predicts ``echo`` output for and names unquoted: no shell-special characters.
 _SAFE_PATH = r"/[A-Za-z0-9_.@%+=:,/-]*"

@@ -5,21 +5,21 @@
 
 The user's script is written to a file on the instance by a quoted here-document: the agent still
 substitutes ``{{ parameters }}`` in it (they stay plain text) and the shell expands nothing. The
-connection's envelope (transport.py) then runs it with stdout and stderr joined, as Cloud Assistant
+connection's envelope (shell_scripts.py) then runs it with stdout and stderr joined, as Cloud Assistant
 shows them, frames that output and spools what does not fit one page; the pages are read back
-with the connection's page reader (remote_exec.py). The wrapper exits with the script's own exit
+with the connection's page reads (page_reads.read_frame). The wrapper exits with the script's own exit
 code, so the service records the real status (Failed / ExitCodeNonzero) for the invocation.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tempfile
-import typing as t
 
 from ..api.client import CloudClient
-from .remote_exec import MEMORY_FRAME_BYTES, ExecOptions, InstanceExecutor
-from .transport import Trailer, TransportError, build_run_script, decode_frame, parse_trailer
+from .exec_options import ExecOptions
+from .frame import TransportError, decode_frame, parse_trailer
+from .page_reads import read_frame
+from .shell_scripts import build_run_script
 
 # Runs inside the envelope's ``/bin/sh -c``: the user's umask comes back (the envelope sets 077 for
 # its own files), the script runs by path (a shebang line is honoured, otherwise sh runs it, as the
@@ -58,13 +58,6 @@ def wrap_script(content: str) -> str:
     )
 
 
-class _PageReader(InstanceExecutor):
-    """The connection's executor, used only for its page reader (several reads in flight, exact lengths)."""
-
-    def read_frame(self, trailer: Trailer, frame_text: t.BinaryIO) -> None:
-        self._read_pages(trailer, frame_text)
-
-
 def unwrap_output(client: CloudClient, instance_id: str, output: bytes, username: str | None,
                   timeout: int = 60) -> bytes | None:
     """The whole output of a wrapped script from its API output, reading spooled pages if needed.
@@ -78,11 +71,8 @@ def unwrap_output(client: CloudClient, instance_id: str, output: bytes, username
         return None
     if trailer.missing:
         return None
-    reader = _PageReader(client, instance_id, ExecOptions(username=username, timeout=timeout,
-                                                          name="alicloud.ecs.invocation output"))
-    with tempfile.SpooledTemporaryFile(max_size=MEMORY_FRAME_BYTES) as frame_text:
-        reader.read_frame(trailer, frame_text)
-        frame = decode_frame(frame_text, trailer.sha256, compressed=trailer.compressed)
+    options = ExecOptions(username=username, timeout=timeout, name="alicloud.ecs.invocation output")
+    frame = read_frame(client, instance_id, options, trailer)
     return frame.stdout + frame.stderr
 
 

@@ -22,6 +22,7 @@ own pages. Every other read is a bare ``cat``, so a page costs the instance one 
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 import typing as t
@@ -29,9 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..api.client import CloudClient
 from ..engine.invocation import RESULTS_PAGE_SIZE, InstanceResult, InvocationTimeout, run_command, stop_invocation
-
-if t.TYPE_CHECKING:  # remote_exec imports this module
-    from .remote_exec import ExecOptions
+from .exec_errors import RemoteExecError
+from .exec_options import ExecOptions
+from .file_transfer import Progress
+from .frame import OUTPUT_PAGE_BYTES, Frame, Trailer, decode_frame
 
 # The instance's agent runs 10 tasks at once and queues 50 more (aliyun_assist_client agent/taskengine/
 # taskpool.go); past that its dispatcher stalls, and a server may refuse with TaskConcurrencyLimit. A round
@@ -41,6 +43,41 @@ ROUND_PAGES = 20        # page reads per round: one poll returns them all (≤ R
 ROUNDS_IN_FLIGHT = 2    # so at most 40 reads are on the instance at once
 ROUND_TAG = "alicloud-ecs:page-round"
 PageScript = t.Callable[[int, t.Sequence[int]], str]
+MEMORY_FRAME_BYTES = 8 << 20  # a larger result frame is assembled in a temporary file
+
+
+def read_frame(client: CloudClient, instance_id: str, options: ExecOptions, trailer: Trailer,
+               stdout: t.BinaryIO | None = None) -> Frame:
+    """The frame a run's output ends in, whole (read_pages), checked and decoded; with ``stdout`` given, standard
+    output streams into it (see frame.decode_frame). The executor and full_output both read their answers so."""
+    with tempfile.SpooledTemporaryFile(max_size=MEMORY_FRAME_BYTES) as frame_text:
+        read_pages(client, instance_id, options, trailer, frame_text)
+        return decode_frame(frame_text, trailer.sha256, stdout, trailer.compressed)
+
+
+def read_pages(client: CloudClient, instance_id: str, options: ExecOptions, trailer: Trailer,
+               frame_text: t.BinaryIO) -> None:
+    """Write the whole frame text into ``frame_text``: spooled pages (several reads in flight,
+    each checked for its exact length), then the tail this output carried."""
+    pages = trailer.pages
+    if pages and not trailer.spool:
+        raise RemoteExecError("output was cut by the API but the instance kept no spooled copy")
+    progress = Progress(client, f"read from {instance_id}", trailer.size)
+    reader = PageReader(client, instance_id, options)
+    spool = str(trailer.spool)
+    envelope = options.envelope
+    for index, invoke_id, result in reader.read(len(pages), lambda page, removes: envelope.page_script(
+            spool, page, removes)):
+        length = pages[index][1]
+        if result.status != "Success" or result.dropped or len(result.output) != length:
+            raise RemoteExecError(
+                f"page {index} of {trailer.spool} returned {len(result.output)} of {length} bytes "
+                f"(invocation {invoke_id}, status {result.status})", invoke_id)
+        frame_text.seek(index * OUTPUT_PAGE_BYTES)
+        frame_text.write(result.output)
+        progress.add(length)
+    frame_text.seek(trailer.head)
+    frame_text.write(trailer.frame_tail)
 
 
 class PageReader:

@@ -8,7 +8,7 @@ when this was written. The scripts are checked for structure and size only; see 
 
 The answer has exactly the POSIX shape (``base64(gzip("ACE1 rc outlen errlen\\n" + stdout +
 stderr))`` and the ``<<ACE1 size= sha256= ...>>`` trailer, spooled pages when it does not fit one
-output), so transport.parse_trailer and transport.decode_frame decode it unchanged. The command runs
+output), so frame.parse_trailer and frame.decode_frame decode it unchanged. The command runs
 in a child ``powershell.exe`` started through System.Diagnostics.Process, because only a process's
 redirected streams give stdout and stderr apart and as raw bytes; PowerShell's own pipeline would
 turn native output into strings in the console's code page. The script text itself is pure ASCII
@@ -23,11 +23,11 @@ import math
 import re
 import typing as t
 
-from .remote_exec import ShellEnvelope
-from .transport import (
-    CHUNK_WAIT_SECONDS, MISSING_REPORT_LIMIT, OUTPUT_PAGE_BYTES, STALL_SECONDS, TAIL_BYTES, BecomeAnswer, StdinPlan,
-    TransportError,
-)
+from .become_script import BecomeAnswer
+from .frame import OUTPUT_PAGE_BYTES, TAIL_BYTES, TransportError
+from .shell_dialect import ShellEnvelope
+from .stdin_plan import StdinPlan
+from .stdin_script import CHUNK_WAIT_SECONDS, MISSING_REPORT_LIMIT, STALL_SECONDS
 
 WINDOWS_ROOT = "C:\\ProgramData\\alicloud-ecs"  # chunks, work and spool directories, SYSTEM and Administrators only
 PS_INLINE_BUDGET = 4 * 1024            # the PowerShell envelope is larger than the sh one; module commands ~4 KB

@@ -4,8 +4,9 @@
 """Run one shell command on one instance with exact stdin, stdout, stderr and rc.
 
 This ties the pieces together: stdin is inlined or staged as chunks (file_transfer), the command
-travels in the envelope (transport), runs through the invocation engine, and output larger than
-one API page is read back page by page. Nothing is truncated silently and nothing runs twice.
+travels in the envelope of the instance's dialect (shell_dialect), runs through the invocation engine,
+and output larger than one API page is read back page by page (page_reads). Nothing is truncated
+silently and nothing runs twice.
 """
 
 from __future__ import annotations
@@ -13,155 +14,35 @@ from __future__ import annotations
 import base64
 import hashlib
 import shlex
-import tempfile
 import time
 import typing as t
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 from ..api.client import CloudClient
-from .file_transfer import (
-    RUN_STAGE_BYTES, SEND_PARALLELISM, SENDFILE_BYTES, Chunk, Progress, cut_chunks, send_chunks, split_chunks, stage_chunks,
-)
-from .staging_dir import chunk_dir_for, refused_message
+from ..engine.invocation import Completion, InstanceResult, run_command, wait_for_results
+from .become_script import BecomeAnswer
+from .exec_errors import RemoteExecError
+from .exec_options import ExecOptions
+from .file_transfer import RUN_STAGE_BYTES, SENDFILE_BYTES, Chunk, cut_chunks, send_chunks, split_chunks, stage_chunks
+from .frame import Frame, TransportError, parse_trailer
 from .instance_cache import InstanceCache
-from ..engine.invocation import Completion, InstanceResult, PollSchedule, run_command, wait_for_results
-from .page_reads import PageReader
+from .page_reads import read_frame
+from .run_timing import RunTiming, timing_kind
+from .shell_dialect import ShellEnvelope
+from .staging_dir import refused_message
 from .stdin_delta import ArgumentSplit, carries_arguments, make_delta, module_name, split_arguments
-from .transport import (
-    INLINE_BUDGET, OUTPUT_PAGE_BYTES, ArgsSplice, BaseEdit, BecomeAnswer, Frame, StagingLimits, StdinPart, StdinPlan, Trailer, TransportError,
-    build_page_script, build_run_script, decode_frame, pack_inline, parse_trailer,
-)
+from .stdin_plan import ArgsSplice, BaseEdit, StdinPart, StdinPlan, pack_inline
 
 MAX_STAGING_ATTEMPTS = 3
 MANIFEST_AFTER = 768 << 10         # stdin larger than this lists its chunks in a staged manifest
 WHOLE_INLINE_MAX = 1 << 20        # larger stdin is never tried whole inline (it would not fit)
-MEMORY_FRAME_BYTES = 8 << 20  # a larger result frame is assembled in a temporary file
-LEARNING_RATE = 0.3     # weight of the newest run in the running mean and spread
-SPREAD_FACTOR = 2.0     # aim this many spreads past the mean run time
-LAG_SHRINK = 0.95       # after a first-look hit, expect a little less delivery lag next time
-FIRST_LAG = 0.1         # delivery lag assumed before anything is known
-OUTLIER_SPREADS = 3.0   # a run beyond mean + this many spreads (+ slack) counts only up to there
-OUTLIER_SLACK = 0.05
 MAX_EDITS = 1024        # a delta with more edits goes as chunks instead (a scattered change, not a re-stamped zip)
 COMMAND_ALLOWANCE = 1024  # command bytes the envelope's stdin budget already leaves room for; more comes off that budget
-
-
-@dataclass
-class RunTiming:
-    """How long one kind of command takes on one instance, to aim the first result poll.
-
-    ``run`` and ``spread`` come from the script's own clock on the instance, exact on every run;
-    ``lag`` (delivery and reporting around the script) is only bounded by the controller's looks,
-    so it drifts down after a hit and moves halfway towards what a miss showed.
-    """
-
-    run: float
-    spread: float
-    lag: float
-    slow: float | None = None  # typical run time of the heavy tail, once one was seen
-
-    @property
-    def aim(self) -> float:
-        return self.run + SPREAD_FACTOR * self.spread + self.lag
-
-    @property
-    def slow_aim(self) -> float | None:
-        return None if self.slow is None else self.slow + self.lag
-
-    def learn(self, run_seconds: float, completion: Completion | None) -> RunTiming:
-        """The timing after one more run; ``completion`` None when the looks say nothing of the lag."""
-        # Module runs have a heavy tail (a run now and then takes a second more, on any host): a
-        # clamped observation keeps one outlier from pushing every later aim out, while a real
-        # change still comes through within a few runs.
-        limit = self.run + OUTLIER_SPREADS * self.spread + OUTLIER_SLACK
-        observed = min(run_seconds, limit)
-        deviation = abs(observed - self.run)
-        slow = self.slow
-        if run_seconds > limit:  # remember where the tail lies, to look there right after a miss
-            slow = run_seconds if slow is None else slow + LEARNING_RATE * (run_seconds - slow)
-        if completion is None:
-            lag = self.lag
-        elif completion.polls == 1:
-            lag = min(self.lag * LAG_SHRINK, max(0.0, completion.latest - run_seconds))
-        else:
-            seen = (completion.earliest + completion.latest) / 2 - run_seconds
-            lag = self.lag + 0.5 * (seen - self.lag)
-        return RunTiming(run=self.run + LEARNING_RATE * (observed - self.run),
-                         spread=self.spread + LEARNING_RATE * (deviation - self.spread),
-                         lag=max(0.0, lag), slow=slow)
-
-    @classmethod
-    def first(cls, run_seconds: float, completion: Completion | None) -> RunTiming:
-        return cls(run=run_seconds, spread=run_seconds * 0.1, lag=FIRST_LAG).learn(run_seconds, completion)
-
-
-def timing_kind(command: bytes, stdin: bytes | None) -> str:
-    """What makes run times comparable: the module (by name, or by the end of its payload, which
-    holds the module's code), else the command."""
-    name = module_name(stdin)
-    if name:
-        return f"module:{name}"
-    basis = stdin[-4096:] if stdin else command
-    return ("module:" if stdin else "command:") + hashlib.sha256(basis).hexdigest()[:16]
 
 
 def base_file(digest: str) -> str:
     """The name under which the instance keeps a payload as the base of the next one."""
     return f"{digest}.base"
-
-
-class ShellEnvelope:
-    """The script dialect of the instance: POSIX sh with coreutils, run as RunShellScript.
-
-    The executor's staging, retries and paging do not depend on the dialect; only the scripts do.
-    A subclass (powershell_transport) writes the same framed answer from PowerShell, so one decoder
-    serves both. The methods look the POSIX builders up when called, so tests can replace them.
-    """
-
-    command_type = "RunShellScript"
-    inline_budget = INLINE_BUDGET  # packed stdin bytes one script may carry inline
-    keeps_bases = True  # rebuilds stdin from a kept earlier payload (StdinPlan.from_base)
-    # Page reads name their files by absolute path, so they start in a directory every user has: without a
-    # WorkingDir the agent starts a user in its home and refuses the run when that home is missing.
-    page_working_dir: str | None = "/"
-
-    def run_script(self, command: bytes, plan: StdinPlan | None, become: BecomeAnswer | None = None) -> str:
-        return build_run_script(command, plan, become)
-
-    def page_script(self, spool: str, index: int, removes: t.Sequence[int]) -> str:
-        return build_page_script(spool, index, removes)
-
-    def chunk_dir(self, user: str) -> str:
-        return chunk_dir_for(user)
-
-    def stages_by_run(self, user: str) -> bool:
-        """Whether chunks go up as RunCommands run as ``user`` instead of SendFile: for every user but root,
-        whose own directory SendFile (which writes as root, then sets owner and mode by path) must not touch."""
-        return (user or "root") != "root"
-
-
-class RemoteExecError(Exception):
-    """The instance could not run the command (agent down, bad user, timeout...), with the InvokeId."""
-
-    def __init__(self, message: str, invoke_id: str | None = None, error_code: str = "") -> None:
-        self.invoke_id = invoke_id
-        self.error_code = error_code
-        super().__init__(message)
-
-
-@dataclass
-class ExecOptions:
-    """How commands are run on the instance."""
-
-    username: str | None = None
-    timeout: int = 600
-    wait_margin: float = 30.0
-    name: str = "alicloud.ecs"
-    tags: dict[str, str] = field(default_factory=dict)
-    schedule: PollSchedule = field(default_factory=PollSchedule)
-    parallelism: int = SEND_PARALLELISM  # SendFile calls and page reads in flight at once
-    envelope: ShellEnvelope = field(default_factory=ShellEnvelope)  # the instance's script dialect
-    staging: StagingLimits = field(default_factory=StagingLimits)  # how much the instance's chunk directory keeps
 
 
 class InstanceExecutor:
@@ -220,12 +101,10 @@ class InstanceExecutor:
             if staging.uses_manifest and self.cache:
                 # The script removed a large transfer's chunks once it had rebuilt the data.
                 self.cache.update_chunks(remove=[chunk.name for chunk in staging.chunks() + staging.manifest()])
-            with tempfile.SpooledTemporaryFile(max_size=MEMORY_FRAME_BYTES) as frame_text:
-                self._read_pages(trailer, frame_text)
-                try:
-                    return decode_frame(frame_text, trailer.sha256, stdout, trailer.compressed)
-                except TransportError as error:
-                    raise RemoteExecError(f"{error} (invocation {invoke_id})", invoke_id) from None
+            try:
+                return read_frame(self.client, self.instance_id, self.options, trailer, stdout)
+            except TransportError as error:
+                raise RemoteExecError(f"{error} (invocation {invoke_id})", invoke_id) from None
         raise RemoteExecError(
             f"staged input never arrived on {self.instance_id} after {MAX_STAGING_ATTEMPTS} attempts")
 
@@ -403,30 +282,6 @@ class InstanceExecutor:
         timing = self._timing(kind)
         learned = timing.learn(run_seconds, completion) if timing else RunTiming.first(run_seconds, completion)
         self.cache.set_timing(kind, asdict(learned))
-
-    def _read_pages(self, trailer: Trailer, frame_text: t.BinaryIO) -> None:
-        """Write the whole frame text into ``frame_text``: spooled pages (several reads in flight,
-        each checked for its exact length), then the tail this output carried."""
-        pages = trailer.pages
-        if pages and not trailer.spool:
-            raise RemoteExecError("output was cut by the API but the instance kept no spooled copy")
-        progress = Progress(self.client, f"read from {self.instance_id}", trailer.size)
-
-        reader = PageReader(self.client, self.instance_id, self.options)
-        spool = str(trailer.spool)
-        envelope = self.options.envelope
-        for index, invoke_id, result in reader.read(len(pages), lambda page, removes: envelope.page_script(
-                spool, page, removes)):
-            length = pages[index][1]
-            if result.status != "Success" or result.dropped or len(result.output) != length:
-                raise RemoteExecError(
-                    f"page {index} of {trailer.spool} returned {len(result.output)} of {length} bytes "
-                    f"(invocation {invoke_id}, status {result.status})", invoke_id)
-            frame_text.seek(index * OUTPUT_PAGE_BYTES)
-            frame_text.write(result.output)
-            progress.add(length)
-        frame_text.seek(trailer.head)
-        frame_text.write(trailer.frame_tail)
 
 
 def _arguments_of(stdin: bytes | None, envelope: ShellEnvelope) -> ArgumentSplit | None:

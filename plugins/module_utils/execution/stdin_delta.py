@@ -126,7 +126,7 @@ class Delta:
     edits: tuple[tuple[int, bytes], ...]  # (offset in new, bytes written there), in order
 
     def apply(self, base: bytes) -> bytes:
-        """What the instance's rebuild (transport.REBUILD_PY) does, as the reference the tests check deltas with."""
+        """What the instance's rebuild (stdin_script.REBUILD_PY) does, as the reference the tests check deltas with."""
         data = bytearray(base[:self.prefix] + self.middle + base[self.resume:])
         for offset, replacement in self.edits:
             data[offset:offset + len(replacement)] = replacement

@@ -31,7 +31,9 @@ from .instances import describe_instances
 from ..engine.invocation import (
     InvocationTimeout, PollSchedule, describe_results, new_client_token, run_command, wait_for_results,
 )
-from ..execution.remote_exec import ExecOptions, InstanceExecutor, RemoteExecError
+from ..execution.exec_errors import RemoteExecError
+from ..execution.exec_options import ExecOptions
+from ..execution.remote_exec import InstanceExecutor
 
 SENDFILE_INSTANCES_MAX = 50        # docs/api-contract.md#sendfile
 RUNCOMMAND_INSTANCES_MAX = 100     # docs/api-contract.md#runcommand

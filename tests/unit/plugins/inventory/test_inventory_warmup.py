@@ -24,7 +24,7 @@ def test_importing_the_inventory_plugin_loads_the_connection_engine_and_the_sdk(
                          env=dict(os.environ, PYTHONPATH=str(COLLECTIONS_ROOT)))
     loaded = set(json.loads(run.stdout))
     module_utils = "ansible_collections.alicloud.ecs.plugins.module_utils."
-    for name in ("execution.remote_exec", "execution.transport", "execution.file_transfer",
+    for name in ("execution.remote_exec", "execution.frame", "execution.shell_scripts", "execution.file_transfer",
                  "execution.instance_cache", "execution.powershell_transport", "api.client"):
         assert module_utils + name in loaded
     assert "aliyunsdkcore.client" in loaded

@@ -18,9 +18,9 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.engine.oos_parameters
     check_name, check_value, reference,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution import become_store
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport import (
-    BecomeAnswer, build_run_script, decode_frame, parse_trailer,
-)
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.become_script import BecomeAnswer
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.frame import decode_frame, parse_trailer
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.shell_scripts import build_run_script
 
 PASSWORD = b"pw 'quoted' $HOME `x` \\ SENTINEL"
 PROMPT = "[sudo via ansible, key=abc] password:"

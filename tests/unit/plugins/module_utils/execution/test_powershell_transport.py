@@ -20,10 +20,12 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.execution import powe
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.options import option_names
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.file_transfer import GRAIN_BYTES, STORED_GRAINS
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import PollSchedule
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import ExecOptions, InstanceExecutor
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport import (
-    OUTPUT_PAGE_BYTES, TAIL_BYTES, StdinPart, StdinPlan, TransportError, decode_frame, pack_inline, parse_trailer,
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.exec_options import ExecOptions
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.frame import (
+    OUTPUT_PAGE_BYTES, TAIL_BYTES, TransportError, decode_frame, parse_trailer,
 )
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import InstanceExecutor
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.stdin_plan import StdinPart, StdinPlan, pack_inline
 
 CHUNK = "a" * 64 + ".gz"
 NOISE = b"".join(hashlib.sha256(str(index).encode()).digest() for index in range(2000))  # 64 KB that will not compress
@@ -196,7 +198,7 @@ class OptionsConnection(cloud_assistant.Connection):
                        "poll_first_delay": 0, "poll_max_interval": 0.1, "transfer_parallelism": 2,
                        "transfer_cache": cache, "retry_budget": None, "connect_timeout": None, "read_timeout": None,
                        "api_concurrency": None,
-                       "staging_max_age": 168, "staging_max_size": 512}
+                       "staging_max_age": 168, "staging_max_size": 512, "transport": "run_command"}
 
     def get_option(self, option, hostvars=None):
         return self.values[option]

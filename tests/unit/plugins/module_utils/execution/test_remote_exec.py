@@ -16,11 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution import page_reads, remote_exec, transport
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution import (
+    exec_errors, page_reads, remote_exec, run_timing, shell_dialect, stdin_script,
+)
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.file_transfer import split_chunks
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import PollSchedule
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import ExecOptions, InstanceExecutor
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.exec_options import ExecOptions
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import InstanceExecutor
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.stdin_delta import split_arguments
 
 CAP = 24576
@@ -79,8 +82,8 @@ class FakeCloud:
 @pytest.fixture
 def cloud(tmp_path, monkeypatch):
     fake = FakeCloud(tmp_path / "instance")
-    monkeypatch.setattr(remote_exec, "chunk_dir_for", lambda user: str(fake.chunk_root / "chunks" / user))
-    monkeypatch.setattr("ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport.CHUNK_WAIT_SECONDS", 0)
+    monkeypatch.setattr(shell_dialect, "chunk_dir_for", lambda user: str(fake.chunk_root / "chunks" / user))
+    monkeypatch.setattr("ansible_collections.alicloud.ecs.plugins.module_utils.execution.stdin_script.CHUNK_WAIT_SECONDS", 0)
     return fake
 
 
@@ -261,7 +264,7 @@ def test_stdin_behind_a_become_password_is_never_kept(cloud, tmp_path) -> None:
 
 @pytest.mark.parametrize("report_limit", [200, 5])
 def test_a_stale_cache_costs_one_extra_round_trip(cloud, tmp_path, monkeypatch, report_limit) -> None:
-    monkeypatch.setattr(transport, "MISSING_REPORT_LIMIT", report_limit)
+    monkeypatch.setattr(stdin_script, "MISSING_REPORT_LIMIT", report_limit)
     payload = os.urandom(1_500_000)
     runner = executor(cloud, tmp_path)
     runner._plan(remote_exec._Staging(payload))  # sent and remembered...
@@ -317,13 +320,13 @@ def test_agent_failure_names_the_invocation(cloud, tmp_path) -> None:
             "InstanceId": "i-1", "InvocationStatus": "Aborted", "ErrorCode": "ClientNotResponse",
             "ErrorInfo": "the aliyun service in the instance does not response", "Output": ""}]}}}
     cloud.DescribeInvocationResults = aborted
-    with pytest.raises(remote_exec.RemoteExecError, match=r"t-0.*ClientNotResponse"):
+    with pytest.raises(exec_errors.RemoteExecError, match=r"t-0.*ClientNotResponse"):
         executor(cloud, tmp_path).run(b"true")
 
 
 def test_first_poll_is_aimed_at_the_learned_run_time(cloud, tmp_path, monkeypatch) -> None:
     runner = executor(cloud, tmp_path)
-    kind = remote_exec.timing_kind(b"true", None)
+    kind = run_timing.timing_kind(b"true", None)
     runner.cache.set_timing(kind, {"run": 0.3, "spread": 0.02, "lag": 0.05})
     aims = []
     real_wait = remote_exec.wait_for_results
@@ -340,11 +343,11 @@ def test_first_poll_is_aimed_at_the_learned_run_time(cloud, tmp_path, monkeypatc
 
 
 def test_timing_learns_run_exactly_and_lag_from_the_looks() -> None:
-    timing = remote_exec.RunTiming(run=0.4, spread=0.02, lag=0.1)
-    hit = remote_exec.Completion(results={}, polls=1, earliest=0.0, latest=0.54)
+    timing = run_timing.RunTiming(run=0.4, spread=0.02, lag=0.1)
+    hit = run_timing.Completion(results={}, polls=1, earliest=0.0, latest=0.54)
     after_hit = timing.learn(0.4, hit)
     assert after_hit.run == pytest.approx(0.4) and after_hit.lag == pytest.approx(0.095)
-    miss = remote_exec.Completion(results={}, polls=3, earliest=0.9, latest=1.1)
+    miss = run_timing.Completion(results={}, polls=3, earliest=0.9, latest=1.1)
     after_miss = timing.learn(0.45, miss)
     assert after_miss.run == pytest.approx(0.415)
     assert after_miss.spread == pytest.approx(0.02 + 0.3 * (0.05 - 0.02))
@@ -352,8 +355,8 @@ def test_timing_learns_run_exactly_and_lag_from_the_looks() -> None:
 
 
 def test_one_slow_run_does_not_push_every_later_aim_out() -> None:
-    timing = remote_exec.RunTiming(run=0.185, spread=0.005, lag=0.05)
-    slow = remote_exec.Completion(results={}, polls=6, earliest=1.1, latest=1.3)
+    timing = run_timing.RunTiming(run=0.185, spread=0.005, lag=0.05)
+    slow = run_timing.Completion(results={}, polls=6, earliest=1.1, latest=1.3)
     after = timing.learn(1.19, slow)
     assert after.run < 0.21 and after.spread < 0.03
     assert after.aim < 0.5
@@ -362,13 +365,13 @@ def test_one_slow_run_does_not_push_every_later_aim_out() -> None:
 
 
 def test_kinds_tell_modules_and_commands_apart() -> None:
-    assert remote_exec.timing_kind(b"python3", module_payload(1, b"zip")) == "module:ansible.modules.fake", \
+    assert run_timing.timing_kind(b"python3", module_payload(1, b"zip")) == "module:ansible.modules.fake", \
         "by name, so the learned timing outlives the playbook run"
-    assert remote_exec.timing_kind(b"python3", b"x" * 5000 + b"setup") != \
-        remote_exec.timing_kind(b"python3", b"x" * 5000 + b"command")
-    assert remote_exec.timing_kind(b"python3", b"args1" + b"x" * 5000) == \
-        remote_exec.timing_kind(b"python3", b"args22" + b"x" * 5000)
-    assert remote_exec.timing_kind(b"true", None).startswith("command:")
+    assert run_timing.timing_kind(b"python3", b"x" * 5000 + b"setup") != \
+        run_timing.timing_kind(b"python3", b"x" * 5000 + b"command")
+    assert run_timing.timing_kind(b"python3", b"args1" + b"x" * 5000) == \
+        run_timing.timing_kind(b"python3", b"args22" + b"x" * 5000)
+    assert run_timing.timing_kind(b"true", None).startswith("command:")
 
 
 def test_a_payload_past_the_manifest_size_is_staged_without_its_arguments(cloud, tmp_path) -> None:

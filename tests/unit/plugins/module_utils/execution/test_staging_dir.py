@@ -19,12 +19,14 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import encode_content
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution import file_transfer, remote_exec, staging_dir, transport
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution import (
+    file_transfer, frame as codec, shell_dialect, shell_scripts, staging_dir, stdin_plan,
+)
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.instance_cache import InstanceCache
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import PollSchedule
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import (
-    ExecOptions, InstanceExecutor, RemoteExecError,
-)
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.exec_errors import RemoteExecError
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.exec_options import ExecOptions
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.remote_exec import InstanceExecutor
 from test_remote_exec import FakeCloud
 
 NOBODY = 65534
@@ -37,14 +39,14 @@ def run(script: str, env: dict[str, str] | None = None) -> bytes:
                           timeout=RUN_LIMIT, env=dict(os.environ, **(env or {}))).stdout
 
 
-def chunk_plan(directory: Path, data: bytes, **extra) -> tuple[transport.StdinPlan, file_transfer.Chunk]:
+def chunk_plan(directory: Path, data: bytes, **extra) -> tuple[stdin_plan.StdinPlan, file_transfer.Chunk]:
     chunk = file_transfer.make_chunk(data)
-    return transport.StdinPlan(parts=[transport.StdinPart(chunk=chunk.name)], chunk_dir=str(directory),
-                               sha256=hashlib.sha256(data).hexdigest(), wait_seconds=0, **extra), chunk
+    return stdin_plan.StdinPlan(parts=[stdin_plan.StdinPart(chunk=chunk.name)], chunk_dir=str(directory),
+                                sha256=hashlib.sha256(data).hexdigest(), wait_seconds=0, **extra), chunk
 
 
-def envelope(plan: transport.StdinPlan, command: bytes = b"wc -c") -> transport.Trailer:
-    return transport.parse_trailer(run(transport.build_run_script(command, plan)))
+def envelope(plan: stdin_plan.StdinPlan, command: bytes = b"wc -c") -> codec.Trailer:
+    return codec.parse_trailer(run(shell_scripts.build_run_script(command, plan)))
 
 
 def test_a_missing_directory_is_created_private(tmp_path) -> None:
@@ -78,7 +80,7 @@ def test_a_directory_that_is_not_a_real_one_of_the_user_is_refused_by_path(tmp_p
         staging.parent.rmdir()
         staging.parent.symlink_to(tmp_path / "real")
     marker = tmp_path / "ran"
-    plan, chunk = chunk_plan(staging, b"y" * 100, prune=transport.StagingLimits(), release=["ab" * 32 + ".gz"])
+    plan, chunk = chunk_plan(staging, b"y" * 100, prune=stdin_plan.StagingLimits(), release=["ab" * 32 + ".gz"])
     (elsewhere / chunk.name).write_bytes(chunk.blob)
     trailer = envelope(plan, f"touch {marker}".encode())
     assert trailer.refused == str(staging)
@@ -90,7 +92,7 @@ def test_the_refusal_names_the_path_and_the_user(tmp_path, monkeypatch) -> None:
     cloud = FakeCloud(tmp_path / "instance")
     staging = tmp_path / "planted"
     staging.symlink_to("/etc")
-    monkeypatch.setattr(remote_exec, "chunk_dir_for", lambda user: str(staging))
+    monkeypatch.setattr(shell_dialect, "chunk_dir_for", lambda user: str(staging))
     runner = InstanceExecutor(cloud, "i-1", ExecOptions(schedule=PollSchedule(first=0)),
                               InstanceCache(str(tmp_path / "cache"), "endpoint|key", "i-1"))
     with pytest.raises(RemoteExecError, match=f"refusing the staging directory {staging} on i-1: .*owned by root"):
@@ -120,8 +122,8 @@ def test_a_fifo_among_a_manifests_chunks_counts_as_missing(tmp_path) -> None:
     for chunk in chunks[1:] + manifest:
         (staging / chunk.name).write_bytes(chunk.blob)
     os.mkfifo(staging / chunks[0].name)
-    plan = transport.StdinPlan(manifest=[chunk.name for chunk in manifest], chunk_dir=str(staging),
-                               sha256=hashlib.sha256(data).hexdigest(), wait_seconds=0)
+    plan = stdin_plan.StdinPlan(manifest=[chunk.name for chunk in manifest], chunk_dir=str(staging),
+                                sha256=hashlib.sha256(data).hexdigest(), wait_seconds=0)
     assert envelope(plan).missing == [chunks[0].name]
 
 
@@ -129,20 +131,20 @@ def test_a_fifo_as_the_kept_base_counts_as_missing(tmp_path) -> None:
     staging = tmp_path / "stage"
     staging.mkdir(mode=0o700)
     os.mkfifo(staging / "base.base")
-    edit = transport.BaseEdit(base="base.base", interpreter=["python3"], prefix=0, resume=0,
-                              middle=transport.pack_inline(b""), edits=transport.pack_inline(b""),
-                              patch=transport.pack_inline(b""))
-    plan = transport.StdinPlan(chunk_dir=str(staging), sha256="ab" * 32, wait_seconds=0, from_base=edit)
+    edit = stdin_plan.BaseEdit(base="base.base", interpreter=["python3"], prefix=0, resume=0,
+                               middle=stdin_plan.pack_inline(b""), edits=stdin_plan.pack_inline(b""),
+                               patch=stdin_plan.pack_inline(b""))
+    plan = stdin_plan.StdinPlan(chunk_dir=str(staging), sha256="ab" * 32, wait_seconds=0, from_base=edit)
     assert envelope(plan).missing == ["base.base"]
 
 
-def pruned_plan(staging: Path) -> transport.StdinPlan:
+def pruned_plan(staging: Path) -> stdin_plan.StdinPlan:
     data = b"p" * 100
     chunk = file_transfer.make_chunk(data)
     (staging / chunk.name).write_bytes(chunk.blob)
-    return transport.StdinPlan(parts=[transport.StdinPart(chunk=chunk.name)], chunk_dir=str(staging),
-                               sha256=hashlib.sha256(data).hexdigest(), wait_seconds=0,
-                               prune=transport.StagingLimits(max_age_hours=1, max_size_mb=1))
+    return stdin_plan.StdinPlan(parts=[stdin_plan.StdinPart(chunk=chunk.name)], chunk_dir=str(staging),
+                                sha256=hashlib.sha256(data).hexdigest(), wait_seconds=0,
+                                prune=stdin_plan.StagingLimits(max_age_hours=1, max_size_mb=1))
 
 
 def aged(path: Path, hours: float = 3) -> None:
@@ -193,7 +195,7 @@ def test_stray_work_directories_go_only_when_the_runner_owns_them(tmp_path) -> N
     linked.symlink_to(target)
     for path in (own, foreign, linked, target):
         aged(path)
-    run(transport.build_run_script(b"true", pruned_plan(staging)), env={"TMPDIR": str(temp)})
+    run(shell_scripts.build_run_script(b"true", pruned_plan(staging)), env={"TMPDIR": str(temp)})
     assert not own.exists()
     assert (foreign / "in").exists(), "another user's directory (or a name another user took) stays"
     assert linked.is_symlink() and (target / "keep").exists(), "a link is not followed"
@@ -204,7 +206,7 @@ def test_a_non_root_user_stages_in_its_own_home(tmp_path, monkeypatch) -> None:
     home.mkdir()
     plan, chunk = chunk_plan(Path("/unused"), b"h" * 100)
     plan.chunk_dir = staging_dir.HOME_STAGING_DIR
-    assert transport.parse_trailer(run(transport.build_run_script(b"true", plan), env={"HOME": str(home)})).missing
+    assert codec.parse_trailer(run(shell_scripts.build_run_script(b"true", plan), env={"HOME": str(home)})).missing
     staging = home / ".alicloud-ecs"
     assert staging.is_dir() and (staging.stat().st_mode & 0o777) == 0o700
 
@@ -220,12 +222,12 @@ def test_without_a_usable_home_the_fallback_is_claimed_the_same_way(tmp_path, mo
         home = str(tmp_path / "gone")
     plan, _chunk = chunk_plan(Path("/unused"), b"f" * 100)
     plan.chunk_dir = staging_dir.HOME_STAGING_DIR
-    trailer = transport.parse_trailer(run(transport.build_run_script(b"true", plan), env={"HOME": home}))
+    trailer = codec.parse_trailer(run(shell_scripts.build_run_script(b"true", plan), env={"HOME": home}))
     fallback = tmp_path / f"fallback-{os.getuid()}"
     assert trailer.missing and fallback.is_dir() and (fallback.stat().st_mode & 0o777) == 0o700
     # Another user who took the name first gets a refusal, not a directory shared with them.
     os.chown(fallback, NOBODY, NOBODY)
-    trailer = transport.parse_trailer(run(transport.build_run_script(b"true", plan), env={"HOME": home}))
+    trailer = codec.parse_trailer(run(shell_scripts.build_run_script(b"true", plan), env={"HOME": home}))
     assert trailer.refused == str(fallback)
 
 
@@ -306,7 +308,7 @@ def test_pruning_works_when_the_command_starts_in_a_directory_the_user_cannot_re
         aged(staging / "0ld0")
         for path in (top, staging, *staging.iterdir()):
             os.chown(path, NOBODY, NOBODY)
-        subprocess.run(["runuser", "-u", "nobody", "--", "/bin/sh", "-c", transport.build_run_script(b"true", plan)],
+        subprocess.run(["runuser", "-u", "nobody", "--", "/bin/sh", "-c", shell_scripts.build_run_script(b"true", plan)],
                        cwd=locked, check=True, timeout=RUN_LIMIT, stdout=subprocess.DEVNULL)
         assert not (staging / "0ld0").exists()
     finally:

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.transport import (
-    BECOME_UNANSWERED, BecomeAnswer, Frame, build_run_script, decode_frame, parse_trailer, unanswered_prompt,
-)
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.become_script import BECOME_UNANSWERED, BecomeAnswer, unanswered_prompt
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.frame import Frame, decode_frame, parse_trailer
+from ansible_collections.alicloud.ecs.plugins.module_utils.execution.shell_scripts import build_run_script
 
 PROMPT = "[sudo via ansible, key=abc] password:"
 SUCCESS = "BECOME-SUCCESS-abc"
