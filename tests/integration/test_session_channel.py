@@ -263,3 +263,36 @@ def test_the_holder_socket_is_private(emulator, channels, instance, session_env)
     path = Path(channel.socket_path)
     assert path.is_socket() and path.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o077 == 0
+
+
+@pytest.fixture
+def short_limits(emulator):
+    """Sets the agent's idle limit and cap for the sessions started in the test (restored after it)."""
+    def set_limits(idle: float, cap: float) -> None:
+        emulator.control("PATCH", "options", {"session_idle_seconds": idle, "session_max_seconds": cap})
+    yield set_limits
+    set_limits(180, 10800)
+
+
+def test_keepalives_hold_the_session_past_the_agents_idle_limit(emulator, channels, instance, short_limits) -> None:
+    short_limits(idle=3, cap=60)
+    channel = channels(instance, keepalive_seconds=1, max_age_seconds=600)
+    assert channel.exec("echo a") == (0, b"a\n", b"")
+    first = channel.stats()
+    time.sleep(5)  # longer than the idle limit, shorter than the cap
+    assert channel.exec("echo b") == (0, b"b\n", b"")
+    after = channel.stats()
+    assert after["session_id"] == first["session_id"] and after["counters"]["reconnects"] == 0
+    assert after["counters"]["keepalives"] >= 2
+
+
+def test_a_session_near_its_cap_is_replaced_between_commands(emulator, channels, instance, short_limits) -> None:
+    short_limits(idle=180, cap=8)
+    channel = channels(instance, keepalive_seconds=1, max_age_seconds=3)
+    assert channel.exec("echo a") == (0, b"a\n", b"")
+    first = channel.stats()
+    time.sleep(3.5)
+    assert channel.exec("echo b") == (0, b"b\n", b"")
+    after = channel.stats()
+    assert after["session_id"] != first["session_id"]
+    assert after["counters"] == dict(after["counters"], starts=2, reconnects=1, lost=0)

@@ -37,6 +37,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.api.contact import ru
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.private_dirs import (
     lock_any, open_private, private_subdirectory)
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session import wire
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.holder import KEEPALIVE, MAX_AGE
 
 DEFAULT_COMMAND_TIMEOUT = 3600.0
 ANSWER_MARGIN = 30.0  # the holder answers a timed-out command within this of its timeout (kill, then reply)
@@ -82,11 +83,15 @@ class SessionChannel:
     on first use). ``username``: the remote user; root (or none) runs the helper as the agent's
     ecs-assist-user through ``sudo -n``, any other user is the session's Username. ``idle_seconds``: the
     holder's own idle time before it ends the session. ``start_timeout``: the longest wait for a session to
-    start (API call, websocket, helper).
+    start (API call, websocket, helper). ``keepalive_seconds`` and ``max_age_seconds`` (the quiet time before a
+    no-op, the age at which a session is replaced between commands) default to what the agent's limits need;
+    they are parameters for tests against an emulator with shorter limits. All four are the first starter's:
+    a holder already running keeps its own.
     """
 
     def __init__(self, client_factory: t.Callable[[], t.Any], instance_id: str, region: str, username: str, *,
-                 idle_seconds: float = 60, start_timeout: float = 30) -> None:
+                 idle_seconds: float = 60, start_timeout: float = 30, keepalive_seconds: float = KEEPALIVE,
+                 max_age_seconds: float = MAX_AGE) -> None:
         if not callable(client_factory):
             raise ValueError("client_factory must be a callable returning a CloudClient")
         for name, value in (("instance_id", instance_id), ("region", region)):
@@ -94,7 +99,8 @@ class SessionChannel:
                 raise ValueError(f"{name} must be a non-empty string, got {value!r}")
         if username is not None and not isinstance(username, str):
             raise ValueError(f"username must be a string, got {username!r}")
-        for name, number in (("idle_seconds", idle_seconds), ("start_timeout", start_timeout)):
+        for name, number in (("idle_seconds", idle_seconds), ("start_timeout", start_timeout),
+                             ("keepalive_seconds", keepalive_seconds), ("max_age_seconds", max_age_seconds)):
             if not isinstance(number, (int, float)) or not number > 0:
                 raise ValueError(f"{name} must be a number of seconds above 0, got {number!r}")
         self._client_factory = client_factory
@@ -104,6 +110,8 @@ class SessionChannel:
         self.username = username or "root"
         self.idle_seconds = float(idle_seconds)
         self.start_timeout = float(start_timeout)
+        self.keepalive_seconds = float(keepalive_seconds)
+        self.max_age_seconds = float(max_age_seconds)
         self._sock: t.Any = None
 
     # --- public ----------------------------------------------------------------------------------------------
@@ -245,6 +253,7 @@ class SessionChannel:
             "read_timeout": settings.read_timeout, "retry_budget": settings.retry_budget,
             "credential": settings.credentials.current().to_json(), "idle_seconds": self.idle_seconds,
             "start_timeout": self.start_timeout, "parent": [parent, start_time(parent)],
+            "keepalive": self.keepalive_seconds, "max_age": self.max_age_seconds,
         }
 
     def _spawn(self, path: str) -> None:

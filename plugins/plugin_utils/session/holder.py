@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -355,6 +356,7 @@ def main() -> None:
     inode = os.lstat(config["socket"]).st_ino
     log(f"session {holder.session_id} open, listening at {config['socket']}")
     report({"ok": True, "pid": os.getpid(), "session_id": holder.session_id})
+    signal.signal(signal.SIGTERM, lambda number, frame: setattr(holder, "stopping", True))
     why = serve(holder, listener, log)
     log(f"closing: {why}")
     try:
