@@ -191,4 +191,9 @@ def test_ansible_core_connection_target(ansible, emulator, reachable, core_targe
     assert done.returncode == 0, f"test.sh exited {done.returncode}\n{output}"
     check_results(results, target_tasks(core_target), output)
     counters = emulator.counters()
-    assert counters.get("RunCommand", 0) > 0, counters
+    print(f"{transport} {'become' if become else 'no become'}: API calls {counters}")
+    if transport == "session":
+        assert counters.get("StartTerminalSession", 0) >= 1, counters
+        assert "transport=session is not available" not in output, output  # the fallback's warning
+    else:
+        assert counters.get("RunCommand", 0) > 0 and not counters.get("StartTerminalSession"), counters
