@@ -342,38 +342,6 @@ def test_first_poll_is_aimed_at_the_learned_run_time(cloud, tmp_path, monkeypatc
     assert learned["run"] < 0.3, "the script's own clock said it ran in well under 0.3 s"
 
 
-def test_timing_learns_run_exactly_and_lag_from_the_looks() -> None:
-    timing = run_timing.RunTiming(run=0.4, spread=0.02, lag=0.1)
-    hit = run_timing.Completion(results={}, polls=1, earliest=0.0, latest=0.54)
-    after_hit = timing.learn(0.4, hit)
-    assert after_hit.run == pytest.approx(0.4) and after_hit.lag == pytest.approx(0.095)
-    miss = run_timing.Completion(results={}, polls=3, earliest=0.9, latest=1.1)
-    after_miss = timing.learn(0.45, miss)
-    assert after_miss.run == pytest.approx(0.415)
-    assert after_miss.spread == pytest.approx(0.02 + 0.3 * (0.05 - 0.02))
-    assert after_miss.lag == pytest.approx(0.1 + 0.5 * (0.55 - 0.1))
-
-
-def test_one_slow_run_does_not_push_every_later_aim_out() -> None:
-    timing = run_timing.RunTiming(run=0.185, spread=0.005, lag=0.05)
-    slow = run_timing.Completion(results={}, polls=6, earliest=1.1, latest=1.3)
-    after = timing.learn(1.19, slow)
-    assert after.run < 0.21 and after.spread < 0.03
-    assert after.aim < 0.5
-    assert after.slow == pytest.approx(1.19), "the tail is remembered for the look after a miss"
-    assert after.slow_aim > after.aim
-
-
-def test_kinds_tell_modules_and_commands_apart() -> None:
-    assert run_timing.timing_kind(b"python3", module_payload(1, b"zip")) == "module:ansible.modules.fake", \
-        "by name, so the learned timing outlives the playbook run"
-    assert run_timing.timing_kind(b"python3", b"x" * 5000 + b"setup") != \
-        run_timing.timing_kind(b"python3", b"x" * 5000 + b"command")
-    assert run_timing.timing_kind(b"python3", b"args1" + b"x" * 5000) == \
-        run_timing.timing_kind(b"python3", b"args22" + b"x" * 5000)
-    assert run_timing.timing_kind(b"true", None).startswith("command:")
-
-
 def test_a_payload_past_the_manifest_size_is_staged_without_its_arguments(cloud, tmp_path) -> None:
     body = os.urandom(700_000)  # Base64 in the payload: past MANIFEST_AFTER
     runner = executor(cloud, tmp_path)
