@@ -90,7 +90,7 @@ class Emulator:
 
     def reset(self) -> None:
         """Back to the fleet file: fresh instance filesystems, no invocations, counters and faults cleared."""
-        self.sessions.end_all()
+        self.sessions.clear()
         self.agent.kill_all()
         self.sandbox.shutdown()
         shutil.rmtree(self.state_dir / "runs", ignore_errors=True)

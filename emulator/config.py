@@ -26,6 +26,7 @@ class Options:
     session_manager: str = "on"          # on | off: the account's Session Manager switch (real accounts: off)
     session_idle_seconds: float = 180    # a session without a client message for this long ends (the agent: 180)
     session_max_seconds: float = 10800   # a session ends after this long in all (the agent: 3 h)
+    session_pty_delay: float = 1.0       # the agent's pause before it starts the terminal; earlier input is dropped
     session_start_delay: float = 1.0     # the agent's pause before the first read of a new terminal (1 s)
     session_rate_bps: int = 204800       # the agent's default output rate, 200 kbit/s (200 × 1024 bit/s)
     latency_ms: int = 0                  # latency model: ms added to each API call, session frame and delivery

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 ENV_TOKEN = "ALICLOUD_ECS_EMULATOR_TOKEN"  # what ``run`` exports, next to ALIBABA_CLOUD_ECS_ENDPOINT
 TOKEN_FILE = "control-token"  # in the state dir unless --token-file names another place
 JSON_BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
-RUNTIME_OPTIONS = frozenset({"session_manager", "session_idle_seconds", "session_max_seconds", "session_start_delay",
-                             "session_rate_bps", "latency_ms"})
+RUNTIME_OPTIONS = frozenset({"session_manager", "session_idle_seconds", "session_max_seconds", "session_pty_delay",
+                             "session_start_delay", "session_rate_bps", "latency_ms"})
 
 
 def new_token() -> str:
@@ -79,6 +79,8 @@ def handle(emu: Emulator, method: str, path: str, body: bytes) -> tuple[int, Any
             if method == "GET":
                 return 200, emu.faults.describe()
             return 200, emu.faults.configure(payload, merge=method == "PATCH")
+        if (method, path) == ("GET", "sessions"):
+            return 200, {"sessions": emu.sessions.stats()}
         if path == "options" and method == "PATCH":
             return 200, set_options(emu, payload)
         if (method, path) == ("POST", "reset"):

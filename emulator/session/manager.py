@@ -46,6 +46,8 @@ class Session:
     pump: Pump | None = None
     connection: Connection | None = None
     sequence: int = 0
+    pump_thread: threading.Thread | None = None
+    ended: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -96,10 +98,14 @@ class Sessions:
             session.closed_reason = reason
             session.end_time = time.time()
             pump, terminal, connection = session.pump, session.terminal, session.connection
+        session.ended.set()
         if pump is not None:
             pump.stopped.set()
         if terminal is not None:
             terminal.end()
+        thread = session.pump_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)  # its last output goes before the closing status
         if connection is not None:
             self._send(session, frames.STATUS, frames.status_closed(reason))
             connection.close(1000, reason)
@@ -113,6 +119,7 @@ class Sessions:
             session.closed_reason = code
             session.end_time = time.time()
             connection = session.connection
+        session.ended.set()
         if connection is not None:
             self._send(session, frames.STATUS, frames.status_closed(code))
             connection.close(1000, code)
@@ -121,6 +128,17 @@ class Sessions:
         """Emulator stop or reset: every live session ends."""
         for session in self.all():
             self.end(session, "Exit")
+
+    def clear(self) -> None:
+        """Reset: every session ends and is forgotten."""
+        self.end_all()
+        with self._lock:
+            self._sessions.clear()
+
+    def stats(self) -> list[dict[str, Any]]:
+        """GET /_emulator/sessions: each session's record with its instance, state and frames so far."""
+        return [{**self.describe(s), "InstanceId": s.instance_id, "Status": s.status, "FramesSent": s.sequence,
+                 "TerminalPid": s.terminal.proc.pid if s.terminal is not None else None} for s in self.all()]
 
     def end_instance(self, instance_id: str) -> None:
         """The instance stopped: its sessions end with it."""
@@ -144,8 +162,11 @@ class Sessions:
         return None
 
     def serve(self, session_id: str, rfile: BinaryIO, wfile: BinaryIO, shutdown: Callable[[], None]) -> None:
-        """Run a claimed websocket to its end, in the HTTP handler's thread: start the terminal, pump its
-        output in a thread of its own, feed the client's messages to it here."""
+        """Run a claimed websocket to its end, in the HTTP handler's thread: the terminal starts in a thread of
+        its own after ``session_pty_delay`` (the agent sleeps 1 s after opening its channel, taskengine/session.go
+        ``runTask``), its output is pumped by another, the client's messages are read here; those that come
+        before the terminal exists are dropped, as the agent drops them (shell_unix.go
+        ``InputStreamMessageHandler``: "Pty unavailable. Reject incoming message packet")."""
         session = self.get(session_id)
         if session is None:
             return
@@ -156,12 +177,19 @@ class Sessions:
         if ended:  # EndTerminalSession between the handshake and now
             connection.close(1000, session.closed_reason or "Exit")
             return
-        if not self._start_terminal(session):
-            return
+        starter = threading.Thread(target=self._start_later, args=(session,), name=f"session-start-{session.id}",
+                                   daemon=True)
+        starter.start()
         try:
             self._read_loop(session, connection)
         finally:
             self.end(session, session.closed_reason or "Exit")
+
+    def _start_later(self, session: Session) -> None:
+        """Start the terminal after the agent's pause, unless the session ended meanwhile."""
+        session.ended.wait(self.options.session_pty_delay)
+        if not session.ended.is_set():
+            self._start_terminal(session)
 
     def _latency(self) -> None:
         """The latency model: every frame to the client waits the injected latency (faults' latency_ms)."""
@@ -191,7 +219,8 @@ class Sessions:
             pump.stopped.set()
             terminal.end()
             return False
-        threading.Thread(target=pump.run, name=f"session-{session.id}", daemon=True).start()
+        session.pump_thread = threading.Thread(target=pump.run, name=f"session-{session.id}", daemon=True)
+        session.pump_thread.start()
         return True
 
     def _read_loop(self, session: Session, connection: Connection) -> None:
@@ -205,16 +234,19 @@ class Sessions:
             except frames.FrameError as exc:
                 LOG.info("session %s: %s", session.id, exc)
                 continue
+            if message.kind == frames.CLOSE:  # ⚠ the agent ignores type 3: the service ends the session
+                return
             pump, terminal = session.pump, session.terminal
             if pump is None or terminal is None:
-                return
+                LOG.debug("session %s: message type %d before the terminal, dropped", session.id, message.kind)
+                continue
             pump.touch()
             if not self._handle(message, pump, terminal):
                 return
 
     @staticmethod
     def _handle(message: frames.Frame, pump: Pump, terminal: Terminal) -> bool:
-        """One client message; False when it ends the session (close, or a terminal gone for input)."""
+        """One client message; False when the terminal is gone for input."""
         if message.kind == frames.INPUT:
             try:
                 terminal.write(message.payload)
@@ -228,8 +260,6 @@ class Sessions:
             rate = frames.flow_limit(message.payload)
             if rate is not None:
                 pump.set_rate(rate)
-        elif message.kind == frames.CLOSE:
-            return False
         return True
 
     def _send(self, session: Session, kind: int, payload: bytes) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
-from ws_client import INPUT, STATUS, Client, HandshakeRefused
+from ws_client import INPUT, STATUS, Client, HandshakeRefused, terminal_started
 
 from emulator.testing import EmulatorProcess, wait_for
 
@@ -116,14 +116,15 @@ def test_websocket_needs_the_token(start: Callable[..., dict[str, Any]]) -> None
         client.close()
 
 
-def test_states_through_a_session(api: Callable[..., dict[str, Any]], start: Callable[..., dict[str, Any]],
-                                  ids: dict[str, str]) -> None:
+def test_states_through_a_session(emu: EmulatorProcess, api: Callable[..., dict[str, Any]],
+                                  start: Callable[..., dict[str, Any]], ids: dict[str, str]) -> None:
     """Connecting until the websocket comes, Connected while it is open, Terminated after EndTerminalSession (the
     client gets the closing status, then the close frame) and its URL no longer opens."""
     body = start()
     sid = body["SessionId"]
     assert status_of(api, sid)["Status"] == "Connecting"
     client = Client(body["WebSocketUrl"], body["SecurityToken"])
+    wait_for(lambda: terminal_started(emu, sid), "the terminal", step=0.02)
     client.send(INPUT, b"echo ready\n")
     client.read_until(b"ready\r\n")
     connection = status_of(api, sid)

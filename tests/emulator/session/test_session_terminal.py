@@ -206,3 +206,19 @@ def test_stopping_the_instance_ends_its_sessions(emu: EmulatorProcess, connect: 
 def power_state(emu: EmulatorProcess, instance_id: str) -> str:
     """The instance's status as the control API shows it."""
     return next(i for i in emu.instances() if i["id"] == instance_id)["status"]
+
+
+def test_input_before_the_terminal_is_dropped(emu: EmulatorProcess, connect: Callable[..., Any],
+                                              api: Callable[..., dict[str, Any]]) -> None:
+    """taskengine/session.go runTask sleeps 1 s between opening the agent's channel and starting the terminal;
+    shell_unix.go InputStreamMessageHandler drops what comes meanwhile: a client waits for the first output."""
+    emu.control("PATCH", "options", {"session_pty_delay": 1.0})
+    _body, client = connect(wait=False)
+    client.send(INPUT, b"echo ear''ly\n")
+    sessions = emu.control("GET", "sessions")["sessions"]
+    assert sessions[0]["Status"] == "Connected" and sessions[0]["TerminalPid"] is None
+    first = client.message()  # the prompt: the terminal exists now
+    assert first is not None and first["kind"] == OUTPUT
+    client.send(INPUT, b"echo la''te\n")
+    out = client.read_until(b"late\r\n")
+    assert b"early" not in out

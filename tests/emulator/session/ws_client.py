@@ -8,6 +8,7 @@ import os
 import socket
 import struct
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 INPUT, OUTPUT, SET_SIZE, CLOSE, STATUS = 0, 1, 2, 3, 5
@@ -154,3 +155,10 @@ class Client:
             self.sock.close()
         except OSError:
             pass
+
+
+def terminal_started(emu: Any, session_id: str) -> bool:
+    """Whether the session's terminal exists (or the session is over), by the control API's GET sessions: before
+    it, the agent drops client messages."""
+    found = [s for s in emu.control("GET", "sessions")["sessions"] if s["SessionId"] == session_id]
+    return bool(found) and (found[0]["TerminalPid"] is not None or found[0]["Status"] != "Connected")
