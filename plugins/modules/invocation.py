@@ -280,26 +280,14 @@ msg:
   type: str
 """
 
-import time
-
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.full_output import unwrap_output, wrap_script
-from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import InvocationTimeout, new_client_token
-from ansible_collections.alicloud.ecs.plugins.module_utils.services.invocation_runs import (
-    RunRequest, decode_output, describe_records, failure_summary, find_command, instances_with_tags, overall_status, shape_record,
-    start, stop_run, wait_until_done,
-)
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.invocation_runs import stop_run
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.invocation_task import checked_request, run_task
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation_spec import (
-    MAX_INSTANCES, MAX_RESOURCE_TAGS_INVOKE, MAX_RESOURCE_TAGS_RUN, MAX_TASK_TAGS, RUN_CONTENT_LIMIT,
-    RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_IF, check_instance_ids, check_parameters, check_resource_tags,
-    check_run_options, placeholders, run_argument_spec, run_content_size,
+    RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_IF, run_argument_spec,
 )
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.exec_errors import RemoteExecError
-from ansible_collections.alicloud.ecs.plugins.module_utils.execution.frame import TransportError
 
-WAIT_MARGIN = 60
 MAX_STOP_INSTANCES = 50
-DEFAULT_TIMEOUT = 60
 
 ARGUMENT_SPEC = {
     "state": {"type": "str", "choices": ["present", "stopped"], "default": "present"},
@@ -318,125 +306,21 @@ ARGUMENT_SPEC = {
 }
 
 
-def checked_request(params: dict) -> tuple[RunRequest, bool, bool]:
-    """The run as the API will get it, whether its content is wrapped, and whether it was too large to be.
-
-    ValueError for bad input.
-    """
-    check_run_options(params)
-    saved = params["content"] is None
-    limit = MAX_RESOURCE_TAGS_INVOKE if saved else MAX_RESOURCE_TAGS_RUN
-    request = RunRequest(
-        instance_ids=check_instance_ids(params["instance_ids"] or []),
-        resource_tags=check_resource_tags(params["instance_tags"], limit),
-        content=params["content"], command_id=params["command_id"], command_type=params["command_type"],
-        name=params["name"], username=params["username"], working_dir=params["working_dir"],
-        timeout=params["timeout"], container_id=params["container_id"], container_name=params["container_name"],
-        termination_mode=params["termination_mode"],
-        tags=check_resource_tags(params["tags"], MAX_TASK_TAGS, "tags"),
-        client_token=params["client_token"] or new_client_token())
-    if saved:
-        request.parameters = dict(params["parameters"] or {})
-        return request, False, False
-    names, builtin = placeholders(params["content"])
-    request.parameters = check_parameters(params["parameters"], names)
-    request.enable_parameter = bool(names or builtin)
-    plain = RunRequest(instance_ids=[], resource_tags={}, content=params["content"]).api_params()["CommandContent"]
-    if run_content_size(plain, request.parameters) > RUN_CONTENT_LIMIT:
-        raise ValueError(f"content: {run_content_size(plain, request.parameters)} bytes as Base64 (with the "
-                         f"parameters), at most {RUN_CONTENT_LIMIT} are allowed")
-    in_container = bool(request.container_id or request.container_name)
-    wanted = all((params["full_output"], params["wait"], request.command_type == "RunShellScript", not in_container))
-    if not wanted:
-        return request, False, False
-    wrapped = wrap_script(params["content"])
-    probe = RunRequest(instance_ids=[], resource_tags={}, content=wrapped).api_params()["CommandContent"]
-    if run_content_size(probe, request.parameters) > RUN_CONTENT_LIMIT:
-        return request, False, True
-    request.content = wrapped
-    return request, True, False
-
-
-def resolve(module: CloudModule, request: RunRequest) -> None:
-    """Saved command and tag lookups (reads only); the saved command's placeholders are checked here."""
-    params = module.params
-    if request.content is None:
-        try:
-            command = find_command(module.client, params["command_id"], params["command_name"])
-        except LookupError:
-            if params["command_name"] is not None:
-                raise
-            # Public commands (and their names, which InvokeCommand also takes as CommandId) are not listed
-            # among the account's own: the service checks the id and the parameters itself.
-            command = {"CommandId": params["command_id"], "unknown": True}
-        request.command_id = command["CommandId"]
-        names = (command.get("ParameterNames") or {}).get("ParameterName") or []
-        if not command.get("unknown") and (request.parameters or names):
-            request.parameters = check_parameters(request.parameters, names)
-    if request.resource_tags and (request.instance_ids or module.check_mode):
-        tagged = instances_with_tags(module.client, request.resource_tags)
-        if not tagged:
-            raise LookupError(f"instance_tags: no instance of the region carries {request.resource_tags}")
-        request.instance_ids = list(dict.fromkeys(request.instance_ids + tagged))
-        request.resource_tags = {}
-    if len(request.instance_ids) > MAX_INSTANCES:
-        raise ValueError(f"instance_ids and instance_tags select {len(request.instance_ids)} instances, "
-                         f"at most {MAX_INSTANCES} per invocation")
-
-
-def collect(module: CloudModule, request: RunRequest, invoke_id: str, wrapped: bool) -> list[dict]:
-    """Per-instance results; a wrapped script's whole output is read back from its instance."""
-    results = []
-    for item in describe_records(module.client, invoke_id):
-        output = None
-        if wrapped and item.get("InvocationStatus") in ("Success", "Failed"):
-            try:
-                output = unwrap_output(module.client, item["InstanceId"], decode_output(item.get("Output")),
-                                       request.username)
-            except (RemoteExecError, TransportError) as error:
-                module.warn(f"{item['InstanceId']}: the full output could not be read back ({error})")
-        result = shape_record(item, output, 0 if output is not None else None)
-        if result["dropped"]:
-            module.warn(f"{result['instance_id']}: {result['dropped']} bytes of the output were cut by Cloud "
-                        "Assistant (24 KB limit: the start, or the middle of a command that ran over a second)")
-        results.append(result)
-    return results
-
-
 def run(module: CloudModule) -> None:
-    params = module.params
     try:
-        request, wrapped, too_large = checked_request(params)
+        request, wrapped, too_large = checked_request(module.params)
     except ValueError as error:
         module.fail_json(msg=str(error))
     if too_large:
         module.warn("content is too large for the full-output wrapper: output past 24 KB will be cut")
     with module.failures():
         try:
-            resolve(module, request)
+            outcome = run_task(module.client, module.params, request, wrapped, module.warn, module.check_mode)
         except (LookupError, ValueError) as error:
             module.fail_json(msg=str(error))
-        what = f"saved command {request.command_id}" if request.command_id else "the content"
-        where = ", ".join(request.instance_ids) or f"the instances tagged {request.resource_tags}"
-        if module.check_mode:
-            module.exit_json(changed=True, instance_ids=request.instance_ids, msg=f"would run {what} on {where}")
-        invoke_id, command_id = start(module.client, request)
-        done = {"changed": True, "invoke_id": invoke_id, "command_id": command_id}
-        if not params["wait"]:
-            module.exit_json(status="Pending", msg=f"started {what} on {where} as {invoke_id}", **done)
-        targets = request.instance_ids or [item["InstanceId"] for item in describe_records(module.client, invoke_id)]
-        timeout = (params["timeout"] or DEFAULT_TIMEOUT) + WAIT_MARGIN
-        deadline = time.monotonic() + (params["wait_timeout"] or timeout)
-        try:
-            wait_until_done(module.client, invoke_id, targets, deadline)
-        except InvocationTimeout as error:
-            module.fail_json(msg=str(error), **done)
-        results = collect(module, request, invoke_id, wrapped)
-    status = overall_status([item["status"] for item in results])
-    failed = failure_summary(results)
-    if failed and params["fail_on_error"]:
-        module.fail_json(msg=f"{invoke_id} did not succeed on {failed}", status=status, results=results, **done)
-    module.exit_json(status=status, results=results, msg=f"ran {what} as {invoke_id}: {status}", **done)
+    if outcome.pop("failed"):
+        module.fail_json(**outcome)
+    module.exit_json(**outcome)
 
 
 def stop(module: CloudModule) -> None:

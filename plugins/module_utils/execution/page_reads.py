@@ -29,7 +29,8 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
 from ..api.client import CloudClient
-from ..engine.invocation import RESULTS_PAGE_SIZE, InstanceResult, InvocationTimeout, run_command, stop_invocation
+from ..engine.invocation import InstanceResult, InvocationTimeout, run_command
+from ..engine.invocations_api import describe_invocation_results, stop_invocation
 from .exec_errors import RemoteExecError
 from .exec_options import ExecOptions
 from .file_transfer import Progress
@@ -39,7 +40,7 @@ from .frame import OUTPUT_PAGE_BYTES, Frame, Trailer, decode_frame
 # taskpool.go); past that its dispatcher stalls, and a server may refuse with TaskConcurrencyLimit. A round
 # of 20 is two waves of its 10 workers; two rounds in flight (40 reads) leave room in its queue for the
 # transfer's staged chunks (SEND_PARALLELISM) or another task on the instance.
-ROUND_PAGES = 20        # page reads per round: one poll returns them all (≤ RESULTS_PAGE_SIZE)
+ROUND_PAGES = 20        # page reads per round: one poll returns them all (≤ invocations_api.PAGE_SIZE)
 ROUNDS_IN_FLIGHT = 2    # so at most 40 reads are on the instance at once
 ROUND_TAG = "alicloud-ecs:page-round"
 PageScript = t.Callable[[int, t.Sequence[int]], str]
@@ -143,7 +144,7 @@ class PageReader:
             if remaining <= 0:
                 late = sorted(set(by_invoke) - set(finished))
                 for invoke_id in late:
-                    stop_invocation(self.client, invoke_id)
+                    stop_invocation(self.client, invoke_id, quiet=True)
                 raise InvocationTimeout(late[0], time.monotonic() - started)
             time.sleep(min(delay, remaining))
             for invoke_id, result in self._tagged(tag):
@@ -155,14 +156,6 @@ class PageReader:
 
     def _tagged(self, tag: str) -> t.Iterator[tuple[str, InstanceResult]]:
         """Every result of this instance carrying the round's tag, across as many pages as there are."""
-        next_token: str | None = None
-        while True:
-            response = self.client.call(
-                "DescribeInvocationResults", InstanceId=self.instance_id, Tag=[{"Key": ROUND_TAG, "Value": tag}],
-                MaxResults=RESULTS_PAGE_SIZE, NextToken=next_token)
-            invocation = response.get("Invocation") or {}
-            for item in (invocation.get("InvocationResults") or {}).get("InvocationResult") or []:
-                yield item.get("InvokeId", ""), InstanceResult.from_api(item)
-            next_token = invocation.get("NextToken") or None
-            if not next_token:
-                return
+        for item in describe_invocation_results(self.client, InstanceId=self.instance_id,
+                                                Tag=[{"Key": ROUND_TAG, "Value": tag}]):
+            yield item.get("InvokeId", ""), InstanceResult.from_api(item)

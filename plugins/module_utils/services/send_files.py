@@ -31,6 +31,7 @@ from .instances import describe_instances
 from ..engine.invocation import (
     InvocationTimeout, PollSchedule, describe_results, new_client_token, run_command, wait_for_results,
 )
+from ..engine.invocations_api import describe_send_file_results, invoke_instances
 from ..execution.exec_errors import RemoteExecError
 from ..execution.exec_options import ExecOptions
 from ..execution.remote_exec import InstanceExecutor
@@ -342,9 +343,8 @@ def send_small(client: CloudClient, instance_ids: t.Sequence[str], spec: FileSpe
     for delay in PollSchedule(first=0.2, then=0.1, cap=2.0).delays():
         sleep(max(0.0, min(delay, deadline - clock())))
         for invoke_id in list(waiting):
-            response = client.call("DescribeSendFileResults", InvokeId=invoke_id)
-            for invocation in (response.get("Invocations") or {}).get("Invocation") or []:
-                for item in (invocation.get("InvokeInstances") or {}).get("InvokeInstance") or []:
+            for invocation in describe_send_file_results(client, invoke_id):
+                for item in invoke_instances(invocation):
                     if item.get("InvocationStatus") in FILE_TERMINAL:
                         status = item["InvocationStatus"]
                         done[item["InstanceId"]] = outcome(
