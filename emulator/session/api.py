@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ApiError, missing
 from ..pagination import paginate
 from ..protocol import Params
+from .manager import INSTANCE_SESSIONS
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -55,6 +56,9 @@ def start_terminal_session(emu: Services, p: Params) -> dict[str, Any]:
         raise ApiError("InvalidInstance.NotOnline", "The Cloud Assistant agent of the instance is not online.",
                        403)  # ⚠ code
     sessions = emu.sessions
+    if sessions.live(instance["id"]) >= INSTANCE_SESSIONS:
+        raise ApiError("SessionCount.ExceedLimit", f"The instance already has {INSTANCE_SESSIONS} sessions open.",
+                       403)  # ⚠ code; the limit is documented
     session = sessions.create(region, instance["id"], username, command_line, connection_type)
     return {"SessionId": session.id, "SecurityToken": session.token, "WebSocketUrl": sessions.url(session)}
 

@@ -23,6 +23,7 @@ from .websocket import Closed, Connection
 
 LOG = logging.getLogger("emulator.session")
 URL_SECONDS = 600  # the documented validity of a WebSocketUrl: a first connection after that is refused
+INSTANCE_SESSIONS = 20  # the documented cap of connected sessions per instance
 
 
 @dataclass
@@ -84,9 +85,25 @@ class Sessions:
             return self._sessions.get(session_id)
 
     def all(self) -> list[Session]:
-        """Every session, newest first."""
+        """Every session, newest first; a session never connected within its URL's validity is Failed."""
         with self._lock:
-            return sorted(self._sessions.values(), key=lambda s: s.created, reverse=True)
+            found = sorted(self._sessions.values(), key=lambda s: s.created, reverse=True)
+        for session in found:
+            self._expire(session)
+        return found
+
+    def live(self, instance_id: str) -> int:
+        """Sessions of an instance waiting for or holding a connection (the documented cap is 20 ⚠)."""
+        return sum(1 for s in self.all() if s.instance_id == instance_id and s.status in ("Connecting", "Connected"))
+
+    @staticmethod
+    def _expire(session: Session) -> None:
+        with session.lock:
+            if session.status == "Connecting" and time.time() - session.created > URL_SECONDS:
+                session.status = "Failed"
+                session.failed_detail = f"the WebSocketUrl was not used within {URL_SECONDS} s"
+                session.end_time = session.created + URL_SECONDS
+                session.ended.set()
 
     def end(self, session: Session, reason: str = "Exit") -> None:
         """End a session: the terminal and all it started are killed, the client gets the closing status and a
@@ -152,11 +169,10 @@ class Sessions:
         session = self.get(session_id)
         if session is None or not hmac.compare_digest(token.encode(), session.token.encode()):
             return 401, "missing or wrong x-acs-session-token for this session"
+        self._expire(session)
         with session.lock:
             if session.status != "Connecting":
-                return 410, f"session {session_id} is {session.status} (one connection per session)"
-            if time.time() - session.created > URL_SECONDS:
-                return 410, f"the WebSocketUrl of session {session_id} expired after {URL_SECONDS} s"
+                return 410, f"session {session_id} is {session.status} (one connection per session, {URL_SECONDS} s)"
             session.status = "Connected"
             session.start_time = time.time()
         return None

@@ -196,3 +196,17 @@ def test_latency_model(emu: EmulatorProcess, api: Callable[..., dict[str, Any]],
              ["InvocationResults"]["InvocationResult"][0]["InvokeRecordStatus"] == "Finished", "task", step=0.05)
     assert time.monotonic() - began >= 0.3 * 3  # RunCommand + delivery + at least one poll
     assert emu.control("GET", "faults")["latency_ms"] == 300
+
+
+def test_twenty_live_sessions_per_instance(api: Callable[..., dict[str, Any]],
+                                           start: Callable[..., dict[str, Any]]) -> None:
+    """The documented cap: 20 sessions of one instance waiting for or holding a connection; an ended one frees
+    its place."""
+    for old in describe(api, MaxResults=100):
+        api("EndTerminalSession", RegionId=REGION, SessionId=old["SessionId"])
+    opened = [start("db-1")["SessionId"] for _n in range(20)]
+    assert refused(lambda: start("db-1")) == ("SessionCount.ExceedLimit", 403)
+    api("EndTerminalSession", RegionId=REGION, SessionId=opened[0])
+    assert start("db-1")["SessionId"]
+    for sid in opened[1:]:
+        api("EndTerminalSession", RegionId=REGION, SessionId=sid)
