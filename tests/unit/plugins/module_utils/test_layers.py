@@ -4,12 +4,13 @@ From the bottom: module_utils, whose subpackages are layers of their own (ALLOWE
 controller-side plugins; the plugin directories (action, connection, inventory, modules...), which import only
 those two. A cycle is caught at module level anywhere in plugins/ (relative or absolute imports, those under
 ``if``/``try`` and ``if TYPE_CHECKING:`` included: a type-only import still ties the two rooms together); an
-import inside a function is not counted, as it runs only when called.
+import inside a function does not count for cycles, as it runs only when called, but it must go down all the same.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PLUGINS = Path(__file__).resolve().parents[4] / "plugins"
@@ -52,11 +53,13 @@ def module_level(tree: ast.Module) -> list[ast.stmt]:
     return found
 
 
-def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The plugins/ modules that ``name`` imports at module level (``from pkg import sub`` names ``pkg.sub``)."""
+def imports_of(name: str, path: Path, modules: dict[str, Path], everywhere: bool = False) -> set[str]:
+    """The plugins/ modules that ``name`` imports at module level, or ``everywhere`` (in functions too);
+    ``from pkg import sub`` names ``pkg.sub``."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in module_level(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in (ast.walk(tree) if everywhere else module_level(tree)):
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
@@ -79,9 +82,10 @@ def _without_parents(found: set[str]) -> set[str]:
     return {target for target in found if not any(other.startswith(target + ".") for other in found)}
 
 
-def import_graph() -> dict[str, set[str]]:
+@functools.lru_cache(maxsize=None)
+def import_graph(everywhere: bool = False) -> dict[str, set[str]]:
     modules = python_files()
-    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+    return {name: imports_of(name, path, modules, everywhere) for name, path in modules.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str]:
@@ -118,7 +122,7 @@ def tier(name: str) -> int:
 
 def layer_imports(layer: str) -> set[str]:
     """The other layers' modules (``layer.module``) that the files of module_utils/``layer`` import."""
-    graph = import_graph()
+    graph = import_graph(everywhere=True)
     prefix = f"module_utils.{layer}."
     return {target.split(".", 1)[1] for name, targets in graph.items() if name.startswith(prefix)
             for target in targets
@@ -138,7 +142,7 @@ def test_layers_import_only_the_layers_below_them() -> None:
 
 
 def test_no_file_of_plugins_imports_a_higher_tier_or_another_plugin_type() -> None:
-    wrong = sorted(f"{name} -> {target}" for name, targets in import_graph().items() for target in targets
+    wrong = sorted(f"{name} -> {target}" for name, targets in import_graph(everywhere=True).items() for target in targets
                    if tier(target) > tier(name) or (tier(name) == len(TIERS) and tier(target) == len(TIERS)
                                                     and target.split(".")[0] != name.split(".")[0]))
     assert wrong == []
@@ -162,3 +166,5 @@ def test_the_cycle_check_sees_relative_absolute_and_type_only_imports(tmp_path: 
                      "module_utils.execution.b": {"module_utils.execution.a"}}
     assert find_cycle(graph) == ["module_utils.execution.a", "module_utils.execution.b", "module_utils.execution.a"]
     assert find_cycle({"x": {"y"}, "y": set()}) == []
+    assert imports_of("module_utils.execution.b", tmp_path / "b.py", modules, everywhere=True) == {
+        "module_utils.execution.a", "module_utils.execution.c"}, "a function's import still counts for the layers"
