@@ -350,7 +350,9 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.execution.stdin_plan 
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution.frame import TransportError
 from ansible_collections.alicloud.ecs.plugins.plugin_utils import inventory_credentials
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.diagnostics import display_log
-from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.route import SessionRoute, session_route
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.route import (
+    FETCH_LIMIT, PUT_LIMIT, SessionRoute, session_route,
+)
 
 try:  # ansible-core's own decoder for PowerShell's CLIXML error stream, as its ssh and winrm plugins use
     from ansible._internal._powershell._clixml import replace_stderr_clixml
@@ -452,14 +454,18 @@ class Connection(ConnectionBase):
         return bool(self._play_context.no_log)
 
     def _run(self, command: str, in_data: bytes | None, become: BecomeAnswer | None = None,
-             sink: t.BinaryIO | None = None) -> tuple[int, bytes, bytes]:
+             sink: t.BinaryIO | None = None, session: bool = True) -> tuple[int, bytes, bytes]:
         """Run ``command`` (with the deferred steps in front) and return its rc, stdout and stderr; with
-        ``sink``, stdout streams into that file instead."""
+        ``sink``, stdout streams into that file instead. With transport=session it goes over the session unless
+        ``session`` is false (a file too large for it) or a become prompt must be answered (RunCommand does)."""
         self._connect()
         script, steps, nonce = self._steps.take(to_bytes(command, errors="surrogate_or_strict"))
         frame = None
-        if self._route is not None and become is None and sink is None:  # a become prompt is answered by RunCommand
+        if self._route is not None and become is None and session:
             frame = self._route.exec(script, in_data, self._executor.options.timeout)
+            if frame is not None and sink is not None:
+                sink.write(frame.stdout)
+                frame = frame._replace(stdout=b"")
         try:
             if frame is None:
                 frame = self._executor.run(script, in_data, sink, become=become, private=self._private())
@@ -602,11 +608,8 @@ class Connection(ConnectionBase):
             display.vvv("small file in the task's temporary directory: written in front of the task's next command",
                         host=self._instance_id())
             return
-        self._connect()
-        if self._route is not None and self._route.put(data, out_path):
-            return
         command = put_command(out_path) if self._is_powershell() else f"cat > {shlex.quote(out_path)}"
-        rc, _out, err = self._run(command, data)
+        rc, _out, err = self._run(command, data, session=len(data) <= PUT_LIMIT)
         if rc != 0:
             raise AnsibleError(f"failed to write {out_path} on the instance (rc {rc}): {to_native(err)}")
 
@@ -617,14 +620,13 @@ class Connection(ConnectionBase):
         display.vvv(f"FETCH {in_path} TO {out_path}", host=self._instance_id())
         self._connect()
         dest = to_bytes(out_path, errors="surrogate_or_strict")
-        if self._route is not None and self._fetched_over_session(in_path, dest):
-            return
         partial = dest + f".alicloud-ecs-{os.urandom(4).hex()}.part".encode()
         command = fetch_command(in_path) if self._is_powershell() else f"cat -- {shlex.quote(in_path)}"
+        session = self._small_for_session(in_path)
         try:
             try:
                 with open(partial, "xb") as sink:
-                    rc, _out, err = self._run(command, None, sink=sink)
+                    rc, _out, err = self._run(command, None, sink=sink, session=session)
             except OSError as error:
                 raise AnsibleError(f"cannot write {out_path}: {to_native(error)}") from None
             if rc != 0:
@@ -634,23 +636,13 @@ class Connection(ConnectionBase):
             if os.path.exists(partial):
                 os.unlink(partial)
 
-    def _fetched_over_session(self, in_path: str, dest: bytes) -> bool:
-        """A file small enough for the session's output rate, read over the session (its size asked first)."""
-        route = t.cast(SessionRoute, self._route)
-        data = route.fetch(in_path)
-        if data is None:
+    def _small_for_session(self, in_path: str) -> bool:
+        """Whether a file to fetch goes over the session: its size, asked over the session, is within FETCH_LIMIT
+        (a larger one, or one whose size cannot be read, is paged back through RunCommand, which reports errors)."""
+        if self._route is None or not self._route.usable():
             return False
-        partial = dest + f".alicloud-ecs-{os.urandom(4).hex()}.part".encode()
-        try:
-            with open(partial, "xb") as handle:
-                handle.write(data)
-            os.replace(partial, dest)
-        except OSError as error:
-            raise AnsibleError(f"cannot write {to_native(dest)}: {to_native(error)}") from None
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
-        return True
+        rc, out, _err = self._run(f"stat -L -c %s -- {shlex.quote(in_path)}", None)
+        return rc == 0 and out.strip().isdigit() and int(out) <= FETCH_LIMIT
 
     def reset(self) -> None:
         self.close()

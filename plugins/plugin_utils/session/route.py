@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shlex
 import shutil
 import typing as t
 
@@ -34,7 +33,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.api.contact import ru
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.private_dirs import open_private, private_subdirectory
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.channel import (
-    ChannelLost, CommandTimeout, SessionChannel, SessionUnavailable, TransferFailed,
+    ChannelLost, CommandTimeout, SessionChannel, SessionUnavailable,
 )
 
 TRANSPORTS = ("run_command", "session")
@@ -155,31 +154,11 @@ class SessionRoute:
         except CommandTimeout as error:
             raise AnsibleError(f"{self.instance_id}: the command ran longer than its timeout and was stopped "
                                f"(over the session): {error}") from None
-        except TransferFailed as error:
-            raise AnsibleError(f"{self.instance_id}: {error}") from None
 
     def exec(self, command: bytes, stdin: bytes | None, timeout: int | None) -> Result | None:
         """``command``'s rc, stdout and stderr over the session, or None: run it over RunCommand."""
         ran, answer = self._call("exec", command.decode("utf-8", "surrogateescape"), stdin=stdin, timeout=timeout)
         return Result(*answer) if ran else None
-
-    def put(self, data: bytes, remote_path: str) -> bool:
-        """Write ``data`` to ``remote_path`` over the session (False: send it the RunCommand way)."""
-        if len(data) > PUT_LIMIT:
-            return False
-        return self._call("put", data, remote_path)[0]
-
-    def fetch(self, remote_path: str) -> bytes | None:
-        """``remote_path``'s bytes over the session, or None: read it the RunCommand way (too large for the
-        session's output rate, or not readable, which the RunCommand path then reports as it always has)."""
-        probe = self.exec(f"stat -L -c %s -- {shlex.quote(remote_path)}".encode("utf-8", "surrogateescape"),
-                          None, None)
-        if probe is None or probe.rc != 0 or not probe.stdout.strip().isdigit():
-            return None
-        if int(probe.stdout) > FETCH_LIMIT:
-            return None
-        ran, data = self._call("fetch", remote_path)
-        return data if ran else None
 
     def close(self) -> None:
         channel, self._channel = self._channel, None

@@ -101,19 +101,6 @@ def test_a_lost_channel_is_unreachable_names_the_instance_and_is_not_retried(tmp
     assert session.usable(), "a lost channel is not a fallback: the next task opens a new one"
 
 
-def test_files_above_the_measured_limits_take_the_run_command_path(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(route, "PUT_LIMIT", 10)
-    monkeypatch.setattr(route, "FETCH_LIMIT", 10)
-    channel = FakeChannel(size=11)
-    session = make_route(tmp_path, channel, [])
-    assert session.put(b"x" * 10, "/tmp/small") is True
-    assert session.put(b"x" * 11, "/tmp/large") is False
-    assert session.fetch("/tmp/large") is None
-    channel.size = 10
-    assert session.fetch("/tmp/small") == b"x" * 10
-    assert [call for call in channel.calls if call[0] != "exec"] == [("put", 10, "/tmp/small"), ("fetch", "/tmp/small")]
-
-
 def test_no_state_directory_still_warns_once_in_this_process() -> None:
     def broken() -> str:
         raise OSError("read-only")
