@@ -100,10 +100,13 @@ def command_argv(command_line: str) -> list[str]:
 class Terminal:
     """A process on a pseudo-terminal inside the instance, in a session of its own with the terminal as its
     controlling terminal. ``end`` kills everything in that session and below the process, so nothing the
-    terminal started is left in the instance."""
+    terminal started is left in the instance.
 
-    def __init__(self, sandbox: Sandbox, instance: dict[str, Any], account: Account, command_line: str,
-                 size: tuple[int, int] | None = None) -> None:
+    The pump reads and the client's reader writes from two threads while ``end`` may close the terminal: every
+    use of its descriptor happens under a lock after a check that it is still open (a closed descriptor's number
+    is soon another session's terminal), and the descriptor is non-blocking, so no thread waits under the lock."""
+
+    def __init__(self, sandbox: Sandbox, instance: dict[str, Any], account: Account, command_line: str) -> None:
         argv = command_argv(command_line)
         env = {**BASE_ENV, "TERM": TERM, "HOME": account.home}
         if sandbox.mode == "none":
@@ -114,8 +117,10 @@ class Terminal:
                     f"--regid={account.gid}", "--init-groups", "--", *argv]
             cwd = None
         self.master, slave = os.openpty()
-        if size:
-            self.resize(*size)
+        os.set_blocking(self.master, False)
+        self._ended = False
+        self._closed = False
+        self._lock = threading.Lock()
         try:
             self.proc = subprocess.Popen(full, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
                                          start_new_session=True, close_fds=True)
@@ -124,33 +129,47 @@ class Terminal:
             raise StartFailed(f"Failed to start pty: {exc}") from None
         finally:
             os.close(slave)
-        self._ended = False
-        self._lock = threading.Lock()
 
     def resize(self, rows: int, cols: int) -> None:
         """TIOCSWINSZ on the terminal (set_size)."""
-        try:
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", max(rows, 0), max(cols, 0), 0, 0))
-        except OSError:
-            pass
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", max(rows, 0), max(cols, 0), 0, 0))
+            except OSError:
+                pass
 
     def write(self, data: bytes) -> None:
-        """Input to the terminal (all of it; a full terminal buffer holds the reader back, as a real pty does)."""
+        """Input to the terminal, all of it: a full terminal buffer holds the client's reader back, as a real pty
+        does; OSError once the terminal is closed."""
         view = memoryview(data)
         while view:
-            written = os.write(self.master, view)
-            view = view[written:]
+            select.select([], [self.master], [], 0.2)
+            with self._lock:
+                if self._closed:
+                    raise OSError("the terminal is closed")
+                try:
+                    view = view[os.write(self.master, view):]
+                except BlockingIOError:
+                    continue
 
     def read(self, size: int, wait: float) -> bytes | None:
-        """Up to ``size`` bytes; b"" once the terminal is closed on the other side (the agent's read error ends
+        """Up to ``size`` bytes; b"" once the terminal is closed on either side (the agent's read error ends
         its pump), None when nothing came within ``wait`` seconds."""
         try:
-            ready, _w, _x = select.select([self.master], [], [], wait)
-            if not ready:
-                return None
-            return os.read(self.master, size)
+            select.select([self.master], [], [], wait)
         except (OSError, ValueError):
             return b""
+        with self._lock:
+            if self._closed:
+                return b""
+            try:
+                return os.read(self.master, size)
+            except BlockingIOError:
+                return None
+            except OSError:
+                return b""
 
     def end(self) -> None:
         """Kill the terminal's whole session and process tree, reap the process, close the terminal (once)."""
@@ -164,10 +183,12 @@ class Terminal:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        try:
-            os.close(self.master)
-        except OSError:
-            pass
+        with self._lock:
+            self._closed = True
+            try:
+                os.close(self.master)
+            except OSError:
+                pass
 
 
 def session_of(pid: int) -> int | None:
