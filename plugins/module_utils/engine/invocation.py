@@ -19,8 +19,6 @@ from ..api.errors import CloudError
 from .interrupts import tracking
 from . import invocations_api as api
 from .invocations_api import stop_invocation
-# Their old home: the execution files (file_transfer, remote_exec) still import them from here.
-from .invocations_api import MIN_TIMEOUT, encode_content, new_client_token  # noqa: F401  pylint: disable=unused-import
 from ..api.retries import is_retryable
 
 # Per-instance InvocationStatus values after which nothing changes any more (docs/api-contract.md#invocation-statuses).
@@ -121,29 +119,6 @@ class Completion:
     polls: int
     earliest: float
     latest: float
-
-
-def run_command(
-    client: CloudClient,
-    instance_ids: t.Sequence[str],
-    content: str | bytes,
-    *,
-    command_type: str = "RunShellScript",
-    name: str | None = None,
-    timeout: int = 600,
-    username: str | None = None,
-    working_dir: str | None = None,
-    tags: t.Mapping[str, str] | None = None,
-    client_token: str | None = None,
-    termination_mode: str | None = None,
-    enable_parameter: bool = False,
-) -> str:
-    """Start ``content`` on the instances with one RunCommand and return its InvokeId (the executors' form:
-    a timeout of 600 s unless told, and only the InvokeId back); the request is built by ``invocations_api``."""
-    return api.run_command(
-        client, instance_ids, content, command_type=command_type, name=name, timeout=timeout, username=username,
-        working_dir=working_dir, tags=tags, client_token=client_token, termination_mode=termination_mode,
-        enable_parameter=enable_parameter).invoke_id
 
 
 def describe_results(client: CloudClient, invoke_id: str,

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..api.client import PROGRESS_VERBOSITY, CloudClient
-from ..engine.invocation import MIN_TIMEOUT, new_client_token, run_command
+from ..engine.invocations_api import MIN_TIMEOUT, new_client_token, run_command
 from .staging_dir import claim_script
 
 SENDFILE_BYTES = 24576        # 32768 bytes after Base64: exactly SendFile's limit
@@ -213,7 +213,8 @@ def stage_chunks(client: CloudClient, instance_id: str, chunks: t.Iterable[Chunk
 
     def send(chunk: Chunk) -> str:
         invoke_id = run_command(client, [instance_id], stage_script(chunk_dir, chunk), name=name,
-                                timeout=MIN_TIMEOUT, username=username, tags=tags, termination_mode="ProcessTree")
+                                timeout=MIN_TIMEOUT, username=username, tags=tags,
+                                termination_mode="ProcessTree").invoke_id
         progress.add(len(chunk.blob))
         return invoke_id
 

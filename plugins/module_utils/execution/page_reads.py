@@ -29,8 +29,8 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
 from ..api.client import CloudClient
-from ..engine.invocation import InstanceResult, InvocationTimeout, run_command
-from ..engine.invocations_api import describe_invocation_results, stop_invocation
+from ..engine.invocation import InstanceResult, InvocationTimeout
+from ..engine.invocations_api import describe_invocation_results, run_command, stop_invocation
 from .exec_errors import RemoteExecError
 from .exec_options import ExecOptions
 from .file_transfer import Progress
@@ -99,6 +99,10 @@ class PageReader:
         """
         rounds = [list(range(start, min(start + ROUND_PAGES, count))) for start in range(0, count, ROUND_PAGES)]
         collected = [threading.Event() for _round in rounds]
+        # Set by a round that failed: the rounds after it start nothing (the pool runs every round it was given
+        # before the error comes out, which for a large output would be all the rest); the spooled pages left
+        # behind go with the instance's pruning of stray work directories.
+        failed = threading.Event()
 
         def read_round(number: int) -> list[tuple[int, str, InstanceResult]]:
             removes: dict[int, list[int]] = {index: [] for index in rounds[number]}
@@ -110,7 +114,12 @@ class PageReader:
                 for index in rounds[number]:
                     removes[index].append(index)
             try:
+                if failed.is_set():
+                    return []
                 return self._round(starters, [(index, script(index, removes[index])) for index in rounds[number]])
+            except BaseException:
+                failed.set()
+                raise
             finally:
                 collected[number].set()
 
@@ -129,7 +138,7 @@ class PageReader:
             invoke_ids = list(starters.map(lambda read: run_command(
                 self.client, [self.instance_id], read[1], command_type=options.envelope.command_type,
                 name=options.name, timeout=options.timeout, username=options.username, tags=tags,
-                working_dir=options.envelope.page_working_dir, termination_mode="ProcessTree"), reads))
+                working_dir=options.envelope.page_working_dir, termination_mode="ProcessTree").invoke_id, reads))
         by_invoke = {invoke_id: index for invoke_id, (index, _script) in zip(invoke_ids, reads)}
         results = self._wait(tag, by_invoke)
         return [(by_invoke[invoke_id], invoke_id, results[invoke_id]) for invoke_id in invoke_ids]

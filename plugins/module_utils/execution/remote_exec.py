@@ -19,7 +19,8 @@ import typing as t
 from dataclasses import asdict
 
 from ..api.client import CloudClient
-from ..engine.invocation import Completion, InstanceResult, run_command, wait_for_results
+from ..engine.invocation import Completion, InstanceResult, wait_for_results
+from ..engine.invocations_api import run_command
 from .become_script import BecomeAnswer
 from .exec_errors import RemoteExecError
 from .exec_options import ExecOptions
@@ -251,7 +252,7 @@ class InstanceExecutor:
             name=options.name, timeout=options.timeout,
             username=options.username, tags=options.tags,
             # A task that times out must leave nothing of itself running on the instance.
-            termination_mode="ProcessTree", enable_parameter=enable_parameter)
+            termination_mode="ProcessTree", enable_parameter=enable_parameter).invoke_id
         deadline = time.monotonic() + options.timeout + options.wait_margin
         timing = self._timing(kind)
         if timing is not None:

@@ -16,7 +16,7 @@ import re
 import typing as t
 
 from ..api.client import CloudClient
-from ..engine.invocation import new_client_token
+from ..engine.invocations_api import new_client_token
 from ..api.pagination import paginate
 
 COMMAND_TYPES = ("RunShellScript", "RunPowerShellScript", "RunBatScript")

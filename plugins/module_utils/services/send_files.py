@@ -29,9 +29,9 @@ from ..api.client import CloudClient, Json
 from ..execution.file_transfer import SENDFILE_BYTES
 from .instances import describe_instances
 from ..engine.invocation import (
-    InvocationTimeout, PollSchedule, describe_results, new_client_token, run_command, wait_for_results,
+    InvocationTimeout, PollSchedule, describe_results, wait_for_results,
 )
-from ..engine.invocations_api import describe_send_file_results, invoke_instances
+from ..engine.invocations_api import describe_send_file_results, invoke_instances, new_client_token, run_command
 from ..execution.exec_errors import RemoteExecError
 from ..execution.exec_options import ExecOptions
 from ..execution.remote_exec import InstanceExecutor
@@ -303,7 +303,8 @@ def probe(client: CloudClient, instance_ids: t.Sequence[str], spec: FileSpec, wi
     found: dict[str, RemoteFile | dict[str, t.Any]] = {}
     script = probe_script(spec, with_content)
     for batch in batches(instance_ids, RUNCOMMAND_INSTANCES_MAX):
-        invoke_id = run_command(client, batch, script, name="alicloud.ecs.send_file probe", timeout=PROBE_TIMEOUT)
+        invoke_id = run_command(client, batch, script, name="alicloud.ecs.send_file probe",
+                                timeout=PROBE_TIMEOUT).invoke_id
         try:
             results = wait_for_results(client, invoke_id, batch, deadline=deadline).results
         except InvocationTimeout:  # the instances that did answer still count

@@ -9,7 +9,7 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
-from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import run_command
+from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocations_api import run_command
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.retries import RetryPolicy
 
 
@@ -50,7 +50,7 @@ def client_with(fake: ActThenDrop) -> CloudClient:
 
 def test_a_dropped_response_is_retried_and_the_command_runs_once() -> None:
     fake = ActThenDrop(drops=1)
-    invoke_id = run_command(client_with(fake), ["i-1"], "echo once")
+    invoke_id = run_command(client_with(fake), ["i-1"], "echo once").invoke_id
     assert fake.requests == 2, "the lost answer was asked for again"
     assert len(fake.runs) == 1, "the same ClientToken must not run the command again"
     assert invoke_id == "t-0"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import encode_content
+from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocations_api import encode_content
 from ansible_collections.alicloud.ecs.plugins.module_utils.execution import (
     file_transfer, frame as codec, shell_dialect, shell_scripts, staging_dir, stdin_plan,
 )
