@@ -188,10 +188,12 @@ def test_a_read_refused_mid_round_ends_the_read_with_that_error_and_nothing_hang
     cloud = FakeCloud(fail_start=ROUND_PAGES + 3)  # in the middle of the second round
     got = []
     with pytest.raises(CloudError, match="TaskConcurrencyLimit"):
-        for index, _invoke_id, _result in PageReader(cloud, INSTANCE, options()).read(4 * ROUND_PAGES, script):
+        for index, _invoke_id, _result in PageReader(cloud, INSTANCE, options()).read(8 * ROUND_PAGES, script):
             got.append(index)
     assert got == list(range(ROUND_PAGES)), "the first round, collected before the failure, came back whole"
     assert ("start", ROUND_PAGES + 3) not in cloud.events
+    late = sorted(index for event, index in cloud.events if event == "start" and index >= 3 * ROUND_PAGES)
+    assert late == [], "rounds that begin after the failure start no reads"
 
 
 def test_a_read_that_never_finishes_is_stopped_and_times_the_round_out() -> None:
