@@ -76,7 +76,8 @@ def refusal(what: str, text: str, action: str) -> Exception:
                               request_id=body.get("RequestId"),
                               http_status=_int(re.search(r"http_code[:=] ?(\d+)", text)))
     said = re.sub(r"result: .*", "", text, flags=re.DOTALL).strip()
-    return ConfigError(f"{what}: {re.sub(r'(https?://[^\s?#]*)[?#][^\s,]*', r'\1', said).rstrip(',')}")
+    said = re.sub(r"(https?://[^\s?#]*)[?#][^\s,]*", r"\1", said).rstrip(",")
+    return ConfigError(f"{what}: {said}")
 
 
 def _int(match: re.Match[str] | None) -> int | None:
