@@ -207,11 +207,9 @@ class Sessions:
         if not session.ended.is_set():
             self._start_terminal(session)
 
-    def _latency(self) -> None:
-        """The latency model: every frame to the client waits the injected latency (faults' latency_ms)."""
-        latency = self.faults.latency_ms
-        if latency:
-            time.sleep(latency / 1000)
+    def _latency(self) -> float:
+        """The latency model: seconds each frame to the client is late (the faults' latency_ms, read per frame)."""
+        return self.faults.latency_ms / 1000
 
     def _start_terminal(self, session: Session) -> bool:
         instance = self.lookup(session.instance_id)

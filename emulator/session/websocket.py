@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import queue
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -86,48 +88,86 @@ def unmask(data: bytes, mask: bytes) -> bytes:
 
 class Connection:
     """One accepted websocket: ``send`` is thread-safe (the output pump and the reader both write), ``receive``
-    belongs to the reader thread and answers pings and the close handshake itself."""
+    belongs to the reader thread and answers pings and the close handshake itself.
 
-    def __init__(self, rfile: BinaryIO, wfile: BinaryIO, before_send: Callable[[], None] | None = None,
+    ``delay`` is the latency model: while it gives more than 0 s, each frame to the client leaves that long after
+    it was sent, without waiting for the frames before it (a delivery thread keeps their order), as on a network
+    with that latency: a 50-frame output arrives N ms late, not 50 × N ms."""
+
+    def __init__(self, rfile: BinaryIO, wfile: BinaryIO, delay: Callable[[], float] | None = None,
                  shutdown: Callable[[], None] | None = None) -> None:
         self.rfile = rfile
         self.wfile = wfile
         self.shutdown = shutdown  # cuts the socket when the peer does not answer our close frame
-        self.before_send = before_send  # the latency model: every frame to the client waits first
-        self._lock = threading.Lock()
+        self.delay = delay
+        self._lock = threading.Lock()  # one writer on the socket at a time
+        self._state = threading.Lock()  # closed flag and the delivery queue
+        self._queue: queue.Queue[tuple[float, bytes, Callable[[], None] | None]] | None = None
+        self.broken = False
         self.closed = False
 
     def send(self, payload: bytes, opcode: int = OP_BINARY) -> bool:
         """Send one message; False once the connection is closed or broken."""
-        if self.before_send is not None and opcode == OP_BINARY:
-            self.before_send()
-        with self._lock:
+        with self._state:
             if self.closed:
                 return False
-            try:
-                self.wfile.write(encode_frame(opcode, payload))
-                self.wfile.flush()
-                return True
-            except OSError:
-                self.closed = True
-                return False
+        return self._emit(encode_frame(opcode, payload))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Send our close frame (once); the reader reads the peer's answer, and the socket is cut after
-        CLOSE_GRACE seconds if none comes (a reader must never wait forever on a silent peer)."""
-        with self._lock:
+        """Send our close frame (once, after every frame sent before it); the reader reads the peer's answer, and
+        the socket is cut CLOSE_GRACE seconds after our close frame left if none comes (a reader must never wait
+        forever on a silent peer)."""
+        with self._state:
             if self.closed:
                 return
-            try:
-                self.wfile.write(encode_frame(OP_CLOSE, struct.pack(">H", code) + reason.encode()[:120]))
-                self.wfile.flush()
-            except OSError:
-                pass
             self.closed = True
+        self._emit(encode_frame(OP_CLOSE, struct.pack(">H", code) + reason.encode()[:120]), self._arm_cut)
+
+    def _arm_cut(self) -> None:
         if self.shutdown is not None:
             timer = threading.Timer(CLOSE_GRACE, self.shutdown)
             timer.daemon = True
             timer.start()
+
+    def _emit(self, frame: bytes, after: Callable[[], None] | None = None) -> bool:
+        """Write now, or queue for the delivery thread when there is a latency (or frames already queued)."""
+        seconds = self.delay() if self.delay is not None else 0.0
+        with self._state:
+            if seconds > 0 and self._queue is None:
+                self._queue = queue.Queue()
+                threading.Thread(target=self._deliver, args=(self._queue,), name="ws-latency", daemon=True).start()
+            waiting = self._queue
+        if waiting is None:
+            written = self._write(frame)
+            if after is not None:
+                after()
+            return written
+        waiting.put((time.monotonic() + seconds, frame, after))
+        return not self.broken
+
+    def _deliver(self, waiting: queue.Queue[tuple[float, bytes, Callable[[], None] | None]]) -> None:
+        """The delivery thread: each frame at its time, in order, until the close frame left."""
+        while True:
+            due, frame, after = waiting.get()
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            self._write(frame)
+            if after is not None:
+                after()
+                return
+
+    def _write(self, frame: bytes) -> bool:
+        with self._lock:
+            if self.broken:
+                return False
+            try:
+                self.wfile.write(frame)
+                self.wfile.flush()
+                return True
+            except OSError:
+                self.broken = True
+                return False
 
     def receive(self) -> bytes:
         """The next complete data message (fragments joined); pings are answered; Closed when the peer closes or
@@ -140,7 +180,7 @@ class Connection:
                 self.close(closed.code if closed.code != 1006 else 1000, closed.reason)
                 raise
             except OSError:
-                self.closed = True
+                self.broken = self.closed = True
                 raise Closed(1006, "connection lost") from None
             if opcode == OP_PING:
                 self._control(OP_PONG, payload)
@@ -162,11 +202,4 @@ class Connection:
                 raise Closed(1002, "unknown opcode")
 
     def _control(self, opcode: int, payload: bytes) -> None:
-        with self._lock:
-            if self.closed:
-                return
-            try:
-                self.wfile.write(encode_frame(opcode, payload[:125]))
-                self.wfile.flush()
-            except OSError:
-                self.closed = True
+        self.send(payload[:125], opcode)

@@ -210,3 +210,14 @@ def test_twenty_live_sessions_per_instance(api: Callable[..., dict[str, Any]],
     assert start("db-1")["SessionId"]
     for sid in opened[1:]:
         api("EndTerminalSession", RegionId=REGION, SessionId=sid)
+
+
+def test_latency_is_per_frame_not_cumulative(emu: EmulatorProcess, connect: Callable[..., Any]) -> None:
+    """Frames to the client each leave N ms late without waiting for each other (a network's latency): 20 chunks
+    under 300 ms arrive in well under 20 × 300 ms."""
+    emu.control("PATCH", "options", {"session_rate_bps": 8 * 1024 * 1000, "latency_ms": 300})  # 1 ms pauses
+    _body, client = connect(CommandLine="python3 -c \"import sys; sys.stdout.write('z' * 20480)\"")
+    began = time.monotonic()  # the terminal has just started: its output is produced from about now
+    total = sum(len(m["payload"]) for m in client.drain() if m["kind"] == 1)
+    assert total == 20480
+    assert 0.25 <= time.monotonic() - began < 20 * 0.3 / 2
