@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Json
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
-    DONE, NOT_RUNNABLE, NOT_STOPPED, ErrorBudget, Rollout, Target, chunks, host_result, run_status,
+    DONE, NOT_RUNNABLE, NOT_STOPPED, CommandSpec, ErrorBudget, Rollout, Target, chunks, host_result, run_status,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.interrupts import tracking
@@ -42,18 +42,6 @@ DEFAULT_STOP_WAIT = 120.0
 # RunCommand refuses the whole call when one instance cannot run it ("if one of the specified instances
 # does not meet the conditions, the call fails", docs/api-contract.md#runcommand): unknown, in another region, not Running.
 REFUSED_CODES = frozenset({"InvalidInstance.NotFound", "InvalidInstance.NotMatch", "InvalidInstanceId.NotFound"})
-
-
-@dataclass
-class CommandSpec:
-    """What to run and how: the RunCommand parameters shared by every call of one phase."""
-
-    content: str
-    command_type: str = "RunShellScript"
-    timeout: int = 600
-    username: str | None = None
-    working_dir: str | None = None
-    read_output: bool = True  # false: status and exit code only, from the polls (no read per RunCommand)
 
 
 @dataclass

@@ -75,6 +75,19 @@ class Target:
     region: str
 
 
+@dataclass
+class CommandSpec:
+    """What one phase (the main command, a health check or the rollback) runs and how, whichever engine runs it:
+    the controller's RunCommands or the OOS template's."""
+
+    content: str
+    command_type: str = "RunShellScript"
+    timeout: int = 600
+    username: str | None = None
+    working_dir: str | None = None
+    read_output: bool = True  # false: status and exit code only, from the polls (no read per command)
+
+
 def parse_amount(value: t.Any, total: int, option: str, minimum: int = 0) -> int:
     """An absolute count from ``value``: a number, or ``"N%"`` of ``total`` rounded down.
 

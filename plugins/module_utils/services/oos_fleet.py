@@ -26,7 +26,8 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import Clo
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.interrupts import tracking
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation import PollSchedule
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
-    DONE, NOT_RUNNABLE, NOT_STOPPED, PENDING, SKIPPED, SUCCESS, ErrorBudget, Target, host_result, run_status,
+    DONE, NOT_RUNNABLE, NOT_STOPPED, PENDING, SKIPPED, SUCCESS, CommandSpec, ErrorBudget, Target, host_result,
+    run_status,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.oos import (
@@ -44,15 +45,9 @@ CANCELLED = "Cancelled"
 
 
 @dataclass
-class OosSpec:
-    """What every execution of one phase runs, in the template's parameters."""
+class OosSpec(CommandSpec):
+    """What every execution of one phase runs (the template's parameters), and the RAM role OOS runs it as."""
 
-    content: str
-    command_type: str = "RunShellScript"
-    timeout: int = 600
-    username: str | None = None
-    working_dir: str | None = None
-    read_output: bool = True
     assume_role: str | None = None
 
 
