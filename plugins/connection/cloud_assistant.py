@@ -148,8 +148,8 @@ options:
         reachable, an agent without it) the host's tasks use RunCommand for the rest of the run, with one
         warning per host. A session lost while a command runs makes the host UNREACHABLE; the command is not
         sent again.
-      - Needs C(ecs:StartTerminalSession), C(ecs:DescribeTerminalSessions) and C(ecs:EndTerminalSession) as well
-        (docs/permissions.md). Windows instances always use V(run_command).
+      - Needs C(ecs:StartTerminalSession) and C(ecs:EndTerminalSession) as well (docs/permissions.md).
+        Windows instances always use V(run_command).
     type: str
     choices: [run_command, session]
     default: run_command

@@ -9,8 +9,9 @@ What is checked, each by a real outcome:
 * remote_user and become with and without a password (become.yml): a command that must answer sudo's password
   prompt goes over RunCommand, the rest over the session;
 * Session Manager off: the play passes over RunCommand with exactly one warning per host;
-* the session holder killed mid-task: UNREACHABLE naming the instance, the command ran once (a counter file on the
-  instance), nothing of it left running on the instance;
+* the session holder killed, or the session ended (EndTerminalSession from elsewhere), mid-task: UNREACHABLE naming
+  the instance, the command ran once (a counter file on the instance), nothing of it left running on the instance;
+* a command past command_timeout fails the task (not UNREACHABLE), is killed, and the next task runs;
 * the agent's idle limit (shrunk through the emulator's setting) ends the session between two tasks: the next
   task reconnects (a second StartTerminalSession) and passes.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.private_dirs import state_directory
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session import wire
 from emulator.testing import wait_for
@@ -128,12 +130,27 @@ def holder_pids(env: dict[str, str]) -> list[int]:
     return pids
 
 
-def test_killing_the_holder_mid_task_is_unreachable_and_runs_nothing_twice(ansible, emulator, reachable,
-                                                                           tmp_path) -> None:
+def kill_the_holder(emulator, target: dict, env: dict[str, str]) -> None:
+    pids = holder_pids(env)
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGKILL)
+
+
+def end_the_session(emulator, target: dict, env: dict[str, str]) -> None:
+    """EndTerminalSession from another client: the agent closes the terminal and the websocket under the task."""
+    (session,) = [item for item in emulator.control("GET", "sessions")["sessions"]
+                  if item["InstanceId"] == target["id"] and item["Status"] == "Connected"]
+    client = CloudClient(resolve_settings(region=target["region"], env=emulator.env()))
+    client.call("EndTerminalSession", SessionId=session["SessionId"])
+
+
+@pytest.mark.parametrize("cut", [kill_the_holder, end_the_session], ids=["holder killed", "session ended"])
+def test_a_channel_lost_mid_task_is_unreachable_and_runs_nothing_twice(ansible, emulator, reachable, tmp_path,
+                                                                        cut) -> None:
     target = reachable[0]
-    marker = f"/tmp/session-killed-{uuid.uuid4().hex[:8]}"
+    marker = f"/tmp/session-cut-{uuid.uuid4().hex[:8]}"
     pause = "31.7"  # a sleep this long is this test's own on the instance
-    playbook = tmp_path / "killed.yml"
+    playbook = tmp_path / "cut.yml"
     playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False,
                                      "vars": {"ansible_alicloud_transport": "session"}, "tasks": [
         {"name": "Count, then wait", "ansible.builtin.shell": f"echo ran >> {marker}; sleep {pause}; echo late"},
@@ -145,9 +162,7 @@ def test_killing_the_holder_mid_task_is_unreachable_and_runs_nothing_twice(ansib
         try:
             wait_for(lambda: "ran" in emulator.exec(target["id"], f"cat {marker} 2>/dev/null")["stdout"],
                      "the command to start on the instance", timeout=120)
-            pids = holder_pids(env)
-            assert len(pids) == 1, pids
-            os.kill(pids[0], signal.SIGKILL)
+            cut(emulator, target, env)
             output, _none = play.communicate(timeout=120)
         finally:
             if play.poll() is None:
@@ -156,8 +171,25 @@ def test_killing_the_holder_mid_task_is_unreachable_and_runs_nothing_twice(ansib
     assert "UNREACHABLE" in output and target["id"] in output and "not sent again" in output, output
     assert "Never reached" not in output.split("UNREACHABLE", 1)[1]
     assert emulator.exec(target["id"], f"cat {marker}")["stdout"] == "ran\n", "the command ran once"
+    # The pattern's brackets keep pgrep from finding the shell that runs it.
     wait_for(lambda: not emulator.exec(target["id"], f"pgrep -f 'slee[p] {pause}' || true")["stdout"].strip(),
-             "the killed task's command to stop on the instance", timeout=60)
+             "the cut task's command to stop on the instance", timeout=60)
+
+
+def test_a_command_past_its_timeout_fails_the_task_and_is_killed(ansible, emulator, reachable, tmp_path) -> None:
+    target = reachable[0]
+    pause = "47.3"
+    playbook = tmp_path / "timeout.yml"
+    playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "vars": {
+        "ansible_alicloud_transport": "session", "ansible_alicloud_command_timeout": 10}, "tasks": [
+        {"name": "Too long", "ansible.builtin.raw": f"sleep {pause}", "ignore_errors": True, "register": "slow"},
+        {"name": "The host is still reachable", "ansible.builtin.command": "echo still", "register": "still"},
+        {"name": "Failed, not unreachable", "ansible.builtin.assert": {
+            "that": ["slow is failed", "still.stdout == 'still'"]}}]}]))
+    run = ansible.playbook(playbook, inventory=inventory_of(tmp_path, [target]))
+    assert run.rc == 0, run.output
+    assert "ran longer than its timeout" in run.output and "UNREACHABLE" not in run.output, run.output
+    assert not emulator.exec(target["id"], f"pgrep -f 'slee[p] {pause}' || true")["stdout"].strip()
 
 
 def test_the_agent_idle_limit_ends_the_session_and_the_next_task_reconnects(ansible, emulator, reachable,
