@@ -98,7 +98,7 @@ def normalize_role(entry: dict[str, Any]) -> dict[str, Any]:
         raise FleetError(f"role {arn}: max_session_duration must be 3600..43200")
     name = arn.rsplit("/", 1)[1]
     return {**entry, "arn": arn, "name": str(entry.get("name") or name), "max_session_duration": duration,
-            "id": str(entry.get("id") or int.from_bytes(digest(arn)[:8]) % 10**18),
+            "id": str(entry.get("id") or int.from_bytes(digest(arn)[:8], "big") % 10**18),
             "trusted": [str(item) for item in entry.get("trusted") or []]}
 
 
@@ -169,7 +169,7 @@ def normalize_instance(entry: dict[str, Any], regions: list[dict[str, Any]]) -> 
                                     else "Windows Server  2022 Data Center Edition 64bit Chinese Edition")),
         "image_id": str(entry.get("image_id", "aliyun_3_x64_20G_alibase_20240528.vhd" if os_type == "linux"
                                   else "win2022_21H2_x64_dtc_zh-cn_40G_alibase_20240515.vhd")),
-        "creation_time": float(entry.get("creation_time_epoch", EPOCH + int.from_bytes(seed[:3]) % 86400 * 60)),
+        "creation_time": float(entry.get("creation_time_epoch", EPOCH + int.from_bytes(seed[:3], "big") % 86400 * 60)),
         "vpc_id": str(entry.get("vpc_id", f"vpc-{token(region_seed, 20)}")),
         "vswitch_id": str(entry.get("vswitch_id", f"vsw-{token(digest(region, zone), 20)}")),
         "private_ip": str(entry.get("private_ip", f"172.16.{seed[4]}.{seed[5] % 253 + 1}")),
