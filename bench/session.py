@@ -9,14 +9,18 @@ callback (bench/callbacks/task_clock.py: a task's span, API calls per task by ac
 counters). As in the task benchmark, each playbook run's first round is left out (it starts the session, or
 pays what ansible does once per process), and the runs of the rows are interleaved.
 
-The same rows are then run against a second emulator started with ``--latency-ms`` (default 50): a model of
-a controller far from the region, in which every API call, every websocket frame the emulator sends and the
-agent's delivery of every RunCommand wait that long first (the emulator applies it alike to all three).
+The same rows also run under injected latency (default 50 ms), interleaved with the rows without it: a model
+of a controller far from the region, in which every API call, every websocket frame the emulator sends to the
+client and the agent's delivery of every RunCommand wait that long first. It is the emulator's ``--latency-ms``
+setting, switched between runs through the control API's ``latency_ms`` (the same knob), so one emulator and one
+instance serve both and the machine's drift hits both alike. Session frames leave that long after they were
+produced and keep their order without waiting for each other (a network's latency, not a slower line).
 ssh gets the same model from a relay (bench/delay_relay.py) between ssh and the loopback sshd that holds
 everything the sshd sends that long before passing it on, so one request-and-answer pays one wait on either path.
 
-Round trips on a task's critical path are measured, not counted from the code: the extra seconds the task took
-under latency divided by the latency (``waits/task``): how many times a task had to wait for the network.
+Round trips on a task's critical path are measured, not counted from the code: the extra seconds the median task
+took under latency divided by the latency (``waits/task``): how many times a task had to wait for the network.
+On a loaded machine the difference of two medians is noisy; the more repeats, the better.
 
 Transfer rows: a put (copy of a fresh random file: incompressible) and a fetch of 1 MB and 20 MB over each
 transport, without injected latency, as MB/s and API calls per transfer.
@@ -61,38 +65,57 @@ def bench_main() -> t.Any:
     return main
 
 
-def write_inventory(work: Path, row: str, instance_id: str, ssh_vars: dict | None) -> Path:
+def write_inventory(work: Path, row: str, instance_id: str, ssh_vars: dict | None, suffix: str = "") -> Path:
     """One static host per row; both transports are the same connection with one variable apart."""
     if row == SSH:
         files = work / "files-ssh"
         files.mkdir(exist_ok=True)
-        # A ControlPersist master of this pass only: a master left by another pass would skip the relay.
+        # A ControlPersist master per inventory: the relayed rows must not find the direct rows' master.
         host = {**(ssh_vars or {}), "bench_dir": str(files), "ansible_python_interpreter": "/usr/bin/python3",
-                "ansible_control_path_dir": str(work / "ssh-control")}
+                "ansible_control_path_dir": str(work / f"ssh-control{suffix}")}
     else:
         host = {"ansible_connection": "alicloud.ecs.cloud_assistant", "ansible_alicloud_instance_id": instance_id,
                 "ansible_alicloud_region": "cn-hangzhou", "ansible_python_interpreter": "/usr/bin/python3",
                 "ansible_alicloud_transport": "session" if row == SESSION else "run_command", "bench_dir": "/tmp"}
-    path = work / f"{row.replace(': ', '-')}.json"
+    path = work / f"{row.replace(': ', '-')}{suffix}.json"
     path.write_text(json.dumps({"all": {"children": {"bench": {"hosts": {"bench-1": host}}}}}))
     return path
 
 
-def measure_tasks(emulator: EmulatorProcess, env: dict[str, str], work: Path, inventories: dict[str, Path],
-                  tasks: int, repeats: int) -> dict[str, dict[str, dict[str, t.Any]]]:
-    """Rows by module, then row: first use on the fresh instance, then interleaved timed runs."""
+def set_latency(emulator: EmulatorProcess, latency_ms: int) -> None:
+    """The emulator's latency model, changed between runs (API calls, session frames and delivery alike)."""
+    emulator.add_faults(latency_ms=latency_ms)
+    assert emulator.fault_plan()["latency_ms"] == latency_ms
+
+
+def measure_tasks(emulator: EmulatorProcess, env: dict[str, str], work: Path,
+                  inventories: dict[tuple[str, int], Path], tasks: int, repeats: int,
+                  latencies: t.Sequence[int]) -> dict[int, dict[str, dict[str, dict[str, t.Any]]]]:
+    """Rows by latency, module, then row.
+
+    Without latency, each row first runs one round on the instance (first use: on the fresh instance for the
+    first row); under latency, "first use" is the first round of the first timed run (a play's first task of
+    each module: for the session, the one that opens it). The timed runs go row by row and latency by latency
+    inside every repeat, so the machine's drift hits all of them alike.
+    """
     main = bench_main()
     template = work / "unused.j2"
     template.write_text("")
     first_use, playbook = work / "session-first.yml", work / "session-tasks.yml"
     main.write_playbook(first_use, MODULES, 1, template)
     main.write_playbook(playbook, MODULES, 1 + tasks, template)
-    first = {row: main.run_playbook(env, inventory, first_use, emulator) for row, inventory in inventories.items()}
-    runs: dict[str, list[list[dict]]] = {row: [] for row in inventories}
+    rows = [row for row in ROWS if (row, 0) in inventories]
+    first = {row: main.run_playbook(env, inventories[row, 0], first_use, emulator) for row in rows}
+    runs: dict[tuple[str, int], list[list[dict]]] = {key: [] for key in inventories}
     for _repeat in range(repeats):
-        for row, inventory in inventories.items():
-            runs[row].append(main.run_playbook(env, inventory, playbook, emulator))
-    return {module: {row: main.summarize(first[row], runs[row], module) for row in inventories} for module in MODULES}
+        for latency in latencies:
+            set_latency(emulator, latency)
+            for row in rows:
+                runs[row, latency].append(main.run_playbook(env, inventories[row, latency], playbook, emulator))
+    set_latency(emulator, 0)
+    return {latency: {module: {row: main.summarize(first[row] if not latency else runs[row, latency][0],
+                                                   runs[row, latency], module) for row in rows}
+                      for module in MODULES} for latency in latencies}
 
 
 def transfer_playbook(path: Path, files: dict[str, list[Path]], fetched: Path, rounds: int) -> None:
@@ -149,8 +172,8 @@ def measure_transfers(emulator: EmulatorProcess, env: dict[str, str], work: Path
 
 
 def waits_per_task(base: dict[str, t.Any], slow: dict[str, t.Any], latency_ms: int) -> float:
-    """Round trips on the critical path, measured: the seconds latency added to a task over the latency."""
-    return round((slow["seconds_per_task"] - base["seconds_per_task"]) * 1000 / latency_ms, 1)
+    """Round trips on the critical path, measured: the seconds latency added to the median task over the latency."""
+    return round((slow["median_task_seconds"] - base["median_task_seconds"]) * 1000 / latency_ms, 1)
 
 
 def print_tasks(title: str, rows: dict[str, dict[str, dict[str, t.Any]]],
@@ -188,52 +211,49 @@ def print_transfers(rows: dict[str, dict[str, dict[str, t.Any]]]) -> None:
                   f"{json.dumps(data['calls_by_action']) if ours else ''}")
 
 
-def one_emulator(work: Path, latency_ms: int, tasks: int, repeats: int, transfer_repeats: int,
-                 rows: t.Sequence[str]) -> dict[str, t.Any]:
-    """Every row against one emulator (``latency_ms`` 0: none injected) and one sshd (behind the relay when
-    latency is injected); transfers only without latency."""
+def run_session_bench(tasks: int = 4, repeats: int = 3, latency_ms: int = LATENCY_MS, transfer_repeats: int = 2,
+                      rows: t.Sequence[str] = ROWS) -> dict[str, t.Any]:
+    """Task rows without and with ``latency_ms`` (interleaved), then transfers without; prints the tables and
+    writes the JSON to bench/results."""
     from bench.delay_relay import delayed_ssh  # pylint: disable=import-outside-toplevel
-    opts = {"latency_ms": latency_ms} if latency_ms else {}
-    work.mkdir()
-    with EmulatorProcess(fleet=FLEET, state_dir=work / "state", **opts) as emulator, loopback_sshd(work) as sshd:
+    load_at_start = os.getloadavg()
+    latencies = (0, latency_ms) if latency_ms else (0,)
+    with tempfile.TemporaryDirectory() as temp, \
+            EmulatorProcess(fleet=FLEET, state_dir=Path(temp) / "state") as emulator, \
+            loopback_sshd(Path(temp)) as sshd:
+        work = Path(temp)
         config = work / "ansible.cfg"
         config.write_text("[defaults]\n")
         env = dict(os.environ, **emulator.env(), ANSIBLE_CONFIG=str(config), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_ALICLOUD_TRANSFER_CACHE=str(work / "cache"),
                    ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".build" / "collections"))
         instance_id = emulator.instances()[0]["id"]
-        chosen = [row for row in rows if row != SSH or not isinstance(sshd, str)]
         if isinstance(sshd, str):
             print(f"no ssh row: {sshd}")
-        with delayed_ssh(sshd if not isinstance(sshd, str) else None, latency_ms) as ssh_vars:
-            inventories = {row: write_inventory(work, row, instance_id, ssh_vars) for row in chosen}
-            result = {"tasks": measure_tasks(emulator, env, work, inventories, tasks, repeats)}
-            if not latency_ms and transfer_repeats:
-                result["transfers"] = measure_transfers(emulator, env, work, inventories, transfer_repeats)
-        result["emulator"] = emulator.health()
-    return result
-
-
-def run_session_bench(tasks: int = 4, repeats: int = 3, latency_ms: int = LATENCY_MS, transfer_repeats: int = 2,
-                      rows: t.Sequence[str] = ROWS) -> dict[str, t.Any]:
-    """Without latency (tasks and transfers), then with ``latency_ms`` (tasks); prints the tables and writes
-    the JSON to bench/results."""
-    load_at_start = os.getloadavg()
-    with tempfile.TemporaryDirectory() as temp:
-        base = one_emulator(Path(temp) / "base", 0, tasks, repeats, transfer_repeats, rows)
-        slow = one_emulator(Path(temp) / "latency", latency_ms, tasks, repeats, 0, rows) if latency_ms else None
+        chosen = [row for row in rows if row != SSH or not isinstance(sshd, str)]
+        inventories: dict[tuple[str, int], Path] = {}
+        for latency in latencies:
+            with delayed_ssh(None if isinstance(sshd, str) else sshd, latency) as ssh_vars:
+                inventories.update({(row, latency): write_inventory(work, row, instance_id, ssh_vars, f"-{latency}")
+                                    for row in chosen})
+            # the relay is started by ssh itself (ProxyCommand): the variables outlive the context
+        measured = measure_tasks(emulator, env, work, inventories, tasks, repeats, latencies)
+        transfers = (measure_transfers(emulator, env, work, {row: inventories[row, 0] for row in chosen},
+                                       transfer_repeats) if transfer_repeats else None)
+        profile = emulator.health()
     result = {"benchmark": "session", "tasks": tasks, "repeats": repeats, "latency_ms": latency_ms,
-              "load_at_start": load_at_start, "rows": base["tasks"], "transfers": base.get("transfers"),
-              "latency_rows": slow and slow["tasks"], "emulator": base["emulator"],
+              "load_at_start": load_at_start, "rows": measured[0], "transfers": transfers,
+              "latency_rows": measured.get(latency_ms) if latency_ms else None, "emulator": profile,
               "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print_tasks(f"Session transport beside run_command and ssh, {tasks} tasks per module in each of {repeats} "
-                "interleaved runs, one host, no injected latency", base["tasks"], None, latency_ms)
-    if slow:
-        print_tasks(f"The same under {latency_ms} ms injected latency (every API call, websocket frame and agent "
-                    f"delivery; ssh: each direction through a relay). waits/task: the extra seconds / {latency_ms} ms",
-                    slow["tasks"], base["tasks"], latency_ms)
-    if base.get("transfers"):
-        print_transfers(base["transfers"])
+                "interleaved runs, one host, no injected latency", measured[0], None, latency_ms)
+    if latency_ms:
+        print_tasks(f"The same under {latency_ms} ms injected latency (every API call, session frame to the client and "
+                    f"agent delivery; ssh: the sshd's answers through a relay), interleaved with the rows above. "
+                    f"waits/task: the extra seconds / {latency_ms} ms; first use: a play's first task",
+                    measured[latency_ms], measured[0], latency_ms)
+    if transfers:
+        print_transfers(transfers)
     out = REPO_ROOT / "bench" / "results" / f"session-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out.relative_to(REPO_ROOT)}")
