@@ -403,7 +403,11 @@ class Connection(ConnectionBase):
         return instance_id
 
     def _from_environment(self, option: str) -> bool:
-        return str(self.get_option_and_origin(option)[1]).startswith("env")
+        """Whether ``option`` holds only an environment variable's value (it then yields to the inventory source's
+        credentials). ansible-core 2.17 answers get_option_and_origin from the configuration without the host's
+        variables, so an origin "env" whose value is not the option's own means a host variable set it."""
+        value, origin = self.get_option_and_origin(option)
+        return str(origin).startswith("env") and value == self.get_option(option)
 
     def _connect(self) -> Connection:
         if self._connected:

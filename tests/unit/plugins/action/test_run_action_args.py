@@ -65,7 +65,8 @@ def run(args: dict[str, t.Any], run_once: bool = True, check_mode: bool = False,
     task.run_once = run_once
     task.check_mode = check_mode
     hostvars = dict(hosts or {host: {}})
-    action = run_action.ActionModule(task, Shell(), PlayContext(), DataLoader(), Templar(loader=DataLoader()))
+    action = run_action.ActionModule(task, Shell(), PlayContext(), DataLoader(), Templar(loader=DataLoader()), None)
+    action._load_name = "alicloud.ecs.run"  # what ansible's plugin loader sets on every plugin it loads
     return action.run(task_vars={"inventory_hostname": host, "ansible_play_batch": list(hostvars),
                                  "hostvars": hostvars, **hostvars.get(host, {})})
 
