@@ -37,7 +37,7 @@ class RunStopped(Exception):
     """The run must end now (threshold passed, health check failed, operator said no)."""
 
 
-class Progress:
+class BatchProgress:
     """Counts of a long batch (running, succeeded, failed), at most one line every PROGRESS_EVERY seconds."""
 
     def __init__(self, label: str, clock: t.Callable[[], float] = time.monotonic) -> None:
@@ -55,7 +55,7 @@ class Engine(t.Protocol):
     """What a fleet run asks of whoever runs the commands."""
 
     def rollout(self, kind: str, content: str, batch: list[Target], number: int, concurrency: int,
-                budget: ErrorBudget, progress: Progress) -> dict[str, dict[str, t.Any]]:
+                budget: ErrorBudget, progress: BatchProgress) -> dict[str, dict[str, t.Any]]:
         """Run ``content`` on one batch under ``concurrency`` until it ended or ``budget`` was exceeded (recording
         each failure in it); the results of the hosts that were started (or found not runnable)."""
 
@@ -116,7 +116,7 @@ class ControllerEngine(_Phases):
         return self.phases[kind]
 
     def rollout(self, kind: str, content: str, batch: list[Target], number: int, concurrency: int,
-                budget: ErrorBudget, progress: Progress) -> dict[str, dict[str, t.Any]]:
+                budget: ErrorBudget, progress: BatchProgress) -> dict[str, dict[str, t.Any]]:
         phase = self._phase(kind, content)
         try:
             fleet_runner.run_rollout(phase, batch, number, concurrency, budget, progress=progress)
@@ -144,7 +144,7 @@ class OosEngine(_Phases):
         return self.phases[kind]
 
     def rollout(self, kind: str, content: str, batch: list[Target], number: int, concurrency: int,
-                budget: ErrorBudget, progress: Progress) -> dict[str, dict[str, t.Any]]:
+                budget: ErrorBudget, progress: BatchProgress) -> dict[str, dict[str, t.Any]]:
         phase = self._phase(kind, content)
         try:
             oos_fleet.run_rollout(phase, batch, number, concurrency, budget, progress=progress)
@@ -218,7 +218,7 @@ class FleetRun:
         display.display(f"alicloud.ecs.run: batch {index + 1}/{count}: {len(batch)} instance(s), "
                         f"{self.concurrency} at a time")
         ran = self.engine.rollout("main", self.content, batch, index + 1, self.concurrency, self.budget,
-                                  Progress(f"alicloud.ecs.run: batch {index + 1}/{count}"))
+                                  BatchProgress(f"alicloud.ecs.run: batch {index + 1}/{count}"))
         self.results.update(ran)
         failed = [host for host, item in ran.items() if item["status"] not in DONE]
         down = [host for host, item in ran.items() if item["status"] in (REBOOTED, POWERED_OFF)]

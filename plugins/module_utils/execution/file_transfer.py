@@ -136,7 +136,7 @@ def stored_grains(limit: int) -> int:
     return max(1, (limit - 23) // GRAIN_BYTES)
 
 
-class Progress:
+class TransferProgress:
     """Bytes moved by one transfer, reported through the client's log hook every PROGRESS_BYTES (so a small
     transfer says nothing); safe to add to from several threads."""
 
@@ -167,7 +167,7 @@ def send_chunks(client: CloudClient, instance_id: str, chunks: t.Iterable[Chunk]
     which costs no extra API call (no DescribeSendFileResults round trip). Each call carries its
     own ClientToken, so a retry after a lost response never writes twice.
     """
-    progress = Progress(client, f"sent to {instance_id}")
+    progress = TransferProgress(client, f"sent to {instance_id}")
 
     def send(chunk: Chunk) -> str:
         response = client.call(
@@ -209,7 +209,7 @@ def stage_chunks(client: CloudClient, instance_id: str, chunks: t.Iterable[Chunk
                  parallelism: int = SEND_PARALLELISM) -> list[str]:
     """Start one RunCommand per chunk as ``username`` (see stage_script), ``parallelism`` in flight; returns the
     InvokeIds without waiting for them: the envelope waits for the chunks and reports any that never land."""
-    progress = Progress(client, f"staged on {instance_id}")
+    progress = TransferProgress(client, f"staged on {instance_id}")
 
     def send(chunk: Chunk) -> str:
         invoke_id = run_command(client, [instance_id], stage_script(chunk_dir, chunk), name=name,

@@ -33,7 +33,7 @@ from ..engine.invocation import InstanceResult, InvocationTimeout
 from ..engine.invocations_api import describe_invocation_results, run_command, stop_invocation
 from .exec_errors import RemoteExecError
 from .exec_options import ExecOptions
-from .file_transfer import Progress
+from .file_transfer import TransferProgress
 from .frame import OUTPUT_PAGE_BYTES, Frame, Trailer, decode_frame
 
 # The instance's agent runs 10 tasks at once and queues 50 more (aliyun_assist_client agent/taskengine/
@@ -63,7 +63,7 @@ def read_pages(client: CloudClient, instance_id: str, options: ExecOptions, trai
     pages = trailer.pages
     if pages and not trailer.spool:
         raise RemoteExecError("output was cut by the API but the instance kept no spooled copy")
-    progress = Progress(client, f"read from {instance_id}", trailer.size)
+    progress = TransferProgress(client, f"read from {instance_id}", trailer.size)
     reader = PageReader(client, instance_id, options)
     spool = str(trailer.spool)
     envelope = options.envelope

@@ -63,14 +63,14 @@ class SayingClient:
 def test_a_transfer_reports_progress_every_few_megabytes_from_any_thread() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from ansible_collections.alicloud.ecs.plugins.module_utils.execution.file_transfer import PROGRESS_BYTES, Progress
+    from ansible_collections.alicloud.ecs.plugins.module_utils.execution.file_transfer import PROGRESS_BYTES, TransferProgress
 
     client = SayingClient()
-    progress = Progress(client, "read from i-1", total=10 * PROGRESS_BYTES // 4)
+    progress = TransferProgress(client, "read from i-1", total=10 * PROGRESS_BYTES // 4)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(progress.add, [24576] * (10 * PROGRESS_BYTES // 4 // 24576)))
     assert [level for level, _line in client.lines] == [1, 1]
     assert client.lines[0][1] == "4.2 MB of 10.5 MB read from i-1 so far"
     small = SayingClient()
-    Progress(small, "sent to i-1").add(PROGRESS_BYTES - 1)
+    TransferProgress(small, "sent to i-1").add(PROGRESS_BYTES - 1)
     assert small.lines == []
