@@ -37,7 +37,8 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.services.common_args 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
     RUN_ARGUMENT_SPEC, RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_ONE_OF,
-    PlanError, Target, check_engine, check_pause, chunks, compact_summary, host_outcome, parse_amount, plan_batches,
+    PlanError, Target, check_engine, check_pause, compact_summary, host_outcome, parse_amount, plan_batches,
+    run_command_groups,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.oos_fleet import check_content, groups_of
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
@@ -311,7 +312,7 @@ class ActionModule(ActionBase):
         if args["engine"] == "oos":
             calls = f"at least {len(groups_of(targets))} OOS execution(s)"
         else:
-            calls = f"at least {len(chunks(targets))} RunCommand call(s)"
+            calls = f"at least {len(run_command_groups(targets))} RunCommand call(s)"
         msg = (f"would run {args['command_type']} on {len(targets)} instance(s) in {len(sizes)} batch(es) "
                f"{sizes}, {plan['concurrency']} at a time, stopping once more than {plan['max_errors']} fail; "
                f"{calls}")

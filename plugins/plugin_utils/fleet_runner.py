@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, Json
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
-    DONE, NOT_RUNNABLE, NOT_STOPPED, CommandSpec, ErrorBudget, Rollout, Target, chunks, host_result, run_status,
+    DONE, NOT_RUNNABLE, NOT_STOPPED, CommandSpec, ErrorBudget, Rollout, Target, host_result, run_command_groups,
+    run_status,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.instances import describe_instances
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.interrupts import tracking
@@ -82,7 +83,7 @@ class Phase:
         return [launch.invoke_id for launch in self.launches]
 
     def launch(self, targets: t.Sequence[Target], batch: int) -> None:
-        for group in chunks(targets):
+        for group in run_command_groups(targets):
             self._launch_group(group, batch)
 
     def _launch_group(self, group: list[Target], batch: int) -> None:

@@ -150,7 +150,7 @@ def split_batches(targets: t.Sequence[Target], sizes: t.Sequence[int]) -> list[l
     return batches
 
 
-def chunks(items: t.Sequence[Target], size: int = MAX_PER_CALL) -> list[list[Target]]:
+def run_command_groups(items: t.Sequence[Target], size: int = MAX_PER_CALL) -> list[list[Target]]:
     """Groups of at most ``size`` targets of one region each: one RunCommand per group."""
     by_region: dict[str, list[Target]] = {}
     for item in items:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import (
-    ErrorBudget, PlanError, Rollout, Target, check_pause, chunks, compact_summary, host_outcome, host_result,
-    parse_amount, pause_after, plan_batches, split_batches, summarize,
+    ErrorBudget, PlanError, Rollout, Target, check_pause, compact_summary, host_outcome, host_result,
+    run_command_groups, parse_amount, pause_after, plan_batches, split_batches, summarize,
 )
 
 
@@ -50,11 +50,11 @@ def test_batch_options_are_checked() -> None:
         plan_batches(10, batch_size=[])
 
 
-def test_split_and_chunks_keep_order_region_and_the_100_limit() -> None:
+def test_split_and_run_command_groups_keep_order_region_and_the_100_limit() -> None:
     fleet = targets(250) + targets(30, "cn-shanghai")
     batches = split_batches(fleet, [200, 80])
     assert [len(batch) for batch in batches] == [200, 80]
-    groups = chunks(fleet)
+    groups = run_command_groups(fleet)
     assert [len(group) for group in groups] == [100, 100, 50, 30]
     assert all(len({item.region for item in group}) == 1 for group in groups)
 
