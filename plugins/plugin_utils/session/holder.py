@@ -36,7 +36,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.api.contact import st
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session import wire
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.link import (
-    CommandTimedOut, Link, LinkLost, LinkRefused, WebSocketTransport, ASKED_RATE)
+    CommandTimedOut, Link, LinkLost, WebSocketTransport)
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.remote_helper import bootstrap_command
 
 KEEPALIVE = 60.0  # seconds without input before a no-op (the agent cancels a session after 180 s without)
@@ -75,9 +75,7 @@ class Starter:
             raise Unavailable("StartTerminalSession answered without a WebSocketUrl")
         deadline = time.monotonic() + self.start_timeout
         try:
-            transport = WebSocketTransport(url, token, self.start_timeout)
-            transport.ask_rate(ASKED_RATE)
-            link = Link(transport)
+            link = Link(WebSocketTransport(url, token, self.start_timeout))
             link.start(deadline)
         except LinkLost as error:
             self.end(session_id)
@@ -142,9 +140,12 @@ class Holder:
             self.counters["reconnects"] += 1
 
     def open_first(self) -> None:
+        """The first session; the idle time counts from when it is open (the worker's command comes next)."""
         with self._lock:
             if self.link is None:
                 self._replace()
+        with self._activity_lock:
+            self.last_activity = self.clock()
 
     def execute(self, header: dict[str, t.Any], stdin: bytes) -> tuple[dict[str, t.Any], bytes]:
         """One worker request ("exec"): the answer header and body (stdout then stderr)."""

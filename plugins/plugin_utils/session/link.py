@@ -154,10 +154,14 @@ class Link:
     # --- start ---------------------------------------------------------------------------------------------
 
     def start(self, deadline: float) -> None:
-        """Wait for the bootstrap's marker, send the helper, wait for its framed ready; LinkRefused with the
-        terminal's own words (sudo's or the shell's refusal) when that does not happen by ``deadline``."""
+        """Wait for the bootstrap's marker, ask the agent for its highest output rate, send the helper, wait for
+        its framed ready; LinkRefused with the terminal's own words (sudo's or the shell's refusal) when that does
+        not happen by ``deadline``."""
         seen = self._until_marker(deadline)
         self._buffer = seen
+        ask_rate = getattr(self.transport, "ask_rate", None)
+        if ask_rate is not None:  # only now: the agent drops what comes before its terminal exists
+            ask_rate(ASKED_RATE)
         self._send_raw(rh.program_lines(_helper_source()))
         while True:
             frame = self._next_frame(deadline)

@@ -188,3 +188,36 @@ def test_a_terminal_that_never_shows_the_marker_is_refused_with_its_words() -> N
             pass
     with pytest.raises(session_link.LinkRefused, match="a password is required"):
         session_link.Link(Talker()).start(time.monotonic() + 5)
+
+
+def test_the_rate_is_asked_once_the_terminal_answered_and_before_the_helper_is_sent() -> None:
+    """The agent drops client messages that come before its terminal exists (shell_unix.go
+    InputStreamMessageHandler), so a rate asked at connect time would be lost."""
+    class Recorder:
+        def __init__(self) -> None:
+            self.events: list[str] = []
+            self.output = [rh.armour(rh.REPLY, rh.READY, 0, b'{"version": 1}'), b"motd\r\n" + b"@AC" + b"READY\n"]
+
+        def ask_rate(self, rate: int) -> None:
+            self.events.append(f"rate {rate}")
+
+        def send(self, data: bytes) -> None:
+            self.events.append("program" if data.endswith(b".\n") else "input")
+
+        def receive(self) -> bytes:
+            self.events.append("output")
+            if self.output:
+                return self.output.pop()
+            raise socket.timeout()
+
+        def close(self) -> None:
+            pass
+    transport = Recorder()
+    started = session_link.Link(transport)
+    started.start(time.monotonic() + 5)
+    assert started.helper == {"version": 1}
+    first_rate = transport.events.index(f"rate {session_link.ASKED_RATE}")
+    assert transport.events[:first_rate] == ["output"]
+    assert transport.events[first_rate + 1:].count("rate 4294967295") == 0
+    assert "program" in transport.events[first_rate + 1:]
+    started.close()
