@@ -13,7 +13,7 @@ from .errors import ApiError
 from .protocol import Params
 
 if TYPE_CHECKING:
-    from .services import Services
+    from .handler_context import Services
 
 
 def once(emu: Services, action: str, p: Params, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:

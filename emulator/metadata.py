@@ -19,7 +19,7 @@ from .clock import iso_seconds, parse_timestamp
 from .sts import issue
 
 if TYPE_CHECKING:
-    from .services import Services
+    from .handler_context import Services
 
 CREDENTIALS_PATH = "/latest/meta-data/ram/security-credentials/"
 MAX_TOKEN_TTL = 21600

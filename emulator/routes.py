@@ -12,7 +12,7 @@ from .session import api as session
 from . import sts
 
 if TYPE_CHECKING:
-    from .services import Services
+    from .handler_context import Services
 
 Handler = Callable[["Services", Params], dict[str, Any]]
 

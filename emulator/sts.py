@@ -24,7 +24,7 @@ from .errors import ApiError
 from .protocol import Params
 
 if TYPE_CHECKING:
-    from .services import Services
+    from .handler_context import Services
 
 VERSION = "2015-04-01"
 DEFAULT_ACCOUNT = "1234567890123456"

@@ -16,7 +16,7 @@ from . import validate
 from .models import new_id
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 KEEP_LIMIT = 18432  # Base64 bytes of a kept command (content + parameters for InvokeCommand)
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)

@@ -12,7 +12,7 @@ from . import validate
 from .status import file_batch_status
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 # ⚠ The server's own FileMode check is not documented: the emulator refuses anything but digits at the API
 # (FileMode.Invalid) and leaves the rest to the agent, which takes 3 or 4 octal digits (else the task is Invalid).

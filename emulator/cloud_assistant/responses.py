@@ -14,7 +14,7 @@ from . import commands, frequency, validate
 from .status import COARSE, batch_coarse, batch_status
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 TYPES = ("RunShellScript", "RunBatScript", "RunPowerShellScript")
 REPEAT_MODES = ("Once", "Period", "NextRebootOnly", "EveryReboot", "DryRun")

@@ -11,7 +11,7 @@ from ..pagination import paginate
 from ..protocol import Params
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 PENDING = ("Scheduled", "Executing", "Inquiring")  # what DescribeInstancesFullStatus lists
 STATUS_CODES = {"Pending": 0, "Running": 1, "Starting": 2, "Stopping": 3, "Stopped": 4}  # ⚠ doc: Running=1

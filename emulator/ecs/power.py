@@ -18,7 +18,7 @@ from ..protocol import Params
 from .models import Instances
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 BOOT_LOG_KEEP = 5  # boots whose console lines GetInstanceConsoleOutput shows
 

@@ -15,7 +15,7 @@ from ..protocol import Params
 from .models import render
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 # DescribeInstances filter parameter → record field (exact match)
 EXACT = {"ZoneId": "zone", "VpcId": "vpc_id", "VSwitchId": "vswitch_id", "InstanceType": "instance_type",

@@ -8,7 +8,7 @@ from ..pagination import decode_token, encode_token
 from ..protocol import Params
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 RESOURCE_TYPES = ("instance", "disk", "snapshot", "image", "securitygroup", "volume", "eni", "ddh", "ddhcluster",
                   "keypair", "launchtemplate", "reservedinstance", "snapshotpolicy", "elasticityassurance",

@@ -22,7 +22,7 @@ from .rate import batches, limit
 from .tasks import current_tasks, new_task
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 LOG = logging.getLogger("emulator.oos")
 TERMINAL = ("Success", "Failed", "Cancelled")

@@ -30,7 +30,7 @@ from ..pagination import decode_token, encode_token
 from ..protocol import Params
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 NAME = re.compile(r"^[A-Za-z0-9_/-]{1,180}$")
 RESERVED = ("ALIYUN", "ACS", "ALIBABA", "ALICLOUD", "OOS")

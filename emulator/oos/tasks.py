@@ -18,7 +18,7 @@ from ..pagination import decode_token, encode_token
 from ..protocol import Params
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 
 def new_task(name: str, action: str, *, loop_item: str = "", parent: str = "",

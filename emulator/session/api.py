@@ -12,7 +12,7 @@ from ..protocol import Params
 from .manager import INSTANCE_SESSIONS
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from ..handler_context import Services
 
 COMMAND_LINE_LIMIT = 512
 INSTANCE_LIMIT = 10  # InstanceId.N takes 1 to 10 ids (API reference); the emulator connects one ⚠

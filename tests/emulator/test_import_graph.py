@@ -1,6 +1,6 @@
 """The emulator's modules import each other without a cycle, imports for type checkers included.
 
-app.py assembles the services; the services see it only through the ``services.Services`` protocol, so
+app.py assembles the services; the services see it only through the ``handler_context.Services`` protocol, so
 nothing imports app.py back (server.py, control.py and __main__ sit above it).
 """
 

@@ -1,8 +1,8 @@
-"""What a request handler may touch, as a type: the service modules depend on this, not on app.py.
+"""What a request handler may touch (its context), as a type: the handler modules depend on this, not on app.py.
 
-``app.Emulator`` builds the parts and satisfies this protocol; the handlers of ecs/, cloud_assistant/ and oos/
-(and idempotency, routes, sts, metadata) import only this module, so app.py imports the services it assembles and no service
-imports app.py back, not even for a type checker. The parts are typed by the model modules, which import no
+``app.Emulator`` builds the parts and satisfies this protocol; the handlers of ecs/, cloud_assistant/, oos/ and
+session/ (and idempotency, routes, sts, metadata) import only this module, so app.py imports the parts it assembles
+and no handler imports app.py back, not even for a type checker. The parts are typed by the model modules, which import no
 handler; the two parts whose classes live beside their handlers (power, OOS executions) are typed by the
 calls the handlers make on them.
 """
