@@ -97,9 +97,10 @@ def unarmour(mark, line):
 def bootstrap_command(sudo=False):
     """The CommandLine that starts this helper (see the module's docstring); ``sudo``: through ``sudo -n``
     (the agent never runs a session as root; its ecs-assist-user has passwordless sudo)."""
-    program = ("import sys,tty,zlib,base64 as b;tty.setraw(0);print('" + READY_TEXT[:3] + "'+'" + READY_TEXT[3:]
-               + "',flush=True);exec(zlib.decompress(b.b64decode(''.join(iter(input,'" + PROGRAM_END
-               + "')))),{'__name__':'__main__'})")
+    program = "".join((
+        "import sys,tty,zlib,base64 as b;tty.setraw(0);print('", READY_TEXT[:3], "'+'", READY_TEXT[3:],
+        "',flush=True);exec(zlib.decompress(b.b64decode(''.join(iter(input,'", PROGRAM_END,
+        "')))),{'__name__':'__main__'})"))
     return ("sudo -n " if sudo else "") + 'python3 -c "' + program + '"'
 
 

@@ -14,13 +14,13 @@ from ansible_collections.alicloud.ecs.plugins.plugin_utils.session import frames
 def test_an_input_message_has_the_clients_field_layout() -> None:
     data = frames.encode(frames.Message(frames.INPUT, b"ls\n", sequence=7, created_ms=1700000000123))
     # uint32 LE type, "1.01", u8 0 + no session id, u8 0 + no instance id, u64 LE ms, i64 LE seq, u32 LE length.
-    assert data == (struct.pack("<I", 0) + b"1.01" + b"\x00" + b"\x00" + struct.pack("<Q", 1700000000123)
-                    + struct.pack("<q", 7) + struct.pack("<I", 3) + b"ls\n")
+    assert data == b"".join((struct.pack("<I", 0), b"1.01", b"\x00", b"\x00", struct.pack("<Q", 1700000000123),
+                             struct.pack("<q", 7), struct.pack("<I", 3), b"ls\n"))
 
 
 def test_an_agent_message_with_session_and_instance_ids_decodes() -> None:
-    raw = (struct.pack("<I", 1) + b"1.01" + b"\x05s-abc" + b"\x04i-xy" + struct.pack("<Qq", 1234, -2)
-           + struct.pack("<I", 4) + b"\xff\x00ok")
+    raw = b"".join((struct.pack("<I", 1), b"1.01", b"\x05s-abc", b"\x04i-xy", struct.pack("<Qq", 1234, -2),
+                    struct.pack("<I", 4), b"\xff\x00ok"))
     message = frames.decode(raw)
     assert message == frames.Message(frames.OUTPUT, b"\xff\x00ok", -2, 1234, "s-abc", "i-xy", "1.01")
 

@@ -94,8 +94,8 @@ def test_handshake_messages_ping_and_close() -> None:
         frame = next_frame()
         assert frame.opcode == ws.OP_BINARY
         # A ping between two fragments of a message, then a large message, then a close.
-        connection.sendall(_server_frame(ws.OP_BINARY, b"hel", fin=False) + _server_frame(ws.OP_PING, b"p?")
-                           + _server_frame(ws.OP_CONTINUATION, b"lo " + frame.payload))
+        connection.sendall(b"".join((_server_frame(ws.OP_BINARY, b"hel", fin=False), _server_frame(ws.OP_PING, b"p?"),
+                                     _server_frame(ws.OP_CONTINUATION, b"lo " + frame.payload))))
         pong = next_frame()
         assert (pong.opcode, pong.payload) == (ws.OP_PONG, b"p?")
         connection.sendall(_server_frame(ws.OP_BINARY, b"x" * 1000))
