@@ -157,9 +157,9 @@ def _start_sleeper(channel: SessionChannel, outcome: list) -> threading.Thread:
 
 
 def _sleeper_pid(emulator, instance: str) -> int:
-    found = wait_for(lambda: emulator.exec(instance, "cat /tmp/session-sleeper.pid 2>/dev/null")["stdout"].strip(),
-                     "the sleeper's pid file", timeout=30)
-    return int(found)
+    def written() -> str:
+        return emulator.exec(instance, "cat /tmp/session-sleeper.pid 2>/dev/null")["stdout"].strip()
+    return int(wait_for(written, "the sleeper's pid file", timeout=30))
 
 
 def _gone_on_instance(emulator, instance: str, pid: int) -> bool:
