@@ -10,8 +10,9 @@ one task runs it for the whole batch and returns every host's result at once; so
 that is not among explicit ``instance_ids``/``instance_tags`` targets (localhost, a bastion group), since
 it has no instance of its own to report on — the run still goes out once per batch, shared with the other
 hosts of the batch as above. The documentation lives in
-plugins/modules/run.py; the planning rules in module_utils/fleet.py; the API work in
-plugin_utils/fleet_runner.py. This file only reads the task, asks the operator, and shapes results.
+plugins/modules/run.py; the planning rules in module_utils/services/fleet.py; the API work in
+plugin_utils/fleet_run.py and its engines (fleet_runner.py, module_utils/services/oos_fleet.py).
+This file only reads the task, asks the operator, and shapes results.
 """
 
 from __future__ import annotations

@@ -487,7 +487,7 @@ class Connection(ConnectionBase):
     def _failure(self, error: Exception) -> AnsibleError:
         """UNREACHABLE (AnsibleConnectionFailure) only when nothing could run on the instance; a command
         that ran and failed, timed out or was stopped is the task's failure (AnsibleError), as with ssh.
-        The table is in docs/connection.md; module_utils/reachability decides on the service's codes."""
+        The table is in docs/connection.md; module_utils/execution/reachability decides on the service's codes."""
         message = to_native(error)
         if isinstance(error, CloudError):
             unreachable = api_error_is_unreachable(error)

@@ -56,7 +56,7 @@ class Launch:
     # Each instance's last status that was not an end, and when to give up on those still there after a stop.
     last: dict[str, str] = field(default_factory=dict)
     stop_by: float = float("inf")
-    # While it runs, a SIGINT or SIGTERM to ansible stops it (module_utils/interrupts.py).
+    # While it runs, a SIGINT or SIGTERM to ansible stops it (module_utils/engine/interrupts.py).
     watch: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def __post_init__(self) -> None:
