@@ -25,7 +25,9 @@ How the inventory differs from the sample ``connection_local/test_connection.inv
 * become, which the shared target leaves to each runner, is a second inventory variant: remote user
   ``deploy`` (created on the instance with password-less sudo) with ``ansible_become=true``, so every module,
   copy and fetch of the target runs as root through sudo from a non-root login.
-* the transport (``ansible_alicloud_transport``) is a third axis.
+* the transport (``ansible_alicloud_transport``: ``run_command`` or ``session``) is a third axis; over the session
+  the emulator's counters must show a session started (at most one per inventory host) and no RunCommand,
+  SendFile or result poll at all (the target's files are small: they travel over the session too).
 
 Besides the target's own exit status, a callback (tests/integration/callbacks/result_lines.py) records
 every result, so the test also proves each task of ``test_connection.yml`` ran and succeeded on both hosts
@@ -174,7 +176,7 @@ def check_results(results: list[dict], tasks: list[str], output: str) -> None:
 
 
 @pytest.mark.parametrize("become", [False, True], ids=["no-become", "become"])
-@pytest.mark.parametrize("transport", ["run_command"])
+@pytest.mark.parametrize("transport", ["run_command", "session"])
 def test_ansible_core_connection_target(ansible, emulator, reachable, core_target, tmp_path, transport,
                                         become) -> None:
     """The target passes with pipelining on and off (its two hosts), become on and off, on each transport."""
@@ -192,8 +194,10 @@ def test_ansible_core_connection_target(ansible, emulator, reachable, core_targe
     check_results(results, target_tasks(core_target), output)
     counters = emulator.counters()
     print(f"{transport} {'become' if become else 'no become'}: API calls {counters}")
-    if transport == "session":
-        assert counters.get("StartTerminalSession", 0) >= 1, counters
+    if transport == "session":  # at most one session per inventory host, and no task went the RunCommand way
+        assert 1 <= counters.get("StartTerminalSession", 0) <= len(HOSTS), counters
+        assert not any(counters.get(action) for action in ("RunCommand", "SendFile", "DescribeInvocationResults")), \
+            counters
         assert "transport=session is not available" not in output, output  # the fallback's warning
     else:
         assert counters.get("RunCommand", 0) > 0 and not counters.get("StartTerminalSession"), counters

@@ -44,8 +44,8 @@ class CallbackModule(CallbackBase):
         self._write({"playbook": self._playbook, "event": "start"})
 
     def _add(self, outcome: str, result) -> None:
-        self._write({"playbook": self._playbook, "task": result.task_name,
-                     "host": (getattr(result, "host", None) or result._host).get_name(),  # ansible-core < 2.19: _host only
+        host = getattr(result, "host", None) or result._host  # ansible-core < 2.19: _host only
+        self._write({"playbook": self._playbook, "task": result.task_name, "host": host.get_name(),
                      "outcome": outcome, "msg": str(result._result.get("msg", ""))[:2000]})
 
     def v2_runner_on_ok(self, result) -> None:
