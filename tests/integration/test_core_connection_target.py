@@ -90,7 +90,7 @@ def unpack_target(sdist: Path, dest: Path) -> None:
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".unpack-"))
     with tarfile.open(sdist) as archive:
         for member in archive.getmembers():
-            top, _sep, inner = member.name.partition("/")
+            _top, _sep, inner = member.name.partition("/")
             if not member.isfile() or not inner.startswith(TARGET + "/"):
                 continue
             relative = Path(inner[len(TARGET) + 1:])
