@@ -236,7 +236,7 @@ def main() -> int:
     parser.add_argument("--fleet-connection-sizes", type=sizes_arg, default=[10, 100, 1000],
                         help="the counts also run host by host over the connection (forks=50)")
     parser.add_argument("--session-latency-ms", type=int, default=LATENCY_MS,
-                        help="injected latency of the session benchmark's second pass (bench/session.py; 0: none)")
+                        help="injected latency of the session benchmark's latency rows (bench/session.py; 0: none)")
     parser.add_argument("--resilience-forks", type=int, default=50,
                         help="forks (= hosts) of the 5 MB fan-in rows of bench/resilience.py; 0 skips them")
     args = parser.parse_args()

@@ -265,7 +265,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=4, help="timed tasks per module in each run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per row, interleaved")
     parser.add_argument("--latency-ms", type=int, default=LATENCY_MS,
-                        help="injected latency of the second pass (0: none)")
+                        help="injected latency of the latency rows (0: none)")
     parser.add_argument("--transfer-repeats", type=int, default=2, help="runs of the transfer rows (0: none)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
     args = parser.parse_args()
