@@ -11,8 +11,8 @@ every read of a round carries the round's tag, and one poll by that tag collects
 them. Two rounds are under way at once (one starting while the other is collected), so at most
 ``2 * ROUND_PAGES`` reads run on the instance together. Rounds start their reads one at a time: two
 rounds that started together would also wait together, and nothing would be sent while both wait; kept
-apart, one round's wait passes while the other starts (a 20 MB fetch measured 2.3 or 3.1 MB/s, depending on
-how the two rounds happened to fall, before; about 3.0 every time after).
+apart, one round's wait passes while the other starts, and a large fetch's rate no longer depends on how
+the two rounds happen to fall.
 
 Pages are removed a round at a time: one read of round ``k`` also removes the pages of round ``k - 2``,
 which has been collected before round ``k`` starts, and the reads of the last two rounds remove their
