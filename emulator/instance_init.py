@@ -3,7 +3,7 @@
 The init reaps orphans like any PID 1, and does the agent's file work from inside the instance: saving
 a RunCommand script (user and working directory checked first) and writing a SendFile file (owner,
 group, mode, as the agent does it). Entering the instance with nsenter and a shell script for each of
-those cost nine processes per call and capped SendFile at about 50 calls a second on a 2-core machine;
+those cost nine processes per call and capped SendFile's rate;
 a request to the init costs none. Requests come on stdin, one JSON line followed by ``size`` bytes;
 each answer is one line on stdout: OK or the documented error code (docs/api-contract.md#per-instance-error-codes, #sendfile).
 

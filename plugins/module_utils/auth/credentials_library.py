@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The bridge to the ``alibabacloud-credentials`` library, which makes the STS calls and runs External commands.
 
-The library is imported only when a source needs it (it takes 0.4 s to load); this module turns its results
+The library is imported only when a source needs it (it is slow to load); this module turns its results
 into our ``Credential`` and its failures into messages that name the role and the service's code, never a
 key, token or signed URL. It also presents one of our providers to the library as the base of an assumed role.
 """
