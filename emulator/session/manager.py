@@ -61,6 +61,8 @@ class Sessions:
         self.lookup = lookup
         self.options = options
         self.faults = faults
+        if options.session_manager not in ("on", "off"):
+            raise ValueError(f"session_manager must be on or off, not {options.session_manager!r}")
         self.endpoint = "ws://127.0.0.1:0"  # set by the HTTP server once it is bound
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()

@@ -145,7 +145,7 @@ class Terminal:
         does; OSError once the terminal is closed."""
         view = memoryview(data)
         while view:
-            select.select([], [self.master], [], 0.2)
+            wait_for(self.master, select.POLLOUT, 0.2)
             with self._lock:
                 if self._closed:
                     raise OSError("the terminal is closed")
@@ -157,10 +157,7 @@ class Terminal:
     def read(self, size: int, wait: float) -> bytes | None:
         """Up to ``size`` bytes; b"" once the terminal is closed on either side (the agent's read error ends
         its pump), None when nothing came within ``wait`` seconds."""
-        try:
-            select.select([self.master], [], [], wait)
-        except (OSError, ValueError):
-            return b""
+        wait_for(self.master, select.POLLIN, wait)
         with self._lock:
             if self._closed:
                 return b""
@@ -189,6 +186,17 @@ class Terminal:
                 os.close(self.master)
             except OSError:
                 pass
+
+
+def wait_for(fd: int, events: int, seconds: float) -> None:
+    """Until ``fd`` is ready or ``seconds`` pass (poll, not select: an emulator serving thousands of connections
+    has descriptors above select's 1,024). A closed descriptor just returns: the caller checks under its lock."""
+    poller = select.poll()
+    poller.register(fd, events)
+    try:
+        poller.poll(seconds * 1000)
+    except OSError:
+        pass
 
 
 def session_of(pid: int) -> int | None:
