@@ -243,16 +243,21 @@ class SessionChannel:
             os.close(lock)  # closing the descriptor lets go of its flock
         return self._sock
 
-    def _config(self, path: str) -> dict[str, t.Any]:
-        settings = self.client.settings
+    @staticmethod
+    def _run_of() -> list[t.Any]:
+        """[pid, start time] of the ansible run this worker belongs to (outside ansible: the parent process)."""
         run = run_of(os.getpid())
         parent = run if run is not None else os.getppid()
+        return [parent, start_time(parent)]
+
+    def _config(self, path: str) -> dict[str, t.Any]:
+        settings = self.client.settings
         return {
             "socket": path, "instance_id": self.instance_id, "region": self.region, "username": self.username,
             "endpoint": settings.endpoint, "connect_timeout": settings.connect_timeout,
             "read_timeout": settings.read_timeout, "retry_budget": settings.retry_budget,
             "credential": settings.credentials.current().to_json(), "idle_seconds": self.idle_seconds,
-            "start_timeout": self.start_timeout, "parent": [parent, start_time(parent)],
+            "start_timeout": self.start_timeout, "parent": self._run_of(),
             "keepalive": self.keepalive_seconds, "max_age": self.max_age_seconds,
         }
 
@@ -280,6 +285,7 @@ class SessionChannel:
         for _attempt in range(ATTEMPTS):
             sock = self._holder()
             header["credential"] = self.client.settings.credentials.current().to_json()
+            header["run"] = self._run_of()
             try:
                 wire.send(sock, header, body)
                 first, _none = wire.receive(sock, time.monotonic() + self.start_timeout + ANSWER_MARGIN)

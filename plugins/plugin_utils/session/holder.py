@@ -17,7 +17,9 @@ over the one session (several at once: async tasks), and:
   no command is in flight on it; a command in flight when the channel drops is answered "lost" and never sent
   again (its outcome is unknown);
 * ends the session (EndTerminalSession) and exits after ``idle_seconds`` without a request, or as soon as the
-  ansible process that started it is gone (its pid and start time, so a reused pid is not taken for it).
+  ansible run that started it is gone (the main process's pid and start time, so a reused pid is not taken for
+  it) and no command is in flight; a second run with the same key (two plays at once) that sent a command keeps
+  it until that run is gone too.
 """
 
 from __future__ import annotations
@@ -100,7 +102,9 @@ class Holder:
                  keepalive: float = KEEPALIVE) -> None:
         self.starter = starter
         self.idle_seconds = idle_seconds
-        self.parent = parent
+        # The ansible runs using this holder (pid -> start time): the one that started it, and any other run's
+        # worker that sent a command (two plays at once with the same key share the holder).
+        self.runs: dict[int, str] = {parent[0]: parent[1]} if parent is not None else {}
         self.clock = clock
         self.max_age = max_age
         self.keepalive = keepalive
@@ -108,7 +112,7 @@ class Holder:
         self.session_id = ""
         self.counters = {"starts": 0, "reconnects": 0, "lost": 0, "commands": 0, "keepalives": 0}
         self._lock = threading.Lock()
-        self._active = 0
+        self.active = 0
         self._activity_lock = threading.Lock()
         self.last_activity = clock()
         self.stopping = False
@@ -172,12 +176,12 @@ class Holder:
 
     def _begin(self) -> None:
         with self._activity_lock:
-            self._active += 1
+            self.active += 1
             self.last_activity = self.clock()
 
     def _end(self) -> None:
         with self._activity_lock:
-            self._active -= 1
+            self.active -= 1
             self.last_activity = self.clock()
 
     def stats(self) -> dict[str, t.Any]:
@@ -192,13 +196,29 @@ class Holder:
         """Why the holder should end now (None: keep going)."""
         if self.stopping:
             return "asked to close"
-        if self.parent is not None and self.parent[1] != "0" and start_time(self.parent[0]) != self.parent[1]:
-            return f"the ansible process {self.parent[0]} that started it is gone"
         with self._activity_lock:
-            idle = not self._active and self.clock() - self.last_activity >= self.idle_seconds
+            gone = self._runs_gone()
+            if gone:
+                return gone
+
+            idle = not self.active and self.clock() - self.last_activity >= self.idle_seconds
         if idle:
             return f"idle for {self.idle_seconds:g} s"
         return None
+
+    def join_run(self, run: t.Sequence[t.Any] | None) -> None:
+        """A worker of ``run`` ([pid, start time]) uses this holder: it stays while that run lives too."""
+        if run and len(run) == 2:
+            with self._activity_lock:
+                self.runs[int(run[0])] = str(run[1])
+
+    def _runs_gone(self) -> str | None:
+        """Why to stop because the ansible runs are over: every run using the holder is gone (pid and start time)
+        and no command is in flight. Runs whose start time could not be read are not watched."""
+        watched = {pid: started for pid, started in self.runs.items() if started != "0"}
+        if not watched or self.active or any(start_time(pid) == started for pid, started in watched.items()):
+            return None
+        return f"the ansible run(s) that used it ended (process {', '.join(map(str, sorted(watched)))})"
 
     def keep_alive(self) -> None:
         """A no-op through the helper when nothing was sent for ``keepalive`` seconds (in a thread of its own)."""
@@ -275,6 +295,7 @@ def _dispatch(holder: Holder, connection: socket.socket, header: dict[str, t.Any
         if holder.closing or holder.why_stop() is not None:
             return {"ok": False, "error": "retry", "reason": "the session holder is closing"}, b""
         _renew(holder, header.get("credential"))
+        holder.join_run(header.get("run"))
         wire.send(connection, {"taken": True})
         return holder.execute(header, body)
     if operation == "stats":

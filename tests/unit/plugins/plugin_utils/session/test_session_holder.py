@@ -159,13 +159,21 @@ def test_idle_and_parent_exit() -> None:
     clock.now += 61
     assert holder.why_stop() == "idle for 60 s"
     holder.last_activity = clock.now
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    holder.parent = (child.pid, start_time(child.pid))
+    first, second = (subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) for _n in range(2))
+    holder.runs = {first.pid: start_time(first.pid)}
+    holder.join_run([second.pid, start_time(second.pid)])  # a worker of another run sent a command
     assert holder.why_stop() is None
-    child.kill()
-    child.wait()
-    assert holder.why_stop() == f"the ansible process {child.pid} that started it is gone"
-    holder.parent = None
+    first.kill()
+    first.wait()
+    assert holder.why_stop() is None  # the other run still uses it
+    second.kill()
+    second.wait()
+    holder.active = 1  # a command in flight finishes first
+    assert holder.why_stop() is None
+    holder.active = 0
+    pids = ", ".join(map(str, sorted((first.pid, second.pid))))
+    assert holder.why_stop() == f"the ansible run(s) that used it ended (process {pids})"
+    holder.runs = {}
     holder.stopping = True
     assert holder.why_stop() == "asked to close"
 
