@@ -2,7 +2,7 @@
 and caches; without the instance role's permission the task fails naming it.
 
 The agent facts the emulator follows (resolution of {{oos-secret:…}} with EnableParameter, deletion of the script
-copy, the Invalid outcomes) are cited in tests/emulator/test_oos_parameters.py.
+copy, the Invalid outcomes) are cited in tests/emulator/oos/test_oos_parameters.py.
 """
 
 from __future__ import annotations
