@@ -88,15 +88,19 @@ def test_session_manager_switch(api: Callable[..., dict[str, Any]], start: Calla
         == ("MissingParameter", 400)
 
 
-def test_cli_flag_turns_session_manager_off() -> None:
-    """``--session-manager off`` (python -m emulator serve/run): StartTerminalSession is refused from the start."""
+def test_cli_flags() -> None:
+    """``--session-manager off`` (python -m emulator serve/run): StartTerminalSession is refused from the start;
+    ``--latency-ms`` is the latency the faults show, also after a reset."""
     from aliyunsdkcore.client import AcsClient
     from emulator_helpers import FLEET, KEY_ID, SECRET, sdk_call
-    with EmulatorProcess(fleet=FLEET, session_manager="off") as other:
+    with EmulatorProcess(fleet=FLEET, session_manager="off", latency_ms=40) as other:
         client = AcsClient(KEY_ID, SECRET, REGION, proxy={"http": "", "https": ""})
         iid = other.instance_id("web-1")
         assert refused(lambda: sdk_call(client, other.endpoint, "StartTerminalSession", RegionId=REGION,
                                         **{"InstanceId.1": iid})) == ("InvalidOperation.SessionManagerDisabled", 403)
+        assert other.control("GET", "faults")["latency_ms"] == 40  # --latency-ms sets the model's latency
+        other.reset()
+        assert other.control("GET", "faults")["latency_ms"] == 40  # and a reset goes back to it
 
 
 def test_websocket_needs_the_token(start: Callable[..., dict[str, Any]]) -> None:

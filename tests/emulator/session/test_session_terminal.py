@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ws_client import CLOSE, INPUT, OUTPUT, SET_SIZE, STATUS
+from ws_client import CLOSE, INPUT, OUTPUT, SET_SIZE, STATUS, client_message
 
 from emulator.testing import EmulatorProcess, wait_for
 
@@ -222,3 +222,20 @@ def test_input_before_the_terminal_is_dropped(emu: EmulatorProcess, connect: Cal
     client.send(INPUT, b"echo la''te\n")
     out = client.read_until(b"late\r\n")
     assert b"early" not in out
+
+
+def test_large_fragmented_and_malformed_client_messages(connect: Callable[..., Any]) -> None:
+    """RFC 6455 on the server side: a 70,000-byte input (64-bit length) reaches the terminal whole, past its full
+    buffer; a message in three fragments is one message; a message shorter than the client's header is ignored
+    and the session goes on."""
+    _body, client = connect(CommandLine="sh -c 'stty raw -echo; head -c 70000 | wc -c; cat'")
+    client.send(INPUT, b"q" * 70000)
+    assert b"70000" in client.read_until(b"70000")
+    whole = client_message(INPUT, b"frag" + b"ment" + b"ed|")
+    client.send_frame(0x2, whole[:10], fin=False)
+    client.send_frame(0x0, whole[10:20], fin=False)
+    client.send_frame(0x0, whole[20:], fin=True)
+    assert b"fragmented|" in client.read_until(b"fragmented|")
+    client.send_frame(0x2, b"\x00\x01")
+    client.send(INPUT, b"after|")
+    assert b"after|" in client.read_until(b"after|")

@@ -84,11 +84,11 @@ class Client:
         data, self.buffer = self.buffer[:size], self.buffer[size:]
         return data
 
-    def send_frame(self, opcode: int, payload: bytes) -> None:
-        """A masked frame (clients must mask, RFC 6455 §5.3)."""
+    def send_frame(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+        """A masked frame (clients must mask, RFC 6455 §5.3); ``fin=False`` starts or continues a fragmented one."""
         mask = os.urandom(4)
         size = len(payload)
-        head = bytes([0x80 | opcode])
+        head = bytes([(0x80 if fin else 0) | opcode])
         if size < 126:
             head += bytes([0x80 | size])
         elif size < 65536:
