@@ -296,3 +296,14 @@ def test_a_session_near_its_cap_is_replaced_between_commands(emulator, channels,
     after = channel.stats()
     assert after["session_id"] != first["session_id"]
     assert after["counters"] == dict(after["counters"], starts=2, reconnects=1, lost=0)
+
+
+def test_a_terminal_that_cannot_start_the_helper_is_unavailable(emulator, channels, instance) -> None:
+    # The agent fails the session when the RunAs user does not exist (shell_unix.go StartPty): the helper never
+    # says it is ready, as when python3 or sudo is missing.
+    channel = channels(instance, "no-such-user")
+    started = time.monotonic()
+    with pytest.raises(SessionUnavailable, match="before its helper started") as raised:
+        channel.exec("true")
+    assert "OpenPtyFailed" in raised.value.reason or "does not exist" in raised.value.reason
+    assert time.monotonic() - started < 15

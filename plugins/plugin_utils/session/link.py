@@ -162,7 +162,7 @@ class Link:
         ask_rate = getattr(self.transport, "ask_rate", None)
         if ask_rate is not None:  # only now: the agent drops what comes before its terminal exists
             ask_rate(ASKED_RATE)
-        self._send_raw(rh.program_lines(_helper_source()))
+        self._send_raw(rh.program_lines(helper_source()))
         while True:
             frame = self._next_frame(deadline)
             if frame is not None and frame[0] == rh.READY:
@@ -360,7 +360,7 @@ def _said(seen: bytes) -> str:
 _SOURCE: list[str] = []
 
 
-def _helper_source() -> str:
+def helper_source() -> str:
     """remote_helper.py as it is on disk (it runs as the program on the instance)."""
     if not _SOURCE:
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "remote_helper.py")

@@ -3,6 +3,7 @@ machine: the same bootstrap command line the agent would run, the same raw mode,
 
 from __future__ import annotations
 
+import ast
 import os
 import pty
 import select
@@ -221,3 +222,10 @@ def test_the_rate_is_asked_once_the_terminal_answered_and_before_the_helper_is_s
     assert transport.events[first_rate + 1:].count("rate 4294967295") == 0
     assert "program" in transport.events[first_rate + 1:]
     started.close()
+
+
+def test_the_helper_parses_as_python_3_6() -> None:
+    """It runs on the instance's python3, which may be as old as 3.6 (the oldest python3 of supported images)."""
+    source = session_link.helper_source()
+    ast.parse(source, feature_version=(3, 6))
+    assert "from __future__ import annotations" not in source
