@@ -5,6 +5,8 @@
 #   make test        lint, ansible-test sanity, then ONE pytest run over tests/unit, tests/emulator
 #                    and tests/integration; pytest's summary line is the last thing printed. A failing
 #                    step does not stop the later ones, but any failure makes the target fail.
+#   make test-fast   the same pytest run without the tests marked slow (the 10,000- and 1,000-instance
+#                    scale runs, the 100 MB transfer), for local loops; no lint or sanity. CI runs everything.
 #   make demo        the walking skeleton: emulator with the demo fleet + playbooks/demo.yml
 #   make test-matrix sanity, unit tests and the end-to-end smoke on every supported ansible-core line,
 #                    each in its own .venv-<line> (MATRIX_LINES="2.17" for some lines only)
@@ -71,10 +73,11 @@ endif
 # Pass an explicit interpreter choice through to scripts/venv.
 export PYTHON
 
-.PHONY: help venv collection system-deps lint sanity unit emulator-tests integration test test-matrix demo bench clean distclean
+.PHONY: help venv collection system-deps lint sanity unit emulator-tests integration test test-fast test-matrix demo bench
+.PHONY: clean distclean
 
 help:
-	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 venv:
 	@scripts/venv "$(VENV)" $(REQUIREMENTS)
@@ -126,6 +129,10 @@ test: venv collection system-deps
 	rc=0; scripts/run-pytest $(wildcard $(TEST_DIRS)) -- $(PYTEST_PARALLEL) $(PYTEST_ARGS) || rc=$$?; \
 	if [[ -n "$$failed" && $$rc -eq 0 ]]; then rc=1; fi; \
 	exit $$rc
+
+# The same pytest run without the tests marked slow (pytest.ini registers the marker); `make test` and CI run them.
+test-fast: venv collection system-deps
+	@scripts/run-pytest $(wildcard $(TEST_DIRS)) -- -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # The emulator runs from .venv; each line's tests run from its own .venv-<line> (scripts/test-matrix).
 test-matrix: venv collection system-deps

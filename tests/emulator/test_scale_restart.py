@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aliyunsdkcore.client import AcsClient
 from emulator_helpers import FLEET, KEY_ID, SECRET, output, sdk_call, wait_result
 
@@ -22,6 +23,7 @@ def api_for(emu: EmulatorProcess) -> Api:
     return call
 
 
+@pytest.mark.slow
 def test_ten_thousand_instances(tmp_path: Path) -> None:
     fleet = {**FLEET, "instances": [{"name": "node", "region": "cn-shanghai", "count": 10000},
                                     {"name": "probe", "region": "cn-hangzhou"}]}

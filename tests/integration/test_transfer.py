@@ -35,6 +35,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.slow
 def test_100_mb_put_and_fetch_round_trip(ansible, emulator, target, tmp_path) -> None:
     instance_id, inventory = target
     source, fetched = tmp_path / "big.bin", tmp_path / "fetched.bin"

@@ -23,6 +23,7 @@ from emulator.testing import EmulatorProcess, wait_for
 
 from fleet_helpers import CALLBACKS, FLEETS, fleet_play, own_fact_task
 
+pytestmark = pytest.mark.slow  # every test here runs on the 1,000-instance fleet
 RUN = "fleet run"
 MAX_CALLS = 20
 SHAPE = {"status", "exit_code", "output", "dropped", "error_code", "error_info", "invoke_id", "instance_id", "region",

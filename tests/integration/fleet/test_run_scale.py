@@ -13,6 +13,7 @@ from emulator.testing import EmulatorProcess
 
 from fleet_helpers import FLEETS, fleet_play, own_fact_task
 
+pytestmark = pytest.mark.slow
 RUN = "fleet run"
 # RunCommand is exact (10, below); the looks at the results follow how long 1,000 runs take, which a loaded
 # machine stretches (26 and 30 calls seen at load 15-20, 12 looks on an idle one): the bound says "a few dozen",
