@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, overload
 
 from ..clock import iso_minutes
-from ..fleet import AGENT_STATES, INSTANCE_STATUSES, expand, normalize_instance
+from ..fleet import AGENT_STATES, INSTANCE_STATUSES, expand
 from ..store import Store
 
 
@@ -106,10 +106,6 @@ class Instances:
     def set_init(self, instance_id: str, pid: int | None, started: str | None) -> None:
         """Persist the init pid so a later emulator process can clean it up."""
         self.store.execute("UPDATE instances SET init_pid=?, init_start=? WHERE id=?", (pid, started, instance_id))
-
-    def normalise(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """Validate a single fleet-shaped entry against the configured regions."""
-        return normalize_instance(entry, self.regions)
 
 
 class RegionView(Sequence[dict[str, Any]]):
