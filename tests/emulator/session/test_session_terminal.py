@@ -228,7 +228,8 @@ def test_large_fragmented_and_malformed_client_messages(connect: Callable[..., A
     """RFC 6455 on the server side: a 70,000-byte input (64-bit length) reaches the terminal whole, past its full
     buffer; a message in three fragments is one message; a message shorter than the client's header is ignored
     and the session goes on."""
-    _body, client = connect(CommandLine="sh -c 'stty raw -echo; head -c 70000 | wc -c; cat'")
+    _body, client = connect(CommandLine="sh -c 'stty raw -echo; echo raw; head -c 70000 | wc -c; cat'")
+    client.read_until(b"raw")  # before it, the terminal is in line mode (lines of at most 4,096 bytes)
     client.send(INPUT, b"q" * 70000)
     assert b"70000" in client.read_until(b"70000")
     whole = client_message(INPUT, b"frag" + b"ment" + b"ed|")
