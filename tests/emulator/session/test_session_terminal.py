@@ -73,7 +73,7 @@ def test_echo_and_exit_ends_the_session(connect: Callable[..., Any], api: Callab
 def test_chunks_are_cut_at_utf8_boundaries(emu: EmulatorProcess, connect: Callable[..., Any]) -> None:
     """shell.go processStdoutData: at most 1,024 bytes read per chunk, an incomplete UTF-8 sequence at the end waits
     for the next read: 1,023 ASCII bytes then a 3-byte character give a first chunk of exactly 1,023 bytes."""
-    emu.control("PATCH", "options", {"session_start_delay": 0.5})  # all output is in the terminal before a read
+    emu.control("PATCH", "options", {"session_start_delay": 1.5})  # all output is in the terminal before a read
     text = "a" * 1023 + "€" * 700 + "end"
     code = "import sys; sys.stdout.buffer.write(('a' * 1023 + chr(8364) * 700 + 'end').encode()); sys.stdout.flush()"
     _body, client = connect(CommandLine=python_line(code))
