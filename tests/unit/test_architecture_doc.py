@@ -9,7 +9,8 @@ checked both ways:
   emulator/ (``fleet_share.Gathering``, ``client.CloudClient.call``) as a module plus names defined in it;
 - every file of plugins/ (``__init__.py`` aside) must be named in a way that points at it alone: ``remote_exec``
   does, ``errors`` does not (api/ and auth/ both have one) and needs its directory (``api/errors.py``);
-- every top-level file and subpackage of emulator/ must be named by its path from the root (``emulator/agent.py``).
+- every top-level file and subpackage of emulator/ must be named by its path from the root (``emulator/agent.py``);
+- the layers diagram says what each layer of module_utils may import exactly as test_layers.py's ALLOWED does.
 
 Names are read from backticked spans in the text and from the tokens of fenced blocks (diagrams) that hold a
 ``/``, a ``.`` or a ``_``; a path anywhere in the text that starts with a top directory is read too.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.util
 import re
 from pathlib import Path
 
@@ -182,6 +184,26 @@ def test_every_part_of_the_emulator_is_listed() -> None:
     unlisted = sorted(name for name in (str(path.relative_to(ROOT)) for path in parts)
                       if not any(token == name or token.startswith(name + "/") for token in tokens))
     assert unlisted == [], "docs/architecture.md does not list:\n" + "\n".join(unlisted)
+
+
+def doc_layer_rules(text: str) -> dict[str, set[str]]:
+    """The layers diagram's ``services/  ──may import──>  execution/ engine/ ...`` lines (``auth/`` alone: nothing)."""
+    rules: dict[str, set[str]] = {}
+    rule = re.compile(r"^\s*(?:module_utils/)?\s*(\w+)/\s+(?:──may import──>\s+(.*)|\(imports no other layer\))$")
+    for line in text.splitlines():
+        found = rule.match(line)
+        if found:
+            rules[found.group(1)] = set(re.findall(r"(\w+)/", found.group(2) or ""))
+    return rules
+
+
+def test_the_layer_rules_are_the_tested_ones() -> None:
+    """The page's table of what each layer may import is test_layers.py's ALLOWED, no more and no less."""
+    spec = importlib.util.spec_from_file_location(
+        "architecture_layers", ROOT / "tests" / "unit" / "plugins" / "module_utils" / "test_layers.py")
+    layers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(layers)
+    assert doc_layer_rules(DOC.read_text(encoding="utf-8")) == layers.ALLOWED
 
 
 def test_the_checks_catch_what_they_are_for() -> None:
