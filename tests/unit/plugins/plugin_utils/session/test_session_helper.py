@@ -21,7 +21,10 @@ from ansible_collections.alicloud.ecs.plugins.plugin_utils.session import remote
 
 
 class PtyTransport:
-    """The terminal the agent would give: the bootstrap command on a pty, its master as the byte stream."""
+    """The terminal the agent would give: the bootstrap command on a pty, its master as the byte stream.
+
+    The master is closed under the reader's lock: a descriptor closed while a reader still selects on it may be
+    reused by the next test's terminal, whose output that reader would then swallow."""
 
     def __init__(self) -> None:
         master, slave = pty.openpty()
@@ -30,27 +33,30 @@ class PtyTransport:
         os.close(slave)
         self.master = master
         self.closed = False
+        self.lock = threading.Lock()
 
     def send(self, data: bytes) -> None:
         os.write(self.master, data)
 
     def receive(self) -> bytes:
-        if self.closed or not select.select([self.master], [], [], 0.2)[0]:
+        with self.lock:
             if self.closed:
                 raise session_link.LinkLost("closed")
-            raise socket.timeout()
-        try:
-            data = os.read(self.master, 1024)
-        except OSError:
-            data = b""
+            if not select.select([self.master], [], [], 0.2)[0]:
+                raise socket.timeout()
+            try:
+                data = os.read(self.master, 1024)
+            except OSError:
+                data = b""
         if not data:
             raise session_link.LinkLost("the terminal ended")
         return data
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            os.close(self.master)
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                os.close(self.master)
 
 
 @pytest.fixture
