@@ -155,6 +155,9 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.engine.oos_parameters
     MAX_DESCRIPTION, check_name, check_value, create, delete, get, update,
 )
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.resource_state import (
+    STATE_OPTION, api_tags, converge,
+)
 
 HIDDEN = "(hidden)"
 HIDDEN_CHANGED = "(hidden, changed)"
@@ -183,11 +186,6 @@ def shown(item: dict[str, t.Any] | None) -> dict[str, t.Any]:
             "created": item.get("CreatedDate", ""), "updated": item.get("UpdatedDate", "")}
 
 
-def wanted_tags(params: dict[str, t.Any]) -> dict[str, str] | None:
-    tags = params["tags"]
-    return None if tags is None else {str(key): str(value) for key, value in tags.items()}
-
-
 def changes(current: dict[str, t.Any], params: dict[str, t.Any]) -> dict[str, t.Any]:
     """What an update must send (Value, Description, Tags), only what differs."""
     out: dict[str, t.Any] = {}
@@ -195,7 +193,7 @@ def changes(current: dict[str, t.Any], params: dict[str, t.Any]) -> dict[str, t.
         out["value"] = params["value"]
     if params["description"] is not None and params["description"] != current.get("Description", ""):
         out["description"] = params["description"]
-    tags = wanted_tags(params)
+    tags = api_tags(params["tags"])
     if tags is not None and tags != dict(current.get("Tags") or {}):
         out["tags"] = tags
     return out
@@ -223,7 +221,7 @@ def apply(module: CloudModule, current: dict[str, t.Any] | None) -> tuple[dict[s
     if current is None:
         extra = {"key_id": params["key_id"]} if secret else {}
         create(client, secret, name, params["value"], description=params["description"],
-               tags=wanted_tags(params), **extra)
+               tags=api_tags(params["tags"]), **extra)
     else:
         update(client, secret, name, **delta)
     return {"changed": True, "parameter": shown(get(client, secret, name, with_value=False))}, delta
@@ -248,25 +246,16 @@ def main() -> None:
             "description": {"type": "str"},
             "tags": {"type": "dict"},
             "key_id": {"type": "str"},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "state": STATE_OPTION,
         },
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        check(params)
-    except ValueError as error:
-        module.fail_json(msg=str(error))
-    with module.failures():
-        secret = params["type"] == "Secret"
-        current = get(module.client, secret, params["name"], with_value=params["state"] == "present")
-        try:
-            result, delta = apply(module, current)
-        except ValueError as error:
-            module.fail_json(msg=str(error))
-    if module._diff:
-        result["diff"] = diff(params, current, result, delta)
-    module.exit_json(**result)
+    secret = params["type"] == "Secret"
+    converge(module, prepare=lambda: check(params),
+             read=lambda: get(module.client, secret, params["name"], with_value=params["state"] == "present"),
+             apply=lambda current, _checked: apply(module, current),
+             diff=lambda current, _checked, result, delta: diff(params, current, result, delta))
 
 
 if __name__ == "__main__":

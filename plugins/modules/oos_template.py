@@ -127,9 +127,18 @@ template:
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import Json
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.resource_state import (
+    STATE_OPTION, api_tags, converge,
+)
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.oos import (
     check_template_name, get_template, parse_template, template_yaml,
 )
+
+
+def prepare(module: CloudModule) -> tuple[dict | None, str | None]:
+    """Every local rule, naming the option, before any API call; then what desired_content says."""
+    check_template_name(module.params["name"], own=True)
+    return desired_content(module)
 
 
 def desired_content(module: CloudModule) -> tuple[dict | None, str | None]:
@@ -153,10 +162,8 @@ def desired_content(module: CloudModule) -> tuple[dict | None, str | None]:
 
 
 def apply(module: CloudModule, current: dict | None, doc: dict | None, text: str | None) -> dict:
-    """Make the template match; returns the result (changed, template, diff)."""
-    name, tags = module.params["name"], module.params["tags"]
-    if tags is not None:
-        tags = {str(key): str(value) for key, value in tags.items()}
+    """Make the template match; returns the result (changed, template)."""
+    name, tags = module.params["name"], api_tags(module.params["tags"])
     client = module.client
     if doc is None:
         if current and not module.check_mode:
@@ -176,6 +183,12 @@ def apply(module: CloudModule, current: dict | None, doc: dict | None, text: str
     return {"changed": True, "template": get_template(client, name)}
 
 
+def diff(name: str, current: dict | None, doc: dict | None) -> dict:
+    """The template content before and after, as YAML."""
+    return {"before": template_yaml(current["content"] if current else None), "after": template_yaml(doc),
+            "before_header": name, "after_header": name}
+
+
 def main() -> None:
     module = CloudModule(
         argument_spec={
@@ -183,25 +196,16 @@ def main() -> None:
             "content": {"type": "raw"},
             "src": {"type": "path"},
             "tags": {"type": "dict"},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "state": STATE_OPTION,
         },
         mutually_exclusive=[["content", "src"]],
         required_if=[["state", "present", ["content", "src"], True]],
         supports_check_mode=True,
     )
-    try:
-        check_template_name(module.params["name"], own=True)
-        doc, text = desired_content(module)
-    except ValueError as error:
-        module.fail_json(msg=str(error))
-    with module.failures():
-        current = get_template(module.client, module.params["name"])
-        result = apply(module, current, doc, text)
-    if module._diff:
-        result["diff"] = {"before": template_yaml(current["content"] if current else None),
-                          "after": template_yaml(doc), "before_header": module.params["name"],
-                          "after_header": module.params["name"]}
-    module.exit_json(**result)
+    name = module.params["name"]
+    converge(module, prepare=lambda: prepare(module), read=lambda: get_template(module.client, name),
+             apply=lambda current, wanted: (apply(module, current, *wanted), None),
+             diff=lambda current, wanted, _result, _note: diff(name, current, wanted[0]))
 
 
 if __name__ == "__main__":

@@ -194,10 +194,11 @@ import hashlib
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
 from ansible_collections.alicloud.ecs.plugins.module_utils.services import saved_commands as commands
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.resource_state import STATE_OPTION, api_tags
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
-    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "state": STATE_OPTION,
     "content": {"type": "str"},
     "src": {"type": "path"},
     "content_encoding": {"type": "str", "choices": ["PlainText", "Base64"], "default": "PlainText"},
@@ -216,7 +217,7 @@ def wanted_spec(module: CloudModule) -> dict:
     params = module.params
     spec = {key: params[key] for key in ("name", "command_type", "description", "working_dir", "timeout",
                                          "enable_parameter", "launcher")}
-    spec["tags"] = None if params["tags"] is None else {str(k): str(v) for k, v in params["tags"].items()}
+    spec["tags"] = api_tags(params["tags"])
     if params["src"]:
         try:
             with open(params["src"], "rb") as handle:

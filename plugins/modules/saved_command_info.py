@@ -111,6 +111,7 @@ commands:
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
 from ansible_collections.alicloud.ecs.plugins.module_utils.services import saved_commands as commands
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.resource_state import api_tags
 
 
 def main() -> None:
@@ -124,7 +125,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    tags = {str(key): str(value) for key, value in (params["tags"] or {}).items()}
+    tags = api_tags(params["tags"]) or {}
     try:
         commands.check_tags(tags)
     except ValueError as error:

@@ -208,6 +208,7 @@ stopped:
 """
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.cloud_module import CloudModule
+from ansible_collections.alicloud.ecs.plugins.module_utils.services.resource_state import STATE_OPTION
 from ansible_collections.alicloud.ecs.plugins.module_utils.engine.invocation_spec import (
     RUN_MUTUALLY_EXCLUSIVE, RUN_REQUIRED_IF, run_argument_spec,
 )
@@ -222,7 +223,7 @@ SCHEDULE_OPTIONS = {
 }
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
-    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "state": STATE_OPTION,
     **run_argument_spec(),
     "schedule": {"type": "dict", "options": SCHEDULE_OPTIONS},
 }
