@@ -184,6 +184,30 @@ def test_killing_the_holder_mid_command_loses_it_and_kills_it_on_the_instance(em
     assert _sessions(emulator) == before + 1
 
 
+SLEEPER_WORKER = textwrap.dedent("""
+    import sys
+    from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
+    from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.channel import SessionChannel
+    channel = SessionChannel(lambda: CloudClient(resolve_settings()), sys.argv[1], sys.argv[2], "root")
+    channel.exec("sh -c 'echo $$ > /tmp/session-sleeper.pid; exec sleep 300'")
+""")
+
+
+def test_a_worker_killed_mid_command_has_its_command_killed(emulator, session_env, channels, instance) -> None:
+    emulator.exec(instance, "rm -f /tmp/session-sleeper.pid")
+    channel = channels(instance)
+    holder = channel.stats()["pid"]
+    worker = subprocess.Popen([sys.executable, "-c", SLEEPER_WORKER, instance, session_env["ALIBABA_CLOUD_REGION_ID"]],
+                              env=dict(session_env, PYTHONPATH=str(COLLECTIONS)))
+    sleeper = _sleeper_pid(emulator, instance)
+    worker.kill()  # as ansible's worker dies on Ctrl-C: ssh's remote command would end with its connection
+    worker.wait()
+    wait_for(lambda: _gone_on_instance(emulator, instance, sleeper), "the abandoned command to end", timeout=30)
+    assert channel.exec("echo still") == (0, b"still\n", b"")
+    stats = channel.stats()
+    assert stats["pid"] == holder and stats["counters"]["abandoned"] == 1 and stats["counters"]["reconnects"] == 0
+
+
 def test_a_dropped_session_loses_the_command_in_flight_then_reconnects(emulator, channels, instance) -> None:
     emulator.exec(instance, "rm -f /tmp/session-sleeper.pid")
     channel = channels(instance)

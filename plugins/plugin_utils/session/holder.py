@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -38,7 +39,7 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.api.contact import st
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.errors import CloudError, ConfigError
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session import wire
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.link import (
-    CommandTimedOut, Link, LinkLost, WebSocketTransport)
+    CommandAbandoned, CommandTimedOut, Link, LinkLost, WebSocketTransport)
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.remote_helper import bootstrap_command
 
 KEEPALIVE = 60.0  # seconds without input before a no-op (the agent cancels a session after 180 s without)
@@ -110,7 +111,7 @@ class Holder:
         self.keepalive = keepalive
         self.link: Link | None = None
         self.session_id = ""
-        self.counters = {"starts": 0, "reconnects": 0, "lost": 0, "commands": 0, "keepalives": 0}
+        self.counters = {"starts": 0, "reconnects": 0, "lost": 0, "commands": 0, "keepalives": 0, "abandoned": 0}
         self._lock = threading.Lock()
         self.active = 0
         self._activity_lock = threading.Lock()
@@ -151,8 +152,10 @@ class Holder:
         with self._activity_lock:
             self.last_activity = self.clock()
 
-    def execute(self, header: dict[str, t.Any], stdin: bytes) -> tuple[dict[str, t.Any], bytes]:
-        """One worker request ("exec"): the answer header and body (stdout then stderr)."""
+    def execute(self, header: dict[str, t.Any], stdin: bytes,
+                abandoned: t.Callable[[], bool] | None = None) -> tuple[dict[str, t.Any], bytes]:
+        """One worker request ("exec"): the answer header and body (stdout then stderr). ``abandoned`` says
+        whether the worker went away (then the command is killed)."""
         self._begin()
         try:
             try:
@@ -162,12 +165,15 @@ class Holder:
             timeout = float(header.get("timeout") or DEFAULT_COMMAND_TIMEOUT)
             self.counters["commands"] += 1
             try:
-                rc, stdout, stderr = link.run(str(header["cmd"]), stdin, timeout)
+                rc, stdout, stderr = link.run(str(header["cmd"]), stdin, timeout, abandoned)
             except LinkLost as error:
                 self.counters["lost"] += 1
                 return {"ok": False, "error": "lost", "reason": str(error)}, b""
             except CommandTimedOut as error:
                 return {"ok": False, "error": "timeout", "reason": str(error)}, b""
+            except CommandAbandoned as error:
+                self.counters["abandoned"] += 1
+                return {"ok": False, "error": "abandoned", "reason": str(error)}, b""
             except RuntimeError as error:
                 return {"ok": False, "error": "failed", "reason": str(error)}, b""
             return {"ok": True, "rc": rc, "stdout": len(stdout)}, stdout + stderr
@@ -297,13 +303,23 @@ def _dispatch(holder: Holder, connection: socket.socket, header: dict[str, t.Any
         _renew(holder, header.get("credential"))
         holder.join_run(header.get("run"))
         wire.send(connection, {"taken": True})
-        return holder.execute(header, body)
+        return holder.execute(header, body, lambda: _hung_up(connection))
     if operation == "stats":
         return holder.stats(), b""
     if operation == "close":
         holder.stopping = True
         return {"ok": True}, b""
     return {"ok": False, "error": "failed", "reason": f"unknown request {operation!r}"}, b""
+
+
+def _hung_up(connection: socket.socket) -> bool:
+    """Whether the worker closed its end (it sends nothing while it waits, so anything readable is the end)."""
+    try:
+        if not select.select([connection], [], [], 0)[0]:
+            return False
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _renew(holder: Holder, credential: dict[str, t.Any] | None) -> None:

@@ -44,6 +44,14 @@ class CommandTimedOut(Exception):
     """A command ran past its timeout; it was killed on the instance."""
 
 
+class CommandAbandoned(Exception):
+    """The one waiting for a command went away (its worker died); the command was killed on the instance, as
+    ssh's remote command ends when its connection drops."""
+
+
+ABANDON_CHECK = 0.5  # seconds between looks at whether the waiting worker is still there
+
+
 class Transport(t.Protocol):
     """The terminal as a byte stream."""
 
@@ -286,24 +294,32 @@ class Link:
             pending = self._pending[request_id] = Pending()
         return request_id, pending
 
-    def run(self, command: str, stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:
+    def run(self, command: str, stdin: bytes | None, timeout: float,
+            abandoned: t.Callable[[], bool] | None = None) -> tuple[int, bytes, bytes]:
         """Run ``command`` on the instance; LinkLost when the link breaks before its exit status came back,
-        CommandTimedOut (after killing it) when it runs longer than ``timeout``."""
+        CommandTimedOut (after killing it) when it runs longer than ``timeout``, CommandAbandoned (after killing
+        it) once ``abandoned()`` says nobody waits for it any more."""
         request_id, pending = self._register()
         try:
             self._send_frames(_request_lines(request_id, command, stdin or b""))
         except LinkLost as error:
             self._lose(str(error))
         try:
-            return self._wait(request_id, pending, timeout)
+            return self._wait(request_id, pending, timeout, abandoned)
         finally:
             with self._lock:
                 self._pending.pop(request_id, None)
 
-    def _wait(self, request_id: int, pending: Pending, timeout: float) -> tuple[int, bytes, bytes]:
-        if not pending.done.wait(timeout):
-            self.kill(request_id)
-            raise CommandTimedOut(f"the command ran longer than {timeout:g} s and was killed")
+    def _wait(self, request_id: int, pending: Pending, timeout: float,
+              abandoned: t.Callable[[], bool] | None) -> tuple[int, bytes, bytes]:
+        deadline = self.clock() + timeout
+        while not pending.done.wait(max(0.0, min(ABANDON_CHECK, deadline - self.clock()))):
+            if abandoned is not None and abandoned():
+                self.kill(request_id)
+                raise CommandAbandoned("the worker waiting for the command is gone; the command was killed")
+            if self.clock() >= deadline:
+                self.kill(request_id)
+                raise CommandTimedOut(f"the command ran longer than {timeout:g} s and was killed")
         if pending.error is not None:
             raise pending.error
         return t.cast(int, pending.rc), b"".join(pending.stdout), b"".join(pending.stderr)

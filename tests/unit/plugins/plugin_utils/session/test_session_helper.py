@@ -132,6 +132,20 @@ def test_a_timeout_kills_the_command_and_the_link_goes_on(link, tmp_path) -> Non
     assert link.run("echo still", None, 10) == (0, b"still\n", b"")
 
 
+def test_a_command_nobody_waits_for_any_more_is_killed(link, tmp_path) -> None:
+    marker = tmp_path / "late"
+    asked = []
+
+    def abandoned() -> bool:
+        asked.append(time.monotonic())
+        return len(asked) > 2
+    with pytest.raises(session_link.CommandAbandoned):
+        link.run(f"sleep 3; touch {marker}", None, 60, abandoned)
+    time.sleep(3)
+    assert not marker.exists()
+    assert link.run("echo next", None, 10) == (0, b"next\n", b"")
+
+
 def _gone(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:

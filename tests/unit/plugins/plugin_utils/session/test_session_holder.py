@@ -42,7 +42,7 @@ class FakeLink:
         self.pings = 0
         self.closed = False
 
-    def run(self, command: str, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
+    def run(self, command: str, stdin: bytes, timeout: float, abandoned=None) -> tuple[int, bytes, bytes]:
         self.ran.append(command)
         self.in_flight += 1
         self.last_input = self.clock()
@@ -96,7 +96,7 @@ def test_one_session_serves_every_command() -> None:
     assert _exec(holder, "a", b"in") == ({"ok": True, "rc": 0, "stdout": 3}, b"0:ain")
     assert _exec(holder, "b")[1] == b"0:b"
     assert len(starter.links) == 1 and holder.counters == {
-        "starts": 1, "reconnects": 0, "lost": 0, "commands": 2, "keepalives": 0}
+        "starts": 1, "reconnects": 0, "lost": 0, "commands": 2, "keepalives": 0, "abandoned": 0}
 
 
 def test_a_dropped_channel_loses_the_command_in_flight_and_the_next_command_reconnects() -> None:
