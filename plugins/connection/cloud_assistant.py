@@ -641,12 +641,13 @@ class Connection(ConnectionBase):
                 os.unlink(partial)
 
     def _small_for_session(self, in_path: str) -> bool:
-        """Whether a file to fetch goes over the session: its size, asked over the session, is within FETCH_LIMIT
-        (a larger one, or one whose size cannot be read, is paged back through RunCommand, which reports errors)."""
+        """Whether a file to fetch goes over the session: unless its size, asked over the session, is above
+        FETCH_LIMIT (then it is paged back through RunCommand). A file whose size cannot be read stays on the
+        session, whose ``cat`` then fails with the same error RunCommand's would, for no API call."""
         if self._route is None or not self._route.usable():
             return False
         rc, out, _err = self._run(f"stat -L -c %s -- {shlex.quote(in_path)}", None)
-        return rc == 0 and out.strip().isdigit() and int(out) <= FETCH_LIMIT
+        return not (rc == 0 and out.strip().isdigit() and int(out) > FETCH_LIMIT)
 
     def reset(self) -> None:
         self.close()

@@ -13,17 +13,20 @@ What is checked, each by a real outcome:
   the instance, the command ran once (a counter file on the instance), nothing of it left running on the instance;
 * a command past command_timeout fails the task (not UNREACHABLE), is killed, and the next task runs;
 * the agent's idle limit (shrunk through the emulator's setting) ends the session between two tasks: the next
-  task reconnects (a second StartTerminalSession) and passes.
+  task reconnects (a second StartTerminalSession) and passes;
+* a file above the measured size limits is copied and fetched the RunCommand way, whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import typing as t
 import uuid
 from pathlib import Path
 
@@ -32,6 +35,7 @@ import pytest
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.private_dirs import state_directory
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session import wire
+from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.route import FETCH_LIMIT, PUT_LIMIT
 from emulator.testing import wait_for
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
@@ -52,6 +56,14 @@ def inventory_of(tmp_path: Path, targets: list[dict], **extra: str) -> Path:
 def sessions_ended(emulator, count: int) -> None:
     """The holders end their sessions once ansible-playbook is gone (EndTerminalSession each)."""
     wait_for(lambda: emulator.counters().get("EndTerminalSession", 0) >= count, "the sessions to end", timeout=30)
+
+
+def session_play(path: Path, tasks: list[dict], **variables: t.Any) -> Path:
+    """A playbook of one play over transport: session on every host."""
+    play = {"hosts": "all", "gather_facts": False, "tasks": tasks,
+            "vars": {"ansible_alicloud_transport": "session", **variables}}
+    path.write_text(json.dumps([play]))
+    return path
 
 
 def set_options(emulator, **options) -> None:
@@ -146,15 +158,14 @@ def end_the_session(emulator, target: dict, env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("cut", [kill_the_holder, end_the_session], ids=["holder killed", "session ended"])
 def test_a_channel_lost_mid_task_is_unreachable_and_runs_nothing_twice(ansible, emulator, reachable, tmp_path,
-                                                                        cut) -> None:
+                                                                       cut) -> None:
     target = reachable[0]
     marker = f"/tmp/session-cut-{uuid.uuid4().hex[:8]}"
     pause = "31.7"  # a sleep this long is this test's own on the instance
-    playbook = tmp_path / "cut.yml"
-    playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False,
-                                     "vars": {"ansible_alicloud_transport": "session"}, "tasks": [
+    playbook = session_play(tmp_path / "cut.yml", [
         {"name": "Count, then wait", "ansible.builtin.shell": f"echo ran >> {marker}; sleep {pause}; echo late"},
-        {"name": "Never reached", "ansible.builtin.command": "true"}]}]))
+        {"name": "Never reached", "ansible.builtin.command": "true"},
+    ])
     env = dict(ansible.env)
     command = [str(BIN_DIR / "ansible-playbook"), "-i", str(inventory_of(tmp_path, [target])), str(playbook)]
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -179,13 +190,12 @@ def test_a_channel_lost_mid_task_is_unreachable_and_runs_nothing_twice(ansible, 
 def test_a_command_past_its_timeout_fails_the_task_and_is_killed(ansible, emulator, reachable, tmp_path) -> None:
     target = reachable[0]
     pause = "47.3"
-    playbook = tmp_path / "timeout.yml"
-    playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "vars": {
-        "ansible_alicloud_transport": "session", "ansible_alicloud_command_timeout": 10}, "tasks": [
+    playbook = session_play(tmp_path / "timeout.yml", [
         {"name": "Too long", "ansible.builtin.raw": f"sleep {pause}", "ignore_errors": True, "register": "slow"},
         {"name": "The host is still reachable", "ansible.builtin.command": "echo still", "register": "still"},
-        {"name": "Failed, not unreachable", "ansible.builtin.assert": {
-            "that": ["slow is failed", "still.stdout == 'still'"]}}]}]))
+        {"name": "Failed, not unreachable",
+         "ansible.builtin.assert": {"that": ["slow is failed", "still.stdout == 'still'"]}},
+    ], ansible_alicloud_command_timeout=10)
     run = ansible.playbook(playbook, inventory=inventory_of(tmp_path, [target]))
     assert run.rc == 0, run.output
     assert "ran longer than its timeout" in run.output and "UNREACHABLE" not in run.output, run.output
@@ -195,14 +205,13 @@ def test_a_command_past_its_timeout_fails_the_task_and_is_killed(ansible, emulat
 def test_the_agent_idle_limit_ends_the_session_and_the_next_task_reconnects(ansible, emulator, reachable,
                                                                             tmp_path) -> None:
     target = reachable[0]
-    playbook = tmp_path / "idle.yml"
-    playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False,
-                                     "vars": {"ansible_alicloud_transport": "session"}, "tasks": [
+    playbook = session_play(tmp_path / "idle.yml", [
         {"name": "Before", "ansible.builtin.command": "echo before", "register": "before"},
         {"name": "Idle past the agent's limit", "ansible.builtin.pause": {"seconds": 5}},
         {"name": "After", "ansible.builtin.command": "echo after", "register": "after"},
-        {"name": "Both ran", "ansible.builtin.assert": {
-            "that": ["before.stdout == 'before'", "after.stdout == 'after'"]}}]}]))
+        {"name": "Both ran", "ansible.builtin.assert": {"that": ["before.stdout == 'before'",
+                                                                 "after.stdout == 'after'"]}},
+    ])
     set_options(emulator, session_idle_seconds=2)
     try:
         emulator.reset_counters()
@@ -211,3 +220,30 @@ def test_the_agent_idle_limit_ends_the_session_and_the_next_task_reconnects(ansi
         set_options(emulator, session_idle_seconds=180)
     assert run.rc == 0, run.output
     assert emulator.counters().get("StartTerminalSession") == 2, "the next task opened a new session"
+
+
+def test_files_above_the_measured_limits_go_the_run_command_way(ansible, emulator, reachable, tmp_path) -> None:
+    """One byte over PUT_LIMIT up and over FETCH_LIMIT down: those two transfers are RunCommand's (zeros, so the
+    RunCommand path's gzip keeps them quick), everything else of the play stays on the session."""
+    target = reachable[0]
+    size = max(PUT_LIMIT, FETCH_LIMIT) + 1
+    local = tmp_path / "zeros.bin"
+    with open(local, "wb") as handle:
+        handle.truncate(size)
+    digest = hashlib.sha1(local.read_bytes()).hexdigest()
+    fetch = {"src": "/tmp/session-large-down.bin", "flat": True, "dest": str(tmp_path / "down.bin")}
+    checksum = {"path": "/tmp/session-large-up.bin", "checksum_algorithm": "sha1"}
+    playbook = session_play(tmp_path / "large.yml", [
+        {"name": "Make a large file", "ansible.builtin.command": f"truncate -s {size} /tmp/session-large-down.bin"},
+        {"name": "Fetch it", "ansible.builtin.fetch": fetch},
+        {"name": "Copy one up", "ansible.builtin.copy": {"src": str(local), "dest": "/tmp/session-large-up.bin"}},
+        {"name": "Checksum up", "ansible.builtin.stat": checksum, "register": "up"},
+        {"name": "Arrived whole", "ansible.builtin.assert": {"that": [f"up.stat.checksum == '{digest}'"]}},
+    ])
+    emulator.reset_counters()
+    run = ansible.playbook(playbook, inventory=inventory_of(tmp_path, [target]))
+    assert run.rc == 0, run.output
+    assert hashlib.sha1((tmp_path / "down.bin").read_bytes()).hexdigest() == digest
+    counted = emulator.counters()
+    assert counted.get("StartTerminalSession") == 1, counted
+    assert counted.get("RunCommand", 0) >= 2, "the large fetch and the large copy went over RunCommand"

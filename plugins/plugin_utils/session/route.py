@@ -37,12 +37,14 @@ from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.channel impor
 )
 
 TRANSPORTS = ("run_command", "session")
-# Largest file put_file sends over the session; a larger one goes through the RunCommand/SendFile path.
-# Measured in bench/session_crossover.py (the crossover is in docs/connection.md).
-PUT_LIMIT = 4 * 1024 * 1024
-# Largest file fetch_file reads over the session (its output is rate-limited by the agent); a larger one is
-# paged back through RunCommand. Measured in bench/session_crossover.py.
-FETCH_LIMIT = 4 * 1024 * 1024
+# Largest file put_file sends over the session; a larger one goes through the RunCommand/SendFile path, which
+# streams it. Measured in bench/session_crossover.py: the session was faster at every size measured, up to this one,
+# so the limit is the largest size measured (beyond it, a file would sit whole in the worker's and the holder's
+# memory, at sizes nobody timed). The figures are in docs/connection.md.
+PUT_LIMIT = 64 * 1024 * 1024
+# Largest file fetch_file reads over the session; a larger one is paged back through RunCommand. Measured in
+# bench/session_crossover.py, as PUT_LIMIT.
+FETCH_LIMIT = 64 * 1024 * 1024
 MARKS = "session-fallback"
 
 

@@ -9,7 +9,6 @@ import os
 import pytest
 from ansible.errors import AnsibleConnectionFailure
 
-from ansible_collections.alicloud.ecs.plugins.plugin_utils.session import route
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.channel import ChannelLost, SessionUnavailable
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.route import FallbackMarks, SessionRoute
 
