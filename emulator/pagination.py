@@ -30,6 +30,15 @@ def decode_token(value: str) -> int:
         raise invalid("NextToken", "InvalidParameter.NextToken") from None
 
 
+def token_page(items: Sequence[T], params: Params, size: int) -> tuple[list[T], str]:
+    """The NextToken page of ``items`` holding at most ``size`` (each action checks or clamps its own
+    MaxResults first, as its API does) and the token of the next page, "" after the last one."""
+    token = params.get("NextToken")
+    offset = decode_token(token) if token else 0
+    more = offset + size < len(items)
+    return list(items[offset:offset + size]), encode_token(offset + size) if more else ""
+
+
 def paginate(items: Sequence[T], params: Params, max_size: int = 50,
              clamp_max_results: bool = False) -> tuple[list[T], dict[str, Any]]:
     """Slice ``items`` per the request; returns the page and the counters the response carries.
@@ -46,10 +55,9 @@ def paginate(items: Sequence[T], params: Params, max_size: int = 50,
             raise invalid("MaxResults", "InvalidParameter.MaxResults")
         token = params.get("NextToken")
         offset = decode_token(token) if token else 0
-        page = list(items[offset:offset + size])
-        more = offset + size < len(items)
+        page, next_token = token_page(items, params, size)
         return page, {"PageNumber": offset // size + 1, "PageSize": size, "TotalCount": len(items),
-                      "NextToken": encode_token(offset + size) if more else ""}
+                      "NextToken": next_token}
     number = params.integer("PageNumber", 1, invalid("PageNumber", "InvalidParam.PageNumber"))
     size = params.integer("PageSize", 10, invalid("PageSize", "InvalidParam.PageSize"))
     assert number is not None and size is not None

@@ -4,11 +4,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from .clock import parse_timestamp
@@ -165,6 +167,20 @@ class Params:
             return int(value)
         except ValueError:
             raise error or invalid(name) from None
+
+    def json(self, name: str, kind: type, error: ApiError) -> Any:
+        """A parameter that carries JSON in a string (InstanceIds, Tags, Parameters): None when absent,
+        ``error`` when it is not JSON or not of the ``kind`` (list, dict) the action takes."""
+        value = self.get(name)
+        if value is None:
+            return None
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise error from None
+        if not isinstance(parsed, kind):
+            raise error
+        return parsed
 
     def repeat(self, name: str) -> list[str]:
         """Reassemble ``Name.1``, ``Name.2`` … (ordered by N, gaps tolerated) into a list."""

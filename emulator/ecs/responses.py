@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import calendar
 import fnmatch
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -40,15 +39,12 @@ def describe_regions(emu: Services, p: Params) -> dict[str, Any]:
 
 def json_list(p: Params, name: str, limit: int = 100) -> list[str] | None:
     """Parameters that are JSON arrays in a string (InstanceIds, PrivateIpAddresses …)."""
-    raw = p.get(name)
-    if raw is None:
+    malformed = invalid(name, f"Invalid{name}.Malformed")  # ⚠ code undocumented
+    value = p.json(name, list, malformed)
+    if value is None:
         return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise invalid(name, f"Invalid{name}.Malformed")  # ⚠ code undocumented
+    if not all(isinstance(v, str) for v in value):
+        raise malformed
     if len(value) > limit:
         raise invalid(name)
     return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ApiError
-from ..pagination import decode_token, encode_token
+from ..pagination import token_page
 from ..protocol import Params
 
 if TYPE_CHECKING:
@@ -98,7 +98,5 @@ def list_tag_resources(emu: Services, p: Params) -> dict[str, Any]:
             continue
         rows += [{"ResourceId": inst["id"], "ResourceType": kind, "TagKey": k, "TagValue": v}
                  for k, v in inst["tags"].items()]
-    offset = decode_token(p.get("NextToken")) if p.get("NextToken") else 0
-    more = offset + PAGE < len(rows)
-    return {"TagResources": {"TagResource": rows[offset:offset + PAGE]},
-            "NextToken": encode_token(offset + PAGE) if more else ""}
+    page, next_token = token_page(rows, p, PAGE)
+    return {"TagResources": {"TagResource": page}, "NextToken": next_token}

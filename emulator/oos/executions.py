@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import iso_seconds
 from ..cloud_assistant.responses import check_targets, run_options
 from ..errors import ApiError
-from ..pagination import decode_token, encode_token
+from ..pagination import token_page
 from ..protocol import Params
 from . import templates
 from .rate import batches, limit
@@ -394,10 +394,9 @@ def list_executions(emu: Services, p: Params) -> dict[str, Any]:
     if p.get("SortOrder") != "Ascending":
         items.reverse()
     size = min(max(p.integer("MaxResults", 50) or 50, 10), 100)  # ⚠ out-of-range values are clamped
-    offset = decode_token(p.get("NextToken") or "") if p.get("NextToken") else 0
-    more = offset + size < len(items)
-    return {"Executions": [render(i, listing=True) for i in items[offset:offset + size]], "MaxResults": size,
-            "NextToken": encode_token(offset + size) if more else "", "TotalCount": len(items)}
+    page, next_token = token_page(items, p, size)
+    return {"Executions": [render(i, listing=True) for i in page], "MaxResults": size,
+            "NextToken": next_token, "TotalCount": len(items)}
 
 
 def cancel_execution(emu: Services, p: Params) -> dict[str, Any]:

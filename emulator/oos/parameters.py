@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..agent import ParameterFailure
 from ..clock import iso_seconds
 from ..errors import ApiError
-from ..pagination import decode_token, encode_token
+from ..pagination import token_page
 from ..protocol import Params
 
 if TYPE_CHECKING:
@@ -69,15 +69,12 @@ def check_value(value: str) -> str:
 
 
 def _tags(p: Params) -> dict[str, str] | None:
-    raw = p.get("Tags")
-    if raw is None:
+    error = ApiError("InvalidParameter.Tags", 'The specified parameter "Tags" is not valid.')
+    value = p.json("Tags", dict, error)
+    if value is None:
         return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict) or len(value) > 20:
-        raise ApiError("InvalidParameter.Tags", 'The specified parameter "Tags" is not valid.')
+    if len(value) > 20:
+        raise error
     return {str(k): str(v) for k, v in value.items()}
 
 
@@ -218,10 +215,9 @@ def _list(emu: Services, p: Params, kind: str) -> dict[str, Any]:
     size = p.integer("MaxResults", 50) or 50
     if not 1 <= size <= 100:
         raise ApiError("InvalidParameter.MaxResults", 'The specified parameter "MaxResults" is not valid.')
-    offset = decode_token(p.get("NextToken") or "") if p.get("NextToken") else 0
-    more = offset + size < len(items)
-    return {"Parameters": [render(emu, region, kind, i) for i in items[offset:offset + size]], "MaxResults": size,
-            "TotalCount": len(items), "NextToken": encode_token(offset + size) if more else ""}
+    page, next_token = token_page(items, p, size)
+    return {"Parameters": [render(emu, region, kind, i) for i in page], "MaxResults": size,
+            "TotalCount": len(items), "NextToken": next_token}
 
 
 def create_parameter(emu: Services, p: Params) -> dict[str, Any]:

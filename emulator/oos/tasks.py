@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..clock import iso_seconds
 from ..errors import ApiError
-from ..pagination import decode_token, encode_token
+from ..pagination import token_page
 from ..protocol import Params
 
 if TYPE_CHECKING:
@@ -63,7 +63,5 @@ def list_task_executions(emu: Services, p: Params) -> dict[str, Any]:
         if p.get(key):
             tasks = [t for t in tasks if t[field] == p.get(key)]
     size = min(max(p.integer("MaxResults", 50) or 50, 10), 100)
-    offset = decode_token(p.get("NextToken") or "") if p.get("NextToken") else 0
-    more = offset + size < len(tasks)
-    return {"TaskExecutions": [render_task(exec_id, t) for t in tasks[offset:offset + size]], "MaxResults": size,
-            "NextToken": encode_token(offset + size) if more else ""}
+    page, next_token = token_page(tasks, p, size)
+    return {"TaskExecutions": [render_task(exec_id, t) for t in page], "MaxResults": size, "NextToken": next_token}

@@ -12,7 +12,7 @@ import yaml
 
 from ..clock import iso_seconds
 from ..errors import ApiError
-from ..pagination import decode_token, encode_token
+from ..pagination import token_page
 from ..protocol import Params
 
 if TYPE_CHECKING:
@@ -90,16 +90,8 @@ def render(t: dict[str, Any], region: str) -> dict[str, Any]:
 
 
 def _tags(p: Params) -> dict[str, str]:
-    raw = p.get("Tags")
-    if raw is None:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise ApiError("InvalidParameter", 'The specified parameter "Tags" is not valid.')
-    return {str(k): str(v) for k, v in value.items()}
+    value = p.json("Tags", dict, ApiError("InvalidParameter", 'The specified parameter "Tags" is not valid.'))
+    return {} if value is None else {str(k): str(v) for k, v in value.items()}
 
 
 def create_template(emu: Services, p: Params) -> dict[str, Any]:
@@ -167,7 +159,5 @@ def list_templates(emu: Services, p: Params) -> dict[str, Any]:
     size = p.integer("MaxResults", 50) or 50
     if not 1 <= size <= 100:
         raise ApiError("InvalidParameter", 'The specified parameter "MaxResults" is not valid.')
-    offset = decode_token(p.get("NextToken") or "") if p.get("NextToken") else 0
-    more = offset + size < len(items)
-    return {"Templates": [render(t, region) for t in items[offset:offset + size]], "MaxResults": size,
-            "NextToken": encode_token(offset + size) if more else ""}
+    page, next_token = token_page(items, p, size)
+    return {"Templates": [render(t, region) for t in page], "MaxResults": size, "NextToken": next_token}
