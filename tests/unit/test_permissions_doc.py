@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
@@ -262,17 +263,55 @@ def test_each_policy_is_valid_json_and_covers_its_setup() -> None:
         assert needed <= allowed(policy), f"{title}: the policy lacks {sorted(needed - allowed(policy))}"
 
 
+def string_constants(tree: ast.AST) -> dict[str, str]:
+    """The ``NAME = "..."`` string assignments directly in ``tree``'s body (a module or a class)."""
+    return {target.id: node.value.value for node in getattr(tree, "body", []) if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+def fragment_sections() -> dict[str, str]:
+    """Each doc fragment section by the name a plugin extends it with: ``alicloud.ecs.api`` is api.py's
+    DOCUMENTATION, ``alicloud.ecs.api.modules`` its MODULES (as ansible's fragment loader names them)."""
+    sections: dict[str, str] = {}
+    for path in sorted((PLUGINS / "doc_fragments").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        (fragment,) = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "ModuleDocFragment"]
+        for attribute, text in string_constants(fragment).items():
+            suffix = "" if attribute == "DOCUMENTATION" else f".{attribute.lower()}"
+            sections[f"alicloud.ecs.{path.stem}{suffix}"] = text
+    return sections
+
+
+def shown_documentation(path: Path, sections: dict[str, str]) -> str:
+    """What ansible-doc shows for a plugin: its own DOCUMENTATION and the fragment sections it extends, and no
+    other section of the same fragment file (a plugin extending alicloud.ecs.api does not show api.modules)."""
+    own = string_constants(ast.parse(path.read_text(encoding="utf-8"))).get("DOCUMENTATION", "")
+    extends = (yaml.safe_load(own) or {}).get("extends_documentation_fragment") or [] if own else []
+    extends = [extends] if isinstance(extends, str) else extends
+    unknown = [name for name in extends if name.startswith("alicloud.ecs.") and name not in sections]
+    assert not unknown, f"{path.relative_to(ROOT)} extends doc fragments that do not exist: {unknown}"
+    return "\n".join([own, *(sections[name] for name in extends if name in sections)])
+
+
 def test_every_plugin_and_module_links_to_the_doc() -> None:
-    fragments = {path.stem for path in (PLUGINS / "doc_fragments").glob("*.py")
-                 if "docs/permissions.md" in path.read_text(encoding="utf-8")}
+    sections = fragment_sections()
     for path in [*PLUGINS.glob("modules/*.py"), *PLUGINS.glob("connection/*.py"), *PLUGINS.glob("inventory/*.py"),
                  *PLUGINS.glob("action/*.py")]:
-        text = path.read_text(encoding="utf-8")
         if path.parent.name == "action" and (PLUGINS / "modules" / path.name).exists():
             continue  # the module of the same name carries the documentation
-        linked = "docs/permissions.md" in text or any(
-            re.search(rf"alicloud\.ecs\.{fragment}\b", text) for fragment in fragments)
-        assert linked, f"{path.relative_to(ROOT)} does not link docs/permissions.md"
+        shown = shown_documentation(path, sections)
+        assert "docs/permissions.md" in shown, f"{path.relative_to(ROOT)} does not show a link to docs/permissions.md"
+
+
+def test_a_plugin_shows_only_the_fragment_sections_it_extends(tmp_path) -> None:
+    sections = fragment_sections()
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text('DOCUMENTATION = """\nname: x\nextends_documentation_fragment:\n  - alicloud.ecs.api\n'
+                      '  - alicloud.ecs.api.plugins\n"""\n', encoding="utf-8")
+    shown = shown_documentation(plugin, sections)
+    assert sections["alicloud.ecs.api"] in shown and sections["alicloud.ecs.api.plugins"] in shown
+    assert sections["alicloud.ecs.api.modules"] not in shown
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/connection.md", "docs/modules.md"])
