@@ -162,14 +162,16 @@ class SessionChannel:
 
     def stats(self) -> dict[str, t.Any]:
         """The holder's counters (starts, reconnects, lost, commands, keepalives), its pid and session id."""
-        sock = self._holder()
-        try:
-            wire.send(sock, {"op": "stats"})
-            answer, _body = wire.receive(sock, time.monotonic() + self.start_timeout)
-        except (wire.WireClosed, wire.WireTimeout) as error:
-            self._drop()
-            raise ChannelLost(str(error)) from None
-        return answer
+        for attempt in range(2):  # a connection the holder dropped as quiet is made again once
+            sock = self._holder()
+            try:
+                wire.send(sock, {"op": "stats"})
+                return wire.receive(sock, time.monotonic() + self.start_timeout)[0]
+            except (wire.WireClosed, wire.WireTimeout) as error:
+                self._drop()
+                if attempt:
+                    raise ChannelLost(str(error)) from None
+        raise ChannelLost("unreachable")
 
     def end_holder(self) -> None:
         """Ask the holder to end the session and exit now (the play's end does the same by itself)."""
@@ -231,7 +233,8 @@ class SessionChannel:
             pass
         lock = open_private(path[:-len(".sock")] + ".lock")
         try:
-            lock_any([lock], path[:-len(".sock")] + ".lock", self.start_timeout + 30)
+            # The worker holding the lock may be starting a holder: that takes start_timeout + ANSWER_MARGIN at most.
+            lock_any([lock], path[:-len(".sock")] + ".lock", 2 * (self.start_timeout + ANSWER_MARGIN))
             try:
                 self._sock = wire.connect(path, self.start_timeout)
             except wire.WireClosed:

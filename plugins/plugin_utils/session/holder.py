@@ -47,6 +47,7 @@ MAX_AGE = 3 * 3600 - 300  # a session older than this is replaced between comman
 TICK = 0.5  # how often the holder looks at its parent, its idle time and the keepalive
 DEFAULT_COMMAND_TIMEOUT = 3600.0
 PING_TIMEOUT = 20.0
+CONNECTION_SLACK = 60.0  # seconds a worker's connection may stay quiet beyond the idle time
 SESSION_USER = "ecs-assist-user"  # the agent's own session user (passwordless sudo)
 
 
@@ -277,10 +278,10 @@ def _answer(holder: Holder, connection: socket.socket, log: t.Callable[[str], No
     with connection:
         if wire.peer_uid(connection) not in (None, os.getuid()):
             return
-        connection.settimeout(None)
         while True:
             try:
-                header, body = wire.receive(connection, None)
+                # A worker quiet this long is dropped; its next request finds the holder again (nothing was taken).
+                header, body = wire.receive(connection, time.monotonic() + holder.idle_seconds + CONNECTION_SLACK)
             except (wire.WireClosed, wire.WireTimeout, ValueError):
                 return
             try:
