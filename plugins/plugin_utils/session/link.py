@@ -65,6 +65,29 @@ class Transport(t.Protocol):
         """Drop the stream."""
 
 
+class Pacer:
+    """Holds input to a rate the other side asked for (status code 7 to the client, ``client.go``: the CLI then
+    waits between its packets), so a service that enforces it (the client knows a FlowExceedLimit closing reason)
+    never sees more. No rate asked: no pause."""
+
+    def __init__(self, clock: t.Callable[[], float] = time.monotonic,
+                 sleep: t.Callable[[float], None] = time.sleep) -> None:
+        self.rate = 0  # bits per second; 0: as fast as the connection goes
+        self.clock = clock
+        self.sleep = sleep
+        self._free_at = 0.0
+
+    def wait_for(self, size: int) -> None:
+        """Pause until ``size`` more bytes may go."""
+        if not self.rate:
+            return
+        now = self.clock()
+        start = max(now, self._free_at)
+        if start > now:
+            self.sleep(start - now)
+        self._free_at = start + size * 8 / self.rate
+
+
 class WebSocketTransport:
     """The terminal over a Session Manager websocket and the agent's frames (frames.py)."""
 
@@ -76,11 +99,11 @@ class WebSocketTransport:
         self.socket.settimeout(SOCKET_TIMEOUT)
         self._sequence = 0
         self._lock = threading.Lock()
-        self.output_rate = 0  # what the agent last said it would send at (code 7), 0 when it said nothing
-        self.input_rate = 0  # what the agent asked this client to send at (code 7 to the client), 0: no limit
+        self.pacer = Pacer()  # input held to the rate the agent asks of the client (code 7), none until it asks
 
     def _message(self, kind: int, payload: bytes) -> None:
         with self._lock:
+            self.pacer.wait_for(len(payload))
             data = frames.encode(frames.Message(kind, payload, self._sequence))
             self._sequence += 1
             try:
@@ -119,8 +142,8 @@ class WebSocketTransport:
             raise LinkLost(f"the agent closed the session: {status.text}")
         if status.code == frames.STATUS_CONNECT_FAILED:
             raise LinkLost(f"the agent could not connect the session: {status.text}")
-        if status.code == frames.STATUS_RATE:
-            self.input_rate = status.rate
+        if status.code == frames.STATUS_RATE and status.rate >= 8192:
+            self.pacer.rate = status.rate
 
     def close(self) -> None:
         try:

@@ -249,3 +249,20 @@ def test_the_helper_parses_as_python_3_6() -> None:
     source = session_link.helper_source()
     ast.parse(source, feature_version=(3, 6))
     assert "from __future__ import annotations" not in source
+
+
+def test_input_keeps_to_a_rate_the_agent_asks_and_goes_at_once_without_one() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+    pacer = session_link.Pacer(lambda: now[0], sleep)
+    for _chunk in range(3):
+        pacer.wait_for(4096)
+    assert slept == []
+    pacer.rate = 204800  # 200 kbit/s, the CLI's default: a 2,048-byte packet every 80 ms
+    for _chunk in range(3):
+        pacer.wait_for(2048)
+    assert slept == pytest.approx([0.08, 0.08])
