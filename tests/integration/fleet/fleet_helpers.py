@@ -12,8 +12,11 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from emulator.testing import EmulatorProcess
 
 FLEETS = Path(__file__).resolve().parent / "fleets"
 CALLBACKS = Path(__file__).resolve().parent.parent / "callbacks"  # the record callback
@@ -37,6 +40,37 @@ class FleetPlay:
 
     def per_host(self, task: str) -> dict[str, dict]:
         return {item["host"]: item["result"] for item in self.entries if item["task"] == task}
+
+
+def fleet_emulator(tmp_path_factory, fleet: str, **options) -> Iterator[EmulatorProcess]:
+    """The body of a test module's ``emulator`` fixture: one emulator on ``fleets/<fleet>``, its state in a
+    fresh directory, ``options`` as EmulatorProcess takes them."""
+    with EmulatorProcess(fleet=FLEETS / fleet, state_dir=tmp_path_factory.mktemp(Path(fleet).stem),
+                         **options) as process:
+        yield process
+
+
+def names_to_ids(emulator) -> dict[str, str]:
+    """Each emulated instance's name and id."""
+    return {item["name"]: item["id"] for item in emulator.instances()}
+
+
+def record_env(record: Path) -> dict[str, str]:
+    """The environment that has the record callback write every task result of a run to ``record``."""
+    return {"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "record",
+            "RECORD_FILE": str(record), "ANSIBLE_DEPRECATION_WARNINGS": "false"}
+
+
+def recorded(rc: int, output: str, record: Path) -> FleetPlay:
+    """A finished run and what the record callback wrote (nothing when the run ended before any task)."""
+    return FleetPlay(rc, output, json.loads(record.read_text()) if record.exists() else [])
+
+
+def counters_task(emulator) -> dict:
+    """Reads the emulator's API call counters once, from the controller, recorded as the task ``calls``."""
+    return {"name": "calls", "ansible.builtin.uri": {"url": f"{emulator.endpoint}/_emulator/counters",
+                                                     "headers": {"Authorization": f"Bearer {emulator.token}"}},
+            "run_once": True, "delegate_to": "localhost"}
 
 
 def host_order(name: str) -> tuple[str, int]:
@@ -65,17 +99,14 @@ def prepare(emulator, tmp_path: Path, tasks: list[dict]) -> tuple[Path, Path, Pa
     playbook.write_text(json.dumps([{"name": "fleet", "hosts": "fleet", "gather_facts": False, "tasks": tasks}]))
     record = tmp_path / "record.json"
     record.unlink(missing_ok=True)
-    env = {"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "record",
-           "RECORD_FILE": str(record), "ANSIBLE_DEPRECATION_WARNINGS": "false"}
-    return inventory, playbook, record, env
+    return inventory, playbook, record, record_env(record)
 
 
 def fleet_play(ansible, emulator, tmp_path: Path, tasks: list[dict], *args: str) -> FleetPlay:
     """Run ``tasks`` over the whole emulated fleet (hosts: fleet) and record every host's results."""
     inventory, playbook, record, env = prepare(emulator, tmp_path, tasks)
     run = ansible.playbook(playbook, *args, inventory=inventory, env=env)
-    entries = json.loads(record.read_text()) if record.exists() else []
-    return FleetPlay(run.rc, run.output, entries)
+    return recorded(run.rc, run.output, record)
 
 
 def _own_terminal() -> None:
@@ -119,8 +150,7 @@ def fleet_play_tty(ansible, emulator, tmp_path: Path, tasks: list[dict], prompt:
         process.kill()
     process.wait(timeout=30)
     os.close(primary)
-    entries = json.loads(record.read_text()) if record.exists() else []
-    return FleetPlay(process.returncode, output.decode(errors="replace"), entries)
+    return recorded(process.returncode, output.decode(errors="replace"), record)
 
 
 def own_fact_task() -> dict:

@@ -18,29 +18,19 @@ import pytest
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
 from ansible_collections.alicloud.ecs.plugins.module_utils.services.fleet import Target
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.fleet_runner import CommandSpec, Phase
-from emulator.testing import EmulatorProcess, wait_for
+from emulator.testing import wait_for
 
-from fleet_helpers import CALLBACKS, FLEETS, FleetPlay
+from fleet_helpers import FleetPlay, names_to_ids, record_env, recorded
 
 INTRUDER = "alicloud-intruder"
 NODES = ["node-1", "node-2", "node-3", "node-4"]
+# 4 running instances whose agents, like some real ones, let a command run on after StopInvocation.
+FLEET_FILE = "per_host.yml"
+EMULATOR_OPTIONS = {"stop_running": "continue"}
+pytestmark = pytest.mark.usefixtures("fresh")
 RUN = "fleet run"
 ONCE = "fleet run once"
 FORGED = '{"summary": {"counts": {"Forged": 1}}, "status": "Forged", "output": "forged\\n"}'
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    """4 running instances whose agents, like some real ones, let a command run on after StopInvocation."""
-    with EmulatorProcess(fleet=FLEETS / "per_host.yml", state_dir=tmp_path_factory.mktemp("private-state"),
-                         stop_running="continue") as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def fresh(emulator):
-    emulator.reset()
-    emulator.reset_counters()
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +87,7 @@ def not_intruders(shared: Path, user: pwd.struct_passwd) -> list[str]:
 
 
 def play(ansible, emulator, tmp_path: Path, env: dict[str, str], tasks: list[dict]) -> FleetPlay:
-    ids = {item["name"]: item["id"] for item in emulator.instances()}
+    ids = names_to_ids(emulator)
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"children": {"nodes": {"hosts": {
         name: {"ansible_alicloud_instance_id": ids[name], "ansible_alicloud_region": "cn-hangzhou"}
@@ -105,10 +95,9 @@ def play(ansible, emulator, tmp_path: Path, env: dict[str, str], tasks: list[dic
     playbook = tmp_path / "play.yml"
     playbook.write_text(json.dumps([{"name": "state", "hosts": "nodes", "gather_facts": False, "tasks": tasks}]))
     record = tmp_path / "record.json"
-    run = ansible.run("ansible-playbook", "-i", str(inventory), str(playbook), "--forks", "2", timeout=300, env={
-        "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "record",
-        "RECORD_FILE": str(record), "ANSIBLE_DEPRECATION_WARNINGS": "false", **env})
-    return FleetPlay(run.rc, run.output, json.loads(record.read_text()) if record.exists() else [])
+    run = ansible.run("ansible-playbook", "-i", str(inventory), str(playbook), "--forks", "2", timeout=300,
+                      env={**record_env(record), **env})
+    return recorded(run.rc, run.output, record)
 
 
 def fleet_tasks() -> list[dict]:

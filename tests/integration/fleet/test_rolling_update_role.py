@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.testing import EmulatorProcess
-
-from fleet_helpers import FLEETS, fleet_play
+from fleet_helpers import fleet_play
 
 BATCHES = [["fleet-1", "fleet-2", "fleet-3", "fleet-4"], ["fleet-5", "fleet-6", "fleet-7"], ["fleet-8", "fleet-9", "fleet-10"]]
 ROLE = "rolling update"
+FLEET_FILE = "ten.yml"  # 10 instances, each with its own filesystem
+pytestmark = pytest.mark.usefixtures("fresh")
 RUN_TASK = "alicloud.ecs.rolling_update : Update the hosts in rolling batches"  # the role task calling alicloud.ecs.run
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    """Overrides the demo fleet: 10 instances, each with its own filesystem."""
-    with EmulatorProcess(fleet=FLEETS / "ten.yml", state_dir=tmp_path_factory.mktemp("rolling-state")) as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def fresh(emulator):
-    emulator.reset()
 
 
 def version_on(emulator) -> dict[str, str]:

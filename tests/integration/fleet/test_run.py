@@ -5,27 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.testing import EmulatorProcess
+from fleet_helpers import fleet_play, fleet_play_tty, names_to_ids, own_fact_task
 
-from fleet_helpers import FLEETS, fleet_play, fleet_play_tty, own_fact_task
-
+FLEET_FILE = "twenty.yml"  # 20 instances, each with its own filesystem (namespace isolation)
+pytestmark = pytest.mark.usefixtures("fresh")
 RUN = "fleet run"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    """Overrides the demo fleet: 20 instances, each with its own filesystem (namespace isolation)."""
-    with EmulatorProcess(fleet=FLEETS / "twenty.yml", state_dir=tmp_path_factory.mktemp("fleet-state")) as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def fresh(emulator):
-    emulator.reset()
-
-
-def ids(emulator) -> dict[str, str]:
-    return {item["name"]: item["id"] for item in emulator.instances()}
 
 
 def has_file(emulator, instance_id: str, path: str) -> bool:
@@ -37,7 +21,7 @@ def run_task(**args) -> dict:
 
 
 def test_threshold_stops_launching_names_the_failed_hosts_and_rolls_back(ansible, emulator, tmp_path):
-    names = ids(emulator)
+    names = names_to_ids(emulator)
     failing = ["fleet-7", "fleet-8", "fleet-9"]
     task = run_task(content="touch /tmp/ran; test ! -e /etc/fail-me", batch_size=5, max_errors=2,
                     rollback="touch /tmp/rolled-back")
@@ -84,7 +68,7 @@ def check_threshold_run(emulator, names: dict[str, str], failing: list[str], res
 
 
 def test_failures_within_max_errors_leave_the_task_successful(ansible, emulator, tmp_path):
-    emulator.exec(ids(emulator)["fleet-3"], "touch /etc/fail-me")
+    emulator.exec(names_to_ids(emulator)["fleet-3"], "touch /etc/fail-me")
     played = fleet_play(ansible, emulator, tmp_path, [
         run_task(content="echo out-$(hostname); test ! -e /etc/fail-me", max_errors="10%"), own_fact_task()])
     assert played.rc == 0, played.output
@@ -97,7 +81,7 @@ def test_failures_within_max_errors_leave_the_task_successful(ansible, emulator,
 
 
 def test_health_check_failure_rolls_back_started_batches_and_leaves_the_rest(ansible, emulator, tmp_path):
-    names = ids(emulator)
+    names = names_to_ids(emulator)
     emulator.exec(names["fleet-10"], "touch /etc/unhealthy")
     played = fleet_play(ansible, emulator, tmp_path, [
         {**run_task(content="touch /tmp/updated", batch=3, health_check="test ! -e /etc/unhealthy",
@@ -116,7 +100,7 @@ def test_health_check_failure_rolls_back_started_batches_and_leaves_the_rest(ans
 
 
 def test_pause_without_a_terminal_fails_clearly_unless_told_to_continue(ansible, emulator, tmp_path):
-    names = ids(emulator)
+    names = names_to_ids(emulator)
     stopped = fleet_play(ansible, emulator, tmp_path, [
         {**run_task(content="touch /tmp/ran", batch=2, pause="first"), "ignore_errors": True}])
     result = stopped.result(RUN)
@@ -134,7 +118,7 @@ def test_pause_without_a_terminal_fails_clearly_unless_told_to_continue(ansible,
 
 @pytest.mark.parametrize(("answer", "outcome"), [(b"\r", "changed"), (b"a", "failed")])
 def test_pause_in_a_terminal_waits_for_the_operator(ansible, emulator, tmp_path, answer, outcome):
-    names = ids(emulator)
+    names = names_to_ids(emulator)
     played = fleet_play_tty(ansible, emulator, tmp_path, [
         {**run_task(content="touch /tmp/ran", batch=2, pause="first", rollback="touch /tmp/rolled-back"),
          "ignore_errors": True}], prompt="Press Enter to start batch 2", answer=answer)
@@ -172,14 +156,15 @@ def test_check_mode_runs_nothing_and_says_what_would(ansible, emulator, tmp_path
     assert result["batches"] == [5, 5, 5, 5]
     assert "would run RunShellScript on 20 instance(s) in 4 batch(es)" in result["msg"]
     assert sum(emulator.counters().values()) == 0
-    assert not has_file(emulator, ids(emulator)["fleet-1"], "/tmp/ran")
+    assert not has_file(emulator, names_to_ids(emulator)["fleet-1"], "/tmp/ran")
 
 
 def test_script_is_rendered_with_the_play_variables(ansible, emulator, tmp_path):
     (tmp_path / "files").mkdir()
     (tmp_path / "files" / "greet.sh.j2").write_text("echo '{{ greeting }} from {{ ansible_play_hosts_all | length }}'\n")
     played = fleet_play(ansible, emulator, tmp_path, [
-        run_task(script="greet.sh.j2", instance_ids=[ids(emulator)["fleet-2"]]), own_fact_task()], "-e", "greeting=hi")
+        run_task(script="greet.sh.j2", instance_ids=[names_to_ids(emulator)["fleet-2"]]), own_fact_task()],
+        "-e", "greeting=hi")
     assert played.rc == 0, played.output
     result = played.result(RUN)
     assert list(result["results"]) == ["fleet-2"]
@@ -196,7 +181,7 @@ def test_tag_targets_are_listed_then_run_and_land_on_their_hosts(ansible, emulat
     assert counters["DescribeInstances"] == 1 and counters["RunCommand"] == 1
     facts = played.per_host("own fact")
     assert {host: item["ansible_facts.alicloud_run"]["output"] for host, item in facts.items()} == \
-        {host: f"{host}\n" for host in ids(emulator)}
+        {host: f"{host}\n" for host in names_to_ids(emulator)}
 
 
 @pytest.mark.parametrize(("args", "message"), [

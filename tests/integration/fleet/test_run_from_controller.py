@@ -11,30 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from emulator.testing import EmulatorProcess
+from fleet_helpers import FleetPlay, names_to_ids, record_env, recorded
 
-from fleet_helpers import CALLBACKS, FLEETS, FleetPlay
-
+FLEET_FILE = "per_host.yml"  # 4 running instances (node-1..4), a stopped one and one whose agent is offline
+pytestmark = pytest.mark.usefixtures("fresh")
 RUN = "fleet run"
 SHOW = "show"
 COUNT = "echo x >> /root/runcount; hostname"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    """4 running instances (node-1..4), a stopped one and one whose agent is offline."""
-    with EmulatorProcess(fleet=FLEETS / "per_host.yml", state_dir=tmp_path_factory.mktemp("from-controller")) as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def fresh(emulator):
-    emulator.reset()
-    emulator.reset_counters()
-
-
-def ids(emulator) -> dict[str, str]:
-    return {item["name"]: item["id"] for item in emulator.instances()}
 
 
 def play(ansible, tmp_path: Path, hosts: str, tasks: list[dict], *args: str) -> FleetPlay:
@@ -48,21 +31,20 @@ def play(ansible, tmp_path: Path, hosts: str, tasks: list[dict], *args: str) -> 
                                      "tasks": tasks}]))
     record = tmp_path / "record.json"
     record.unlink(missing_ok=True)
-    run = ansible.playbook(playbook, *args, inventory=inventory, env={
-        "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "record",
-        "RECORD_FILE": str(record), "ANSIBLE_DEPRECATION_WARNINGS": "false"})
-    return FleetPlay(run.rc, run.output, json.loads(record.read_text()) if record.exists() else [])
+    run = ansible.playbook(playbook, *args, inventory=inventory, env=record_env(record))
+    return recorded(run.rc, run.output, record)
 
 
 def runs(emulator, names: list[str]) -> dict[str, int]:
     """How many times the command ran on each named instance (lines in its /root/runcount)."""
-    return {name: int(emulator.exec(ids(emulator)[name], "cat /root/runcount 2>/dev/null | wc -l")["stdout"].strip())
+    ids = names_to_ids(emulator)
+    return {name: int(emulator.exec(ids[name], "cat /root/runcount 2>/dev/null | wc -l")["stdout"].strip())
             for name in names}
 
 
 def test_localhost_with_instance_ids_registers_the_whole_run_and_fails_with_it(ansible, emulator, tmp_path):
     """The acceptance case: one running and one stopped instance, from localhost, no run_once."""
-    names = ids(emulator)
+    names = names_to_ids(emulator)
     running, stopped = names["node-1"], names["stopped-1"]
     played = play(ansible, tmp_path, "localhost", [
         {"name": RUN, "alicloud.ecs.run": {"content": COUNT, "instance_ids": [running, stopped]},
@@ -85,7 +67,7 @@ def test_localhost_with_instance_ids_registers_the_whole_run_and_fails_with_it(a
 
 
 def test_a_run_within_max_errors_succeeds_and_sets_the_facts(ansible, emulator, tmp_path):
-    names = ids(emulator)
+    names = names_to_ids(emulator)
     played = play(ansible, tmp_path, "localhost", [
         {"name": RUN, "alicloud.ecs.run": {"content": COUNT, "instance_ids": [names["node-2"], names["stopped-1"]],
                                            "max_errors": 1}, "register": "fleet"},
@@ -113,7 +95,7 @@ def test_a_bastion_group_runs_the_command_once_and_each_bastion_registers_it(ans
     assert runs(emulator, nodes) == dict.fromkeys(nodes, 1)
     counters = emulator.counters()
     assert counters["RunCommand"] == 1 and counters["DescribeInstances"] == 1, counters
-    by_id = {value: name for name, value in ids(emulator).items()}
+    by_id = {value: name for name, value in names_to_ids(emulator).items()}
     for bastion in ("bastion-1", "bastion-2"):
         result = played.result(RUN, bastion)
         assert {by_id[key]: item["output"] for key, item in result["results"].items()} == \
@@ -122,7 +104,7 @@ def test_a_bastion_group_runs_the_command_once_and_each_bastion_registers_it(ans
 
 
 def test_check_mode_from_localhost_says_what_would_run(ansible, emulator, tmp_path):
-    names = ids(emulator)
+    names = names_to_ids(emulator)
     played = play(ansible, tmp_path, "localhost", [
         {"name": RUN, "alicloud.ecs.run": {"content": COUNT, "instance_ids": [names["node-1"], names["node-3"]]}},
     ], "--check")
@@ -133,7 +115,7 @@ def test_check_mode_from_localhost_says_what_would_run(ansible, emulator, tmp_pa
 
 def test_bastions_whose_targets_differ_each_run_their_own(ansible, emulator, tmp_path):
     """A per-host variable gives each bastion its own targets: each runs (and registers) its own, once."""
-    names = ids(emulator)
+    names = names_to_ids(emulator)
     played = play(ansible, tmp_path, "bastion", [
         {"name": RUN, "alicloud.ecs.run": {"content": COUNT, "instance_ids": ["{{ mine }}"]}, "register": "fleet",
          "vars": {"mine": "{{ node_of[inventory_hostname] }}"}},

@@ -19,29 +19,18 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
-from emulator.testing import EmulatorProcess, wait_for
+from emulator.testing import wait_for
 
-from fleet_helpers import CALLBACKS, FLEETS, fleet_play, own_fact_task
+from fleet_helpers import counters_task, fleet_play, own_fact_task, record_env
 
-pytestmark = pytest.mark.slow  # every test here runs on the 1,000-instance fleet
+# 1,000 instances (600 + 400 in two regions), not isolated, as in test_run_scale.py.
+FLEET_FILE = "thousand.yml"
+EMULATOR_OPTIONS = {"isolation": "none"}
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh")]  # slow: the 1,000-instance fleet
 RUN = "fleet run"
 MAX_CALLS = 20
 SHAPE = {"status", "exit_code", "output", "dropped", "error_code", "error_info", "invoke_id", "instance_id", "region",
          "batch", "health_check", "rollback"}
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    """Overrides the demo fleet: 1,000 instances (600 + 400 in two regions), not isolated."""
-    with EmulatorProcess(fleet=FLEETS / "thousand.yml", state_dir=tmp_path_factory.mktemp("fleet-oos"),
-                         isolation="none") as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def fresh(emulator):
-    emulator.reset()
-    emulator.reset_counters()
 
 
 def oos(emulator, region: str = "cn-hangzhou") -> CloudClient:
@@ -70,10 +59,7 @@ def test_error_threshold_stops_the_run_in_a_handful_of_calls_with_the_controller
     played = fleet_play(ansible, emulator, tmp_path, [
         {"name": RUN, "alicloud.ecs.run": {"content": content, "engine": "oos", "concurrency": "10%",
                                            "max_errors": 2, "fail_when_stopped": False}, "run_once": True},
-        {"name": "calls", "ansible.builtin.uri": {"url": f"{emulator.endpoint}/_emulator/counters",
-                                                  "headers": {"Authorization": f"Bearer {emulator.token}"}},
-         "run_once": True, "delegate_to": "localhost"},
-        own_fact_task()], "--forks", "50")
+        counters_task(emulator), own_fact_task()], "--forks", "50")
     assert played.rc == 0, played.output[-4000:]
     counters = played.result("calls")["json"]
     assert sum(counters.values()) <= MAX_CALLS, counters
@@ -118,8 +104,7 @@ def playbook(tmp_path: Path, emulator, content: str, count: int, **options) -> t
 
 
 def start(ansible, path: Path, record: Path) -> subprocess.Popen:
-    env = dict(ansible.env, ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS), ANSIBLE_CALLBACKS_ENABLED="record",
-               RECORD_FILE=str(record))
+    env = dict(ansible.env, **record_env(record))
     return subprocess.Popen([str(Path(sys.executable).parent / "ansible-playbook"), str(path)], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

@@ -14,36 +14,21 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import CloudClient, resolve_settings
-from emulator.testing import EmulatorProcess, wait_for
+from emulator.testing import wait_for
 
-from fleet_helpers import CALLBACKS, FLEETS, FleetPlay
+from fleet_helpers import FleetPlay, names_to_ids, record_env, recorded
 
+FLEET_FILE = "per_host.yml"  # 4 running instances, a stopped one and one with an offline agent
+pytestmark = pytest.mark.usefixtures("fresh")
 RUN = "fleet run"
 LATER = "later task"
 NODES = ["node-1", "node-2", "node-3", "node-4"]
 COUNT = "echo x >> /root/runcount; hostname"
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    """Overrides the demo fleet: 4 running instances, a stopped one and one with an offline agent."""
-    with EmulatorProcess(fleet=FLEETS / "per_host.yml", state_dir=tmp_path_factory.mktemp("per-host")) as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def fresh(emulator):
-    emulator.reset()
-    emulator.reset_counters()
-
-
-def instance_ids(emulator) -> dict[str, str]:
-    return {item["name"]: item["id"] for item in emulator.instances()}
-
-
 def write_inventory(emulator, path: Path, alias: bool = False) -> Path:
     """Groups ``nodes`` (the running instances; with ``alias``, also alias-1 = node-1's instance) and ``broken``."""
-    ids = instance_ids(emulator)
+    ids = names_to_ids(emulator)
 
     def host(name: str) -> dict:
         return {"ansible_alicloud_instance_id": ids[name], "ansible_alicloud_region": "cn-hangzhou"}
@@ -55,15 +40,13 @@ def write_inventory(emulator, path: Path, alias: bool = False) -> Path:
     return path
 
 
-def recorded(ansible, emulator, tmp_path: Path, command: list[str], alias: bool = False,
-             env: dict | None = None) -> FleetPlay:
+def recorded_run(ansible, emulator, tmp_path: Path, command: list[str], alias: bool = False,
+                 env: dict | None = None) -> FleetPlay:
     record = tmp_path / "record.json"
     record.unlink(missing_ok=True)
     inventory = write_inventory(emulator, tmp_path / "inventory.json", alias)
-    run = ansible.run(command[0], "-i", str(inventory), *command[1:], env={
-        "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "record",
-        "RECORD_FILE": str(record), "ANSIBLE_DEPRECATION_WARNINGS": "false", **(env or {})})
-    return FleetPlay(run.rc, run.output, json.loads(record.read_text()) if record.exists() else [])
+    run = ansible.run(command[0], "-i", str(inventory), *command[1:], env={**record_env(record), **(env or {})})
+    return recorded(run.rc, run.output, record)
 
 
 def play(ansible, emulator, tmp_path: Path, tasks: list[dict], *args: str, hosts: str = "nodes",
@@ -71,13 +54,13 @@ def play(ansible, emulator, tmp_path: Path, tasks: list[dict], *args: str, hosts
     playbook = tmp_path / "play.yml"
     playbook.write_text(json.dumps([{"name": "per host", "hosts": hosts, "gather_facts": False, **keywords,
                                      "tasks": tasks}]))
-    return recorded(ansible, emulator, tmp_path, ["ansible-playbook", str(playbook), *args], alias, env)
+    return recorded_run(ansible, emulator, tmp_path, ["ansible-playbook", str(playbook), *args], alias, env)
 
 
 def runs(emulator) -> dict[str, int]:
     """How many times the command ran on each running instance (lines in its /root/runcount)."""
     return {name: int(emulator.exec(iid, "cat /root/runcount 2>/dev/null | wc -l")["stdout"].strip())
-            for name, iid in instance_ids(emulator).items() if name in NODES}
+            for name, iid in names_to_ids(emulator).items() if name in NODES}
 
 
 def run_task(**extra) -> dict:
@@ -111,8 +94,8 @@ def test_runs_exactly_once_on_every_instance(ansible, emulator, tmp_path, form):
 
 
 def test_ad_hoc_runs_once_per_instance(ansible, emulator, tmp_path):
-    played = recorded(ansible, emulator, tmp_path, ["ansible", "nodes", "-m", "alicloud.ecs.run", "-a",
-                                                    json.dumps({"content": COUNT}), "--forks", "2"])
+    played = recorded_run(ansible, emulator, tmp_path, ["ansible", "nodes", "-m", "alicloud.ecs.run", "-a",
+                                                        json.dumps({"content": COUNT}), "--forks", "2"])
     assert played.rc == 0, played.output[-3000:]
     assert runs(emulator) == dict.fromkeys(NODES, 1)
     assert emulator.counters()["RunCommand"] == 1
@@ -138,7 +121,7 @@ def test_when_is_honoured_per_host(ansible, emulator, tmp_path):
 
 
 def test_a_failing_host_fails_alone_and_keeps_its_own_result(ansible, emulator, tmp_path):
-    emulator.exec(instance_ids(emulator)["node-3"], "touch /etc/fail-me")
+    emulator.exec(names_to_ids(emulator)["node-3"], "touch /etc/fail-me")
     cache = tmp_path / "facts"
     tasks = [run_task(register="ran", **{"alicloud.ecs.run": {"content": "hostname; test ! -e /etc/fail-me"}}),
              {"name": LATER, "ansible.builtin.debug": {"msg": "{{ ran.rc }} {{ ran.status }} {{ ansible_facts.alicloud_run.status | default('unset') }}"}}]
@@ -150,7 +133,7 @@ def test_a_failing_host_fails_alone_and_keeps_its_own_result(ansible, emulator, 
     assert outcomes == {"node-1": "changed", "node-2": "changed", "node-3": "failed", "node-4": "changed"}
     failed = played.result(RUN, "node-3")
     assert failed["rc"] == 1 and failed["status"] == "Failed"
-    assert failed["msg"] == f"the command exited 1 on instance {instance_ids(emulator)['node-3']}"
+    assert failed["msg"] == f"the command exited 1 on instance {names_to_ids(emulator)['node-3']}"
     later = {item["host"]: item["result"]["msg"] for item in played.entries if item["task"] == LATER}
     assert later == {host: "0 Success Success" for host in ("node-1", "node-2", "node-4")}
     # The facts are each host's real values, and a jsonfile fact cache keeps them.
@@ -176,7 +159,7 @@ def cached_facts(cache: Path, host: str) -> dict:
 
 
 def test_stopped_and_agent_offline_instances_fail_alone_with_their_causes(ansible, emulator, tmp_path):
-    ids = instance_ids(emulator)
+    ids = names_to_ids(emulator)
     played = play(ansible, emulator, tmp_path, [run_task(**{"alicloud.ecs.run": {"content": "hostname"}})],
                   hosts="nodes:broken")
     assert played.rc == 2, played.output[-3000:]
@@ -246,7 +229,7 @@ def test_an_interrupt_mid_batch_stops_the_batch_invocation(ansible, emulator, tm
 
 
 def test_without_reading_output_each_host_still_gets_its_exit_code(ansible, emulator, tmp_path):
-    emulator.exec(instance_ids(emulator)["node-3"], "touch /etc/fail-me")
+    emulator.exec(names_to_ids(emulator)["node-3"], "touch /etc/fail-me")
     played = play(ansible, emulator, tmp_path, [run_task(ignore_errors=True, **{"alicloud.ecs.run": {
         "content": "hostname; test ! -e /etc/fail-me", "read_output": False}})])
     assert played.rc == 0, played.output[-3000:]

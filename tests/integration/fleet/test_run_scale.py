@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.testing import EmulatorProcess
+from fleet_helpers import counters_task, fleet_play, own_fact_task
 
-from fleet_helpers import FLEETS, fleet_play, own_fact_task
-
+# 1,000 instances (600 + 400 in two regions), not isolated (see above).
+FLEET_FILE = "thousand.yml"
+EMULATOR_OPTIONS = {"isolation": "none"}
 pytestmark = pytest.mark.slow
 RUN = "fleet run"
 # RunCommand is exact (10, below); the looks at the results follow how long 1,000 runs take, which a loaded
@@ -21,24 +22,13 @@ RUN = "fleet run"
 MAX_CALLS = 40
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    """Overrides the demo fleet: 1,000 instances (600 + 400 in two regions), not isolated."""
-    with EmulatorProcess(fleet=FLEETS / "thousand.yml", state_dir=tmp_path_factory.mktemp("fleet-1000"),
-                         isolation="none") as process:
-        yield process
-
-
 def test_thousand_instances_in_few_calls_each_host_with_its_own_fact(ansible, emulator, tmp_path):
     instances = {item["name"]: item for item in emulator.instances()}
     assert len(instances) == 1000
     emulator.reset_counters()
     played = fleet_play(ansible, emulator, tmp_path, [
         {"name": RUN, "alicloud.ecs.run": {"content": "echo ran in $(pwd)"}, "run_once": True},
-        {"name": "calls", "ansible.builtin.uri": {"url": f"{emulator.endpoint}/_emulator/counters",
-                                                  "headers": {"Authorization": f"Bearer {emulator.token}"}},
-         "run_once": True, "delegate_to": "localhost"},
-        own_fact_task()], "--forks", "50")
+        counters_task(emulator), own_fact_task()], "--forks", "50")
     assert played.rc == 0, played.output[-4000:]
     counters = played.result("calls")["json"]
     assert sum(counters.values()) <= MAX_CALLS, counters
