@@ -72,7 +72,8 @@ class Engine(t.Protocol):
 
 class _Phases:
     """What both engines do alike: one phase per kind of command (main, health, rollback), each run by the
-    engine's own module (``runner``: fleet_runner or oos_fleet), whose ``run_all`` takes a phase and targets."""
+    engine's own module (``runner``: fleet_runner or oos_fleet), whose ``run_all`` and ``run_rollout`` take a phase
+    and targets."""
 
     runner: t.Any
     phases: dict[str, t.Any]
@@ -80,13 +81,31 @@ class _Phases:
     def _phase(self, kind: str, content: str) -> t.Any:
         raise NotImplementedError
 
-    def run_all(self, kind: str, content: str, targets: list[Target], number: int) -> dict[str, dict[str, t.Any]]:
+    def _reported(self, result: dict[str, t.Any] | None) -> bool:
+        """Whether a host's result of a rollout belongs in the batch's results (it was started, or found
+        not runnable)."""
+        return result is not None
+
+    def _ran(self, kind: str, content: str, run: t.Callable[[t.Any], None]) -> t.Any:
+        """The phase of ``kind`` after ``run`` took it, closed whatever happened."""
         phase = self._phase(kind, content)
         try:
-            self.runner.run_all(phase, targets, number)
+            run(phase)
         finally:
             phase.close()
+        return phase
+
+    def run_all(self, kind: str, content: str, targets: list[Target], number: int) -> dict[str, dict[str, t.Any]]:
+        phase = self._ran(kind, content, lambda phase: self.runner.run_all(phase, targets, number))
         return {target.host: phase.results[target.host] for target in targets if target.host in phase.results}
+
+    def rollout(self, kind: str, content: str, batch: list[Target], number: int, concurrency: int,
+                budget: ErrorBudget, progress: BatchProgress) -> dict[str, dict[str, t.Any]]:
+        def run(phase: t.Any) -> None:
+            self.runner.run_rollout(phase, batch, number, concurrency, budget, progress=progress)
+        phase = self._ran(kind, content, run)
+        return {target.host: phase.results[target.host] for target in batch
+                if self._reported(phase.results.get(target.host))}
 
     @property
     def invoke_ids(self) -> list[str]:
@@ -115,15 +134,6 @@ class ControllerEngine(_Phases):
                                                    f"alicloud.ecs.run-{self.run_id}{suffix}")
         return self.phases[kind]
 
-    def rollout(self, kind: str, content: str, batch: list[Target], number: int, concurrency: int,
-                budget: ErrorBudget, progress: BatchProgress) -> dict[str, dict[str, t.Any]]:
-        phase = self._phase(kind, content)
-        try:
-            fleet_runner.run_rollout(phase, batch, number, concurrency, budget, progress=progress)
-        finally:
-            phase.close()
-        return {target.host: phase.results[target.host] for target in batch if target.host in phase.results}
-
 
 class OosEngine(_Phases):
     """Each batch is one OOS execution of ACS-ECS-BulkyRunCommand per region (per 1,000 instances)."""
@@ -143,15 +153,9 @@ class OosEngine(_Phases):
             self.phases[kind] = oos_fleet.OosPhase(self.client_for, spec, kind, self.seed)
         return self.phases[kind]
 
-    def rollout(self, kind: str, content: str, batch: list[Target], number: int, concurrency: int,
-                budget: ErrorBudget, progress: BatchProgress) -> dict[str, dict[str, t.Any]]:
-        phase = self._phase(kind, content)
-        try:
-            oos_fleet.run_rollout(phase, batch, number, concurrency, budget, progress=progress)
-        finally:
-            phase.close()
-        return {target.host: phase.results[target.host] for target in batch
-                if phase.results[target.host]["status"] != SKIPPED}
+    def _reported(self, result: dict[str, t.Any] | None) -> bool:
+        """A host OOS skipped (its execution stopped before the host's turn) is not one of the batch's results."""
+        return result is not None and result["status"] != SKIPPED
 
     def start(self, content: str, targets: list[Target], concurrency: int,
               max_errors: int) -> dict[str, dict[str, t.Any]]:
