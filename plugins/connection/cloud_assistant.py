@@ -650,6 +650,11 @@ class Connection(ConnectionBase):
         return not (rc == 0 and out.strip().isdigit() and int(out) > FETCH_LIMIT)
 
     def reset(self) -> None:
+        """With transport=session the kept session ends too (``meta: reset_connection``), as ssh's reset stops its
+        ControlPersist master: the next task starts a new one, whose login sees the user's new groups."""
+        if self.get_option("transport") == "session" and not self._is_powershell():
+            self._connect()
+            t.cast(SessionRoute, self._route).end()
         self.close()
 
     def close(self) -> None:

@@ -14,7 +14,8 @@ What is checked, each by a real outcome:
 * a command past command_timeout fails the task (not UNREACHABLE), is killed, and the next task runs;
 * the agent's idle limit (shrunk through the emulator's setting) ends the session between two tasks: the next
   task reconnects (a second StartTerminalSession) and passes;
-* a file above the measured size limits is copied and fetched the RunCommand way, whole.
+* a file above the measured size limits is copied and fetched the RunCommand way, whole;
+* meta: reset_connection ends the kept session, so the next login sees a group added during the play.
 """
 
 from __future__ import annotations
@@ -247,3 +248,24 @@ def test_files_above_the_measured_limits_go_the_run_command_way(ansible, emulato
     counted = emulator.counters()
     assert counted.get("StartTerminalSession") == 1, counted
     assert counted.get("RunCommand", 0) >= 2, "the large fetch and the large copy went over RunCommand"
+
+
+def test_reset_connection_ends_the_session_and_the_next_login_sees_new_groups(ansible, emulator, reachable,
+                                                                              tmp_path) -> None:
+    """As ssh's reset stops its ControlPersist master: the kept session's login took the user's groups when it
+    started, so a group added later shows only after meta: reset_connection."""
+    target = reachable[0]
+    group = f"s{uuid.uuid4().hex[:8]}"
+    playbook = session_play(tmp_path / "reset.yml", [
+        {"name": "Before", "ansible.builtin.command": "id -Gn", "register": "before"},
+        {"name": "Add a group", "ansible.builtin.shell": f"groupadd {group} && usermod -aG {group} root"},
+        {"name": "Same login", "ansible.builtin.command": "id -Gn", "register": "same"},
+        {"name": "Reset", "ansible.builtin.meta": "reset_connection"},
+        {"name": "New login", "ansible.builtin.command": "id -Gn", "register": "fresh"},
+        {"name": "Only the new login has the group", "ansible.builtin.assert": {"that": [
+            f"'{group}' not in same.stdout.split()", f"'{group}' in fresh.stdout.split()"]}},
+    ])
+    emulator.reset_counters()
+    run = ansible.playbook(playbook, inventory=inventory_of(tmp_path, [target]))
+    assert run.rc == 0, run.output
+    assert emulator.counters().get("StartTerminalSession") == 2, "the reset ended the session; a new one started"

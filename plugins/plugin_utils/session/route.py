@@ -162,6 +162,13 @@ class SessionRoute:
         ran, answer = self._call("exec", command.decode("utf-8", "surrogateescape"), stdin=stdin, timeout=timeout)
         return Result(*answer) if ran else None
 
+    def end(self) -> None:
+        """End the host's kept session (its holder exits), as ssh's reset stops its ControlPersist master."""
+        if self._channel is None:
+            self._channel = self._open_channel()
+        self._channel.end_holder()
+        self._channel = None
+
     def close(self) -> None:
         channel, self._channel = self._channel, None
         if channel is not None:
