@@ -209,8 +209,9 @@ def test_the_collector_finds_the_helper_and_conditional_call_sites() -> None:
     # through paginate(client, "DescribeInstances", ...) and paginate_numbered
     assert any("services/instances.py" in where for where in actions["ecs:DescribeInstances"])
     assert "ecs:DescribeInstancesFullStatus" in actions
-    # invocation_runs.start: action = "InvokeCommand" if ... else "RunCommand"
-    assert any("invocation_runs.py" in where for where in actions["ecs:InvokeCommand"])
+    # oos_parameters: action = "GetSecretParameter" if secret else "GetParameter", then client.call(action, ...)
+    assert any("oos_parameters.py" in where for where in actions["oos:GetSecretParameter"])
+    assert any("oos_parameters.py" in where for where in actions["oos:GetParameter"])
     assert "oos:ListTaskExecutions" in actions  # paginate(..., product="oos")
     assert "ecs:ListTaskExecutions" not in actions
 
