@@ -22,8 +22,10 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.api.client import Clo
 from ansible_collections.alicloud.ecs.plugins.plugin_utils.session.channel import (
     ChannelLost, SessionChannel, SessionUnavailable, TransferFailed)
 
-from conftest import REPO_ROOT
 from emulator.testing import wait_for
+
+# Its own root: a bare "from conftest import" picks tests/integration/modules/conftest.py in a whole run.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 COLLECTIONS = REPO_ROOT / ".build" / "collections"
 
