@@ -66,7 +66,7 @@ NOT_RUN = {
     ("README.md", "029f07f2"): "builds and installs the tarball, pip from the network (test_package.py builds it)",
     ("docs/architecture.md", "abe6e9b7"): "a diagram: the layers",
     ("docs/architecture.md", "584669b6"): "a diagram: a module task over RunCommand",
-    ("docs/architecture.md", "7d4ce7af"): "a diagram: a module task over the session",
+    ("docs/architecture.md", "787377fc"): "a diagram: a module task over the session",
     ("docs/architecture.md", "38885733"): "a diagram: a file transfer",
     ("docs/architecture.md", "989b2077"): "a diagram: a fleet run",
     ("docs/architecture.md", "af2fb4f6"): "a diagram: the two fleet engines",
