@@ -91,6 +91,40 @@ def test_another_remote_user_is_the_sessions_username(emulator, channels, instan
     assert channel.session_user == "session-user"
 
 
+
+# Run on the instance as the helper's child: the helper's stdout and the stdin of the session's terminal process (the
+# helper's nearest ancestor that is not sudo, or the topmost sudo), each as the path its descriptor points at.
+TERMINALS_SCRIPT = """
+import os
+def parent(pid):
+    with open("/proc/%d/stat" % pid) as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[1])
+def comm(pid):
+    with open("/proc/%d/comm" % pid) as handle:
+        return handle.read().strip()
+helper = os.getppid()
+above = parent(helper)
+while comm(above) == "sudo" and parent(above) > 1:  # 0: started from outside the instance's pid namespace
+    above = parent(above)
+print(os.readlink("/proc/%d/fd/1" % helper), os.readlink("/proc/%d/fd/0" % above), comm(above))
+"""
+
+
+def test_the_root_helper_writes_to_the_sessions_own_terminal(emulator, channels, instance) -> None:
+    """Regression: a 16 MB fetch stalled with the helper blocked writing to the pty sudo's use_pty makes and sudo
+    waiting in poll, its relay not draining; the root helper's sudo now runs without a controlling terminal, so it
+    makes no pty and the helper's output goes straight to the terminal the agent reads (no relay in between)."""
+    channel = channels(instance)
+    rc, stdout, stderr = channel.exec("exec python3 -", TERMINALS_SCRIPT.encode())
+    assert rc == 0, stderr
+    helper_terminal, session_terminal, terminal_process = stdout.decode().split()
+    assert session_terminal.startswith("/dev/pts/"), (session_terminal, terminal_process)
+    assert helper_terminal == session_terminal, f"the helper writes to {helper_terminal}, not the session's terminal"
+    data = os.urandom(16 << 20)
+    channel.put(data, "/tmp/session-16m.bin")
+    for _round in range(3):
+        assert channel.fetch("/tmp/session-16m.bin", timeout=60) == data
+
 def test_put_and_fetch_of_one_megabyte(emulator, channels, instance, tmp_path) -> None:
     channel = channels(instance)
     data = os.urandom(1024 * 1024)

@@ -96,12 +96,19 @@ def unarmour(mark, line):
 
 def bootstrap_command(sudo=False):
     """The CommandLine that starts this helper (see the module's docstring); ``sudo``: through ``sudo -n``
-    (the agent never runs a session as root; its ecs-assist-user has passwordless sudo)."""
+    (the agent never runs a session as root; its ecs-assist-user has passwordless sudo).
+
+    sudo is started by ``setsid -w``: in a session of its own, without a controlling terminal. A sudo that has a
+    controlling terminal and ``use_pty`` (Debian's and Ubuntu's default) runs the command on a pty of its own and
+    copies between the two terminals in its one process; a large fetch once stalled there, the helper blocked
+    writing to sudo's pty while sudo waited in poll and the session's terminal stayed empty. Without a controlling
+    terminal sudo allocates no pty, so the helper reads and writes the session's terminal itself, as it does
+    without sudo; ``-w`` keeps the terminal's process until the helper ends."""
     program = "".join((
         "import sys,tty,zlib,base64 as b;tty.setraw(0);print('", READY_TEXT[:3], "'+'", READY_TEXT[3:],
         "',flush=True);exec(zlib.decompress(b.b64decode(''.join(iter(input,'", PROGRAM_END,
         "')))),{'__name__':'__main__'})"))
-    return ("sudo -n " if sudo else "") + 'python3 -c "' + program + '"'
+    return ("setsid -w sudo -n " if sudo else "") + 'python3 -c "' + program + '"'
 
 
 def program_lines(source):

@@ -91,7 +91,7 @@ def test_the_bootstrap_fits_commandline_and_splits_as_the_agent_splits_it() -> N
         assert len(command) <= 512  # StartTerminalSession's CommandLine limit
         assert "\\" not in command and rh.READY_TEXT not in command
         argv = shlex.split(command)  # the agent splits CommandLine with shlex, then runs it without a shell
-        assert argv[:3] == (["sudo", "-n", "python3"] if sudo else ["python3", "-c", argv[2]])[:3]
+        assert argv[:5] == (["setsid", "-w", "sudo", "-n", "python3"] if sudo else ["python3", "-c", argv[2]])
 
 
 def test_exec_is_byte_exact_with_stdout_stderr_and_rc_apart(link) -> None:
