@@ -91,7 +91,6 @@ def test_another_remote_user_is_the_sessions_username(emulator, channels, instan
     assert channel.session_user == "session-user"
 
 
-
 # Run on the instance as the helper's child: the helper's stdout and the stdin of the session's terminal process (the
 # helper's nearest ancestor that is not sudo, or the topmost sudo), each as the path its descriptor points at.
 TERMINALS_SCRIPT = """
@@ -124,6 +123,7 @@ def test_the_root_helper_writes_to_the_sessions_own_terminal(emulator, channels,
     channel.put(data, "/tmp/session-16m.bin")
     for _round in range(3):
         assert channel.fetch("/tmp/session-16m.bin", timeout=60) == data
+
 
 def test_put_and_fetch_of_one_megabyte(emulator, channels, instance, tmp_path) -> None:
     channel = channels(instance)
