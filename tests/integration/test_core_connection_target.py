@@ -26,8 +26,9 @@ How the inventory differs from the sample ``connection_local/test_connection.inv
   ``deploy`` (created on the instance with password-less sudo) with ``ansible_become=true``, so every module,
   copy and fetch of the target runs as root through sudo from a non-root login.
 * the transport (``ansible_alicloud_transport``: ``run_command`` or ``session``) is a third axis; over the session
-  the emulator's counters must show a session started (at most one per inventory host) and no RunCommand,
-  SendFile or result poll at all (the target's files are small: they travel over the session too).
+  the emulator's counters must show a session started (at most one per inventory host and playbook), every one
+  ended by the end, and no RunCommand, SendFile or result poll at all (the target's files are small: they
+  travel over the session too).
 
 Besides the target's own exit status, a callback (tests/integration/callbacks/result_lines.py) records
 every result, so the test also proves each task of ``test_connection.yml`` ran and succeeded on both hosts
@@ -55,6 +56,8 @@ CALLBACKS = Path(__file__).resolve().parent / "callbacks"
 TARGET = "test/integration/targets/connection"
 GROUP = "alicloud"
 HOSTS = {f"{GROUP}-pipelining": "true", f"{GROUP}-no-pipelining": "false"}
+# The target's playbooks that reach the hosts (meta: reset_connection included); the ad-hoc set_fact does not.
+PLAYS = ("test_connection.yml", "test_reset_connection.yml", "test_reset_connection_templated.yml")
 DOWNLOAD_TIMEOUT = 600
 RUN_TIMEOUT = 900
 DEPLOY_SETUP = ("id deploy >/dev/null 2>&1 || useradd -m -s /bin/sh deploy; "
@@ -170,8 +173,7 @@ def check_results(results: list[dict], tasks: list[str], output: str) -> None:
                  and not line.get("playbook", "").endswith(".yml")]
         assert adhoc, f"the ad-hoc set_fact did not run on {host}\n{output}"
     started = {line["playbook"] for line in results if line.get("event") == "start"}
-    expected = {"test_connection.yml", "test_reset_connection.yml", "test_reset_connection_templated.yml"}
-    assert expected <= started, f"playbooks started: {sorted(started)}\n{output}"
+    assert set(PLAYS) <= started, f"playbooks started: {sorted(started)}\n{output}"
     assert "SUCCESS: Connection vars not found" in output, output
 
 
@@ -194,8 +196,10 @@ def test_ansible_core_connection_target(ansible, emulator, reachable, core_targe
     check_results(results, target_tasks(core_target), output)
     counters = emulator.counters()
     print(f"{transport} {'become' if become else 'no become'}: API calls {counters}")
-    if transport == "session":  # at most one session per inventory host, and no task went the RunCommand way
-        assert 1 <= counters.get("StartTerminalSession", 0) <= len(HOSTS), counters
+    if transport == "session":  # at most one session per inventory host and play, each ended; nothing over RunCommand
+        started = counters.get("StartTerminalSession", 0)
+        assert 1 <= started <= len(HOSTS) * len(PLAYS), counters
+        assert counters.get("EndTerminalSession", 0) == started, counters
         assert not any(counters.get(action) for action in ("RunCommand", "SendFile", "DescribeInvocationResults")), \
             counters
         assert "transport=session is not available" not in output, output  # the fallback's warning
