@@ -7,7 +7,7 @@ measured ``repeats`` times, interleaved, and the median is kept. The crossover o
 size from which the RunCommand path is faster at every larger size; the connection's PUT_LIMIT and FETCH_LIMIT
 (plugin_utils/session/route.py) are set from it and docs/connection.md states it.
 
-Run alone: ``python -m bench.session_crossover [repeats]``. Writes bench/results/session-crossover-<time>.json.
+Run alone: ``python -m bench.session_crossover [repeats]``. Writes bench/results/session-crossover-*.json (named by its time).
 """
 
 from __future__ import annotations
