@@ -12,21 +12,6 @@ from ansible_collections.alicloud.ecs.plugins.module_utils.api.retries import (
 )
 
 
-class Clock:
-    """A monotonic clock that moves only when the policy sleeps (or a call takes time)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 class Failing:
     """A call that raises the given errors in order, then returns ``result``; counts its calls."""
 
@@ -69,8 +54,7 @@ def test_only_the_expired_token_code_asks_for_renewal() -> None:
     assert not is_expired_token(CloudError("InvalidSecurityToken.Malformed", "m"))
 
 
-def test_a_call_throttled_twice_succeeds_on_the_third_attempt(most) -> None:
-    clock = Clock()
+def test_a_call_throttled_twice_succeeds_on_the_third_attempt(clock, most) -> None:
     call = Failing(throttled(), throttled())
     heard = []
     policy = RetryPolicy(budget=60, base=0.5, cap=10, sleep=clock.sleep, clock=clock)
@@ -80,8 +64,7 @@ def test_a_call_throttled_twice_succeeds_on_the_third_attempt(most) -> None:
     assert clock.sleeps == [0.5, 1.0]
 
 
-def test_a_non_retryable_error_is_raised_at_once_without_a_pause() -> None:
-    clock = Clock()
+def test_a_non_retryable_error_is_raised_at_once_without_a_pause(clock) -> None:
     call = Failing(CloudError("InvalidParameter", "bad"))
     with pytest.raises(CloudError, match="InvalidParameter"):
         RetryPolicy(budget=60, sleep=clock.sleep, clock=clock).run(call)
@@ -95,8 +78,7 @@ def test_no_retry_gives_up_on_the_first_throttling() -> None:
     assert call.calls == 1
 
 
-def test_the_budget_ends_the_retries_and_is_never_overslept(most) -> None:
-    clock = Clock()
+def test_the_budget_ends_the_retries_and_is_never_overslept(clock, most) -> None:
     call = Failing(*[throttled() for _unused in range(100)])
     with pytest.raises(CloudError, match="Throttling.User"):
         RetryPolicy(budget=30, base=0.5, cap=10, sleep=clock.sleep, clock=clock).run(call)
@@ -106,9 +88,8 @@ def test_the_budget_ends_the_retries_and_is_never_overslept(most) -> None:
     assert clock.now <= 30
 
 
-def test_the_budget_counts_from_the_first_failure_not_from_the_start(most) -> None:
+def test_the_budget_counts_from_the_first_failure_not_from_the_start(clock, most) -> None:
     """A first attempt that took 100 s to fail (a slow answer) still leaves the whole budget for retries."""
-    clock = Clock()
     call = Failing(throttled(), throttled())
 
     def slow_first() -> str:
@@ -121,8 +102,7 @@ def test_the_budget_counts_from_the_first_failure_not_from_the_start(most) -> No
     assert call.calls == 3
 
 
-def test_give_up_is_asked_with_the_time_since_the_start_and_stops_the_call(most) -> None:
-    clock = Clock()
+def test_give_up_is_asked_with_the_time_since_the_start_and_stops_the_call(clock, most) -> None:
     call = Failing(throttled(), throttled(), throttled())
     asked = []
 
@@ -136,8 +116,7 @@ def test_give_up_is_asked_with_the_time_since_the_start_and_stops_the_call(most)
     assert call.calls == 2
 
 
-def test_a_long_failure_is_reported_every_ten_seconds_until_the_budget_ends(most) -> None:
-    clock = Clock()
+def test_a_long_failure_is_reported_every_ten_seconds_until_the_budget_ends(clock, most) -> None:
     call = Failing(*[throttled() for _unused in range(100)])
     reports = []
     with pytest.raises(CloudError):
@@ -149,8 +128,7 @@ def test_a_long_failure_is_reported_every_ten_seconds_until_the_budget_ends(most
     assert call.calls == 6
 
 
-def test_within_keeps_the_clock_and_changes_only_the_budget(most) -> None:
-    clock = Clock()
+def test_within_keeps_the_clock_and_changes_only_the_budget(clock, most) -> None:
     short = RetryPolicy(budget=60, base=1, cap=10, sleep=clock.sleep, clock=clock).within(1.5)
     call = Failing(throttled(), throttled())
     with pytest.raises(CloudError):

@@ -158,32 +158,17 @@ def test_installs_go_in_batches_of_fifty_and_each_instance_is_rebooted() -> None
         {"InstanceId": iid} for iid in fleet[:3]]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def test_the_wait_polls_only_the_agents_still_offline_with_a_growing_interval() -> None:
+def test_the_wait_polls_only_the_agents_still_offline_with_a_growing_interval(clock) -> None:
     ecs = FakeEcs({"i-fast": "Running", "i-slow": "Running"})
     ecs.come_online_after = {"i-fast": 1, "i-slow": 4}
-    clock = Clock()
     assert wait_online(ecs, ["i-fast", "i-slow"], timeout=60, sleep=clock.sleep, clock=clock) == []
     assert clock.sleeps == [1.0, 2.0, 4.0]
     polled = [params["InstanceId"] for action, params in ecs.calls]
     assert polled == [["i-fast", "i-slow"], ["i-slow"], ["i-slow"], ["i-slow"]]
 
 
-def test_the_wait_ends_at_its_timeout_and_returns_the_agents_still_offline() -> None:
+def test_the_wait_ends_at_its_timeout_and_returns_the_agents_still_offline(clock) -> None:
     ecs = FakeEcs({"i-1": "Running", "i-never": "Running"}, online=["i-1"])
-    clock = Clock()
     assert wait_online(ecs, ["i-1", "i-never"], timeout=10, sleep=clock.sleep, clock=clock) == ["i-never"]
     assert clock.sleeps == [1.0, 2.0, 4.0, 3.0]  # the last pause is cut to what is left of the 10 s
     assert clock.now == 10.0

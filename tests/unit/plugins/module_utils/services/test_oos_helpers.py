@@ -89,43 +89,27 @@ def execution(status: str, counters: dict | None = None, tasks: tuple[str, ...] 
     return {"Executions": [item]}
 
 
-class Clock:
-    """A clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def test_wait_reports_each_change_once_and_backs_off() -> None:
+def test_wait_reports_each_change_once_and_backs_off(clock) -> None:
     client = FakeClient(ListExecutions=[execution("Started"), execution("Running", {"Total": 2}, ("runCommand",)),
                                         execution("Running", {"Total": 2}, ("runCommand",)),
                                         execution("Success", {"Total": 2, "Success": 2})])
-    clock, seen = Clock(), []
+    seen = []
     final, timed_out = wait_execution(client, "exec-1", 60, seen.append, clock=clock, sleep=clock.sleep)
     assert not timed_out and final["Status"] == "Success"
     assert [(s["status"], s["task"]) for s in seen] == [("Started", ""), ("Running", "runCommand"), ("Success", "")]
     assert clock.sleeps == sorted(clock.sleeps) and clock.sleeps[0] == 0.2
 
 
-def test_wait_times_out_and_ignores_a_stale_waiting_for_the_grace() -> None:
-    clock = Clock()
+def test_wait_times_out_and_ignores_a_stale_waiting_for_the_grace(clock) -> None:
     client = FakeClient(ListExecutions=[execution("Running")])
     final, timed_out = wait_execution(client, "exec-1", 3, lambda seen: None, clock=clock, sleep=clock.sleep)
     assert timed_out and final["Status"] == "Running" and clock.now == pytest.approx(3)
-    clock = Clock()
+    clock = type(clock)()  # a fresh clock for the next case
     client = FakeClient(ListExecutions=[execution("Waiting")])
     final, timed_out = wait_execution(client, "exec-1", 60, lambda seen: None, grace=2, clock=clock, sleep=clock.sleep)
     assert final["Status"] == "Waiting" and not timed_out and clock.now >= 2
     client = FakeClient(ListExecutions=[execution("Waiting"), execution("Running"), execution("Waiting")])
-    final, timed_out = wait_execution(client, "exec-1", 60, lambda seen: None, grace=30, clock=Clock(),
+    final, timed_out = wait_execution(client, "exec-1", 60, lambda seen: None, grace=30, clock=type(clock)(),
                                       sleep=lambda s: None)
     assert final["Status"] == "Waiting" and len(client.calls) == 3  # waiting again after moving on: stop there
 
